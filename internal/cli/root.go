@@ -1,0 +1,131 @@
+// Package cli builds oomkit's command tree: one file per subcommand, flags
+// into config structs, rendering of text and JSON output. Subcommands register
+// themselves with register() from an init function in their own file, so
+// adding a command never touches this file.
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes shared by every command. Commands document their own extra codes
+// in their --help text and in the man page.
+const (
+	ExitOK    = 0
+	ExitError = 1
+	ExitUsage = 2
+)
+
+// ExitError carries a command-specific exit code with its message. Commands
+// return it (or wrap it) to choose a code other than 1.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// withCode returns err with the exit code code attached.
+func withCode(code int, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &exitError{code: code, err: err}
+}
+
+// usageError marks err as a usage mistake (exit 2).
+func usageError(format string, args ...any) error {
+	return withCode(ExitUsage, fmt.Errorf(format, args...))
+}
+
+// silentExit ends the command with code and prints nothing more: the
+// command has already said what it had to.
+type silentExit struct{ code int }
+
+func (e silentExit) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+// streams are the command's standard streams, injected so tests can run
+// commands in-process.
+type streams struct {
+	in       io.Reader
+	out, err io.Writer
+}
+
+var commands []func(*streams) *cobra.Command
+
+// register adds a subcommand constructor; call it from an init function.
+func register(c func(*streams) *cobra.Command) { commands = append(commands, c) }
+
+// NewRoot builds the root command with every registered subcommand.
+func NewRoot(in io.Reader, out, errOut io.Writer) *cobra.Command {
+	s := &streams{in: in, out: out, err: errOut}
+	root := &cobra.Command{
+		Use:   "oomkit",
+		Short: "See, explain, reproduce and predict out-of-memory kills on Linux and Kubernetes",
+		Long: `oomkit sees, explains, reproduces and predicts out-of-memory kills on Linux
+and Kubernetes: which process died, which limit was hit, why the kernel chose
+that victim, whether Kubernetes will say OOMKilled, how close everything else
+is to the same fate, and what to change.`,
+		Example: `  oomkit explain                     # explain every OOM kill in this machine's kernel log
+  oomkit explain /var/log/kern.log   # ... or in a saved log
+  oomkit explain --sample twist-1    # a real report bundled with oomkit`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(in)
+	root.SetOut(out)
+	root.SetErr(errOut)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return withCode(ExitUsage, fmt.Errorf("%w (see --help)", err))
+	})
+	for _, c := range commands {
+		root.AddCommand(c(s))
+	}
+	return root
+}
+
+// Main runs oomkit with args and returns the process exit code. Errors are
+// printed once, here, as one line prefixed with "oomkit: ".
+func Main(args []string, in io.Reader, out, errOut io.Writer) int {
+	root := NewRoot(in, out, errOut)
+	root.SetArgs(args)
+	err := root.Execute()
+	if err == nil {
+		return ExitOK
+	}
+	var se silentExit
+	if errors.As(err, &se) {
+		return se.code
+	}
+	msg := strings.TrimSpace(err.Error())
+	// cobra's own argument errors are usage errors.
+	code := ExitError
+	var ee *exitError
+	if errors.As(err, &ee) {
+		code = ee.code
+	} else if strings.HasPrefix(msg, "unknown command") || strings.Contains(msg, "arg(s)") ||
+		strings.HasPrefix(msg, "unknown flag") || strings.HasPrefix(msg, "unknown shorthand flag") {
+		code = ExitUsage
+	}
+	msg = strings.ReplaceAll(msg, "\n", " ")
+	fmt.Fprintf(errOut, "oomkit: %s\n", msg)
+	return code
+}
+
+// isTerminal reports whether w is a terminal (for live progress lines and
+// colour); false for anything that is not an *os.File.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}

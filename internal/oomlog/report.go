@@ -1,0 +1,207 @@
+// Package oomlog reads and writes the kernel's OOM-killer reports: every log
+// prefix (dmesg, dmesg -T, syslog, journalctl, raw /dev/kmsg, rsyslog #012
+// escapes) and every report format from 2.6 to 6.18 (mm/oom_kill.c,
+// mm/memcontrol.c, mm/show_mem.c printk formats). It does no I/O of its own:
+// a Scanner reads an io.Reader, Format writes a Report back in the text a
+// given kernel version would print.
+//
+// Values that the report does not print are nil (pointers) or empty, never a
+// made-up zero.
+package oomlog
+
+import "time"
+
+// Stamp is where and when a log line was printed, as far as its prefix says.
+type Stamp struct {
+	// Text is the time stamp exactly as printed ("[ 8334.895293]",
+	// "Jan 16 21:33:51", "2024-02-01T10:00:00+0100"), or "" when the line
+	// carried none.
+	Text string
+	// Uptime is seconds since boot from a dmesg "[ s.us]" stamp or a
+	// /dev/kmsg record's microseconds; nil when not printed.
+	Uptime *float64
+	// Time is the wall-clock time when the prefix carries a full date
+	// (year included); nil otherwise. Syslog stamps without a year are not
+	// guessed: Time stays nil and Text keeps what was printed.
+	Time *time.Time
+	// Host is the host name from a syslog or journal prefix, "" if none.
+	Host string
+	// Seq is the /dev/kmsg sequence number of the record, nil for other
+	// sources.
+	Seq *uint64
+}
+
+// Trigger is the task that invoked the OOM killer (the "X invoked
+// oom-killer: gfp_mask=…, order=…, oom_score_adj=…" line and the CPU/Pid line
+// of the stack dump that follows it).
+type Trigger struct {
+	Comm string
+	PID  *int // from "CPU: n PID: p Comm:" or "Pid: p, comm:"; nil if not printed
+	// GFPMask is the mask as printed, without the decoded flag list: "0xcc0".
+	GFPMask  string
+	GFPFlags []string // decoded flags printed in parentheses, nil if none
+	Order    *int
+	// OOMScoreAdj is the trigger's oom_score_adj; nil on 2.6 kernels that
+	// print only oomkilladj=.
+	OOMScoreAdj *int
+	// Nodemask and Cpuset/MemsAllowed as printed on ≤4.20 header and cpuset
+	// lines; "" when absent.
+	Nodemask    string
+	Cpuset      string
+	MemsAllowed string
+}
+
+// MemcgUsage is the memcg usage block of a memcg OOM
+// ("memory: usage U kB, limit L kB, failcnt F" and the lines after it).
+type MemcgUsage struct {
+	UsageKB *int64
+	LimitKB *int64
+	Failcnt *int64
+	// SwapUsageKB/SwapLimitKB/SwapFailcnt come from the v2 "swap:" line or
+	// the v1 "memory+swap:" line (then they are memory+swap totals; see
+	// SwapIsMemsw).
+	SwapUsageKB *int64
+	SwapLimitKB *int64
+	SwapFailcnt *int64
+	// SwapIsMemsw is true when the swap values come from the v1
+	// "memory+swap:" line (memory and swap together).
+	SwapIsMemsw bool
+	// KmemUsageKB/KmemLimitKB are from the v1 "kmem:" line.
+	KmemUsageKB *int64
+	KmemLimitKB *int64
+	// StatsPath is the path of the first "Memory cgroup stats for <path>"
+	// line; Stats holds the key/value pairs printed after it (bytes on 5.3+,
+	// "KB" values converted to bytes on older kernels).
+	StatsPath string
+	Stats     map[string]int64
+}
+
+// MemInfo is what the global Mem-Info block tells about the machine.
+type MemInfo struct {
+	RAMPages      *int64 // "N pages RAM"
+	ReservedPages *int64 // "N pages reserved"
+	SwapTotalKB   *int64 // "Total swap = NkB"
+	SwapFreeKB    *int64 // "Free swap  = NkB"
+	FreePages     *int64 // "free:N" in the global counter paragraph
+}
+
+// TableFormat names the task-table column set a report used.
+type TableFormat string
+
+// The task-table formats of spec/kernel.md §4.6, plus the 2.6/3.x ones.
+const (
+	TableUnknown  TableFormat = ""
+	TableOOMAdj   TableFormat = "oom_adj"        // 2.6: [ pid ] uid tgid total_vm rss cpu oom_adj oom_score_adj name
+	TableNrPtes   TableFormat = "nr_ptes"        // ≤4.14 (3.x has no nr_pmds)
+	TablePgtables TableFormat = "pgtables_bytes" // 4.15–6.7
+	TableRSSSplit TableFormat = "rss_split"      // 6.8+: rss_anon rss_file rss_shmem
+)
+
+// Task is one row of the task table. Sizes are in pages as printed, except
+// PgtablesBytes (bytes on 4.15+; on older kernels it is computed from
+// nr_ptes+nr_pmds pages × 4096 and PgtablesPages holds the printed count).
+type Task struct {
+	PID           int
+	UID           *int
+	TGID          *int
+	TotalVMPages  int64
+	RSSPages      int64
+	RSSAnonPages  *int64 // 6.8+
+	RSSFilePages  *int64 // 6.8+
+	RSSShmemPages *int64 // 6.8+
+	PgtablesBytes *int64
+	PgtablesPages *int64 // nr_ptes+nr_pmds on ≤4.14 tables
+	SwapEnts      *int64
+	OOMScoreAdj   int
+	Name          string
+}
+
+// Victim is one "Killed process" line (and its oom_reaper line, when seen).
+type Victim struct {
+	PID        int
+	Comm       string
+	UID        *int
+	TotalVMKB  *int64
+	AnonRSSKB  *int64
+	FileRSSKB  *int64
+	ShmemRSSKB *int64
+	PgtablesKB *int64
+	// OOMScoreAdj is from "oom_score_adj:N" on the Killed line (5.4+).
+	OOMScoreAdj *int
+	// Reaped is true once an "oom_reaper: reaped process PID" line for this
+	// victim was seen; ReapFailed when "unable to reap pid:PID" was.
+	Reaped     bool
+	ReapFailed bool
+	// GroupKill is true for victims killed because of memory.oom.group
+	// (every Killed line after the "Tasks in … are going to be killed" line).
+	GroupKill bool
+	// Message is the prefix the kernel chose: "Out of memory", "Memory
+	// cgroup out of memory", "Out of memory (oom_kill_allocating_task)",
+	// or "" for a bare "Killed process" line.
+	Message string
+	// Exiting is true for "OOM victim N (comm) is already exiting. Skip
+	// killing the task" (5.10+).
+	Exiting bool
+}
+
+// Report is one OOM-killer invocation as printed in a log: from the
+// "invoked oom-killer" header (or, when the header was not printed or not
+// kept, from the first line that belongs to it) to its last Killed line and
+// oom_reaper lines.
+type Report struct {
+	// Source line numbers (1-based) of the first and last line of the
+	// report in its input.
+	FirstLine, LastLine int
+	Stamp               Stamp // of the first line
+
+	// KernelVersion is the release from the CPU/Pid line ("5.4.0-1059-azure"),
+	// "" when the report does not print it.
+	KernelVersion string
+	Trigger       *Trigger // nil when the header was not seen
+
+	// From the "oom-kill:" summary line (5.0+), or from the v1
+	// "Task in <task> killed as a result of limit of <oom>" line.
+	Constraint string // "CONSTRAINT_MEMCG", "CONSTRAINT_NONE", … or ""
+	OOMMemcg   string // the memcg whose limit was hit; "" for global OOMs
+	TaskMemcg  string // the victim's memcg; "" when not printed
+	GlobalOOM  bool   // "global_oom" token, or a Mem-Info block / "Out of memory:" kill
+	// Summary is the victim named by the oom-kill: line (task=, pid=, uid=),
+	// nil when there was no summary line.
+	SummaryComm string
+	SummaryPID  *int
+	SummaryUID  *int
+
+	Memcg   *MemcgUsage // nil unless a memcg usage block was printed
+	MemInfo *MemInfo    // nil unless a Mem-Info block was printed
+
+	// Tasks is the task table in printed order, nil when none was printed
+	// (an empty non-nil slice means the header was printed with no rows).
+	Tasks       []Task
+	TableFormat TableFormat
+
+	// ChosenScore is the "score S" of a ≤5.0 "Kill process P (comm) score S
+	// or sacrifice child" line; ChosenPID/ChosenComm name that process
+	// (the kernel may then kill a child instead).
+	ChosenScore *int
+	ChosenPID   *int
+	ChosenComm  string
+
+	Victims []Victim
+	// GroupKillPath is the path of "Tasks in <path> are going to be killed
+	// due to memory.oom.group set", "" when absent.
+	GroupKillPath string
+
+	// NoKillable is set by "Out of memory and no killable processes...".
+	NoKillable bool
+	// Panic is the text of a "Kernel panic - not syncing: …" line that
+	// ended the report, "" if none.
+	Panic string
+	// Truncated is set when the report stops before its kill line (the log
+	// ended, a panic cut it short, or another report began).
+	Truncated bool
+
+	// Warnings are things the parser noticed and could not make sense of:
+	// a malformed line, an overlong line cut short, a kill line without the
+	// fields it should carry. They go into the event's warnings.
+	Warnings []string
+}
