@@ -1,0 +1,85 @@
+// Package layering_test pins which oomkit packages may import which
+// (DESIGN.md: dependencies point down only; the model packages do no I/O
+// beyond their readers; client-go and Prometheus only in the agent).
+package layering_test
+
+import (
+	"encoding/json"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const mod = "github.com/oomkit/oomkit/"
+
+// allowed lists, per package, the oomkit packages it may import. A package
+// missing here may import no other oomkit package.
+var allowed = map[string][]string{
+	"cmd/oomkit":          {"internal/cli", "internal/vm"},
+	"internal/cli":        {"*"},
+	"internal/agent":      {"internal/explain", "internal/kube", "internal/oomlog", "internal/mm", "internal/proc", "internal/cgroup", "internal/kmsg"},
+	"internal/explain":    {"internal/mm", "internal/kube", "internal/oomlog"},
+	"internal/lab":        {"internal/explain", "internal/mm", "internal/kube", "internal/oomlog", "internal/proc", "internal/cgroup", "internal/kmsg", "internal/alloc", "internal/vm"},
+	"internal/sim":        {"internal/explain", "internal/mm", "internal/kube", "internal/oomlog"},
+	"internal/alloc":      {"internal/proc", "internal/cgroup", "internal/mm"},
+	"internal/vm":         {"internal/cgroup"},
+	"internal/kube":       {},
+	"internal/mm":         {},
+	"internal/oomlog":     {},
+	"internal/kmsg":       {},
+	"internal/proc":       {},
+	"internal/cgroup":     {},
+	"internal/kerneltest": {"internal/cgroup"},
+}
+
+// heavy are third-party imports kept out of everything but the agent.
+var heavy = []string{"k8s.io/client-go", "github.com/prometheus/client_golang"}
+
+func TestImports(t *testing.T) {
+	out, err := exec.Command("go", "list", "-json=ImportPath,Imports", "github.com/oomkit/oomkit/...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	for dec.More() {
+		var p struct {
+			ImportPath string
+			Imports    []string
+		}
+		if err := dec.Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		name := strings.TrimPrefix(p.ImportPath, mod)
+		if strings.HasPrefix(name, "internal/layering") {
+			continue
+		}
+		ok, known := allowed[name]
+		for _, imp := range p.Imports {
+			for _, h := range heavy {
+				if strings.HasPrefix(imp, h) && name != "internal/agent" {
+					t.Errorf("%s imports %s: only internal/agent may", name, imp)
+				}
+			}
+			dep, isOurs := strings.CutPrefix(imp, mod)
+			if !isOurs {
+				continue
+			}
+			if !known {
+				t.Errorf("%s imports %s but has no entry in the layering table; add one (dependencies point down only)", name, dep)
+				continue
+			}
+			if !permitted(ok, dep) {
+				t.Errorf("%s may not import %s (DESIGN.md: dependencies point down only)", name, dep)
+			}
+		}
+	}
+}
+
+func permitted(list []string, dep string) bool {
+	for _, a := range list {
+		if a == "*" || a == dep || strings.HasPrefix(dep, a+"/") {
+			return true
+		}
+	}
+	return false
+}
