@@ -32,6 +32,7 @@ require (
 	golang.org/x/term v0.48.0 // indirect
 	k8s.io/api v0.37.2 // indirect
 	k8s.io/apimachinery v0.37.2 // indirect
+	k8s.io/component-helpers v0.37.2 // indirect
 	k8s.io/kubectl v0.37.2 // indirect
 	sigs.k8s.io/yaml v1.6.0 // indirect
 )
