@@ -35,6 +35,7 @@ const guestSpecPath = "/oomkit-vm.json"
 type guestSpec struct {
 	Args []string `json:"args"`
 	Env  []string `json:"env"`
+	Swap bool     `json:"swap"` // swap on swapDevice before starting
 }
 
 // exitSetup is the exit status /init reports when it could not start the
@@ -169,6 +170,11 @@ func runGuestProgram(fw *frameWriter) (int, error) {
 	var spec guestSpec
 	if err := json.Unmarshal(b, &spec); err != nil {
 		return exitSetup, fmt.Errorf("parse %s: %w", guestSpecPath, err)
+	}
+	if spec.Swap {
+		if err := enableSwap(); err != nil {
+			return exitSetup, err
+		}
 	}
 
 	outR, outW, err := os.Pipe()

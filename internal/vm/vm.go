@@ -89,6 +89,11 @@ type Config struct {
 	// Stdout and Stderr, if set, receive the guest program's output as it
 	// arrives, besides Result.
 	Stdout, Stderr io.Writer
+	// SwapMiB, if positive, gives the guest a swap device of that size
+	// (an NVMe disk backed by host memory, swapped on before the program
+	// starts), so anonymous memory can be reclaimed: needed to see
+	// memory.high reclaim rather than only throttle.
+	SwapMiB int
 	// Compress gzips the initramfs. Off by default: an uncompressed archive
 	// boots faster under TCG and the kernel takes both.
 	Compress bool
@@ -158,7 +163,7 @@ func Run(ctx context.Context, cfg Config, program []byte, args ...string) (*Resu
 		return res, err
 	}
 	res.Kernel = kernel
-	spec, err := json.Marshal(guestSpec{Args: args, Env: cfg.Env})
+	spec, err := json.Marshal(guestSpec{Args: args, Env: cfg.Env, Swap: cfg.SwapMiB > 0})
 	if err != nil {
 		return res, err
 	}
@@ -218,6 +223,19 @@ func boot(ctx context.Context, cfg Config, qemu, kernel string, initrd []byte, r
 		"-append", strings.Join(cmdline, " "),
 	)
 	cmd.ExtraFiles = []*os.File{conW, outW, initrdFile}
+	if cfg.SwapMiB > 0 {
+		swap, err := swapImage(cfg.SwapMiB)
+		if err != nil {
+			conW.Close()
+			outW.Close()
+			return err
+		}
+		defer swap.Close()
+		cmd.ExtraFiles = append(cmd.ExtraFiles, swap) // fd 6
+		cmd.Args = append(cmd.Args,
+			"-drive", "file=/dev/fd/6,if=none,id=swap,format=raw,cache=unsafe",
+			"-device", "nvme,drive=swap,serial=oomkit-swap")
+	}
 	var qemuErr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &qemuErr, &qemuErr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}

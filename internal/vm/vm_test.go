@@ -268,3 +268,65 @@ func saveGroupKillLog(t *testing.T, res *Result) {
 	}
 	t.Logf("wrote testdata from kernel %s", res.KernelRelease)
 }
+
+func TestMemoryHigh(t *testing.T) {
+	if !InGuest() {
+		RunTest(t, Config{SwapMiB: 256})
+		return
+	}
+	// 96 MiB touched in a cgroup with memory.high 32 MiB and no memory.max:
+	// above high the kernel reclaims (to swap) and throttles the allocator,
+	// but never OOM-kills.
+	cg, fd := guestCgroup(t, "oomkit-vmtest-high", map[string]string{"memory.high": "32M"})
+	start := time.Now()
+	hogs := startHogs(t, 1, 96, fd)
+	if err := hogs[0].Wait(); err != nil {
+		t.Fatalf("hog: %v, want exit 0 (memory.high must not kill)", err)
+	}
+	t.Logf("hog done in %v", time.Since(start).Round(time.Millisecond))
+	ev := readKeyed(t, cg+"/memory.events")
+	st := readKeyed(t, cg+"/memory.stat")
+	t.Logf("memory.events: %v; pgscan %d pgsteal %d", ev, st["pgscan"], st["pgsteal"])
+	if ev["high"] == 0 {
+		t.Errorf("memory.events high = 0, want > 0 (usage went over memory.high)")
+	}
+	for _, k := range []string{"max", "oom", "oom_kill", "oom_group_kill"} {
+		if ev[k] != 0 {
+			t.Errorf("memory.events %s = %d, want 0", k, ev[k])
+		}
+	}
+	if st["pgsteal"] == 0 {
+		t.Errorf("memory.stat pgsteal = 0, want > 0 (reclaimed)")
+	}
+	// Throttling shows as memory stall time in the cgroup's PSI.
+	psi, err := os.ReadFile(cg + "/memory.pressure")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("memory.pressure: %s", strings.ReplaceAll(strings.TrimSpace(string(psi)), "\n", "; "))
+	if total := psiTotal(t, string(psi), "some"); total == 0 {
+		t.Errorf("memory.pressure some total = 0, want > 0 (throttled)")
+	}
+}
+
+// psiTotal returns the total= field (µs) of the PSI line kind.
+func psiTotal(t *testing.T, psi, kind string) int64 {
+	t.Helper()
+	for _, line := range strings.Split(psi, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != kind {
+			continue
+		}
+		for _, kv := range f[1:] {
+			if v, ok := strings.CutPrefix(kv, "total="); ok {
+				n, err := strconv.ParseInt(v, 10, 64)
+				if err != nil {
+					t.Fatalf("bad PSI line %q", line)
+				}
+				return n
+			}
+		}
+	}
+	t.Fatalf("no %q line in %q", kind, psi)
+	return 0
+}
