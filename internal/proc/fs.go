@@ -1,0 +1,95 @@
+// Package proc reads what oomkit needs from /proc: meminfo, vmstat, the
+// overcommit and OOM sysctls under sys/vm, memory pressure (PSI), the kernel
+// release, and per process status, oom_score, oom_score_adj, cgroup,
+// cmdline, environ and comm. The root is injected (NewFS) so the agent can
+// read a host's /proc through a mount and tests can use fake trees.
+//
+// prometheus/procfs is used where it covers a file (meminfo, pressure,
+// cgroup, cmdline, environ, comm). The rest is read here in its style: one
+// file per kernel file, I/O in a method, parsing in a pure parseX function.
+// /proc/PID/status has its own reader because the OOM model must tell "no
+// VmRSS line" (no mm: a kernel thread or a zombie, which the kernel never
+// scores) from "VmRSS: 0 kB", which procfs folds together.
+package proc
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+
+	"github.com/prometheus/procfs"
+)
+
+// DefaultRoot is where proc(5) is mounted.
+const DefaultRoot = "/proc"
+
+// FS is a proc filesystem under an injected root.
+type FS struct {
+	root string
+	pfs  procfs.FS
+}
+
+// NewFS returns the proc filesystem mounted at root ("" means /proc).
+func NewFS(root string) (FS, error) {
+	if root == "" {
+		root = DefaultRoot
+	}
+	pfs, err := procfs.NewFS(root)
+	if err != nil {
+		return FS{}, fmt.Errorf("open proc root %s: %w", root, err)
+	}
+	return FS{root: root, pfs: pfs}, nil
+}
+
+// Root is the directory this FS reads.
+func (f FS) Root() string { return f.root }
+
+func (f FS) path(elem ...string) string {
+	return filepath.Join(append([]string{f.root}, elem...)...)
+}
+
+func (f FS) pidPath(pid int, name string) string {
+	return filepath.Join(f.root, strconv.Itoa(pid), name)
+}
+
+// IsGone reports whether err means the process exited between listing and
+// reading (the /proc/PID directory or file vanished, or the kernel
+// answered ESRCH).
+func IsGone(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH)
+}
+
+// IsPermission reports whether err is a permission error (EACCES/EPERM),
+// e.g. another user's /proc/PID/environ.
+func IsPermission(err error) bool {
+	return errors.Is(err, fs.ErrPermission)
+}
+
+// readSmall reads a small /proc file into buf's backing array when it fits,
+// avoiding an allocation per file on hot paths.
+func readSmall(path string, buf []byte) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	n := 0
+	for {
+		if n == len(buf) {
+			buf = append(buf, make([]byte, len(buf)+512)...)
+		}
+		m, err := f.Read(buf[n:])
+		n += m
+		if err != nil || m == 0 {
+			if err != nil && !errors.Is(err, io.EOF) {
+				return buf[:n], err
+			}
+			return buf[:n], nil
+		}
+	}
+}
