@@ -29,6 +29,10 @@ type Stamp struct {
 	// Seq is the /dev/kmsg sequence number of the record, nil for other
 	// sources.
 	Seq *uint64
+	// Caller is the printk caller id ("T1234" for a task, "C2" for a CPU
+	// in interrupt context) from a "[ Tpid]" prefix or a /dev/kmsg
+	// "caller=" field; "" when the log does not carry one.
+	Caller string
 }
 
 // Trigger is the task that invoked the OOM killer (the "X invoked
@@ -44,6 +48,9 @@ type Trigger struct {
 	// OOMScoreAdj is the trigger's oom_score_adj; nil on 2.6 kernels that
 	// print only oomkilladj=.
 	OOMScoreAdj *int
+	// OOMAdj is the legacy oom_adj (-17…15) from a 2.6 header's "oom_adj="
+	// or "oomkilladj="; nil on kernels that do not print it.
+	OOMAdj *int
 	// Nodemask and Cpuset/MemsAllowed as printed on ≤4.20 header and cpuset
 	// lines; "" when absent.
 	Nodemask    string
@@ -114,6 +121,9 @@ type Task struct {
 	SwapEnts      *int64
 	OOMScoreAdj   int
 	Name          string
+	// CPU and OOMAdj are the "cpu" and "oom_adj" columns of 2.6 tables.
+	CPU    *int
+	OOMAdj *int
 }
 
 // Victim is one "Killed process" line (and its oom_reaper line, when seen).
@@ -132,6 +142,11 @@ type Victim struct {
 	// victim was seen; ReapFailed when "unable to reap pid:PID" was.
 	Reaped     bool
 	ReapFailed bool
+	// ReapedAnonRSSKB/ReapedFileRSSKB/ReapedShmemRSSKB are the "now
+	// anon-rss:…kB, file-rss:…kB, shmem-rss:…kB" values of the reaper line.
+	ReapedAnonRSSKB  *int64
+	ReapedFileRSSKB  *int64
+	ReapedShmemRSSKB *int64
 	// GroupKill is true for victims killed because of memory.oom.group
 	// (every Killed line after the "Tasks in … are going to be killed" line).
 	GroupKill bool
@@ -193,6 +208,10 @@ type Report struct {
 
 	// NoKillable is set by "Out of memory and no killable processes...".
 	NoKillable bool
+	// PanicOnOOM is 1 for "Out of memory: system-wide panic_on_oom is
+	// enabled", 2 for "compulsory panic_on_oom is enabled" (the value of
+	// vm.panic_on_oom that the message implies), 0 when neither was printed.
+	PanicOnOOM int
 	// Panic is the text of a "Kernel panic - not syncing: …" line that
 	// ended the report, "" if none.
 	Panic string

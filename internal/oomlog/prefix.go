@@ -1,0 +1,386 @@
+package oomlog
+
+import (
+	"strconv"
+	"strings"
+	"time"
+)
+
+// lineSource says what kind of prefix a line carried; it matters for the
+// lines that follow it (a /dev/kmsg record's continuation lines are
+// dictionary entries, not message text).
+type lineSource uint8
+
+const (
+	srcPlain   lineSource = iota // no prefix, or only a dmesg stamp
+	srcKmsg                      // "prio,seq,usec,flags;text"
+	srcSyslog                    // syslog / journal prefix with a kernel tag
+	srcForeign                   // syslog / journal prefix of another program: not kernel text
+)
+
+// splitPrefix removes every log prefix from line and records what it said in
+// st. It returns the kernel's message text. A line that another program
+// wrote (a syslog line whose tag is not "kernel") comes back as srcForeign.
+func splitPrefix(line string, st *Stamp, loc *time.Location) (string, lineSource) {
+	s := stripLevel(line)
+	src := srcPlain
+	if len(s) > 0 && s[0] >= '0' && s[0] <= '9' {
+		if body, ok := splitKmsg(s, st); ok {
+			return stripLevel(body), srcKmsg
+		}
+		if rest, ok := splitISO(s, st, loc); ok {
+			if st.Text != "" && strings.IndexByte(st.Text, ',') > 0 {
+				// dmesg --time-format iso: the message follows directly.
+				s = rest
+			} else {
+				body, own := splitTag(rest, st)
+				if !own {
+					return "", srcForeign
+				}
+				s, src = body, srcSyslog
+			}
+		}
+	} else if len(s) >= 16 && isMonth3(s) {
+		if rest, ok := splitSyslogTime(s, st); ok {
+			body, own := splitTag(rest, st)
+			if !own {
+				return "", srcForeign
+			}
+			s, src = body, srcSyslog
+		}
+	}
+	s = stripLevel(s)
+	if len(s) > 2 && s[0] == '[' {
+		if rest, ok := splitBracket(s, st, loc); ok {
+			s = rest
+			if src == srcPlain {
+				// journalctl -o short-monotonic: "[ 12.3] host kernel: text".
+				if body, ok := splitKernelTag(s, st); ok {
+					s = body
+				}
+			}
+		}
+	}
+	return stripLevel(s), src
+}
+
+// stripLevel removes a "<N>" console level prefix.
+func stripLevel(s string) string {
+	if len(s) >= 3 && s[0] == '<' {
+		for i := 1; i < len(s) && i <= 4; i++ {
+			c := s[i]
+			if c == '>' {
+				if i > 1 {
+					return s[i+1:]
+				}
+				return s
+			}
+			if c < '0' || c > '9' {
+				return s
+			}
+		}
+	}
+	return s
+}
+
+// splitKmsg parses a raw /dev/kmsg record "prio,seq,usec,flags[,more];text".
+func splitKmsg(s string, st *Stamp) (string, bool) {
+	semi := strings.IndexByte(s, ';')
+	if semi < 7 || semi > 128 {
+		return "", false
+	}
+	head := s[:semi]
+	prio, rest, ok := strings.Cut(head, ",")
+	if !ok || !allDigits(prio) {
+		return "", false
+	}
+	seqS, rest, ok := strings.Cut(rest, ",")
+	if !ok || !allDigits(seqS) {
+		return "", false
+	}
+	usecS, rest, ok := strings.Cut(rest, ",")
+	if !ok || !allDigits(usecS) {
+		return "", false
+	}
+	seq, err1 := strconv.ParseUint(seqS, 10, 64)
+	usec, err2 := strconv.ParseUint(usecS, 10, 64)
+	if err1 != nil || err2 != nil {
+		return "", false
+	}
+	st.Seq = &seq
+	up := float64(usec) / 1e6
+	st.Uptime = &up
+	st.Text = head
+	for _, f := range strings.Split(rest, ",") {
+		if c, ok := strings.CutPrefix(f, "caller="); ok {
+			st.Caller = c
+		}
+	}
+	return s[semi+1:], true
+}
+
+// splitISO parses an ISO 8601 stamp ("2024-02-01T10:00:00+0100",
+// "2024-02-01T10:00:00.123456+01:00", dmesg's "2024-02-01T10:00:00,123456+01:00")
+// and returns the text after it.
+func splitISO(s string, st *Stamp, loc *time.Location) (string, bool) {
+	if len(s) < 19 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != ' ') || s[13] != ':' || s[16] != ':' {
+		return "", false
+	}
+	end := strings.IndexByte(s[11:], ' ')
+	if end < 0 {
+		return "", false
+	}
+	end += 11
+	if s[10] == ' ' {
+		// "2024-02-01 10:00:00 text" has no zone; the stamp ends at 19.
+		end = 19
+		if len(s) <= 19 || s[19] != ' ' {
+			return "", false
+		}
+	}
+	text := s[:end]
+	st.Text = text
+	norm := strings.Replace(text, ",", ".", 1)
+	for _, layout := range isoLayouts {
+		if t, err := time.ParseInLocation(layout, norm, loc); err == nil {
+			st.Time = &t
+			break
+		}
+	}
+	return s[end+1:], true
+}
+
+var isoLayouts = []string{
+	"2006-01-02T15:04:05.999999999Z07:00",
+	"2006-01-02T15:04:05.999999999Z0700",
+	"2006-01-02T15:04:05Z07:00",
+	"2006-01-02T15:04:05Z0700",
+	"2006-01-02T15:04:05.999999999",
+	"2006-01-02 15:04:05",
+}
+
+var months3 = [...]string{"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"}
+
+func isMonth3(s string) bool {
+	if len(s) < 4 || s[3] != ' ' {
+		return false
+	}
+	for _, m := range months3 {
+		if s[:3] == m {
+			return true
+		}
+	}
+	return false
+}
+
+// splitSyslogTime parses "Jan  5 15:19:27" (syslog, journalctl short) and
+// "Jan  5 15:19:27.123456" (journalctl short-precise). The year is not
+// printed, so Time stays nil.
+func splitSyslogTime(s string, st *Stamp) (string, bool) {
+	// "Mmm dd hh:mm:ss"
+	if s[6] != ' ' || s[9] != ':' || s[12] != ':' || !isDigit(s[7]) || !isDigit(s[14]) {
+		return "", false
+	}
+	end := 15
+	if end < len(s) && s[end] == '.' {
+		end++
+		for end < len(s) && isDigit(s[end]) {
+			end++
+		}
+	}
+	if end >= len(s) || s[end] != ' ' {
+		return "", false
+	}
+	st.Text = s[:end]
+	return s[end+1:], true
+}
+
+// splitTag reads "[host] tag: text" after a syslog or journal time stamp. It
+// reports whether the tag is the kernel's.
+func splitTag(s string, st *Stamp) (string, bool) {
+	tok, rest, _ := strings.Cut(s, " ")
+	if tok == "kernel:" {
+		return rest, true
+	}
+	if strings.HasSuffix(tok, ":") {
+		return "", false
+	}
+	tag, rest2, _ := strings.Cut(rest, " ")
+	if tag == "kernel:" {
+		st.Host = tok
+		return rest2, true
+	}
+	return "", false
+}
+
+// splitKernelTag strips "host kernel: " or "kernel: " after a monotonic
+// journal stamp.
+func splitKernelTag(s string, st *Stamp) (string, bool) {
+	if rest, ok := strings.CutPrefix(s, "kernel: "); ok {
+		return rest, true
+	}
+	sp := strings.IndexByte(s, ' ')
+	if sp > 0 && sp < 256 {
+		if rest, ok := strings.CutPrefix(s[sp+1:], "kernel: "); ok {
+			st.Host = s[:sp]
+			return rest, true
+		}
+	}
+	return "", false
+}
+
+// splitBracket parses "[ 5864.708440]" (dmesg), "[Di Aug 12 03:54:03 2025]"
+// (dmesg -T, any locale) and a following caller id "[ T1234]" or "[C2]".
+func splitBracket(s string, st *Stamp, loc *time.Location) (string, bool) {
+	end := strings.IndexByte(s, ']')
+	if end < 2 || end > 64 {
+		return "", false
+	}
+	inner := s[1:end]
+	rest := s[end+1:]
+	switch {
+	case isUptime(inner):
+		v, err := strconv.ParseFloat(strings.TrimLeft(inner, " "), 64)
+		if err != nil {
+			return "", false
+		}
+		if st.Text == "" {
+			st.Text = s[:end+1]
+		}
+		st.Uptime = &v
+	case isCaller(inner):
+		st.Caller = strings.TrimLeft(inner, " ")
+		return strings.TrimPrefix(rest, " "), true
+	default:
+		t, ok := parseCtime(inner, loc)
+		if !ok {
+			return "", false
+		}
+		if st.Text == "" {
+			st.Text = s[:end+1]
+		}
+		if t != nil {
+			st.Time = t
+		}
+	}
+	if len(rest) > 2 && rest[0] == '[' {
+		if e := strings.IndexByte(rest, ']'); e > 1 && e < 16 && isCaller(rest[1:e]) {
+			st.Caller = strings.TrimLeft(rest[1:e], " ")
+			rest = rest[e+1:]
+		}
+	}
+	return strings.TrimPrefix(rest, " "), true
+}
+
+// isUptime reports whether s is "  123.456789".
+func isUptime(s string) bool {
+	i := 0
+	for i < len(s) && s[i] == ' ' {
+		i++
+	}
+	d := i
+	for i < len(s) && isDigit(s[i]) {
+		i++
+	}
+	if i == d || i >= len(s) || s[i] != '.' {
+		return false
+	}
+	i++
+	f := i
+	for i < len(s) && isDigit(s[i]) {
+		i++
+	}
+	return i == len(s) && i > f
+}
+
+// isCaller reports whether s is a printk caller id: "T1234", " T12", "C3".
+func isCaller(s string) bool {
+	s = strings.TrimLeft(s, " ")
+	return len(s) >= 2 && (s[0] == 'T' || s[0] == 'C') && allDigits(s[1:])
+}
+
+// parseCtime parses a dmesg -T stamp "Di Aug 12 03:54:03 2025" (strftime
+// "%a %b %e %H:%M:%S %Y" in the user's locale). It returns ok when the shape
+// matches; the time is nil when the month name is not one it knows.
+func parseCtime(s string, loc *time.Location) (*time.Time, bool) {
+	f := strings.Fields(s)
+	if len(f) < 4 {
+		return nil, false
+	}
+	year, clock := f[len(f)-1], f[len(f)-2]
+	if len(year) != 4 || !allDigits(year) || len(clock) != 8 || clock[2] != ':' || clock[5] != ':' {
+		return nil, false
+	}
+	h, _ := strconv.Atoi(clock[0:2])
+	mi, _ := strconv.Atoi(clock[3:5])
+	se, _ := strconv.Atoi(clock[6:8])
+	y, _ := strconv.Atoi(year)
+	// "%a %b %e": the month and the day are the two fields before the clock.
+	month := monthNumber(strings.TrimSuffix(f[len(f)-4], "."))
+	day, _ := strconv.Atoi(f[len(f)-3])
+	if month == 0 || day < 1 || day > 31 || h > 23 || mi > 59 || se > 60 {
+		return nil, true
+	}
+	t := time.Date(y, time.Month(month), day, h, mi, se, 0, loc)
+	return &t, true
+}
+
+// monthNames are abbreviated month names as strftime("%b") prints them in
+// common locales (C/en, de, fr, es, it, pt, nl, sv/da/nb, pl, cs, ru, tr, fi).
+var monthNames = map[string]int{}
+
+func init() {
+	lists := [][]string{
+		{"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"},
+		{"jan", "feb", "mär", "apr", "mai", "jun", "jul", "aug", "sep", "okt", "nov", "dez"},
+		{"janv", "févr", "mars", "avr", "mai", "juin", "juil", "août", "sept", "oct", "nov", "déc"},
+		{"ene", "feb", "mar", "abr", "may", "jun", "jul", "ago", "sept", "oct", "nov", "dic"},
+		{"gen", "feb", "mar", "apr", "mag", "giu", "lug", "ago", "set", "ott", "nov", "dic"},
+		{"jan", "fev", "mar", "abr", "mai", "jun", "jul", "ago", "set", "out", "nov", "dez"},
+		{"jan", "feb", "mrt", "apr", "mei", "jun", "jul", "aug", "sep", "okt", "nov", "dec"},
+		{"jan", "feb", "mar", "apr", "maj", "jun", "jul", "aug", "sep", "okt", "nov", "dec"},
+		{"sty", "lut", "mar", "kwi", "maj", "cze", "lip", "sie", "wrz", "paź", "lis", "gru"},
+		{"led", "úno", "bře", "dub", "kvě", "čvn", "čvc", "srp", "zář", "říj", "lis", "pro"},
+		{"янв", "фев", "мар", "апр", "мая", "июн", "июл", "авг", "сен", "окт", "ноя", "дек"},
+		{"oca", "şub", "mar", "nis", "may", "haz", "tem", "ağu", "eyl", "eki", "kas", "ara"},
+		{"tammi", "helmi", "maalis", "huhti", "touko", "kesä", "heinä", "elo", "syys", "loka", "marras", "joulu"},
+	}
+	for _, l := range lists {
+		for i, m := range l {
+			if _, ok := monthNames[m]; !ok {
+				monthNames[m] = i + 1
+			}
+		}
+	}
+	monthNames["mrz"] = 3 // de_AT/de_CH
+	monthNames["maí"] = 5 // is
+}
+
+// monthNumber returns 1–12 for a month name in any locale it knows, 0 if not.
+func monthNumber(w string) int {
+	// CJK locales print the number followed by 月 (ja, zh) or 월 (ko).
+	for _, suf := range []string{"月", "월"} {
+		if n, ok := strings.CutSuffix(w, suf); ok && allDigits(n) {
+			m, _ := strconv.Atoi(n)
+			if m >= 1 && m <= 12 {
+				return m
+			}
+			return 0
+		}
+	}
+	return monthNames[strings.ToLower(w)]
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+func allDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isDigit(s[i]) {
+			return false
+		}
+	}
+	return true
+}
