@@ -1,0 +1,246 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/oomkit/oomkit/internal/alloc"
+)
+
+// Exit codes of oomkit alloc (documented in its --help and docs/alloc.md).
+const (
+	allocExitENOMEM  = 3 // the kernel refused an allocation (overcommit)
+	allocExitRuntime = 4 // heap mode: the block would exceed GOMEMLIMIT
+)
+
+func init() {
+	register(newAllocCommand)
+}
+
+func newAllocCommand(s *streams) *cobra.Command {
+	var (
+		block, touch, max, mode, dir string
+		interval                     time.Duration
+		hold, asJSON                 bool
+		adj                          int
+	)
+	cmd := &cobra.Command{
+		Use:   "alloc --block SIZE --touch PCT [--interval DUR] [--max SIZE] [--hold] [--mode mmap|heap|file|shmem] [--oom-score-adj N] [--json]",
+		Short: "Allocate memory in blocks and touch part of each: the memory leak tool",
+		Long: `alloc is the article's memory leak tool. It allocates one block every
+--interval and writes one byte to every page of the first --touch percent of
+the block, so the kernel backs (and charges) exactly that much. After every
+block it prints what the kernel says: blocks, allocated, touched, this
+process's RSS, Committed_AS against CommitLimit, and its memory cgroup's
+usage against the limit. It stops for a reason and says which: --max reached,
+the kernel refused the allocation (ENOMEM: overcommit), the runtime refused
+(heap mode: GOMEMLIMIT), or a signal. The OOM killer's SIGKILL cannot be
+reported by the victim; 'oomkit lab' reports it from outside.
+
+alloc allocates in whatever memory cgroup it runs in. To try it safely, run
+it in a cgroup with a limit, or use 'oomkit lab', which does that for you.
+
+Modes:
+  mmap   private anonymous mmap outside the Go heap (default; like malloc of a
+         large block): Committed_AS grows at once, RSS only when touched
+  heap   the Go heap: GOMEMLIMIT and the garbage collector take part; a
+         block that would exceed GOMEMLIMIT is refused (as .NET's heap hard
+         limit does)
+  file   page cache of an unlinked file in --dir (not tmpfs): charged to the
+         cgroup but reclaimable, so it is not OOM-killed
+  shmem  a memfd (shmem, like tmpfs), mapped and touched: charged and, with
+         no swap, not reclaimable
+
+Exit status:
+  0  --max reached (with --hold: after the signal that ended the hold)
+  1  error (e.g. a failed write in file mode)
+  2  usage error (--block 0, --touch 150%, an unknown --mode)
+  3  the kernel refused an allocation (ENOMEM; overcommit)
+  4  heap mode: the Go runtime's memory limit (GOMEMLIMIT) refused a block
+  130, 143  stopped by SIGINT, SIGTERM (the summary is printed first)
+  137  (seen by the parent) SIGKILL, e.g. from the OOM killer`,
+		Example: `  # the article: 100 MiB blocks, half of each touched, one per second
+  oomkit alloc --block 100MiB --touch 50% --interval 1s
+
+  # allocate 2 GiB, touch all of it, then keep it until Ctrl-C
+  oomkit alloc --block 64MiB --touch 100% --max 2GiB --hold
+
+  # the runtime section: a Go heap under a 512 MiB GOMEMLIMIT
+  GOMEMLIMIT=512MiB oomkit alloc --mode heap --block 50MiB --touch 0%
+
+  # one JSON object per block, and a final one with stop_reason
+  oomkit alloc --block 10MiB --touch 100% --max 100MiB --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := allocConfig(block, touch, max, mode, dir, interval, hold)
+			if err != nil {
+				return err
+			}
+			if cmd.Flags().Changed("oom-score-adj") {
+				if adj < -1000 || adj > 1000 {
+					return usageError("--oom-score-adj %d is outside -1000…1000", adj)
+				}
+				if err := alloc.SetOOMScoreAdj("", adj); err != nil {
+					return err
+				}
+			}
+			if err := alloc.WaitForStart(); err != nil {
+				return err
+			}
+			return runAlloc(s, cfg, asJSON)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&block, "block", "", "size of each block, e.g. 100MiB, 1GiB, 64Mi (required)")
+	f.StringVar(&touch, "touch", "100%", "how much of each block to touch (one byte per page), 0%–100%")
+	f.DurationVar(&interval, "interval", time.Second, "pause after each block, e.g. 500ms, 2s; 0 for none")
+	f.StringVar(&max, "max", "", "stop after allocating this much (default: until refused or signalled)")
+	f.BoolVar(&hold, "hold", false, "with --max: keep the memory until a signal")
+	f.StringVar(&mode, "mode", string(alloc.ModeMmap), "where blocks come from: mmap, heap, file or shmem")
+	f.StringVar(&dir, "dir", "", "file mode: directory for the (unlinked) file (default $TMPDIR or /tmp)")
+	f.IntVar(&adj, "oom-score-adj", 0, "set this process's oom_score_adj (-1000…1000) before allocating")
+	f.BoolVar(&asJSON, "json", false, "print oomkit.alloc/v1 JSON Lines instead of text")
+	_ = cmd.MarkFlagRequired("block")
+	return cmd
+}
+
+// allocConfig turns the flags into a Config; every mistake is a usage error.
+func allocConfig(block, touch, max, mode, dir string, interval time.Duration, hold bool) (alloc.Config, error) {
+	cfg := alloc.Config{Mode: alloc.Mode(mode), Interval: interval, Hold: hold, Dir: dir}
+	var err error
+	if cfg.BlockBytes, err = alloc.ParseSize(block); err != nil {
+		return cfg, usageError("--block: %w", err)
+	}
+	if cfg.TouchPercent, err = alloc.ParsePercent(touch); err != nil {
+		return cfg, usageError("--touch: %w", err)
+	}
+	if max != "" {
+		if cfg.MaxBytes, err = alloc.ParseSize(max); err != nil {
+			return cfg, usageError("--max: %w", err)
+		}
+		if cfg.MaxBytes == 0 {
+			return cfg, usageError("--max 0: give a size to stop at, or leave --max out to run until refused")
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, usageError("%w", err)
+	}
+	return cfg, nil
+}
+
+func runAlloc(s *streams, cfg alloc.Config, asJSON bool) error {
+	a, err := alloc.New(cfg)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		if sig, ok := <-sigs; ok {
+			cancel(alloc.Signaled{Signal: sig})
+		}
+	}()
+
+	live := !asJSON && isTerminal(s.out)
+	enc := json.NewEncoder(s.out)
+	final := a.Run(ctx, func(r alloc.Record) {
+		switch {
+		case asJSON:
+			_ = enc.Encode(r)
+		case r.Event == "block" && live:
+			fmt.Fprintf(s.out, "\r\033[K%s", allocLine(r))
+		case r.Event == "block":
+			fmt.Fprintln(s.out, allocLine(r))
+		default:
+			if live {
+				fmt.Fprint(s.out, "\r\033[K")
+			}
+			writeAllocSummary(s.out, r, cfg)
+		}
+	})
+	switch *final.StopReason {
+	case alloc.StopMax:
+		return nil
+	case alloc.StopENOMEM:
+		return silentExit{allocExitENOMEM}
+	case alloc.StopRuntime:
+		return silentExit{allocExitRuntime}
+	case alloc.StopSignal:
+		if final.Signal != nil && *final.Signal == "SIGTERM" {
+			return silentExit{128 + int(syscall.SIGTERM)}
+		}
+		return silentExit{128 + int(syscall.SIGINT)}
+	}
+	return fmt.Errorf("%s", strings.TrimSpace(allocDeref(final.Error)))
+}
+
+// allocLine is the progress line of one block.
+func allocLine(r alloc.Record) string {
+	return fmt.Sprintf("block %d: allocated %s, touched %s, rss %s, committed %s / %s, cgroup %s / %s",
+		r.Blocks, alloc.FormatSize(r.AllocatedBytes), alloc.FormatSize(r.TouchedBytes),
+		allocSize(r.RSSBytes), allocSize(r.CommittedASBytes), allocSize(r.CommitLimitBytes),
+		allocSize(r.CgroupUsageBytes), allocLimit(r.CgroupLimitBytes))
+}
+
+func allocSize(p *int64) string {
+	if p == nil {
+		return "?"
+	}
+	return alloc.FormatSize(*p)
+}
+
+func allocLimit(p *int64) string {
+	if p == nil {
+		return "no limit"
+	}
+	return alloc.FormatSize(*p)
+}
+
+// writeAllocSummary prints why the run stopped (or that it is holding).
+func writeAllocSummary(w io.Writer, r alloc.Record, cfg alloc.Config) {
+	totals := fmt.Sprintf("%d blocks, %s allocated, %s touched, rss %s", r.Blocks,
+		alloc.FormatSize(r.AllocatedBytes), alloc.FormatSize(r.TouchedBytes), allocSize(r.RSSBytes))
+	switch *r.StopReason {
+	case alloc.StopMax:
+		if r.Event == "hold" {
+			fmt.Fprintf(w, "reached --max %s (%s); holding it until Ctrl-C or SIGTERM\n", alloc.FormatSize(cfg.MaxBytes), totals)
+			return
+		}
+		fmt.Fprintf(w, "stopped: reached --max %s (%s)\n", alloc.FormatSize(cfg.MaxBytes), totals)
+	case alloc.StopENOMEM:
+		mode := "?"
+		if r.OvercommitMode != nil {
+			mode = fmt.Sprintf("%d, %s", *r.OvercommitMode, alloc.OvercommitModeName(*r.OvercommitMode))
+		}
+		fmt.Fprintf(w, "stopped: the kernel refused block %d (%s)\n", r.Blocks+1, allocDeref(r.Error))
+		fmt.Fprintf(w, "  Committed_AS %s, CommitLimit %s, vm.overcommit_memory = %s\n",
+			allocSize(r.CommittedASBytes), allocSize(r.CommitLimitBytes), mode)
+		fmt.Fprintf(w, "  so far: %s\n", totals)
+	case alloc.StopRuntime:
+		fmt.Fprintf(w, "stopped: the Go runtime refused block %d (%s)\n  so far: %s\n", r.Blocks+1, allocDeref(r.Error), totals)
+	case alloc.StopSignal:
+		fmt.Fprintf(w, "stopped by %s: %s, cgroup %s / %s\n", allocDeref(r.Signal), totals,
+			allocSize(r.CgroupUsageBytes), allocLimit(r.CgroupLimitBytes))
+	default:
+		fmt.Fprintf(w, "stopped by an error after %s\n", totals)
+	}
+}
+
+func allocDeref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
