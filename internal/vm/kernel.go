@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -64,6 +65,10 @@ func FetchKernel(ctx context.Context, pkg, cacheDir string) (string, error) {
 		}
 		cacheDir = d
 	}
+	memo := filepath.Join(cacheDir, pkg+".resolved")
+	if image := readResolved(memo, cacheDir); image != "" {
+		return image, nil
+	}
 	name, version, err := resolveKernelPackage(ctx, pkg)
 	if err != nil {
 		return "", err
@@ -71,6 +76,7 @@ func FetchKernel(ctx context.Context, pkg, cacheDir string) (string, error) {
 	dir := filepath.Join(cacheDir, name+"_"+version)
 	image := filepath.Join(dir, "vmlinuz")
 	if _, err := os.Stat(image); err == nil {
+		writeResolved(memo, name+"_"+version)
 		return image, nil
 	}
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
@@ -85,9 +91,56 @@ func FetchKernel(ctx context.Context, pkg, cacheDir string) (string, error) {
 		return image, nil // another process fetched it while we waited
 	}
 	if err := downloadKernel(ctx, name, version, cacheDir, dir); err != nil {
+		if ctx.Err() != nil {
+			return "", fmt.Errorf("fetch %s %s: %w", name, version, ctx.Err())
+		}
 		return "", fmt.Errorf("%w: fetch %s %s: %v (check the network and `apt-get update`, or set %s to a local vmlinuz)", ErrNoKernel, name, version, err, EnvKernel)
 	}
+	writeResolved(memo, name+"_"+version)
 	return image, nil
+}
+
+// aptLists is where apt keeps its package lists; `apt-get update` renames
+// new lists into it, which changes its modification time.
+const aptLists = "/var/lib/apt/lists"
+
+// readResolved returns the cached image that memo (written by
+// writeResolved) names, if memo is newer than apt's lists: apt would
+// resolve the package the same way, so the two apt-cache calls (~1 s
+// together) are skipped. It returns "" otherwise.
+func readResolved(memo, cacheDir string) string {
+	mi, err := os.Stat(memo)
+	if err != nil {
+		return ""
+	}
+	li, err := os.Stat(aptLists)
+	if err != nil || !mi.ModTime().After(li.ModTime()) {
+		return ""
+	}
+	b, err := os.ReadFile(memo)
+	if err != nil {
+		return ""
+	}
+	entry := strings.TrimSpace(string(b))
+	if entry == "" || strings.ContainsAny(entry, "/\n") {
+		return ""
+	}
+	image := filepath.Join(cacheDir, entry, "vmlinuz")
+	if _, err := os.Stat(image); err != nil {
+		return ""
+	}
+	return image
+}
+
+// writeResolved records which cache entry a package name resolved to. It
+// is only a shortcut, so errors are ignored.
+func writeResolved(memo, entry string) {
+	tmp := memo + ".tmp" + strconv.Itoa(os.Getpid())
+	if os.WriteFile(tmp, []byte(entry+"\n"), 0o644) == nil {
+		if os.Rename(tmp, memo) != nil {
+			os.Remove(tmp)
+		}
+	}
 }
 
 // lockDir takes an exclusive flock on dir/.lock.
@@ -118,6 +171,9 @@ func resolveKernelPackage(ctx context.Context, pkg string) (name, version string
 		}
 	}
 	out, err := exec.CommandContext(ctx, "apt-cache", "policy", name).Output()
+	if ctx.Err() != nil {
+		return "", "", fmt.Errorf("resolve kernel package %s: %w", pkg, ctx.Err())
+	}
 	if err != nil {
 		return "", "", fmt.Errorf("%w: apt-cache policy %s: %v", ErrNoKernel, name, err)
 	}

@@ -142,6 +142,8 @@ type Result struct {
 	Kernel string
 	// Duration is from qemu's start to its exit.
 	Duration time.Duration
+	// PID was qemu's process ID (and process group), for diagnostics.
+	PID int
 }
 
 // Run boots a guest whose /init is program, a static Linux binary that calls
@@ -247,6 +249,7 @@ func boot(ctx context.Context, cfg Config, qemu, kernel string, initrd []byte, r
 	if err != nil {
 		return fmt.Errorf("start %s: %w", qemu, err)
 	}
+	res.PID = cmd.Process.Pid
 	killGroup := func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 
 	panicked := make(chan string, 1)
