@@ -333,7 +333,10 @@ func classify(s string) lineKind {
 		if strings.HasPrefix(s, "[ pid ]") || strings.HasPrefix(s, "[  pid  ]") {
 			return kTableHeader
 		}
-		return kOther
+		if isRowStart(s) {
+			// A task row: its name may say anything.
+			return kOther
+		}
 	case 'K':
 		if strings.HasPrefix(s, "Kernel panic - not syncing: ") {
 			return kPanic
@@ -343,10 +346,15 @@ func classify(s string) lineKind {
 			return kBoot
 		}
 	}
+	// A comm may hold the other line's words; the header's arguments
+	// cannot be part of a 15-byte comm.
+	if strings.Contains(s, invokedSep+"gfp_mask=") {
+		return kHeader
+	}
 	if strings.Contains(s, "Killed process ") {
 		return kKilled
 	}
-	if strings.Contains(s, " invoked oom-killer: ") {
+	if strings.Contains(s, invokedSep) {
 		return kHeader
 	}
 	if strings.Contains(s, "Kill process ") && strings.Contains(s, "sacrifice child") {
@@ -367,6 +375,20 @@ func classify(s string) lineKind {
 		return kCpuset
 	}
 	return kOther
+}
+
+// isRowStart reports whether s begins like a task row or a dmesg stamp:
+// "[", spaces, digits, "]".
+func isRowStart(s string) bool {
+	i := 1
+	for i < len(s) && s[i] == ' ' {
+		i++
+	}
+	d := i
+	for i < len(s) && isDigit(s[i]) {
+		i++
+	}
+	return i > d && i < len(s) && s[i] == ']'
 }
 
 // starts reports whether a line of kind k begins a report when none is

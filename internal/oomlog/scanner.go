@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 )
 
@@ -108,8 +109,8 @@ func (s *Scanner) feed(b []byte, cut bool) {
 		a.skip(s.line)
 		return
 	}
-	if cut && len(a.open) > 0 {
-		a.open[len(a.open)-1].warn("a line longer than the line limit was cut short")
+	if cut && len(a.open) > 0 && a.open[len(a.open)-1].stage != stKilled {
+		a.open[len(a.open)-1].warn(fmt.Sprintf("line %d: longer than %d bytes, cut short", s.line, s.max))
 	}
 	s.queue = append(s.queue, a.Feed(Record{Text: string(b), Line: s.line})...)
 }

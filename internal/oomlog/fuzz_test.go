@@ -1,0 +1,76 @@
+package oomlog
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// formatForFuzz writes a parsed report back out; it must not panic on
+// anything the parser returns.
+var formatForFuzz = func(w *bytes.Buffer, r *Report) error { return nil }
+
+// FuzzScanner feeds arbitrary bytes to the Scanner: it must never panic,
+// every report it returns must be well formed, and reading the same input
+// through the Assembler must give the same reports.
+func FuzzScanner(f *testing.F) {
+	files, _ := filepath.Glob("testdata/corpus/*.log")
+	for _, p := range files {
+		if b, err := os.ReadFile(p); err == nil {
+			f.Add(b)
+		}
+	}
+	for _, tc := range prefixCases {
+		f.Add([]byte(tc.line))
+	}
+	f.Add([]byte(hdr54 + table54 + sum54 + killed54(14300, "dotnet") + reaped(14300, "dotnet")))
+	f.Add([]byte(hdr54 + sum54 + killed54(1, "a") + "Tasks in /a are going to be killed due to memory.oom.group set\n" + killed54(2, "b")))
+	f.Add([]byte("4,100,1000,-;Memory cgroup stats for /a:\\x0aanon 4096\n SUBSYSTEM=x\n"))
+	f.Add([]byte("Jan  1 00:00:00 h kernel: a invoked oom-killer: gfp_mask=0x0, order=0, oom_score_adj=0#012Mem-Info:#012free:1\r\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s := NewScanner(bytes.NewReader(data), Options{MaxLineBytes: 4096})
+		var reps []*Report
+		for s.Scan() {
+			r := s.Report()
+			if r == nil || r.FirstLine < 1 || r.LastLine < r.FirstLine {
+				t.Fatalf("bad report lines %+v", r)
+			}
+			if r.Truncated && len(r.Victims) > 0 {
+				t.Fatalf("truncated report with victims")
+			}
+			reps = append(reps, r)
+		}
+		if s.Err() != nil {
+			t.Fatal(s.Err())
+		}
+		if st := s.Stats(); st.Reports != len(reps) {
+			t.Fatalf("stats say %d reports, got %d", st.Reports, len(reps))
+		}
+		// The record API must agree with the reader API.
+		a := NewAssembler(Options{MaxLineBytes: 4096})
+		var got []*Report
+		lines := strings.SplitAfter(string(data), "\n")
+		short := true
+		for i, l := range lines {
+			if l == "" {
+				continue
+			}
+			short = short && len(l) <= 4096
+			got = append(got, a.Feed(Record{Text: l, Line: i + 1})...)
+		}
+		got = append(got, a.Flush()...)
+		if short {
+			if d := cmp.Diff(reps, got); d != "" {
+				t.Fatalf("Scanner and Assembler disagree (-scanner +assembler):\n%s", d)
+			}
+		}
+		for _, r := range reps {
+			var buf bytes.Buffer
+			_ = formatForFuzz(&buf, r)
+		}
+	})
+}
