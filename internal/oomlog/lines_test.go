@@ -6,7 +6,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-func ip(v int) *int       { return &v }
+func ip(v int) *int      { return &v }
 func i64(v int64) *int64 { return &v }
 
 // hostileNames are process names that break naive parsers (cadvisor's
