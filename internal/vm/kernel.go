@@ -30,7 +30,7 @@ const DefaultKernelPackage = "linux-image-cloud-amd64"
 func (c Config) kernelPath(ctx context.Context) (string, error) {
 	if c.Kernel != "" {
 		if _, err := os.Stat(c.Kernel); err != nil {
-			return "", fmt.Errorf("%w: %v (point the kernel option at a vmlinuz, or leave it empty to fetch %s)", ErrNoKernel, err, DefaultKernelPackage)
+			return "", fmt.Errorf("%w: %w (point the kernel option at a vmlinuz, or leave it empty to fetch %s)", ErrNoKernel, err, DefaultKernelPackage)
 		}
 		return c.Kernel, nil
 	}
@@ -42,7 +42,7 @@ func (c Config) kernelPath(ctx context.Context) (string, error) {
 func DefaultCacheDir() (string, error) {
 	d, err := os.UserCacheDir()
 	if err != nil {
-		return "", fmt.Errorf("%w: no cache directory: %v (set HOME or XDG_CACHE_HOME)", ErrNoKernel, err)
+		return "", fmt.Errorf("%w: no cache directory: %w (set HOME or XDG_CACHE_HOME)", ErrNoKernel, err)
 	}
 	return filepath.Join(d, "oomkit", "kernels"), nil
 }
@@ -80,7 +80,7 @@ func FetchKernel(ctx context.Context, pkg, cacheDir string) (string, error) {
 		return image, nil
 	}
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
-		return "", fmt.Errorf("%w: %v", ErrNoKernel, err)
+		return "", fmt.Errorf("%w: %w", ErrNoKernel, err)
 	}
 	unlock, err := lockDir(cacheDir)
 	if err != nil {
@@ -94,7 +94,7 @@ func FetchKernel(ctx context.Context, pkg, cacheDir string) (string, error) {
 		if ctx.Err() != nil {
 			return "", fmt.Errorf("fetch %s %s: %w", name, version, ctx.Err())
 		}
-		return "", fmt.Errorf("%w: fetch %s %s: %v (check the network and `apt-get update`, or set %s to a local vmlinuz)", ErrNoKernel, name, version, err, EnvKernel)
+		return "", fmt.Errorf("%w: fetch %s %s: %w (check the network and `apt-get update`, or set %s to a local vmlinuz)", ErrNoKernel, name, version, err, EnvKernel)
 	}
 	writeResolved(memo, name+"_"+version)
 	return image, nil
@@ -147,11 +147,11 @@ func writeResolved(memo, entry string) {
 func lockDir(dir string) (func(), error) {
 	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("%w: lock kernel cache: %v", ErrNoKernel, err)
+		return nil, fmt.Errorf("%w: lock kernel cache: %w", ErrNoKernel, err)
 	}
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("%w: lock kernel cache: %v", ErrNoKernel, err)
+		return nil, fmt.Errorf("%w: lock kernel cache: %w", ErrNoKernel, err)
 	}
 	return func() { f.Close() }, nil
 }
@@ -175,7 +175,7 @@ func resolveKernelPackage(ctx context.Context, pkg string) (name, version string
 		return "", "", fmt.Errorf("resolve kernel package %s: %w", pkg, ctx.Err())
 	}
 	if err != nil {
-		return "", "", fmt.Errorf("%w: apt-cache policy %s: %v", ErrNoKernel, name, err)
+		return "", "", fmt.Errorf("%w: apt-cache policy %s: %w", ErrNoKernel, name, err)
 	}
 	for _, line := range strings.Split(string(out), "\n") {
 		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "Candidate:"); ok {
@@ -206,7 +206,7 @@ func downloadKernel(ctx context.Context, name, version, cacheDir, dst string) er
 	var stderr bytes.Buffer
 	dl.Stderr = &stderr
 	if err := dl.Run(); err != nil {
-		return fmt.Errorf("apt-get download: %v: %s", err, aptError(stderr.String()))
+		return fmt.Errorf("apt-get download: %w: %s", err, aptError(stderr.String()))
 	}
 	debs, _ := filepath.Glob(filepath.Join(tmp, "*.deb"))
 	if len(debs) != 1 {
@@ -260,7 +260,7 @@ func extractBoot(ctx context.Context, deb, dir string) error {
 	case terr != nil:
 		return terr
 	case werr != nil:
-		return fmt.Errorf("dpkg-deb --fsys-tarfile %s: %v: %s", filepath.Base(deb), werr, strings.TrimSpace(stderr.String()))
+		return fmt.Errorf("dpkg-deb --fsys-tarfile %s: %w: %s", filepath.Base(deb), werr, strings.TrimSpace(stderr.String()))
 	case !found:
 		return errors.New("the package has no /boot/vmlinuz-*: not a kernel image package")
 	}
@@ -272,7 +272,7 @@ func extractBootTar(r io.Reader, dir string) (found bool, err error) {
 	tr := tar.NewReader(r)
 	for {
 		h, err := tr.Next()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return found, nil
 		}
 		if err != nil {

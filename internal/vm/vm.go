@@ -382,7 +382,7 @@ func readFrames(r io.Reader, cfg Config, res *Result, exited chan<- struct{}) er
 	}()
 	for {
 		kind, p, err := readFrame(br)
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return nil
 		}
 		if err != nil {
@@ -392,12 +392,12 @@ func readFrames(r io.Reader, cfg Config, res *Result, exited chan<- struct{}) er
 		case frameStdout:
 			stdout.Write(p)
 			if cfg.Stdout != nil {
-				cfg.Stdout.Write(p)
+				_, _ = cfg.Stdout.Write(p)
 			}
 		case frameStderr:
 			stderr.Write(p)
 			if cfg.Stderr != nil {
-				cfg.Stderr.Write(p)
+				_, _ = cfg.Stderr.Write(p)
 			}
 		case frameRelease:
 			res.KernelRelease = string(p)

@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -122,7 +121,7 @@ func testBinary() ([]byte, error) {
 func goBuild(dir, verb string, args ...string) ([]byte, error) {
 	goCmd, err := exec.LookPath("go")
 	if err != nil {
-		goCmd = filepath.Join(runtime.GOROOT(), "bin", "go")
+		return nil, fmt.Errorf("build the guest binary: %w (put the Go toolchain in PATH)", err)
 	}
 	tmp, err := os.MkdirTemp("", "oomkit-vm-build-")
 	if err != nil {
@@ -135,7 +134,7 @@ func goBuild(dir, verb string, args ...string) ([]byte, error) {
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64", "GOFLAGS=")
 	if msg, err := cmd.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("go %s (static build for the guest): %v\n%s", strings.Join(cmdArgs, " "), err, msg)
+		return nil, fmt.Errorf("go %s (static build for the guest): %w\n%s", strings.Join(cmdArgs, " "), err, msg)
 	}
 	return os.ReadFile(out)
 }
