@@ -1,0 +1,469 @@
+package explain
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/oomkit/oomkit/internal/mm"
+	"github.com/oomkit/oomkit/internal/oomlog"
+)
+
+// HumanBytes formats a byte count in binary units: "169 MiB", "1 GiB",
+// "16.5 MiB", "512 B". Three significant digits at most.
+func HumanBytes(b int64) string {
+	neg := b < 0
+	if neg {
+		b = -b
+	}
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
+	f := float64(b)
+	u := 0
+	for f >= 1024 && u < len(units)-1 {
+		f /= 1024
+		u++
+	}
+	var s string
+	switch {
+	case u == 0 || f >= 100:
+		s = strconv.FormatFloat(f, 'f', 0, 64)
+	case f >= 10:
+		s = strconv.FormatFloat(f, 'f', 1, 64)
+	default:
+		s = strconv.FormatFloat(f, 'f', 2, 64)
+	}
+	if strings.Contains(s, ".") {
+		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	}
+	if neg {
+		s = "-" + s
+	}
+	return s + " " + units[u]
+}
+
+// HumanKB formats a kB count as printed by the kernel.
+func HumanKB(kb int64) string {
+	if kb >= unlimitedKB {
+		return "unlimited"
+	}
+	return HumanBytes(kb * 1024)
+}
+
+// HumanPages formats a page count.
+func HumanPages(p int64) string { return HumanBytes(p * mm.PageSize) }
+
+// summarize writes the plain-words paragraph.
+func summarize(r *oomlog.Report, e *Event, st *analysis) string {
+	var b strings.Builder
+	// When and where.
+	when := ""
+	switch {
+	case e.Time != nil:
+		when = *e.Time
+	case e.TimeText != nil:
+		when = *e.TimeText
+	}
+	if e.UptimeSeconds != nil {
+		up := fmt.Sprintf("%.1f s after boot", *e.UptimeSeconds)
+		if when == "" || strings.Trim(when, "[] ") == strconv.FormatFloat(*e.UptimeSeconds, 'f', 6, 64) {
+			when = up
+		} else {
+			when += " (" + up + ")"
+		}
+	}
+	if when != "" {
+		b.WriteString("At " + when)
+		if e.Host != nil {
+			b.WriteString(" on " + *e.Host)
+		}
+		b.WriteString(", ")
+	}
+	b.WriteString(limitPhrase(r, e))
+	b.WriteString(". ")
+
+	if t := r.Trigger; t != nil && t.Comm != "" {
+		fmt.Fprintf(&b, "The allocation that failed was by %s", procName(t.Comm, t.PID))
+		if t.Order != nil && *t.Order > 0 {
+			fmt.Fprintf(&b, " (order %d, %s)", *t.Order, HumanPages(1<<*t.Order))
+		}
+		b.WriteString(". ")
+	}
+
+	// Who died.
+	var first *Victim
+	for i := range e.Victims {
+		if !e.Victims[i].GroupKill {
+			first = &e.Victims[i]
+			break
+		}
+	}
+	if first == nil && len(e.Victims) > 0 {
+		first = &e.Victims[0]
+	}
+	switch {
+	case r.NoKillable:
+		b.WriteString("No process could be killed (\"Out of memory and no killable processes\"). ")
+	case first != nil:
+		fmt.Fprintf(&b, "The kernel killed %s", victimWords(first, r))
+		if n := len(e.Victims) - 1; n > 0 && r.GroupKillPath != "" {
+			fmt.Fprintf(&b, ", then %d more %s of %s because memory.oom.group is set", n, plural(n, "process", "processes"), r.GroupKillPath)
+		} else if n > 0 {
+			fmt.Fprintf(&b, " and %d more %s", n, plural(n, "process", "processes"))
+		}
+		b.WriteString(". ")
+	case st.haveVictim:
+		fmt.Fprintf(&b, "The kernel chose %s; the Killed line is not in the log. ", procName(st.victimComm, &st.victimPID))
+	case r.Truncated:
+		b.WriteString("The report is cut off before the kill: the victim is unknown. ")
+	}
+
+	b.WriteString(why(r, e, st))
+	b.WriteString(otherKernels(r, e, st))
+	if k := e.Kubernetes; k != nil {
+		b.WriteString(kubePhrase(k))
+	}
+	out := strings.TrimSpace(b.String())
+	if out != "" {
+		out = strings.ToUpper(out[:1]) + out[1:]
+	}
+	return out
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+func procName(comm string, pid *int) string {
+	if pid == nil {
+		return comm
+	}
+	return fmt.Sprintf("%s (pid %d)", comm, *pid)
+}
+
+// victimWords is "dotnet (pid 14300, 169 MiB resident)", the size from
+// the Killed line or else from the victim's table row.
+func victimWords(v *Victim, r *oomlog.Report) string {
+	if s := victimSize(v, r); s != "" {
+		return fmt.Sprintf("%s (pid %d, %s)", v.Comm, v.PID, s)
+	}
+	return procName(v.Comm, &v.PID)
+}
+
+// victimSize is "169 MiB resident" or "".
+func victimSize(v *Victim, r *oomlog.Report) string {
+	var kb int64
+	have := false
+	for _, p := range []*int64{v.AnonRSSKB, v.FileRSSKB, v.ShmemRSSKB} {
+		if p != nil {
+			kb += *p
+			have = true
+		}
+	}
+	if have {
+		return HumanKB(kb) + " resident"
+	}
+	for _, t := range r.Tasks {
+		if matches(t, v.PID) {
+			return HumanPages(t.RSSPages) + " resident"
+		}
+	}
+	return ""
+}
+
+// limitPhrase says which limit was hit.
+func limitPhrase(r *oomlog.Report, e *Event) string {
+	kind := ""
+	if e.OOMKind != nil {
+		kind = *e.OOMKind
+	}
+	switch kind {
+	case "memcg":
+		s := "the memory cgroup"
+		if r.OOMMemcg != "" {
+			s += " " + r.OOMMemcg
+		}
+		if k := e.Kubernetes; k != nil && k.LimitScope != nil {
+			s += " (" + scopeWords(k) + ")"
+		}
+		if m := r.Memcg; m != nil && m.LimitKB != nil {
+			s += " hit its limit of " + HumanKB(*m.LimitKB)
+			var extra []string
+			if m.UsageKB != nil {
+				extra = append(extra, "usage "+HumanKB(*m.UsageKB))
+			}
+			if m.Failcnt != nil {
+				extra = append(extra, "failcnt "+strconv.FormatInt(*m.Failcnt, 10))
+			}
+			if len(extra) > 0 {
+				s += " (" + strings.Join(extra, ", ") + ")"
+			}
+		} else {
+			s += " hit its limit"
+		}
+		return s
+	case "global":
+		s := "the machine ran out of memory (a global OOM"
+		switch r.Constraint {
+		case "CONSTRAINT_CPUSET":
+			s = "the tasks of a cpuset ran out of memory on its nodes (a cpuset-constrained OOM"
+		case "CONSTRAINT_MEMORY_POLICY":
+			s = "an allocation bound to some NUMA nodes by its memory policy ran out of memory there (a mempolicy-constrained OOM"
+		}
+		if mi := r.MemInfo; mi != nil && mi.RAMPages != nil {
+			s += ", " + HumanPages(*mi.RAMPages) + " RAM"
+			if mi.SwapTotalKB != nil {
+				if *mi.SwapTotalKB == 0 {
+					s += ", no swap"
+				} else {
+					s += ", " + HumanKB(*mi.SwapTotalKB) + " swap"
+					if mi.SwapFreeKB != nil {
+						s += " (" + HumanKB(*mi.SwapFreeKB) + " free)"
+					}
+				}
+			}
+		}
+		return s + ")"
+	}
+	return "the OOM killer ran (the report does not say whether a cgroup limit or the machine ran out)"
+}
+
+// scopeWords names the Kubernetes limit: "the pod limit of Guaranteed pod 3b5e…".
+func scopeWords(k *Kube) string {
+	pod := "pod"
+	if k.QOSClass != nil {
+		pod = *k.QOSClass + " pod"
+	}
+	if k.PodUID != nil {
+		pod += " " + *k.PodUID
+	}
+	switch *k.LimitScope {
+	case "container":
+		return "a container limit in " + pod
+	case "pod":
+		return "the pod-level limit of " + pod
+	case "qos":
+		q := "a QoS tier"
+		if k.QOSClass != nil {
+			q = "the " + *k.QOSClass + " QoS tier"
+		}
+		return "the limit of " + q + " of all pods"
+	case "node":
+		return "the kubepods limit: node allocatable memory for all pods"
+	}
+	return *k.LimitScope
+}
+
+// why explains the choice.
+func why(r *oomlog.Report, e *Event, st *analysis) string {
+	a := &e.Analysis
+	if a.DecidedBy != nil && *a.DecidedBy == "oom_kill_allocating_task" {
+		return "vm.oom_kill_allocating_task is set, so the kernel killed the task that was allocating instead of ranking the tasks. "
+	}
+	if r.Tasks == nil {
+		return "The report has no task table, so the kernel's choice cannot be recomputed. "
+	}
+	if st.sel == nil || st.sel.Chosen < 0 {
+		if st.rules == mm.RulesUnknown && len(a.ByRules) > 0 {
+			return "The kernel version is unknown and the rule sets disagree on the victim (see the ranking by rule set). "
+		}
+		return "No task in the table was eligible. "
+	}
+	sel := *st.sel
+	chosen := st.m.rows[sel.Chosen]
+	var b strings.Builder
+	rulesName := sel.Rules.String()
+	on := "on this kernel"
+	if a.RulesFrom == "assumed" {
+		on = "on the assumed kernel " + *a.AssumedKernel
+	}
+	if st.rules == mm.RulesUnknown {
+		on = "under every rule set the report's format allows"
+	}
+	tp := st.m.tp
+	if sel.Tie {
+		if a.Clamped >= sel.TiedWith && sel.Rules.Clamps() {
+			// The article's twist: every score ≤ 0, clamped to 1.
+			fmt.Fprintf(&b, "Every eligible task's score was ≤ 0 after its oom_score_adj (totalpages %d: %s) and was clamped to 1 %s (%s rules), so all %d tied and the tie rule decided: ",
+				tp, adjList(st.m.tasks, sel), on, rulesName, sel.TiedWith)
+		} else {
+			fmt.Fprintf(&b, "%d tasks tied at %d points %s (%s rules), so the tie rule decided: ", sel.TiedWith, sel.Ranking[0].Points, on, rulesName)
+		}
+		if sel.Rules == mm.RulesLeader {
+			fmt.Fprintf(&b, "the first task scanned, %s, was chosen whatever its size", procName(chosen.Name, &chosen.PID))
+		} else {
+			fmt.Fprintf(&b, "the last task scanned, %s, was chosen whatever its size", procName(chosen.Name, &chosen.PID))
+		}
+		// Name the biggest task that survived.
+		big := -1
+		for i, t := range st.m.tasks {
+			if i == sel.Chosen || t.Unkillable || t.OOMScoreAdj == mm.OOMScoreAdjMin {
+				continue
+			}
+			if big < 0 || t.RSSPages > st.m.tasks[big].RSSPages {
+				big = i
+			}
+		}
+		if big >= 0 && st.m.tasks[big].RSSPages > chosen.RSSPages {
+			bt := st.m.rows[big]
+			fmt.Fprintf(&b, ", while %s survived", procSize(bt.Name, bt.PID, bt.RSSPages))
+		}
+		if sel.Rules != mm.RulesLeader && laterPIDFirst(st.m.rows, sel.Chosen) {
+			b.WriteString(" (the table lists tasks in the order the kernel scanned them; pid numbers wrap and do not tell)")
+		}
+		b.WriteString(". ")
+	} else {
+		ct := st.m.tasks[sel.Chosen]
+		fmt.Fprintf(&b, "%s had the highest badness %s (%s rules): %d points (%d pages resident + swap + page tables",
+			procName(chosen.Name, &chosen.PID), on, rulesName, sel.Ranking[0].Points, ct.RSSPages+ct.SwapEnts+ct.PgtablePages)
+		if ct.OOMScoreAdj != 0 && st.m.tpKnown {
+			fmt.Fprintf(&b, ", %+d for oom_score_adj %d", int64(ct.OOMScoreAdj)*(tp/1000), ct.OOMScoreAdj)
+		}
+		b.WriteString(")")
+		if len(sel.Ranking) > 1 && sel.Ranking[1].Eligible {
+			rn := sel.Ranking[1]
+			fmt.Fprintf(&b, ", ahead of %s with %d", procName(rn.Name, &rn.PID), rn.Points)
+		}
+		b.WriteString(". ")
+	}
+	switch {
+	case a.Agrees == nil:
+	case *a.Agrees && a.RulesFrom != "assumed":
+		b.WriteString("The model agrees with the kernel's choice. ")
+	case !*a.Agrees && a.RulesFrom == "assumed":
+		fmt.Fprintf(&b, "The kernel that printed this report (%s) killed pid %d instead: a %s kernel would have chosen differently. ", orUnknown(r.KernelVersion), st.victimPID, *a.AssumedKernel)
+	case *a.Agrees:
+		fmt.Fprintf(&b, "A %s kernel would have made the same choice as the kernel that printed this report. ", *a.AssumedKernel)
+	default:
+		fmt.Fprintf(&b, "The kernel killed pid %d instead; see the reasons. ", st.victimPID)
+	}
+	return b.String()
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "version unknown"
+	}
+	return s
+}
+
+// adjList names the oom_score_adj values of the tied tasks and what they
+// subtract: "-997 subtracts 261214 pages (1020 MiB)".
+func adjList(tasks []mm.Task, sel mm.Selection) string {
+	seen := map[int]bool{}
+	var parts []string
+	for _, rk := range sel.Ranking {
+		if !rk.Eligible {
+			continue
+		}
+		adj := tasks[rk.Index].OOMScoreAdj
+		if seen[adj] {
+			continue
+		}
+		seen[adj] = true
+		term := int64(adj) * (sel.TotalPages / 1000)
+		if term < 0 {
+			parts = append(parts, fmt.Sprintf("%d subtracts %d pages ≈ %s", adj, -term, HumanPages(-term)))
+		} else {
+			parts = append(parts, fmt.Sprintf("%d adds %d pages ≈ %s", adj, term, HumanPages(term)))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// laterPIDFirst reports whether a task scanned before the chosen one has
+// a higher pid, so that pid order and scan order differ.
+func laterPIDFirst(rows []oomlog.Task, chosen int) bool {
+	for _, t := range rows[:chosen] {
+		if t.PID > rows[chosen].PID {
+			return true
+		}
+	}
+	return false
+}
+
+func procSize(name string, pid int, rssPages int64) string {
+	return fmt.Sprintf("%s (pid %d, %s resident)", name, pid, HumanPages(rssPages))
+}
+
+// otherKernels says what kernels with other rules would have done, when
+// that differs.
+func otherKernels(r *oomlog.Report, e *Event, st *analysis) string {
+	if st.sel == nil || st.sel.Chosen < 0 || st.allocating {
+		return ""
+	}
+	chosen := st.m.rows[st.sel.Chosen].PID
+	var parts []string
+	for _, rs := range mm.AllRules {
+		if rs == st.sel.Rules {
+			continue
+		}
+		p := st.outcomes[rs]
+		if p == nil || *p == chosen {
+			continue
+		}
+		var row oomlog.Task
+		for _, t := range st.m.rows {
+			if t.PID == *p {
+				row = t
+			}
+		}
+		part := fmt.Sprintf("on %s the kernel would have chosen %s", kernelsWords(rs), procSize(row.Name, *p, row.RSSPages))
+		if rs == mm.RulesLeader && e.OOMKind != nil && *e.OOMKind == "memcg" {
+			part += ", if the table's order is the scan order, which ≤5.2 does not promise for memcg OOMs"
+		}
+		parts = append(parts, part)
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	s := strings.Join(parts, "; ")
+	return strings.ToUpper(s[:1]) + s[1:] + ". "
+}
+
+func kernelsWords(rs mm.Rules) string {
+	switch rs {
+	case mm.RulesLeader:
+		return "≤5.2 kernels (clamp to 1, first-scanned wins a tie)"
+	case mm.RulesClamp:
+		return "5.3–5.8 and 5.4.0–5.4.143 kernels (clamp to 1, last-scanned wins a tie)"
+	case mm.RulesSigned:
+		return "5.4.144+ and 5.9+ kernels (signed badness, no clamp)"
+	}
+	return rs.String()
+}
+
+// kubePhrase is the Kubernetes sentence of the summary.
+func kubePhrase(k *Kube) string {
+	var parts []string
+	if k.PodUID != nil {
+		p := "pod " + *k.PodUID
+		if k.QOSClass != nil {
+			p = *k.QOSClass + " " + p
+		}
+		parts = append(parts, p)
+	}
+	if k.ContainerID != nil {
+		id := *k.ContainerID
+		if len(id) > 12 {
+			id = id[:12]
+		}
+		parts = append(parts, "container "+id)
+	}
+	s := "Kubernetes: " + strings.Join(parts, ", ") + ". "
+	switch {
+	case k.OOMKilled == "yes":
+		s += "The container status will say OOMKilled (exit code 137)."
+	case k.OOMKilled == "no":
+		s += "No container will be reported OOMKilled for this kill."
+	case k.VictimFirstListed != nil && !*k.VictimFirstListed:
+		s += "The victim is probably not the container's main process, so the container probably keeps running; its status says OOMKilled only when it exits later."
+	case k.VictimFirstListed != nil:
+		s += "The victim is probably the container's main process: expect exit code 137 and OOMKilled."
+	default:
+		s += "Kubernetes reports OOMKilled only if the victim was the container's main process (or on cgroup v2 with kubelet 1.28+, which kills the whole container); the report cannot show which."
+	}
+	return s
+}
