@@ -27,7 +27,7 @@ func Samples() []string {
 
 // Sample returns the text of the bundled report name.
 func Sample(name string) ([]byte, error) {
-	if name == "" || strings.ContainsAny(name, "/\\.") {
+	if name == "" || strings.ContainsAny(name, "/\\") || strings.HasPrefix(name, ".") {
 		return nil, fmt.Errorf("no sample %q (samples: %s)", name, strings.Join(Samples(), ", "))
 	}
 	b, err := samplesFS.ReadFile("samples/" + name + ".log")
