@@ -116,16 +116,102 @@ func (s *Scanner) feed(b []byte, cut bool) {
 }
 
 // mayStart is the cheap test every line passes through when no report is
-// open: can this line begin a report, attach to one, or name the kernel?
-// Every word that classify() needs for such a line contains one of these.
+// open: can this line begin a report, attach to a held one, or name the
+// kernel? It looks for the rare bytes of the words classify() needs (and
+// skips other programs' syslog lines outright) instead of running a search
+// per word: most log lines are not OOM reports and must cost next to
+// nothing.
 func mayStart(b []byte) bool {
-	return bytes.Contains(b, []byte("oom")) || // invoked oom-killer, oom-kill:, oom_reaper, memory.oom.group
-		bytes.Contains(b, []byte("Kill")) || // Kill process, Killed process
-		bytes.Contains(b, []byte("emory")) || // Out of memory, Memory cgroup, memory: usage, Memory limit
-		bytes.Contains(b, []byte("Task")) || // Task in, Tasks state, Tasks in
-		bytes.Contains(b, []byte("pid ]")) || // table header
-		bytes.Contains(b, []byte("OOM victim")) ||
-		bytes.Contains(b, []byte("PID: ")) || bytes.Contains(b, []byte("Pid: ")) || // kernel release
-		bytes.Contains(b, []byte("Linux version")) ||
-		bytes.Contains(b, []byte("panic"))
+	if foreignSyslog(b) {
+		return false
+	}
+	// "oom" (invoked oom-killer, oom-kill:, oom_reaper, memory.oom.group),
+	// "memory"/"Memory" (Out of memory, Memory cgroup …, memory: usage).
+	for off := 0; ; {
+		i := bytes.IndexByte(b[off:], 'm')
+		if i < 0 {
+			break
+		}
+		i += off
+		if i >= 2 && b[i-1] == 'o' && b[i-2] == 'o' {
+			return true
+		}
+		if i+3 < len(b) && b[i+1] == 'o' && b[i+2] == 'r' && b[i+3] == 'y' {
+			return true
+		}
+		off = i + 1
+	}
+	return hasWordAt(b, 'K', "Kill", "Kernel panic") || // Kill process, Killed process, panics
+		hasWordAt(b, 'T', "Task", "") || // Task in, Tasks state, Tasks in
+		hasWordAt(b, 'P', "PID: ", "Pid: ") || // the kernel release on CPU lines
+		hasWordAt(b, 'L', "Linux version", "") ||
+		hasPidHeader(b)
+}
+
+// hasWordAt reports whether b holds w1 or w2, both starting with c.
+func hasWordAt(b []byte, c byte, w1, w2 string) bool {
+	for off := 0; ; {
+		i := bytes.IndexByte(b[off:], c)
+		if i < 0 {
+			return false
+		}
+		i += off
+		r := b[i:]
+		if len(r) >= len(w1) && string(r[:len(w1)]) == w1 || w2 != "" && len(r) >= len(w2) && string(r[:len(w2)]) == w2 {
+			return true
+		}
+		off = i + 1
+	}
+}
+
+// hasPidHeader finds the task table header "[ pid ]" / "[  pid  ]".
+func hasPidHeader(b []byte) bool {
+	for off := 0; ; {
+		i := bytes.IndexByte(b[off:], ']')
+		if i < 0 {
+			return false
+		}
+		i += off
+		j := i - 1
+		for j >= 0 && b[j] == ' ' {
+			j--
+		}
+		if j >= 2 && b[j] == 'd' && b[j-1] == 'i' && b[j-2] == 'p' {
+			return true
+		}
+		off = i + 1
+	}
+}
+
+// foreignSyslog reports whether b is a syslog line ("Jan  5 15:19:27
+// [host] tag: …") written by a program other than the kernel.
+func foreignSyslog(b []byte) bool {
+	if len(b) < 20 || b[3] != ' ' || b[6] != ' ' || b[9] != ':' || b[12] != ':' || b[0] < 'A' || b[0] > 'Z' {
+		return false
+	}
+	r := b[15:]
+	if r[0] == '.' { // journalctl short-precise
+		k := 1
+		for k < len(r) && isDigit(r[k]) {
+			k++
+		}
+		r = r[k:]
+	}
+	if len(r) == 0 || r[0] != ' ' {
+		return false
+	}
+	r = r[1:]
+	sp := bytes.IndexByte(r, ' ')
+	if sp <= 0 {
+		return false
+	}
+	tok := r[:sp]
+	if string(tok) == "kernel:" {
+		return false
+	}
+	if tok[len(tok)-1] == ':' {
+		return true
+	}
+	r = r[sp+1:]
+	return !(len(r) >= 7 && string(r[:7]) == "kernel:")
 }
