@@ -145,8 +145,9 @@ func TestMissingKernelFile(t *testing.T) {
 func TestGuestPanic(t *testing.T) {
 	bin := requireVM(t)
 	cleanTempDir(t)
-	// The test binary as PID 1 exits at once instead of calling GuestInit.
-	res, err := Run(context.Background(), Config{KernelArgs: []string{envExitInit + "=1"}}, bin)
+	// A later OOMKIT_VM=0 replaces the host's OOMKIT_VM=1 in init's
+	// environment, so GuestInit stands aside and TestMain, as PID 1, exits.
+	res, err := Run(context.Background(), Config{KernelArgs: []string{envBoot + "=0"}}, bin)
 	if !errors.Is(err, ErrKernelPanic) {
 		t.Fatalf("err = %v, want ErrKernelPanic", err)
 	}

@@ -47,13 +47,18 @@ const exitSetup = 125
 func InGuest() bool { return os.Getenv(envGuest) == "1" }
 
 // GuestInit turns the program into an oomkit guest's /init when it runs as
-// PID 1 of a VM booted by this package; elsewhere it returns at once and does
-// nothing. Call it first thing in main (or in TestMain for VM-backed tests).
+// PID 1 of a VM booted by this package; anywhere else (including PID 1 of
+// a container) it returns at once and does nothing. Every binary that links
+// this package calls it from the package's init function, before any other
+// package that imports this one is initialised, so neither main nor a
+// TestMain has to; calling it again first thing in main is harmless and
+// documents the binary's guest role.
 //
-// As /init it mounts /proc, /sys, /dev (devtmpfs) and cgroup v2 at
-// /sys/fs/cgroup with the memory controller enabled for the root's children,
-// runs the same binary again as a child with the arguments the host asked
-// for (InGuest is true there), sends the child's stdout, stderr and exit
+// As /init it mounts /proc, /sys, /dev (devtmpfs), /tmp (tmpfs) and cgroup
+// v2 at /sys/fs/cgroup with the memory controller enabled for the root's
+// children, swaps on if Config.SwapMiB asked for it, runs the same binary
+// again as a child with the arguments the host asked for (InGuest is true
+// there and in its descendants), sends the child's stdout, stderr and exit
 // status to the host over the second serial port, and powers the VM off. It
 // never returns in that case.
 func GuestInit() {
@@ -69,6 +74,8 @@ func GuestInit() {
 	_ = unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
 	select {}
 }
+
+func init() { GuestInit() }
 
 // runGuest does GuestInit's work and returns the program's exit status.
 func runGuest() (int, error) {

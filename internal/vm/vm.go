@@ -32,7 +32,8 @@ var (
 	// ErrTimeout means the guest did not finish within Config.Timeout.
 	ErrTimeout = errors.New("guest timed out")
 	// ErrNoExitStatus means qemu ended without the guest reporting an exit
-	// status: the guest's /init did not call GuestInit, or qemu failed.
+	// status: the guest's /init does not link this package (so GuestInit
+	// never ran), or qemu failed.
 	ErrNoExitStatus = errors.New("guest sent no exit status")
 )
 
@@ -94,6 +95,9 @@ type Config struct {
 	// starts), so anonymous memory can be reclaimed: needed to see
 	// memory.high reclaim rather than only throttle.
 	SwapMiB int
+	// Binary is the static oomkit binary RunOomkit boots (default: see
+	// RunOomkit). Run ignores it.
+	Binary string
 	// Compress gzips the initramfs. Off by default: an uncompressed archive
 	// boots faster under TCG and the kernel takes both.
 	Compress bool
@@ -146,8 +150,9 @@ type Result struct {
 	PID int
 }
 
-// Run boots a guest whose /init is program, a static Linux binary that calls
-// GuestInit first, and runs program with args there. It returns when the
+// Run boots a guest whose /init is program, a static Linux binary that
+// links this package (whose init function runs GuestInit), and runs program
+// with args there. It returns when the
 // guest has powered off, or kills qemu (and anything it started) on a guest
 // kernel panic, on cfg.Timeout, or when ctx is done. The error is nil only
 // if the guest reported an exit status; a non-zero status is in
@@ -320,7 +325,7 @@ wait:
 		if frameErr != nil {
 			why += "; " + frameErr.Error()
 		}
-		return fmt.Errorf("%w (%s; the guest's /init must call vm.GuestInit first; console: %s)", ErrNoExitStatus, why, tail(res.Console, 300))
+		return fmt.Errorf("%w (%s; the guest's /init must link internal/vm so GuestInit runs; console: %s)", ErrNoExitStatus, why, tail(res.Console, 300))
 	}
 	return nil
 }

@@ -21,15 +21,12 @@ var update = flag.Bool("update", false, "rewrite testdata/guest-6.1-group-kill.{
 // envHog makes the test binary a memory hog (re-exec'd by the guest tests).
 const envHog = "OOMKIT_VMTEST_HOG"
 
-// envExitInit makes the test binary, as the guest's PID 1, exit instead of
-// calling GuestInit: the kernel then panics ("Attempted to kill init").
-const envExitInit = "OOMKIT_VMTEST_EXIT_INIT"
-
 func TestMain(m *testing.M) {
-	if os.Getpid() == 1 && os.Getenv(envExitInit) == "1" {
+	if os.Getpid() == 1 {
+		// PID 1 that GuestInit did not take over: TestGuestPanic booted us
+		// with OOMKIT_VM=0. Exiting panics the kernel ("Attempted to kill init").
 		os.Exit(3)
 	}
-	GuestInit()
 	if mib := os.Getenv(envHog); mib != "" {
 		n, _ := strconv.Atoi(mib)
 		hog(n)

@@ -25,7 +25,7 @@ import (
 //	// From here on: PID 1's child in the guest, root, cgroup v2 at
 //	// /sys/fs/cgroup with +memory in the root's subtree_control.
 //
-// and a TestMain that calls GuestInit first. On the host RunTest builds the
+// (GuestInit takes over the guest's PID 1 by itself). On the host RunTest builds the
 // package's test binary static (once per package per `go test` run), boots
 // it as /init, runs only this test (-test.run) in the guest, and logs the
 // guest's output through t. Where qemu or a kernel is not available it skips
