@@ -1,0 +1,159 @@
+package kube
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// summary is what a test compares: every workload, note and error as a line.
+func summary(m *Manifests) []string {
+	var out []string
+	for _, w := range m.Workloads {
+		var cs []string
+		for _, c := range w.Pod.Spec.Containers {
+			cs = append(cs, c.Name)
+		}
+		out = append(out, "workload "+w.Source.String()+" "+w.Kind+" "+w.Namespace+"/"+w.Name+" ["+strings.Join(cs, ",")+"]")
+	}
+	for _, lr := range m.LimitRanges {
+		out = append(out, "limitrange "+lr.Source.String()+" "+lr.LimitRange.Name)
+	}
+	for _, s := range m.Skipped {
+		out = append(out, "skipped "+s)
+	}
+	for _, e := range m.Errors {
+		out = append(out, "error "+e.Error())
+	}
+	return out
+}
+
+// manifestTests are shared with FuzzReadManifests as seeds.
+var manifestTests = []struct {
+	name, input string
+	want        []string
+}{
+	{"pod", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: c}]\n",
+		[]string{"workload in.yaml:1 Pod /p [c]"}},
+	{"separators and blank documents", "---\n# nothing\n---\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c}]}\n---\n---\n",
+		[]string{"workload in.yaml:4 Pod /p [c]"}},
+	{"CRLF and BOM", "\xef\xbb\xbfkind: Pod\r\nmetadata: {name: p}\r\nspec: {containers: [{name: c}]}\r\n---\r\nkind: Pod\r\nmetadata: {name: q}\r\nspec: {containers: [{name: d}]}\r\n",
+		[]string{"workload in.yaml:1 Pod /p [c]", "workload in.yaml:5 Pod /q [d]"}},
+	{"json list", `{"kind":"List","items":[{"kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"c"}]}},{"kind":"Secret","metadata":{"name":"s"}}]}`,
+		[]string{"workload in.yaml:1 Pod /p [c]", "skipped in.yaml:1: Secret/s holds no pods, skipped"}},
+	{"PodList from kubectl", "apiVersion: v1\nkind: PodList\nitems:\n- kind: Pod\n  metadata: {name: p, namespace: ns}\n  spec: {containers: [{name: c}]}\n",
+		[]string{"workload in.yaml:1 Pod ns/p [c]"}},
+	{"nested list", `{"kind":"List","items":[{"kind":"List","items":[{"kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"c"}]}}]}]}`,
+		[]string{"workload in.yaml:1 Pod /p [c]"}},
+	{"limitrange", "kind: LimitRange\nmetadata: {name: lr, namespace: x}\nspec: {limits: [{type: Container, default: {memory: 512Mi}}]}\n",
+		[]string{"limitrange in.yaml:1 lr"}},
+	{"empty", "", []string{"error in.yaml: empty: no Kubernetes objects in it"}},
+	{"only comments", "# hello\n---\n  \n", []string{"error in.yaml: empty: no Kubernetes objects in it"}},
+	{"malformed yaml line rebased", "kind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c}]}\n---\nkind: Pod\nmetadata:\n  name: x\n bad: 1\n",
+		[]string{"workload in.yaml:1 Pod /p [c]", "error in.yaml:8: malformed YAML: did not find expected key (check indentation and quoting)"}},
+	{"bad quantity in template", "kind: Deployment\nmetadata: {name: d}\nspec:\n  template:\n    spec:\n      containers:\n      - name: a\n      - name: b\n        resources: {limits: {memory: 2Gx}}\n",
+		[]string{`error in.yaml:1: spec.template.spec.containers[1].resources.limits.memory: "2Gx" is not a valid quantity (write e.g. 512Mi, 2Gi or 500m)`}},
+	{"bad quantity in list item", `{"kind":"List","items":[{"kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"c","resources":{"requests":{"memory":"lots"}}}]}}]}`,
+		[]string{`error in.yaml:1: items[0].spec.containers[0].resources.requests.memory: "lots" is not a valid quantity (write e.g. 512Mi, 2Gi or 500m)`}},
+	{"bad quantity in cronjob", "kind: CronJob\nmetadata: {name: c}\nspec: {jobTemplate: {spec: {template: {spec: {initContainers: [{name: i, resources: {requests: {cpu: x1}}}], containers: [{name: c}]}}}}}\n",
+		[]string{`error in.yaml:1: spec.jobTemplate.spec.template.spec.initContainers[0].resources.requests.cpu: "x1" is not a valid quantity (write e.g. 512Mi, 2Gi or 500m)`}},
+	{"bad quantity in limitrange", "kind: LimitRange\nmetadata: {name: lr}\nspec: {limits: [{type: Container, defaultRequest: {memory: 1GB}}]}\n",
+		[]string{`error in.yaml:1: spec.limits[0].defaultRequest.memory: "1GB" is not a valid quantity (write e.g. 512Mi, 2Gi or 500m)`}},
+	{"wrong type", "kind: Pod\nmetadata: {name: p}\nspec: {containers: notalist}\n",
+		[]string{"error in.yaml:1: spec.containers: a string here cannot be read as []v1.Container (fix the manifest's structure)"}},
+	{"no kind", "metadata: {name: p}\n", []string{"error in.yaml:1: no kind: not a Kubernetes object (add apiVersion and kind)"}},
+	{"scalar document", "hello\n", []string{"error in.yaml:1: not a Kubernetes object (expected a mapping with apiVersion and kind)"}},
+	{"no containers", "kind: Pod\nmetadata: {name: p}\nspec: {}\n", []string{"error in.yaml:1: spec.containers: Pod/p has no containers (add at least one)"}},
+	{"deployment without template", "kind: Deployment\nmetadata: {name: d}\nspec: {}\n", []string{"error in.yaml:1: spec.template: Deployment/d has no pod template (add one)"}},
+	{"hostile names", "kind: Pod\nmetadata: {name: \"(resolved)\", namespace: \"[\"}\nspec: {containers: [{name: \"Plex Media Server\"}, {name: '\"with quotes\"'}]}\n",
+		[]string{`workload in.yaml:1 Pod [/(resolved) [Plex Media Server,"with quotes"]`}},
+	{"separator-like lines", "kind: Pod\nmetadata: {name: p, annotations: {a: \"---\"}}\nspec:\n  containers:\n  - name: c\n    args:\n    - |\n      ---\n",
+		[]string{"workload in.yaml:1 Pod /p [c]"}},
+	{"yaml 1.1 booleans", "kind: Pod\nmetadata: {name: p, namespace: n}\nspec: {containers: [{name: c}]}\n",
+		[]string{"error in.yaml:1: metadata.namespace: a bool here cannot be read as string (fix the manifest's structure)"}},
+	{"generateName", "kind: Pod\nmetadata: {generateName: web-}\nspec: {containers: [{name: c}]}\n", []string{"workload in.yaml:1 Pod /web-* [c]"}},
+}
+
+func TestReadManifests(t *testing.T) {
+	for _, tt := range manifestTests {
+		t.Run(tt.name, func(t *testing.T) {
+			var m Manifests
+			ReadManifests(strings.NewReader(tt.input), "in.yaml", &m)
+			if diff := cmp.Diff(tt.want, summary(&m)); diff != "" {
+				t.Errorf("ReadManifests (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestReadPaths(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "empty", "deeper"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "empty", "deeper", "README.md"), []byte("not a manifest"), 0o644)
+	tests := []struct {
+		name  string
+		paths []string
+		want  []string
+	}{
+		{"directory recursively", []string{"testdata/manifests"}, []string{
+			"workload testdata/manifests/list.json:1 Pod default/a [main]",
+			"workload testdata/manifests/malformed.yaml:1 Pod /ok [c]",
+			"workload testdata/manifests/workloads.yaml:2 Pod shop/web [nginx]",
+			"workload testdata/manifests/workloads.yaml:15 Deployment shop/api [app]",
+			"workload testdata/manifests/workloads.yaml:35 StatefulSet /db [postgres]",
+			"workload testdata/manifests/workloads.yaml:46 DaemonSet kube-system/agent [agent]",
+			"workload testdata/manifests/workloads.yaml:58 ReplicaSet /rs [c]",
+			"workload testdata/manifests/workloads.yaml:66 ReplicationController /rc [c]",
+			"workload testdata/manifests/workloads.yaml:74 Job /migrate [migrate]",
+			"workload testdata/manifests/workloads.yaml:87 CronJob /report [report]",
+			"workload testdata/manifests/workloads.yaml:102 PodTemplate /tmpl [c]",
+			"skipped testdata/manifests/list.json:1: ConfigMap/cm holds no pods, skipped",
+			"skipped testdata/manifests/workloads.yaml:109: Service/web holds no pods, skipped",
+			`error testdata/manifests/badquantity.yaml:1: spec.template.spec.containers[1].resources.limits.memory: "2Gx" is not a valid quantity (write e.g. 512Mi, 2Gi or 500m)`,
+			"error testdata/manifests/comments.yaml: empty: no Kubernetes objects in it",
+			"error testdata/manifests/empty.yaml: empty: no Kubernetes objects in it",
+			"error testdata/manifests/malformed.yaml:11: malformed YAML: did not find expected key (check indentation and quoting)",
+		}},
+		{"empty directory", []string{filepath.Join(dir, "empty")}, []string{"error " + filepath.Join(dir, "empty") + ": directory holds no .yaml, .yml or .json files"}},
+		{"missing file", []string{filepath.Join(dir, "nope.yaml")}, []string{"error " + filepath.Join(dir, "nope.yaml") + ": no such file or directory (check the path)"}},
+		{"stdin", []string{"-"}, []string{"workload -:1 Pod /p [c]"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var m Manifests
+			ReadPaths(tt.paths, strings.NewReader("kind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c}]}\n"), &m)
+			if diff := cmp.Diff(tt.want, summary(&m)); diff != "" {
+				t.Errorf("ReadPaths (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func FuzzReadManifests(f *testing.F) {
+	for _, tt := range manifestTests {
+		f.Add([]byte(tt.input))
+	}
+	for _, name := range []string{"workloads.yaml", "list.json", "malformed.yaml", "badquantity.yaml"} {
+		b, err := os.ReadFile(filepath.Join("testdata", "manifests", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var m Manifests
+		ReadManifests(strings.NewReader(string(data)), "fuzz.yaml", &m)
+		for _, e := range m.Errors {
+			if strings.Contains(e.Error(), "\n") {
+				t.Fatalf("multi-line error %q", e.Error())
+			}
+		}
+		// Whatever was read must analyse without panicking.
+		Analyze(m.Workloads, m.LimitRanges, Options{NodeMemoryBytes: 8 * GiB, Version: Newest, CgroupVersion: 2, Runtime: RuntimeContainerd})
+	})
+}
