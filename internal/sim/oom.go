@@ -1,0 +1,448 @@
+package sim
+
+import (
+	"slices"
+	"sort"
+
+	"github.com/oomkit/oomkit/internal/mm"
+	"github.com/oomkit/oomkit/internal/oomlog"
+)
+
+// Kill-line prefixes (spec/kernel.md §4.8).
+const (
+	msgGlobal   = "Out of memory"
+	msgMemcg    = "Memory cgroup out of memory"
+	msgAllocing = "Out of memory (oom_kill_allocating_task)"
+)
+
+// scan returns the candidates in the kernel's scan order: for a memcg OOM
+// mem_cgroup_scan_tasks() (pre-order from the OOMing memcg, children in
+// creation order, tasks in join order); for a global OOM for_each_process
+// (oldest first).
+func (e *engine) scan(memcg *cgroup) []*proc {
+	var out []*proc
+	if memcg == nil {
+		for _, p := range e.procs {
+			if !p.dead && p.started {
+				out = append(out, p)
+			}
+		}
+		return out
+	}
+	var walk func(c *cgroup)
+	walk = func(c *cgroup) {
+		out = append(out, c.tasks...)
+		for _, ch := range c.children {
+			walk(ch)
+		}
+	}
+	walk(memcg)
+	return out
+}
+
+func (e *engine) task(p *proc) mm.Task {
+	// The −3 % CAP_SYS_ADMIN bonus exists up to 4.16 (d46078b28889).
+	admin := p.admin && !e.v.AtLeast(4, 17, 0)
+	return mm.Task{PID: p.pid, Name: p.name, RSSPages: p.resident(), SwapEnts: p.swapped, PgtablePages: p.pgtablePages(), OOMScoreAdj: p.adj, CapSysAdmin: admin}
+}
+
+// totalPages is oc->totalpages: RAM + swap for a global OOM, the memcg's
+// mem_cgroup_get_max() otherwise.
+func (e *engine) totalPages(memcg *cgroup) int64 {
+	if memcg == nil {
+		return e.ramPages + e.swapPages
+	}
+	return mm.MemcgTotalPages(e.v, e.s.Node.CgroupV2, memcg.maxPages, memcg.swapMax, e.swapPages, defaultSwappiness)
+}
+
+// oom is out_of_memory() for trigger's allocation: memcg is the memcg
+// whose limit failed, nil for a global OOM. It reports whether a process
+// was killed (the charge can be retried).
+func (e *engine) oom(trigger *proc, memcg *cgroup) bool {
+	isMemcg := memcg != nil
+	cands := e.scan(memcg)
+	total := e.totalPages(memcg)
+	r := e.reportHeader(trigger, memcg, cands)
+	idx := len(e.res.Reports)
+	ev := Event{Event: EvOOMKill, TriggerProcess: trigger.name, TriggerPID: trigger.pid, Constraint: r.Constraint,
+		OOMMemcg: r.OOMMemcg, TotalPages: i64(total), Rules: e.rules.ID(), ReportIndex: iptr(idx)}
+
+	if mm.PanicsOnOOM(e.sys.PanicOnOOM, isMemcg) {
+		r.PanicOnOOM = e.sys.PanicOnOOM
+		r.Panic = mm.PanicOnOOMMessage(e.sys.PanicOnOOM)
+		e.res.Reports = append(e.res.Reports, *r)
+		e.panic(r.Panic, idx)
+		return false
+	}
+	tasks := make([]mm.Task, len(cands))
+	for i, p := range cands {
+		tasks[i] = e.task(p)
+	}
+	var victim *proc
+	msg := msgGlobal
+	if isMemcg {
+		msg = msgMemcg
+	}
+	if mm.KillsAllocatingTask(e.sys.OOMKillAllocatingTask, isMemcg, e.task(trigger)) {
+		victim, msg = trigger, msgAllocing
+		p, _ := mm.Badness(e.rules, e.task(trigger), total)
+		ev.Points, ev.AllocatingTask = i64(p), bptr(true)
+	} else {
+		sel := mm.Select(e.rules, tasks, total)
+		if sel.Chosen < 0 {
+			r.NoKillable = true
+			if !isMemcg {
+				r.Panic = mm.NoKillablePanic(e.v)
+				e.res.Reports = append(e.res.Reports, *r)
+				e.panic(r.Panic, idx)
+				return false
+			}
+			e.res.Reports = append(e.res.Reports, *r)
+			return false
+		}
+		victim = cands[sel.Chosen]
+		ev.Points, ev.Tie, ev.TiedWith = i64(sel.Ranking[0].Points), bptr(sel.Tie), sel.TiedWith
+		if !e.v.AtLeast(5, 1, 0) {
+			// ≤ 5.0 prints "Kill process … score S"; ≤ 5.2 rescales chosen_points × 1000 / totalpages for the message.
+			score := int(sel.Ranking[0].Points * 1000 / max(total, 1))
+			r.ChosenScore, r.ChosenPID, r.ChosenComm = &score, iptr(victim.pid), victim.name
+		}
+		if mm.SacrificesChild(e.v) {
+			var kids []*proc
+			var kt []mm.Task
+			for _, c := range victim.children {
+				if !c.dead {
+					kids = append(kids, c)
+					kt = append(kt, e.task(c))
+				}
+			}
+			if i := mm.PickChild(e.rules, kt, total); i >= 0 {
+				ev.ChosenPID = victim.pid
+				victim = kids[i]
+			}
+		}
+	}
+	r.SummaryComm, r.SummaryPID, r.SummaryUID = victim.name, iptr(victim.pid), iptr(victim.uid)
+	if r.ChosenPID != nil {
+		r.SummaryComm, r.SummaryPID = r.ChosenComm, r.ChosenPID
+		for _, p := range cands {
+			if p.pid == *r.ChosenPID {
+				r.SummaryUID = iptr(p.uid)
+			}
+		}
+	}
+	r.TaskMemcg = victim.cg.path
+	domain := memcg
+	if domain == nil {
+		domain = e.root
+	}
+	freed := e.kill(r, victim, msg, false)
+	ev.Process, ev.PID, ev.Cgroup, ev.Pod, ev.OOMScoreAdj = victim.name, victim.pid, victim.cg.path, victim.pod, iptr(victim.adj)
+	ev.FreedBytes, ev.GroupKill = i64(freed*page), bptr(false)
+	e.oomKills++
+	e.emit(&ev)
+	// memory.oom.group: the highest flagged memcg between the victim's and
+	// the OOM domain is killed whole.
+	if mm.GroupKillSupported(e.v, e.s.Node.CgroupV2) {
+		var chain []*cgroup
+		var flags []bool
+		for c := victim.cg; c != nil; c = c.parent {
+			chain = append(chain, c)
+			flags = append(flags, c.oomGroup)
+			if c == domain {
+				break
+			}
+		}
+		if chain[len(chain)-1] == domain {
+			if i := mm.GroupKillRoot(flags); i >= 0 {
+				g := chain[i]
+				r.GroupKillPath = g.path
+				for _, p := range e.scan(g) {
+					if p.adj == mm.OOMScoreAdjMin || p.dead {
+						continue
+					}
+					freed := e.kill(r, p, msg, true)
+					gev := Event{Event: EvOOMKill, Process: p.name, PID: p.pid, Cgroup: p.cg.path, Pod: p.pod, OOMScoreAdj: iptr(p.adj),
+						TriggerProcess: trigger.name, TriggerPID: trigger.pid, Constraint: r.Constraint, OOMMemcg: r.OOMMemcg,
+						TotalPages: i64(total), Rules: e.rules.ID(), GroupKill: bptr(true), FreedBytes: i64(freed * page), ReportIndex: iptr(idx)}
+					e.oomKills++
+					e.emit(&gev)
+				}
+			}
+		}
+	}
+	e.res.Reports = append(e.res.Reports, *printed(r, e.v))
+	return true
+}
+
+// printed keeps of r what kernel v prints, so that a report reads back
+// from its text unchanged (spec/kernel.md §4): the oom-kill: summary line
+// is 5.0+, the Killed line's UID/pgtables/adj 5.4+, its shmem-rss 4.5+,
+// its message prefix 5.1+.
+func printed(r *oomlog.Report, v mm.Version) *oomlog.Report {
+	if !v.AtLeast(5, 0, 0) {
+		r.Constraint, r.SummaryComm, r.SummaryPID, r.SummaryUID = "", "", nil, nil
+		if r.OOMMemcg == "" {
+			r.TaskMemcg = ""
+		}
+	}
+	for i := range r.Victims {
+		vic := &r.Victims[i]
+		if !v.AtLeast(5, 4, 0) {
+			vic.UID, vic.PgtablesKB, vic.OOMScoreAdj = nil, nil, nil
+		}
+		if !v.AtLeast(4, 5, 0) {
+			vic.ShmemRSSKB = nil
+		}
+		if !v.AtLeast(5, 1, 0) {
+			vic.Message = ""
+		}
+	}
+	return r
+}
+
+// kill SIGKILLs p, prints its Killed line into r and frees its memory.
+func (e *engine) kill(r *oomlog.Report, p *proc, msg string, group bool) int64 {
+	v := oomlog.Victim{PID: p.pid, Comm: p.name, UID: iptr(p.uid), TotalVMKB: i64(p.totalVM * 4),
+		AnonRSSKB: i64(p.anon * 4), FileRSSKB: i64(0), ShmemRSSKB: i64(p.shmem * 4), PgtablesKB: i64(p.pgtablePages() * 4),
+		OOMScoreAdj: iptr(p.adj), GroupKill: group, Message: msg}
+	if e.v.AtLeast(4, 6, 0) {
+		v.Reaped = true
+		v.ReapedAnonRSSKB, v.ReapedFileRSSKB, v.ReapedShmemRSSKB = i64(0), i64(0), i64(p.tmpfs*4)
+	}
+	r.Victims = append(r.Victims, v)
+	freed := p.resident() - p.tmpfs + p.swapped
+	e.stop(p, StopOOMKill)
+	e.release(p)
+	return freed
+}
+
+func (e *engine) panic(msg string, report int) {
+	e.panicked = true
+	ev := Event{Event: EvPanic, Message: "Kernel panic - not syncing: " + msg, ReportIndex: iptr(report)}
+	e.emit(&ev)
+}
+
+// reportHeader builds what dump_header() prints: the trigger, the memcg
+// usage block or Mem-Info, and the task table in scan order.
+func (e *engine) reportHeader(trigger *proc, memcg *cgroup, cands []*proc) *oomlog.Report {
+	order := 0
+	up := e.t.Seconds() + bootSeconds
+	r := &oomlog.Report{KernelVersion: e.v.String(), Stamp: oomlog.Stamp{Uptime: &up}}
+	r.Trigger = &oomlog.Trigger{Comm: trigger.name, PID: iptr(trigger.pid), Order: &order, OOMScoreAdj: iptr(trigger.adj),
+		GFPMask: "0x100cca", GFPFlags: []string{"GFP_HIGHUSER_MOVABLE"}, Cpuset: cpusetName(trigger.cg.path), MemsAllowed: "0"}
+	switch {
+	case e.v.AtLeast(4, 14, 0):
+		r.Trigger.Nodemask = "(null)"
+	case e.v.AtLeast(4, 9, 0):
+		r.Trigger.Nodemask = "0"
+	}
+	if memcg != nil {
+		r.Trigger.GFPMask, r.Trigger.GFPFlags = "0xcc0", []string{"GFP_KERNEL"}
+		r.Constraint, r.OOMMemcg = "CONSTRAINT_MEMCG", memcg.path
+		lim := memcg.maxPages * 4
+		mu := &oomlog.MemcgUsage{UsageKB: i64(memcg.usage * 4), LimitKB: &lim, Failcnt: i64(memcg.failcnt), StatsPath: memcg.path}
+		if e.s.Node.CgroupV2 {
+			sl := int64(unlimitedKB)
+			if e.swapPages == 0 {
+				sl = 0
+			} else if memcg.swapMax != Unlimited {
+				sl = memcg.swapMax * 4
+			}
+			mu.SwapUsageKB, mu.SwapLimitKB, mu.SwapFailcnt = i64(memcg.swap*4), &sl, i64(0)
+		} else {
+			sl := int64(unlimitedKB)
+			if memcg.swapMax != Unlimited {
+				sl = (memcg.maxPages + memcg.swapMax) * 4
+			}
+			mu.SwapUsageKB, mu.SwapLimitKB, mu.SwapFailcnt, mu.SwapIsMemsw = i64((memcg.usage+memcg.swap)*4), &sl, i64(0), true
+			mu.KmemUsageKB, mu.KmemLimitKB = i64(0), i64(unlimitedKB)
+		}
+		var anon, shmem int64
+		for _, p := range cands {
+			anon += p.anon
+			shmem += p.shmem
+		}
+		var cache int64
+		var walk func(c *cgroup)
+		walk = func(c *cgroup) {
+			cache += c.cache
+			shmem += c.orphan
+			for _, ch := range c.children {
+				walk(ch)
+			}
+		}
+		walk(memcg)
+		if e.v.AtLeast(5, 3, 0) {
+			mu.Stats = map[string]int64{"anon": anon * page, "file": (cache + shmem) * page, "shmem": shmem * page}
+		} else {
+			// ≤ 5.2 prints the v1 memory.stat keys in KB.
+			mu.Stats = map[string]int64{"cache": (cache + shmem) * page, "rss": anon * page, "rss_huge": 0, "shmem": shmem * page,
+				"mapped_file": 0, "dirty": 0, "writeback": 0, "inactive_anon": 0, "active_anon": anon * page,
+				"inactive_file": cache * page, "active_file": 0, "unevictable": 0}
+		}
+		r.Memcg = mu
+	} else {
+		r.Constraint, r.GlobalOOM = "CONSTRAINT_NONE", true
+		free := e.freeRAM()
+		reserved := int64(0)
+		r.MemInfo = &oomlog.MemInfo{RAMPages: i64(e.ramPages), ReservedPages: &reserved, SwapTotalKB: i64(e.swapPages * 4),
+			SwapFreeKB: i64((e.swapPages - e.swapUsed) * 4), FreePages: &free}
+	}
+	r.Tasks = make([]oomlog.Task, 0, len(cands))
+	for _, p := range cands {
+		r.Tasks = append(r.Tasks, e.row(p))
+	}
+	r.TableFormat = tableFormat(e.v)
+	return r
+}
+
+// bootSeconds is the simulated uptime at t = 0, so report stamps look
+// like a machine that has been up for a while.
+const bootSeconds = 100
+
+// unlimitedKB is what v1 prints for an unlimited counter
+// (PAGE_COUNTER_MAX × 4 KiB).
+const unlimitedKB = 9007199254740988
+
+func tableFormat(v mm.Version) oomlog.TableFormat {
+	switch {
+	case v.AtLeast(6, 8, 0):
+		return oomlog.TableRSSSplit
+	case v.AtLeast(4, 15, 0):
+		return oomlog.TablePgtables
+	}
+	return oomlog.TableNrPtes
+}
+
+func (e *engine) row(p *proc) oomlog.Task {
+	t := oomlog.Task{PID: p.pid, UID: iptr(p.uid), TGID: iptr(p.pid), TotalVMPages: p.totalVM, RSSPages: p.resident(),
+		SwapEnts: i64(p.swapped), OOMScoreAdj: p.adj, Name: p.name}
+	switch tableFormat(e.v) {
+	case oomlog.TableNrPtes:
+		t.PgtablesPages = i64(p.pgtablePages())
+		t.PgtablesBytes = i64(p.pgtablePages() * page)
+	default:
+		t.PgtablesBytes = i64(p.pgtablePages() * page)
+	}
+	if tableFormat(e.v) == oomlog.TableRSSSplit {
+		t.RSSAnonPages, t.RSSFilePages, t.RSSShmemPages = i64(p.anon), i64(0), i64(p.shmem)
+	}
+	return t
+}
+
+// podUsage is a pod's working set: the resident pages of its processes
+// and its cgroups' unreclaimable pages (kubelet: usage − inactive_file).
+type podUsage struct {
+	name       string
+	pod        *Pod
+	workingSet int64 // bytes
+	request    int64 // bytes
+	procs      []*proc
+}
+
+// kubeletTick is one housekeeping pass of the eviction manager: evict one
+// pod when memory.available < the hard threshold.
+//
+// managerImpl.synchronize, pkg/kubelet/eviction: memory.available =
+// capacity − working set; rankMemoryPressure = exceedMemoryRequests, then
+// priority, then usage above request (spec/kubernetes.md §5).
+func (e *engine) kubeletTick() {
+	k := e.s.Kubelet
+	workingSet := (e.ramPages - e.freeRAM() - e.baseCach - e.cgCache) * page
+	available := e.ramPages*page - workingSet
+	if available >= k.EvictionHardBytes {
+		return
+	}
+	byPod := map[string]*podUsage{}
+	var order []string
+	for _, p := range e.procs {
+		if p.dead || !p.started || p.pod == "" {
+			continue
+		}
+		u := byPod[p.pod]
+		if u == nil {
+			pod := e.pods[p.pod]
+			if pod == nil || pod.Critical || pod.Priority >= 2000000000 {
+				continue
+			}
+			u = &podUsage{name: p.pod, pod: pod, request: podRequest(*pod)}
+			byPod[p.pod] = u
+			order = append(order, p.pod)
+		}
+		u.workingSet += p.resident() * page
+		u.procs = append(u.procs, p)
+	}
+	if len(order) == 0 {
+		return
+	}
+	var cands []*podUsage
+	for _, n := range order {
+		cands = append(cands, byPod[n])
+	}
+	sort.SliceStable(cands, func(i, j int) bool {
+		a, b := cands[i], cands[j]
+		ax, bx := a.workingSet > a.request, b.workingSet > b.request
+		if ax != bx {
+			return ax
+		}
+		if a.pod.Priority != b.pod.Priority {
+			return a.pod.Priority < b.pod.Priority
+		}
+		return a.workingSet-a.request > b.workingSet-b.request
+	})
+	v := cands[0]
+	ev := Event{Event: EvEvict, Pod: v.name, QOSClass: PodQOS(*v.pod), WorkingSetBytes: i64(v.workingSet), RequestBytes: i64(v.request),
+		MemoryAvailableBytes: i64(available), ThresholdBytes: i64(k.EvictionHardBytes)}
+	for _, p := range slices.Clone(v.procs) {
+		e.stop(p, StopEvicted)
+		e.release(p)
+	}
+	e.evictions++
+	e.emit(&ev)
+}
+
+// podRequest is the pod's memory request: the sum of its containers'
+// requests, a request defaulting to the limit.
+func podRequest(p Pod) int64 {
+	var n int64
+	for _, c := range p.Containers {
+		if c.RequestBytes > 0 {
+			n += c.RequestBytes
+		} else {
+			n += c.LimitBytes
+		}
+	}
+	return n
+}
+
+func (e *engine) end() {
+	ev := Event{Event: EvEnd, Kernel: e.v.String(), CommitLimitBytes: i64(e.commitLimit() * page), CommittedASBytes: i64(e.committed * page),
+		OvercommitMemory: iptr(e.sys.OvercommitMemory), MemoryBytes: i64(e.ramPages * page),
+		MemoryUsedBytes: i64((e.ramPages - e.freeRAM()) * page), SwapBytes: i64(e.swapPages * page), SwapUsedBytes: i64(e.swapUsed * page),
+		OOMKills: iptr(e.oomKills), Evictions: iptr(e.evictions), Panicked: bptr(e.panicked)}
+	ev.Processes = make([]EndProcess, 0, len(e.procs))
+	for _, p := range e.procs {
+		ep := EndProcess{Process: p.name, PID: p.pid, Cgroup: p.cg.path, OOMScoreAdj: p.adj, AllocatedBytes: p.allocated,
+			CommittedBytes: p.committed * page, ResidentBytes: p.resident() * page, SwapBytes: p.swapped * page,
+			StopReason: p.stopReason, HeapCeilingBytes: p.ceiling}
+		if p.pod != "" {
+			ep.Pod = &p.pod
+		}
+		if p.dead {
+			ep.CommittedBytes = 0
+		}
+		if ep.StopReason == "" {
+			ep.StopReason = StopRunning
+		} else {
+			t := p.stopT.Seconds()
+			ep.StopTSeconds = &t
+		}
+		ev.Processes = append(ev.Processes, ep)
+	}
+	e.emit(&ev)
+	e.res.End = ev
+	if e.opts.OnEvent == nil {
+		e.res.End = e.res.Events[len(e.res.Events)-1]
+	}
+}

@@ -1,0 +1,354 @@
+package sim
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Kubernetes QoS classes.
+const (
+	QOSGuaranteed = "Guaranteed"
+	QOSBurstable  = "Burstable"
+	QOSBestEffort = "BestEffort"
+)
+
+// Sandbox (pause) process defaults: containerd's defaultSandboxOOMAdj and
+// the few pages the pause binary touches.
+const (
+	pauseOOMScoreAdj = -998
+	pauseRSSBytes    = 4 << 10
+	pauseVSZBytes    = 964 << 10
+)
+
+// validate checks references and limits and expands pods into their
+// cgroups and sandbox processes.
+func (l *loader) validate(s *Scenario) error {
+	if err := l.expandPods(s); err != nil {
+		return err
+	}
+	if err := l.cgroupTree(s); err != nil {
+		return err
+	}
+	known := map[string]bool{"/": true}
+	for _, c := range s.Cgroups {
+		known[c.Path] = true
+	}
+	pids := map[int]string{}
+	var claim func(pid int, p string) error
+	claim = func(pid int, p string) error {
+		if pid == 0 {
+			return nil
+		}
+		if prev, ok := pids[pid]; ok {
+			return l.errorf(p, "%d is already the pid of %s", pid, prev)
+		}
+		pids[pid] = p
+		return nil
+	}
+	var forks func(acts []Action, p string) error
+	forks = func(acts []Action, p string) error {
+		for i, a := range acts {
+			if a.Fork == nil {
+				continue
+			}
+			fp := fmt.Sprintf("%s[%d].fork", p, i)
+			if err := claim(a.Fork.PID, fp+".pid"); err != nil {
+				return err
+			}
+			if err := forks(a.Fork.Actions, fp+".actions"); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	npause := 0
+	for _, pr := range s.Processes {
+		if pr.pauseOf != "" {
+			npause++
+		}
+	}
+	for i := range s.Processes {
+		pr := &s.Processes[i]
+		p := fmt.Sprintf("processes[%d]", i-npause)
+		if pr.pauseOf == "" && pr.Pod == "" && !known[pr.Cgroup] && pr.Cgroup != "" {
+			return l.errorf(p+".cgroup", "%q is not defined under cgroups", pr.Cgroup)
+		}
+		if pr.Cgroup == "" {
+			pr.Cgroup = "/"
+		}
+		if err := claim(pr.PID, p+".pid"); err != nil {
+			return err
+		}
+		if err := forks(pr.Actions, p+".actions"); err != nil {
+			return err
+		}
+	}
+	next := 1000
+	for _, pr := range s.Processes {
+		if pr.PID >= next {
+			next = pr.PID + 1
+		}
+	}
+	for i := range s.Processes {
+		if s.Processes[i].PID == 0 {
+			for pids[next] != "" {
+				next++
+			}
+			s.Processes[i].PID = next
+			pids[next] = "auto"
+		}
+	}
+	return nil
+}
+
+// cgroupTree adds the unlisted ancestors of every cgroup (unlimited, just
+// before their first child), rejects duplicates, and rejects a child whose
+// memory_max is larger than an ancestor's.
+func (l *loader) cgroupTree(s *Scenario) error {
+	seen := map[string]int{}
+	var out []Cgroup
+	limit := map[string]int64{"/": Unlimited}
+	for i, c := range s.Cgroups {
+		p := fmt.Sprintf("cgroups[%d]", i)
+		if c.Path == "/" {
+			return l.errorf(p+".path", "the root cgroup / cannot be limited; its limit is the node")
+		}
+		if _, dup := seen[c.Path]; dup {
+			if c.origin != "" {
+				return l.errorf(c.origin, "its cgroup %s is also listed under cgroups", c.Path)
+			}
+			return l.errorf(p+".path", "%s is listed twice", c.Path)
+		}
+		var parents []string
+		for d := parentPath(c.Path); d != "/"; d = parentPath(d) {
+			if _, ok := seen[d]; ok {
+				break
+			}
+			parents = append(parents, d)
+		}
+		for j := len(parents) - 1; j >= 0; j-- {
+			seen[parents[j]] = len(out)
+			limit[parents[j]] = limit[parentPath(parents[j])]
+			out = append(out, Cgroup{Path: parents[j], MemoryMaxBytes: Unlimited, SwapMaxBytes: Unlimited})
+		}
+		eff := limit[parentPath(c.Path)]
+		if c.MemoryMaxBytes != Unlimited && eff != Unlimited && c.MemoryMaxBytes > eff {
+			where := p + ".memory_max"
+			if c.origin != "" {
+				where = c.origin
+			}
+			return l.errorf(where, "%s is larger than its parent's limit (%s under %s): the child can never use it",
+				FormatSize(c.MemoryMaxBytes), FormatSize(eff), nearestLimited(c.Path, s.Cgroups, limit))
+		}
+		if c.OOMGroup && !s.Node.CgroupV2 {
+			return l.errorf(p+".oom_group", "memory.oom.group exists only on cgroup v2 (set node.cgroup_version: 2)")
+		}
+		if c.MemoryMaxBytes != Unlimited && (eff == Unlimited || c.MemoryMaxBytes < eff) {
+			eff = c.MemoryMaxBytes
+		}
+		limit[c.Path] = eff
+		seen[c.Path] = len(out)
+		out = append(out, c)
+	}
+	s.Cgroups = out
+	return nil
+}
+
+func nearestLimited(p string, cgs []Cgroup, limit map[string]int64) string {
+	want := limit[parentPath(p)]
+	for d := parentPath(p); d != "/"; d = parentPath(d) {
+		for _, c := range cgs {
+			if c.Path == d && c.MemoryMaxBytes == want {
+				return d
+			}
+		}
+	}
+	return parentPath(p)
+}
+
+// parentPath is the cgroup's parent: "/a/b" → "/a", "/a" → "/".
+func parentPath(p string) string {
+	i := strings.LastIndexByte(p, '/')
+	if i <= 0 {
+		return "/"
+	}
+	return p[:i]
+}
+
+// PodQOS is the pod's QoS class: Guaranteed when every container has
+// memory and CPU limits and requests equal to them (requests default to
+// limits), BestEffort when no container sets any, Burstable otherwise.
+//
+// ComputePodQOS, pkg/apis/core/v1/helper/qos (spec/kubernetes.md §1.1).
+func PodQOS(p Pod) string {
+	guaranteed, any := true, false
+	for _, c := range p.Containers {
+		reqMem, reqCPU := c.RequestBytes, c.CPURequestMilli
+		if reqMem == 0 {
+			reqMem = c.LimitBytes
+		}
+		if reqCPU == 0 {
+			reqCPU = c.CPULimitMilli
+		}
+		if c.RequestBytes != 0 || c.LimitBytes != 0 || c.CPURequestMilli != 0 || c.CPULimitMilli != 0 {
+			any = true
+		}
+		if c.LimitBytes == 0 || c.CPULimitMilli == 0 || reqMem != c.LimitBytes || reqCPU != c.CPULimitMilli {
+			guaranteed = false
+		}
+	}
+	switch {
+	case !any:
+		return QOSBestEffort
+	case guaranteed:
+		return QOSGuaranteed
+	}
+	return QOSBurstable
+}
+
+// ContainerOOMScoreAdj is the kubelet's oom_score_adj for container c of a
+// pod of class qos on a node with memCapacity bytes: Guaranteed −997 (−998
+// before 1.20), BestEffort 1000, Burstable 1000 − 1000·request/capacity
+// clamped to [3, 999] ([2, 999] before 1.20).
+//
+// GetContainerOOMScoreAdjust, pkg/kubelet/qos/policy.go (spec/kubernetes.md §2.2).
+func ContainerOOMScoreAdj(qos string, c Container, memCapacity int64, before120 bool) int {
+	guaranteed, floor := -997, 3
+	if before120 {
+		guaranteed, floor = -998, 2
+	}
+	switch qos {
+	case QOSGuaranteed:
+		return guaranteed
+	case QOSBestEffort:
+		return 1000
+	}
+	req := c.RequestBytes
+	if req == 0 {
+		req = c.LimitBytes
+	}
+	if c.RequestBytes == 0 && c.LimitBytes != 0 {
+		req = c.LimitBytes // requests default to limits
+	}
+	adj := 1000 - int(1000*req/max(memCapacity, 1))
+	if adj < floor {
+		return floor
+	}
+	if adj == 1000 {
+		return 999
+	}
+	return adj
+}
+
+// podCgroup is the kubelet's cgroupfs path of a pod: /kubepods/pod<uid>
+// for Guaranteed, /kubepods/{burstable,besteffort}/pod<uid> otherwise.
+func podCgroup(qos, uid string) string {
+	switch qos {
+	case QOSBurstable:
+		return "/kubepods/burstable/pod" + uid
+	case QOSBestEffort:
+		return "/kubepods/besteffort/pod" + uid
+	}
+	return "/kubepods/pod" + uid
+}
+
+func kubeletBefore120(k *Kubelet) bool {
+	if k == nil {
+		return false
+	}
+	var major, minor int
+	if _, err := fmt.Sscanf(strings.TrimPrefix(k.Version, "v"), "%d.%d", &major, &minor); err != nil {
+		return false
+	}
+	return major == 1 && minor < 20
+}
+
+// expandPods gives every pod its pod and container cgroups (pause first)
+// and a sandbox process, and resolves the processes that name a pod.
+func (l *loader) expandPods(s *Scenario) error {
+	pods := map[string]int{}
+	var podCgroups []Cgroup
+	var pauses []Process
+	for i := range s.Pods {
+		pod := &s.Pods[i]
+		p := fmt.Sprintf("pods[%d]", i)
+		if _, dup := pods[pod.Name]; dup {
+			return l.errorf(p+".name", "pod %q is listed twice", pod.Name)
+		}
+		pods[pod.Name] = i
+		if pod.UID == "" {
+			pod.UID = fmt.Sprintf("%08x-0000-4000-8000-%012x", i+1, i+1)
+		}
+		qos := PodQOS(*pod)
+		base := podCgroup(qos, pod.UID)
+		podLimit := int64(0)
+		for _, c := range pod.Containers {
+			if c.LimitBytes == 0 {
+				podLimit = Unlimited
+				break
+			}
+			podLimit += c.LimitBytes
+		}
+		if podLimit == 0 {
+			podLimit = Unlimited
+		}
+		podCgroups = append(podCgroups, Cgroup{Path: base, MemoryMaxBytes: podLimit, SwapMaxBytes: Unlimited, origin: p},
+			Cgroup{Path: base + "/pause", MemoryMaxBytes: Unlimited, SwapMaxBytes: Unlimited, origin: p})
+		names := map[string]bool{"pause": true}
+		for j, c := range pod.Containers {
+			if names[c.Name] {
+				return l.errorf(fmt.Sprintf("%s.containers[%d].name", p, j), "container %q is listed twice (pause is the sandbox)", c.Name)
+			}
+			names[c.Name] = true
+			lim := c.LimitBytes
+			if lim == 0 {
+				lim = Unlimited
+			}
+			podCgroups = append(podCgroups, Cgroup{Path: base + "/" + c.Name, MemoryMaxBytes: lim, SwapMaxBytes: Unlimited, origin: p})
+		}
+		adj := pauseOOMScoreAdj
+		pauses = append(pauses, Process{Name: "pause", UID: 65535, Cgroup: base + "/pause", Pod: pod.Name, Container: "pause",
+			OOMScoreAdj: &adj, Runtime: Runtime{Kind: RuntimeNative}, BaseVSZBytes: pauseVSZBytes - pauseRSSBytes, BaseRSSBytes: pauseRSSBytes, pauseOf: pod.Name})
+	}
+	s.Cgroups = append(podCgroups, s.Cgroups...)
+	for i := range s.Processes {
+		pr := &s.Processes[i]
+		p := fmt.Sprintf("processes[%d]", i)
+		if pr.Pod == "" {
+			if pr.Container != "" {
+				return l.errorf(p+".container", "needs pod as well")
+			}
+			continue
+		}
+		if pr.Cgroup != "" {
+			return l.errorf(p+".cgroup", "give either cgroup or pod/container, not both")
+		}
+		pi, ok := pods[pr.Pod]
+		if !ok {
+			return l.errorf(p+".pod", "%q is not defined under pods", pr.Pod)
+		}
+		pod := s.Pods[pi]
+		var ctr *Container
+		for j := range pod.Containers {
+			if pod.Containers[j].Name == pr.Container {
+				ctr = &pod.Containers[j]
+			}
+		}
+		if ctr == nil {
+			if pr.Container == "" && len(pod.Containers) == 1 {
+				ctr = &pod.Containers[0]
+				pr.Container = ctr.Name
+			} else {
+				return l.errorf(p+".container", "%q is not a container of pod %q", pr.Container, pr.Pod)
+			}
+		}
+		qos := PodQOS(pod)
+		pr.Cgroup = podCgroup(qos, pod.UID) + "/" + ctr.Name
+		if pr.OOMScoreAdj == nil {
+			adj := ContainerOOMScoreAdj(qos, *ctr, s.Node.MemoryBytes, kubeletBefore120(s.Kubelet))
+			pr.OOMScoreAdj = &adj
+		}
+	}
+	s.Processes = append(pauses, s.Processes...)
+	return nil
+}
