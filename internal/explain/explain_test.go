@@ -259,3 +259,5 @@ func TestSamples(t *testing.T) {
 		}
 	}
 }
+
+func cmpDiff(want, got any) string { return cmp.Diff(want, got) }
