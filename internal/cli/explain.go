@@ -353,7 +353,7 @@ func renderEvent(w *bufio.Writer, e *explain.Event, n int, verbose bool) {
 	var when []string
 	if e.Time != nil {
 		when = append(when, *e.Time)
-	} else if e.TimeText != nil {
+	} else if e.TimeText != nil && e.KmsgSeq == nil {
 		when = append(when, *e.TimeText)
 	}
 	if e.UptimeSeconds != nil {

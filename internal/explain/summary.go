@@ -60,7 +60,9 @@ func summarize(r *oomlog.Report, e *Event, st *analysis) string {
 	switch {
 	case e.Time != nil:
 		when = *e.Time
-	case e.TimeText != nil:
+	case e.TimeText != nil && e.KmsgSeq == nil:
+		// A /dev/kmsg record's stamp is its "prio,seq,usec" prefix: the
+		// uptime below says it better.
 		when = *e.TimeText
 	}
 	if e.UptimeSeconds != nil {
