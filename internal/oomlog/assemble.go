@@ -173,11 +173,12 @@ func (a *Assembler) take() []*Report {
 // fail the prefilter can be skipped unparsed.
 func (a *Assembler) busy() bool { return len(a.open) > 0 }
 
-// skip counts a line that the prefilter ruled out.
-func (a *Assembler) skip(lineNo int) {
+// skip counts a line that the prefilter ruled out; kmsg says whether it was
+// a /dev/kmsg record (whose dictionary lines follow).
+func (a *Assembler) skip(lineNo int, kmsg bool) {
 	a.line = lineNo
 	a.stats.Lines++
-	a.prevKmsg = false
+	a.prevKmsg = kmsg
 	if len(a.done) > 0 {
 		a.expire()
 	}
@@ -408,7 +409,8 @@ func (a *Assembler) feedLine(s string, st Stamp, lineNo int) {
 	kind := classify(body)
 	b := a.route(st.Caller, kind)
 
-	if kind == kOther && b == nil {
+	if b == nil && (kind == kOther || kind == kUsage && !strings.HasPrefix(body, "memory: ")) {
+		// Only the first line of a memcg block can begin a report.
 		return
 	}
 	if b != nil && !validText(s) {

@@ -83,25 +83,46 @@ func stripLevel(s string) string {
 	return s
 }
 
+// kmsgHead returns the length of a /dev/kmsg record header
+// "prio,seq,usec,flags[,more]" ending at a ';', or -1.
+func kmsgHead[T string | []byte](s T) int {
+	n := len(s)
+	if n > 129 {
+		n = 129
+	}
+	field, digits := 0, 0
+	for i := 0; i < n; i++ {
+		c := s[i]
+		switch {
+		case c == ';':
+			if field >= 3 && i >= 7 {
+				return i
+			}
+			return -1
+		case field < 3 && c == ',':
+			if digits == 0 {
+				return -1
+			}
+			field, digits = field+1, 0
+		case field < 3 && c >= '0' && c <= '9':
+			digits++
+		case field < 3:
+			return -1
+		}
+	}
+	return -1
+}
+
 // splitKmsg parses a raw /dev/kmsg record "prio,seq,usec,flags[,more];text".
 func splitKmsg(s string, st *Stamp) (string, bool) {
-	semi := strings.IndexByte(s, ';')
-	if semi < 7 || semi > 128 {
+	semi := kmsgHead(s)
+	if semi < 0 {
 		return "", false
 	}
 	head := s[:semi]
-	prio, rest, ok := strings.Cut(head, ",")
-	if !ok || !allDigits(prio) {
-		return "", false
-	}
-	seqS, rest, ok := strings.Cut(rest, ",")
-	if !ok || !allDigits(seqS) {
-		return "", false
-	}
-	usecS, rest, ok := strings.Cut(rest, ",")
-	if !ok || !allDigits(usecS) {
-		return "", false
-	}
+	_, rest, _ := strings.Cut(head, ",")
+	seqS, rest, _ := strings.Cut(rest, ",")
+	usecS, rest, _ := strings.Cut(rest, ",")
 	seq, err1 := strconv.ParseUint(seqS, 10, 64)
 	usec, err2 := strconv.ParseUint(usecS, 10, 64)
 	if err1 != nil || err2 != nil {

@@ -106,7 +106,7 @@ func (s *Scanner) readLine() {
 func (s *Scanner) feed(b []byte, cut bool) {
 	a := s.asm
 	if !a.busy() && !mayStart(b) {
-		a.skip(s.line)
+		a.skip(s.line, kmsgHead(b) >= 0)
 		return
 	}
 	if cut && len(a.open) > 0 && a.open[len(a.open)-1].stage != stKilled {
@@ -142,6 +142,7 @@ func mayStart(b []byte) bool {
 		off = i + 1
 	}
 	return hasWordAt(b, 'K', "Kill", "Kernel panic") || // Kill process, Killed process, panics
+		hasWordAt(b, 'O', "OOM victim", "") ||
 		hasWordAt(b, 'T', "Task", "") || // Task in, Tasks state, Tasks in
 		hasWordAt(b, 'P', "PID: ", "Pid: ") || // the kernel release on CPU lines
 		hasWordAt(b, 'L', "Linux version", "") ||
