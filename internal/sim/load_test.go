@@ -109,13 +109,13 @@ processes:
 	}
 	adj := -997
 	want := &Scenario{
-		Kernel:    mm.Version{Major: 5, Minor: 4, Raw: "5.4.0"},
-		Node:      Node{MemoryBytes: 12 * gib, SwapBytes: 4 * gib},
-		Sysctl:    Sysctl{OvercommitMemory: 2, OvercommitRatio: 50, AdminReserveKB: -1, UserReserveKB: -1},
-		Baseline:  Baseline{CommittedBytes: 4 * gib, ResidentBytes: 1 * gib},
-		Kubelet:   &Kubelet{Version: "1.30", EvictionHardBytes: 100 * mib, Housekeeping: 10 * time.Second},
-		Cgroups:   []Cgroup{{Path: "/kubepods", MemoryMaxBytes: Unlimited, SwapMaxBytes: Unlimited}, {Path: "/kubepods/pod1", MemoryMaxBytes: gib, SwapMaxBytes: Unlimited}},
-		Duration:  DefaultDuration,
+		Kernel:   mm.Version{Major: 5, Minor: 4, Raw: "5.4.0"},
+		Node:     Node{MemoryBytes: 12 * gib, SwapBytes: 4 * gib},
+		Sysctl:   Sysctl{OvercommitMemory: 2, OvercommitRatio: 50, AdminReserveKB: -1, UserReserveKB: -1},
+		Baseline: Baseline{CommittedBytes: 4 * gib, ResidentBytes: 1 * gib},
+		Kubelet:  &Kubelet{Version: "1.30", EvictionHardBytes: 100 * mib, Housekeeping: 10 * time.Second},
+		Cgroups:  []Cgroup{{Path: "/kubepods", MemoryMaxBytes: Unlimited, SwapMaxBytes: Unlimited}, {Path: "/kubepods/pod1", MemoryMaxBytes: gib, SwapMaxBytes: Unlimited}},
+		Duration: DefaultDuration,
 		Processes: []Process{{Name: "leak", PID: 100, Cgroup: "/kubepods/pod1", OOMScoreAdj: &adj, Runtime: Runtime{Kind: RuntimeNative},
 			Actions: []Action{{Kind: ActAlloc, Alloc: &Alloc{BlockBytes: 100 * mib, TouchPercent: 50, Every: time.Second, Repeat: 0, Mapping: mm.MapPrivate}},
 				{Kind: ActFork, Fork: &Fork{}}, {Kind: ActSleep, Sleep: 5 * time.Second}}}},
