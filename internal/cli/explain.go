@@ -15,6 +15,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -252,15 +253,52 @@ func (o *explainOut) event(name string, r *oomlog.Report, prior *[]int) {
 // when a source held no OOM report.
 func (o *explainOut) noteStats(name string, read int, st oomlog.Stats, before int, unit string) {
 	o.w.Flush()
-	if st.LinesTooLong > 0 {
-		fmt.Fprintf(o.s.err, "oomkit explain: %s: %d %s longer than the 64 KiB limit were cut\n", name, st.LinesTooLong, unit)
+	if n := st.LinesTooLong; n > 0 {
+		fmt.Fprintf(o.s.err, "oomkit explain: %s: %d %s longer than the 64 KiB limit %s cut\n", name, n, units(n, unit), plural(n, "was", "were"))
 	}
-	if st.InvalidLines > 0 {
-		fmt.Fprintf(o.s.err, "oomkit explain: %s: %d %s in or next to a report could not be read (NUL bytes, invalid UTF-8 or missing fields)\n", name, st.InvalidLines, unit)
+	if n := st.InvalidLines; n > 0 {
+		fmt.Fprintf(o.s.err, "oomkit explain: %s: %d %s in or next to a report could not be read (NUL bytes, invalid UTF-8 or missing fields)\n", name, n, units(n, unit))
 	}
 	if o.n == before {
 		fmt.Fprintf(o.s.err, "oomkit explain: no OOM-killer report in %s (%d %s read)\n", name, read, unit)
 	}
+}
+
+// units is "line"/"lines" or "record"/"records" for n.
+func units(n int, unit string) string { return plural(n, strings.TrimSuffix(unit, "s"), unit) }
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// clean makes log text safe for a terminal: control characters and
+// invalid UTF-8 are shown as \xNN.
+func clean(s string) string {
+	ok := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == 0x7f || c >= 0x80 {
+			ok = false
+			break
+		}
+	}
+	if ok {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n <= 1, r < 0x20, r == 0x7f:
+			fmt.Fprintf(&b, "\\x%02x", s[i])
+		default:
+			b.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	return b.String()
 }
 
 // kmsg explains the reports in this machine's kernel log.
@@ -347,7 +385,7 @@ func renderEvent(w *bufio.Writer, e *explain.Event, n int, verbose bool) {
 	} else if e.KmsgSeq != nil {
 		src += fmt.Sprintf(" seq %d", *e.KmsgSeq)
 	}
-	fmt.Fprintf(w, "OOM kill #%d  (%s)\n", n, src)
+	fmt.Fprintf(w, "OOM kill #%d  (%s)\n", n, clean(src))
 	row := func(k, v string) { fmt.Fprintf(w, "  %-10s %s\n", k, v) }
 
 	var when []string
@@ -382,7 +420,7 @@ func renderEvent(w *bufio.Writer, e *explain.Event, n int, verbose bool) {
 	row("kernel", kv)
 	row("limit", limitLine(e))
 	if t := e.Trigger; t != nil {
-		s := deref(t.Comm, "?")
+		s := clean(deref(t.Comm, "?"))
 		if t.PID != nil {
 			s += fmt.Sprintf(" (pid %d)", *t.PID)
 		}
@@ -417,7 +455,7 @@ func renderEvent(w *bufio.Writer, e *explain.Event, n int, verbose bool) {
 		row(k, victimLine(&v))
 	}
 	if e.GroupKillPath != nil {
-		row("", "memory.oom.group: every task in "+*e.GroupKillPath+" was killed")
+		row("", "memory.oom.group: every task in "+clean(*e.GroupKillPath)+" was killed")
 	}
 	if e.Panic != nil {
 		row("panic", *e.Panic)
@@ -467,7 +505,7 @@ func renderEvent(w *bufio.Writer, e *explain.Event, n int, verbose bool) {
 					mark += ", predicted"
 				}
 			}
-			fmt.Fprintf(w, "    %4d %8d  %-16s %10s %6d %11d %11d%s\n", r.Rank, r.PID, trunc(r.Name, 16), explain.HumanPages(r.RSSPages), r.OOMScoreAdj, r.Points, r.RawPoints, mark)
+			fmt.Fprintf(w, "    %4d %8d  %-16s %10s %6d %11d %11d%s\n", r.Rank, r.PID, trunc(clean(r.Name), 16), explain.HumanPages(r.RSSPages), r.OOMScoreAdj, r.Points, r.RawPoints, mark)
 		}
 		if n := eligible(e); n > len(a.Ranking) {
 			fmt.Fprintf(w, "    … %d more eligible (--top N or --verbose)\n", n-len(a.Ranking))
@@ -506,9 +544,9 @@ func renderEvent(w *bufio.Writer, e *explain.Event, n int, verbose bool) {
 		wrapRest(w, r, "             ", 100)
 	}
 	fmt.Fprintf(w, "  summary\n")
-	wrap(w, a.Summary, "    ", 100)
+	wrap(w, clean(a.Summary), "    ", 100)
 	for _, wn := range e.Warnings {
-		row("warning", wn)
+		row("warning", clean(wn))
 	}
 	if verbose && e.Tasks != nil {
 		fmt.Fprintf(w, "  tasks      (%d, in the order printed)\n", len(e.Tasks))
@@ -523,7 +561,7 @@ func renderEvent(w *bufio.Writer, e *explain.Event, n int, verbose bool) {
 				sw = explain.HumanPages(*t.SwapEnts)
 			}
 			fmt.Fprintf(w, "    %8d %6s %8s %10s %10s %10s %8s %6d  %s\n", t.PID, intOr(t.UID, "-"), intOr(t.TGID, "-"),
-				explain.HumanPages(t.TotalVMPages), explain.HumanPages(t.RSSPages), pg, sw, t.OOMScoreAdj, t.Name)
+				explain.HumanPages(t.TotalVMPages), explain.HumanPages(t.RSSPages), pg, sw, t.OOMScoreAdj, clean(t.Name))
 		}
 	}
 }
@@ -542,7 +580,7 @@ func limitLine(e *explain.Event) string {
 	kind := deref(e.OOMKind, "")
 	switch kind {
 	case "memcg":
-		s := "memcg " + deref(e.OOMMemcg, "(path not printed)")
+		s := "memcg " + clean(deref(e.OOMMemcg, "(path not printed)"))
 		if m := e.Memcg; m != nil {
 			if m.UsageKB != nil && m.LimitKB != nil {
 				s += fmt.Sprintf(": usage %s of limit %s", explain.HumanKB(*m.UsageKB), explain.HumanKB(*m.LimitKB))
@@ -577,7 +615,7 @@ func limitLine(e *explain.Event) string {
 }
 
 func victimLine(v *explain.Victim) string {
-	s := fmt.Sprintf("%s (pid %d)", v.Comm, v.PID)
+	s := fmt.Sprintf("%s (pid %d)", clean(v.Comm), v.PID)
 	var parts []string
 	var sum int64
 	have := false
