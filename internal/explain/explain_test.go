@@ -261,3 +261,76 @@ func TestSamples(t *testing.T) {
 }
 
 func cmpDiff(want, got any) string { return cmp.Diff(want, got) }
+
+// TestSchemaDocumented checks that docs/event.md names every field the
+// golden events carry, so the contract and its document move together.
+func TestSchemaDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/event.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := map[string]bool{}
+	var walk func(v any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, x := range v {
+				keys[k] = true
+				walk(x)
+			}
+		case []any:
+			for _, x := range v {
+				walk(x)
+			}
+		}
+	}
+	files, _ := filepath.Glob("testdata/golden/*.jsonl")
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
+			var m any
+			if err := json.Unmarshal(line, &m); err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			walk(m)
+		}
+	}
+	for k := range keys {
+		if !bytes.Contains(doc, []byte("`"+k+"`")) {
+			t.Errorf("docs/event.md does not document %q", k)
+		}
+	}
+}
+
+// TestSchemaExample keeps docs/event.md's example equal to what explain
+// produces for the article's first twist.
+func TestSchemaExample(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/event.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ex, ok := bytes.Cut(doc, []byte("```json\n"))
+	if ex, _, ok = bytes.Cut(ex, []byte("```")); !ok {
+		t.Fatal("docs/event.md has no ```json example")
+	}
+	var got, want map[string]any
+	if err := json.Unmarshal(ex, &got); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := Sample("twist-1")
+	s := oomlog.NewScanner(bytes.NewReader(b), oomlog.Options{})
+	if !s.Scan() {
+		t.Fatal("no report in twist-1")
+	}
+	e := Explain(s.Report(), Options{File: "sample:twist-1"})
+	raw, _ := json.Marshal(e)
+	if err := json.Unmarshal(raw, &want); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("docs/event.md example is stale (-want +got):\n%s", diff)
+	}
+}
