@@ -345,42 +345,42 @@ func sidecarWarnings(pod *corev1.Pod, pr *PodReport, v Version) {
 	}
 }
 
-// rankNodeOOM orders the running containers of every pod by the kernel's
-// badness, and warns Burstable containers that would die before a
-// BestEffort neighbour.
+// rankNodeOOM orders the running containers of every pod for a node-level
+// OOM by the kernel's badness (RankNodeOOM: expected use plus
+// adj × node/1000), and warns Burstable containers that use enough above
+// their request to be picked before a BestEffort neighbour.
 func rankNodeOOM(a *Analysis, opt Options) {
-	var cands []OOMCandidate
 	var refs []ContainerRef
+	var cands []OOMCandidate
 	for pi := range a.Pods {
 		for ci, c := range a.Pods[pi].Containers {
-			if c.ContainerType != ContainerRegular && c.ContainerType != ContainerSidecar {
-				continue
+			if c.ContainerType == ContainerRegular || c.ContainerType == ContainerSidecar {
+				cands = append(cands, OOMCandidate{Name: strconv.Itoa(len(refs)), OOMScoreAdj: c.OOMScoreAdj, UsageBytes: c.ExpectedUsageBytes})
+				refs = append(refs, ContainerRef{pi, ci})
 			}
-			cands = append(cands, OOMCandidate{Name: strconv.Itoa(len(refs)), OOMScoreAdj: c.OOMScoreAdj, UsageBytes: c.ExpectedUsageBytes})
-			refs = append(refs, ContainerRef{pi, ci})
 		}
 	}
+	ctr := func(r ContainerRef) *ContainerReport { return &a.Pods[r.Pod].Containers[r.Container] }
 	ranked := RankNodeOOM(cands, opt.NodeMemoryBytes)
-	var firstBestEffort = -1
+	order := make([]ContainerRef, len(ranked))
 	for i, c := range ranked {
 		idx, _ := strconv.Atoi(c.Name)
-		ref := refs[idx]
-		a.NodeOOMOrder = append(a.NodeOOMOrder, ref)
-		cr := &a.Pods[ref.Pod].Containers[ref.Container]
-		if NodeOOMPoints(0, c.OOMScoreAdj, opt.NodeMemoryBytes) != nil {
-			cr.NodeOOMRank = i + 1
+		order[i] = refs[idx]
+	}
+	refs = order
+	a.NodeOOMOrder = refs
+	var bestEffort []ContainerRef
+	for i, r := range refs {
+		if ctr(r).OOMScoreAdj > -1000 {
+			ctr(r).NodeOOMRank = i + 1
 		}
-		if a.Pods[ref.Pod].QOSClass == QOSBestEffort && firstBestEffort < 0 {
-			firstBestEffort = i
+		if a.Pods[r.Pod].QOSClass == QOSBestEffort {
+			bestEffort = append(bestEffort, r)
 		}
 	}
-	if firstBestEffort < 0 {
-		return
-	}
-	for _, ref := range a.NodeOOMOrder {
-		p := &a.Pods[ref.Pod]
-		cr := &p.Containers[ref.Container]
-		if cr.NodeOOMRank == 0 || cr.NodeOOMRank-1 >= firstBestEffort || p.QOSClass != QOSBurstable {
+	for _, r := range refs {
+		p, cr := &a.Pods[r.Pod], ctr(r)
+		if p.QOSClass != QOSBurstable {
 			continue
 		}
 		req := int64(0)
@@ -390,10 +390,18 @@ func rankNodeOOM(a *Analysis, opt Options) {
 		if cr.ExpectedUsageBytes <= req {
 			continue
 		}
-		be := a.NodeOOMOrder[firstBestEffort]
-		cr.Warnings = append(cr.Warnings, Warning{Code: "burstable_before_besteffort", Message: fmt.Sprintf(
-			"in a node-level OOM it dies before BestEffort %s: expected usage %s is above its %s request, and every byte over the request weighs like BestEffort's; raise the request toward real usage",
-			a.Pods[be.Pod].Name+"/"+a.Pods[be.Pod].Containers[be.Container].Container, FormatBytes(cr.ExpectedUsageBytes), FormatBytes(req))})
+		mine := NodeOOMPoints(cr.ExpectedUsageBytes, cr.OOMScoreAdj, opt.NodeMemoryBytes)
+		for _, b := range bestEffort {
+			be := ctr(b)
+			theirs := NodeOOMPoints(be.ExpectedUsageBytes, be.OOMScoreAdj, opt.NodeMemoryBytes)
+			if mine == nil || theirs == nil || *mine <= *theirs {
+				continue
+			}
+			cr.Warnings = append(cr.Warnings, Warning{Code: "burstable_before_besteffort", Message: fmt.Sprintf(
+				"in a node-level OOM the kernel picks it before BestEffort %s/%s (%d points against %d): expected use %s is well above its %s request, and the kernel adds memory to oom_score_adj; raise the request toward real use",
+				a.Pods[b.Pod].Name, be.Container, *mine, *theirs, FormatBytes(cr.ExpectedUsageBytes), FormatBytes(req))})
+			break
+		}
 	}
 }
 
