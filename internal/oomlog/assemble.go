@@ -198,6 +198,13 @@ func (a *Assembler) feedRaw(line string, lineNo int) {
 	if src == srcForeign {
 		return
 	}
+	if src == srcKmsg {
+		// A raw newline in a record starts its dictionary (" SUBSYSTEM=…");
+		// newlines in the text itself are escaped as \x0a.
+		if i := strings.IndexByte(body, '\n'); i >= 0 {
+			body = body[:i]
+		}
+	}
 	if src == srcKmsg && strings.Contains(body, `\x`) {
 		body = unescapeKmsg(body)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -72,7 +73,7 @@ func FuzzScanner(f *testing.F) {
 			got = append(got, a.Feed(Record{Text: l, Line: i + 1})...)
 		}
 		got = append(got, a.Flush()...)
-		if short {
+		if short && !reflect.DeepEqual(reps, got) {
 			if d := cmp.Diff(reps, got); d != "" {
 				t.Fatalf("Scanner and Assembler disagree (-scanner +assembler):\n%s", d)
 			}

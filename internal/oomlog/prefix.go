@@ -40,6 +40,12 @@ func splitPrefix(line string, st *Stamp, loc *time.Location) (string, lineSource
 				s, src = body, srcSyslog
 			}
 		}
+	} else if rest, fac, ok := splitDecode(s); ok {
+		// dmesg -x: "kern  :warn  : [ 12.3] text".
+		if fac != "kern" {
+			return "", srcForeign
+		}
+		s = rest
 	} else if len(s) >= 16 && isMonth3(s) {
 		if rest, ok := splitSyslogTime(s, st); ok {
 			body, own := splitTag(rest, st)
@@ -63,6 +69,31 @@ func splitPrefix(line string, st *Stamp, loc *time.Location) (string, lineSource
 	}
 	return stripLevel(s), src
 }
+
+// splitDecode parses dmesg -x's "facility:level : " prefix ("kern  :warn  : ").
+func splitDecode(s string) (rest, facility string, ok bool) {
+	c := strings.IndexByte(s, ':')
+	if c < 3 || c > 9 {
+		return "", "", false
+	}
+	facility = strings.TrimRight(s[:c], " ")
+	if !facilities[facility] {
+		return "", "", false
+	}
+	r := s[c+1:]
+	c = strings.IndexByte(r, ':')
+	if c < 3 || c > 7 || !levels[strings.TrimRight(r[:c], " ")] {
+		return "", "", false
+	}
+	return strings.TrimPrefix(r[c+1:], " "), facility, true
+}
+
+var (
+	facilities = map[string]bool{"kern": true, "user": true, "mail": true, "daemon": true, "auth": true, "syslog": true,
+		"lpr": true, "news": true, "uucp": true, "cron": true, "authpriv": true, "ftp": true, "local0": true, "local1": true,
+		"local2": true, "local3": true, "local4": true, "local5": true, "local6": true, "local7": true}
+	levels = map[string]bool{"emerg": true, "alert": true, "crit": true, "err": true, "warn": true, "notice": true, "info": true, "debug": true}
+)
 
 // stripLevel removes a "<N>" console level prefix.
 func stripLevel(s string) string {
