@@ -1,0 +1,164 @@
+package explain
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/oomkit/oomkit/internal/oomlog"
+)
+
+// pipeline is what `oomkit explain --json` does per input: scan, explain,
+// encode to a buffered writer. It returns the number of events.
+func pipeline(r io.Reader, w io.Writer) int {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
+	s := oomlog.NewScanner(r, oomlog.Options{})
+	n := 0
+	var prior []int
+	for s.Scan() {
+		e := Explain(s.Report(), Options{File: "bench", PriorVictims: prior})
+		if e.Analysis.KernelVictimPID != nil {
+			prior = append(prior, *e.Analysis.KernelVictimPID)
+		}
+		_ = enc.Encode(e)
+		n++
+	}
+	bw.Flush()
+	return n
+}
+
+// BenchmarkExplainReport is the whole pipeline on one real report (the
+// article's first twist), and Explain alone on the parsed report.
+func BenchmarkExplainReport(b *testing.B) {
+	data, err := Sample("twist-1")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("scan+explain+json", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(data)))
+		for b.Loop() {
+			if pipeline(bytes.NewReader(data), io.Discard) != 1 {
+				b.Fatal("want one event")
+			}
+		}
+	})
+	s := oomlog.NewScanner(bytes.NewReader(data), oomlog.Options{})
+	s.Scan()
+	r := s.Report()
+	b.Run("explain", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = Explain(r, Options{})
+		}
+	})
+	big := bigTableReport(b, 1000)
+	b.Run("explain-1000-tasks", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = Explain(big, Options{})
+		}
+	})
+}
+
+// bigTableReport is twist-1 with its table grown to n rows, the size of a
+// busy node's global OOM.
+func bigTableReport(b *testing.B, n int) *oomlog.Report {
+	data, _ := Sample("twist-1")
+	s := oomlog.NewScanner(bytes.NewReader(data), oomlog.Options{})
+	s.Scan()
+	r := *s.Report()
+	rows := r.Tasks
+	r.Tasks = nil
+	for i := 0; i < n; i++ {
+		t := rows[i%len(rows)]
+		t.PID = 100000 + i
+		t.RSSPages += int64(i)
+		r.Tasks = append(r.Tasks, t)
+	}
+	return &r
+}
+
+// bigLog is size bytes of unrelated syslog lines with every corpus report
+// spliced in once per MiB.
+func bigLog(b *testing.B, size int) []byte {
+	b.Helper()
+	files, _ := filepath.Glob("testdata/corpus/*.log")
+	var reports [][]byte
+	for _, f := range files {
+		d, err := os.ReadFile(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		reports = append(reports, d)
+	}
+	var buf bytes.Buffer
+	buf.Grow(size + 1<<20)
+	next := 1 << 20
+	for i := 0; buf.Len() < size; i++ {
+		switch i % 4 {
+		case 0:
+			fmt.Fprintf(&buf, "Jan 16 21:%02d:%02d node-1 systemd[1]: Started Session %d of User root.\n", i/60%60, i%60, i)
+		case 1:
+			fmt.Fprintf(&buf, "Jan 16 21:%02d:%02d node-1 kernel: [%6d.%06d] IPv6: ADDRCONF(NETDEV_CHANGE): veth%x: link becomes ready\n", i/60%60, i%60, i/100, i%1000000, i)
+		case 2:
+			fmt.Fprintf(&buf, "Jan 16 21:%02d:%02d node-1 containerd[812]: time=\"2026-01-16T21:33:51Z\" level=info msg=\"StartContainer for %x returns successfully\"\n", i/60%60, i%60, i*7919)
+		default:
+			fmt.Fprintf(&buf, "Jan 16 21:%02d:%02d node-1 kubelet[901]: I0116 21:33:51.%06d 901 kubelet.go:2430] \"SyncLoop (PLEG): event for pod\" pod=\"default/web-%d\"\n", i/60%60, i%60, i%1000000, i%97)
+		}
+		if buf.Len() >= next {
+			buf.Write(reports[(next>>20)%len(reports)])
+			next += 1 << 20
+		}
+	}
+	return buf.Bytes()
+}
+
+// grepCount counts lines holding pat, as `grep -c -F pat` does: the
+// baseline the issue measures explain against.
+func grepCount(data, pat []byte) int {
+	n := 0
+	for {
+		i := bytes.Index(data, pat)
+		if i < 0 {
+			return n
+		}
+		n++
+		j := bytes.IndexByte(data[i:], '\n')
+		if j < 0 {
+			return n
+		}
+		data = data[i+j+1:]
+	}
+}
+
+// BenchmarkExplainBigLog runs the pipeline over 64 MiB of a busy node's
+// syslog with real reports spliced in once per MiB (MB/s is the number to
+// read), next to the grep -c -F baseline on the same bytes.
+func BenchmarkExplainBigLog(b *testing.B) {
+	data := bigLog(b, 64<<20)
+	b.Run("scan+explain+json", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(data)))
+		for b.Loop() {
+			if pipeline(bytes.NewReader(data), io.Discard) < 64 {
+				b.Fatal("too few events")
+			}
+		}
+	})
+	b.Run("baseline-grep-c-F", func(b *testing.B) {
+		b.SetBytes(int64(len(data)))
+		for b.Loop() {
+			if grepCount(data, []byte("oom-kill")) == 0 {
+				b.Fatal("no match")
+			}
+		}
+	})
+}
