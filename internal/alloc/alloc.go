@@ -261,7 +261,7 @@ func (a *Allocator) record(event string) Record {
 		RSSBytes: s.RSSBytes, CommittedASBytes: s.CommittedASBytes, CommitLimitBytes: s.CommitLimitBytes,
 		OvercommitMode: s.OvercommitMode, Cgroup: s.Cgroup, CgroupUsageBytes: s.CgroupUsageBytes,
 		CgroupLimitBytes: s.CgroupLimitBytes,
-		ElapsedSeconds:   math.Round(time.Since(a.start).Seconds()*1000) / 1000,
+		ElapsedSeconds:   math.Round(time.Since(a.start).Seconds()*1e6) / 1e6,
 	}
 }
 

@@ -1,0 +1,109 @@
+package alloc_test
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/oomkit/oomkit/internal/alloc"
+	"github.com/oomkit/oomkit/internal/cgroup"
+	"github.com/oomkit/oomkit/internal/kerneltest"
+)
+
+const (
+	benchBlock = 64 * alloc.MiB
+	benchMax   = 2 * alloc.GiB
+	// benchLimit is the memcg both sides run in: room for 2 GiB plus the
+	// runtime, never unlimited.
+	benchLimit = 2560 * alloc.MiB
+)
+
+// BenchmarkTouchVsC runs `alloc --block 64MiB --touch 100% --max 2GiB
+// --interval 0` and the plain C loop of scripts/bench-alloc/touch.c (mmap +
+// one write per page, compiled here with gcc -O2) side by side in the same
+// 2.5 GiB memcg, and reports both page-touch rates and their ratio. Each
+// side times its own loop (alloc's elapsed_seconds, the C program's
+// clock_gettime), so process start-up is left out of both.
+func BenchmarkTouchVsC(b *testing.B) {
+	m := kerneltest.NewMemcg(b, benchLimit)
+	cbin := buildTouchC(b)
+	var goSec, cSec float64
+	for i := 0; i < b.N; i++ {
+		// Alternate which side goes first, so neither always runs right
+		// after the other's 2 GiB was freed.
+		if cbin != "" && i%2 == 1 {
+			cSec += runTouchC(b, m, cbin)
+		}
+		p := startIn(b, m, alloc.Config{Mode: alloc.ModeMmap, BlockBytes: benchBlock, TouchPercent: 100, MaxBytes: benchMax})
+		recs := p.until(b, "stop")
+		last := recs[len(recs)-1]
+		if *last.StopReason != alloc.StopMax || last.TouchedBytes != benchMax {
+			b.Fatalf("alloc stopped with %q after touching %d bytes", *last.StopReason, last.TouchedBytes)
+		}
+		goSec += last.ElapsedSeconds
+		_ = p.cmd.Wait()
+		if cbin != "" && i%2 == 0 {
+			cSec += runTouchC(b, m, cbin)
+		}
+	}
+	const gib = float64(alloc.GiB)
+	pages := float64(benchMax/4096) * float64(b.N)
+	b.ReportMetric(float64(benchMax)*float64(b.N)/goSec/gib, "go_GiB/s")
+	b.ReportMetric(pages/goSec/1e6, "go_Mpages/s")
+	if cbin != "" {
+		b.ReportMetric(float64(benchMax)*float64(b.N)/cSec/gib, "c_GiB/s")
+		b.ReportMetric(cSec/goSec, "go/c_rate")
+	}
+}
+
+// buildTouchC compiles the C loop; "" (and a logged reason) without gcc.
+func buildTouchC(b *testing.B) string {
+	gcc, err := exec.LookPath("gcc")
+	if err != nil {
+		b.Logf("C side skipped: gcc not found (%v); only alloc's rate is reported", err)
+		return ""
+	}
+	_, file, _, _ := runtime.Caller(0)
+	src := filepath.Join(filepath.Dir(file), "..", "..", "scripts", "bench-alloc", "touch.c")
+	out := filepath.Join(b.TempDir(), "touch")
+	if msg, err := exec.Command(gcc, "-O2", "-o", out, src).CombinedOutput(); err != nil {
+		b.Fatalf("gcc %s: %v\n%s", src, err, msg)
+	}
+	return out
+}
+
+// runTouchC runs the C loop in m and returns the seconds it reports.
+func runTouchC(b *testing.B, m *cgroup.Memcg, bin string) float64 {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command(bin, strconv.FormatInt(benchBlock, 10), strconv.FormatInt(benchMax, 10))
+	cmd.Env = append(os.Environ(), alloc.StartFDEnv+"=3")
+	cmd.ExtraFiles = []*os.File{pr}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	pr.Close()
+	if err := m.AddProcess(cmd.Process.Pid); err != nil {
+		_ = cmd.Process.Kill()
+		b.Fatal(err)
+	}
+	_, _ = pw.Write([]byte{1})
+	pw.Close()
+	if err := cmd.Wait(); err != nil {
+		b.Fatalf("touch: %v: %s", err, out.String())
+	}
+	sec, err := strconv.ParseFloat(strings.TrimSpace(out.String()), 64)
+	if err != nil {
+		b.Fatalf("touch printed %q", out.String())
+	}
+	return sec
+}
