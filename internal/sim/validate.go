@@ -84,11 +84,6 @@ func (l *loader) validate(s *Scenario) error {
 		}
 	}
 	next := 1000
-	for _, pr := range s.Processes {
-		if pr.PID >= next {
-			next = pr.PID + 1
-		}
-	}
 	for i := range s.Processes {
 		if s.Processes[i].PID == 0 {
 			for pids[next] != "" {

@@ -1,0 +1,559 @@
+package cli
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/oomkit/oomkit/internal/mm"
+	"github.com/oomkit/oomkit/internal/sim"
+)
+
+// simRunConfig is what `sim run`'s flags say.
+type simRunConfig struct {
+	json     bool
+	report   string
+	assume   string
+	duration string
+	full     bool
+}
+
+func init() {
+	register(func(s *streams) *cobra.Command {
+		cmd := &cobra.Command{
+			Use:   "sim",
+			Short: "Simulate overcommit, OOM kills, runtime heap limits and evictions from a scenario file",
+			Long: `sim runs a scenario deterministically on a simulated clock: a node's RAM and
+swap, the vm.overcommit_* sysctls, a kernel version, memory cgroups, pods,
+processes that allocate (and write part of) memory blocks, fork and change
+sysctls, managed runtimes with their heap ceilings, and the kubelet's
+eviction loop. It uses the same kernel model as "oomkit explain", and prints
+every OOM kill as the report that kernel version would log.
+
+The article's experiments are built in (sim list); the scenario format is in
+docs/sim.md.`,
+			Example: `  oomkit sim list
+  oomkit sim run fig3                          # mode 2, ratio 50: ENOMEM at ~6 GiB
+  oomkit sim run twist1 --assume-kernel 6.1.0  # the same pod on 6.1: another victim
+  oomkit sim run my.yaml --json | jq 'select(.event=="oom_kill")'
+  oomkit sim commit-limit --memory 12GiB --swap 4GiB --ratio 50`,
+		}
+		cmd.AddCommand(simRunCmd(s), simListCmd(s), simShowCmd(s), simCommitLimitCmd(s))
+		return cmd
+	})
+}
+
+func simRunCmd(s *streams) *cobra.Command {
+	cfg := simRunConfig{}
+	cmd := &cobra.Command{
+		Use:   "run SCENARIO.yaml|NAME",
+		Short: "Run a scenario file or a built-in scenario and print its timeline",
+		Long: `run plays a scenario and prints a readable timeline (allocations, ENOMEM,
+forks, sysctl changes, OOM kills, evictions, runtime heap failures, panics)
+and a summary per process. Long runs of allocations by one process are
+shortened (--full prints every one).
+
+--json prints one oomkit.sim/v1 record per event (JSON Lines) and a final
+"end" record with every process's allocated_bytes, resident_bytes and
+stop_reason (max, enomem, oom_kill, evicted, runtime_oom, exited, running)
+and the node's commit_limit_bytes and committed_as_bytes (docs/sim.md).
+
+--report FILE writes every OOM kill as the kernel-format log that kernel
+version prints ("-" for standard output, after the timeline); "oomkit
+explain FILE" reads it back.
+
+Exit status:
+  0  the scenario ran (whatever happened inside it)
+  1  the scenario could not be read or is invalid (the error names the key),
+     or --report could not be written
+  2  usage error (bad flag, bad --assume-kernel or --duration)`,
+		Example: `  oomkit sim run fig3
+  oomkit sim run movie1 --report movie1.log && oomkit explain movie1.log
+  oomkit sim run twist2 --assume-kernel 4.19.72
+  oomkit sim run scenario.yaml --json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runSim(s, cfg, args[0])
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&cfg.json, "json", false, "print oomkit.sim/v1 records, one JSON object per line (docs/sim.md)")
+	f.StringVar(&cfg.report, "report", "", "write the kernel-format OOM reports to `FILE` (- for standard output)")
+	f.StringVar(&cfg.assume, "assume-kernel", "", "run with kernel `VERSION`'s rules instead of the scenario's (e.g. 6.1.0)")
+	f.StringVar(&cfg.duration, "duration", "", "simulate for `DURATION` instead of the scenario's (e.g. 10m)")
+	f.BoolVar(&cfg.full, "full", false, "print every allocation in the timeline")
+	return cmd
+}
+
+// loadScenario reads a scenario file, or a built-in when no such file
+// exists and the name is one.
+func loadScenario(arg string) (*sim.Scenario, error) {
+	data, err := os.ReadFile(arg)
+	if err == nil {
+		return sim.Load(arg, data)
+	}
+	if _, ok := sim.BuiltinYAML(arg); ok {
+		return sim.Builtin(arg)
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		var names []string
+		for _, b := range sim.Builtins() {
+			names = append(names, b.Name)
+		}
+		return nil, fmt.Errorf("%s: no such file, and no built-in scenario of that name (built-ins: %s)", arg, strings.Join(names, ", "))
+	}
+	return nil, fmt.Errorf("read scenario: %w", err)
+}
+
+func runSim(s *streams, cfg simRunConfig, arg string) error {
+	var assume *mm.Version
+	if cfg.assume != "" {
+		v, err := mm.ParseVersion(cfg.assume)
+		if err != nil {
+			return usageError("--assume-kernel: %v", err)
+		}
+		assume = &v
+	}
+	sc, err := loadScenario(arg)
+	if err != nil {
+		return err
+	}
+	if cfg.duration != "" {
+		d, err := sim.ParseDuration(cfg.duration)
+		if err != nil || d <= 0 {
+			return usageError("--duration %q: want a duration such as 10m or 90s", cfg.duration)
+		}
+		sc.Duration = d
+	}
+	if assume != nil {
+		sc.Kernel = *assume
+	}
+	w := bufio.NewWriter(s.out)
+	defer w.Flush()
+	var res *sim.Result
+	if cfg.json {
+		enc := json.NewEncoder(w)
+		var encErr error
+		res, err = sim.Run(sc, sim.Options{OnEvent: func(ev *sim.Event) {
+			if encErr == nil {
+				encErr = enc.Encode(ev)
+			}
+		}})
+		if err == nil {
+			err = encErr
+		}
+	} else {
+		res, err = sim.Run(sc, sim.Options{})
+		if err == nil {
+			writeSimText(w, sc, res, cfg.full)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", arg, err)
+	}
+	if cfg.report != "" {
+		return writeSimReports(w, cfg.report, sc, res)
+	}
+	return nil
+}
+
+func writeSimReports(stdout *bufio.Writer, file string, sc *sim.Scenario, res *sim.Result) error {
+	var out io.Writer = stdout
+	var f *os.File
+	if file != "-" {
+		var err error
+		if f, err = os.Create(file); err != nil {
+			return fmt.Errorf("--report: %w", err)
+		}
+		out = f
+	}
+	for i := range res.Reports {
+		if err := sim.WriteReport(out, &res.Reports[i], sc.Kernel); err != nil {
+			if f != nil {
+				f.Close()
+			}
+			return fmt.Errorf("--report: write %s: %w", file, err)
+		}
+	}
+	if f != nil {
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("--report: %w", err)
+		}
+	}
+	return nil
+}
+
+// size prints bytes in IEC units.
+func size(p *int64) string {
+	if p == nil {
+		return "unknown"
+	}
+	return sim.FormatSize(*p)
+}
+
+func who(ev *sim.Event) string {
+	return fmt.Sprintf("%s[%d]", ev.Process, ev.PID)
+}
+
+// writeSimText prints the scenario header, the timeline and the summary.
+func writeSimText(w io.Writer, sc *sim.Scenario, res *sim.Result, full bool) {
+	name := sc.Name
+	if name == "" {
+		name = "scenario"
+	}
+	cgv := "v1"
+	if sc.Node.CgroupV2 {
+		cgv = "v2"
+	}
+	fmt.Fprintf(w, "%s: kernel %s (%s rules), %s RAM, %s swap, cgroup %s, vm.overcommit_memory=%d",
+		name, sc.Kernel, mm.RulesFor(sc.Kernel), sim.FormatSize(sc.Node.MemoryBytes), sim.FormatSize(sc.Node.SwapBytes), cgv, sc.Sysctl.OvercommitMemory)
+	if sc.Sysctl.OvercommitKBytes != 0 {
+		fmt.Fprintf(w, " kbytes=%d\n", sc.Sysctl.OvercommitKBytes)
+	} else {
+		fmt.Fprintf(w, " ratio=%d\n", sc.Sysctl.OvercommitRatio)
+	}
+	if sc.Description != "" {
+		fmt.Fprintf(w, "%s\n", simWrap(sc.Description, 78, "  "))
+	}
+	fmt.Fprintln(w)
+	evs := res.Events
+	for i := 0; i < len(evs); i++ {
+		ev := &evs[i]
+		if ev.Event == sim.EvEnd {
+			break
+		}
+		if ev.Event == sim.EvAlloc && !full {
+			// A run of allocations shows its first and last two.
+			j := i
+			for j+1 < len(evs) && evs[j+1].Event == sim.EvAlloc {
+				j++
+			}
+			if n := j - i + 1; n > 6 {
+				writeSimEvent(w, ev)
+				writeSimEvent(w, &evs[i+1])
+				var whom []string
+				seen := map[int]bool{}
+				for k := i + 2; k <= j-2; k++ {
+					if !seen[evs[k].PID] {
+						seen[evs[k].PID] = true
+						whom = append(whom, who(&evs[k]))
+					}
+				}
+				if len(whom) > 3 {
+					whom = append(whom[:3], fmt.Sprintf("%d more processes", len(seen)-3))
+				}
+				fmt.Fprintf(w, "  %10s  %-11s %d more allocations by %s\n", "…", "", n-4, strings.Join(whom, ", "))
+				writeSimEvent(w, &evs[j-1])
+				writeSimEvent(w, &evs[j])
+				i = j
+				continue
+			}
+		}
+		writeSimEvent(w, ev)
+	}
+	writeSimSummary(w, &res.End, res.Truncated)
+}
+
+func writeSimEvent(w io.Writer, ev *sim.Event) {
+	t := fmt.Sprintf("%9.1fs", ev.TSeconds)
+	switch ev.Event {
+	case sim.EvAlloc:
+		fmt.Fprintf(w, "  %s  %-11s %s +%s %s (%s written): allocated %s, resident %s; Committed_AS %s / CommitLimit %s\n",
+			t, "alloc", who(ev), size(ev.BlockBytes), ev.Mapping, size(ev.TouchedBytes), size(ev.AllocatedBytes), size(ev.ResidentBytes),
+			size(ev.CommittedASBytes), size(ev.CommitLimitBytes))
+	case sim.EvENOMEM:
+		why := "the commit limit refused it"
+		if ev.OvercommitMemory != nil && *ev.OvercommitMemory == 0 {
+			why = "overcommit mode 0 refused it (larger than RAM + swap)"
+		}
+		if ev.Errno == "ENOSPC" {
+			why = "tmpfs page charge refused: the write fails with ENOSPC"
+		}
+		fmt.Fprintf(w, "  %s  %-11s %s: %s of %s refused with %s after %s allocated: %s (Committed_AS %s, CommitLimit %s)\n",
+			t, "ENOMEM", who(ev), size(ev.BlockBytes), ev.Mapping, ev.Errno, size(ev.AllocatedBytes), why, size(ev.CommittedASBytes), size(ev.CommitLimitBytes))
+	case sim.EvOOMKill:
+		kind := "global OOM (RAM + swap exhausted)"
+		if ev.Constraint == "CONSTRAINT_MEMCG" {
+			kind = "memcg OOM in " + ev.OOMMemcg
+		}
+		how := fmt.Sprintf("badness %d of totalpages %d", simDeref(ev.Points), simDeref(ev.TotalPages))
+		switch {
+		case ev.GroupKill != nil && *ev.GroupKill:
+			how = "memory.oom.group: the whole group goes"
+		case ev.AllocatingTask != nil && *ev.AllocatingTask:
+			how = "vm.oom_kill_allocating_task: the allocating task dies"
+		case ev.Tie != nil && *ev.Tie:
+			how += fmt.Sprintf(", tied with %d others: the scan order decided", ev.TiedWith-1)
+		}
+		fmt.Fprintf(w, "  %s  %-11s %s (oom_score_adj %d) in %s: %s; triggered by %s[%d]; %s; freed %s\n",
+			t, "OOM KILL", who(ev), simDeref(ev.OOMScoreAdj), ev.Cgroup, kind, ev.TriggerProcess, ev.TriggerPID, how, size(ev.FreedBytes))
+	case sim.EvEvict:
+		fmt.Fprintf(w, "  %s  %-11s pod %s (%s): working set %s, request %s; memory.available %s < %s\n",
+			t, "EVICT", ev.Pod, ev.QOSClass, size(ev.WorkingSetBytes), size(ev.RequestBytes), size(ev.MemoryAvailableBytes), size(ev.ThresholdBytes))
+	case sim.EvRuntimeOOM:
+		fmt.Fprintf(w, "  %s  %-11s %s: the %s runtime refuses %s more at %s allocated (heap ceiling %s: %s)\n",
+			t, "RUNTIME OOM", who(ev), ev.Runtime, size(ev.BlockBytes), size(ev.AllocatedBytes), size(ev.HeapCeilingBytes), ev.HeapCeilingSource)
+	case sim.EvFork:
+		fmt.Fprintf(w, "  %s  %-11s %s → %s[%d]: %s charged again; Committed_AS %s / CommitLimit %s\n",
+			t, "fork", who(ev), ev.ChildProcess, ev.ChildPID, size(ev.ChargedBytes), size(ev.CommittedASBytes), size(ev.CommitLimitBytes))
+	case sim.EvForkFailed:
+		fmt.Fprintf(w, "  %s  %-11s %s: fork: Cannot allocate memory (needs %s more; Committed_AS %s / CommitLimit %s)\n",
+			t, "FORK FAILED", who(ev), size(ev.ChargedBytes), size(ev.CommittedASBytes), size(ev.CommitLimitBytes))
+	case sim.EvSysctl:
+		var kv []string
+		for _, k := range sortedKeys(ev.Sysctl) {
+			kv = append(kv, fmt.Sprintf("%s=%d", k, ev.Sysctl[k]))
+		}
+		fmt.Fprintf(w, "  %s  %-11s %s: sysctl %s; Committed_AS %s / CommitLimit %s\n",
+			t, "sysctl", who(ev), strings.Join(kv, " "), size(ev.CommittedASBytes), size(ev.CommitLimitBytes))
+	case sim.EvExit:
+		fmt.Fprintf(w, "  %s  %-11s %s\n", t, "exit", who(ev))
+	case sim.EvPanic:
+		fmt.Fprintf(w, "  %s  %-11s %s\n", t, "PANIC", ev.Message)
+	}
+}
+
+func writeSimSummary(w io.Writer, end *sim.Event, truncated bool) {
+	fmt.Fprintf(w, "\nAfter %.1fs on kernel %s:", end.TSeconds, end.Kernel)
+	if truncated {
+		fmt.Fprint(w, " (stopped early: step limit reached)")
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  PROCESS\tPID\tADJ\tCGROUP\tALLOCATED\tRESIDENT\tSWAP\tSTOPPED")
+	for _, p := range end.Processes {
+		stop := p.StopReason
+		if p.StopReason == sim.StopMax {
+			stop = "done" // the plan finished; the process holds its memory
+		}
+		if p.StopTSeconds != nil && p.StopReason != sim.StopRunning {
+			stop = fmt.Sprintf("%s at %.1fs", stop, *p.StopTSeconds)
+		}
+		fmt.Fprintf(tw, "  %s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", p.Process, p.PID, p.OOMScoreAdj, p.Cgroup,
+			sim.FormatSize(p.AllocatedBytes), sim.FormatSize(p.ResidentBytes), sim.FormatSize(p.SwapBytes), stop)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "  node: RAM %s used of %s, swap %s used of %s; Committed_AS %s, CommitLimit %s (vm.overcommit_memory=%d)\n",
+		size(end.MemoryUsedBytes), size(end.MemoryBytes), size(end.SwapUsedBytes), size(end.SwapBytes),
+		size(end.CommittedASBytes), size(end.CommitLimitBytes), simDeref(end.OvercommitMemory))
+	fmt.Fprintf(w, "  OOM kills: %d, evictions: %d", simDeref(end.OOMKills), simDeref(end.Evictions))
+	if end.Panicked != nil && *end.Panicked {
+		fmt.Fprint(w, ", the kernel panicked")
+	}
+	fmt.Fprintln(w)
+}
+
+func simDeref[T int | int64](p *T) T {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
+func sortedKeys(m map[string]int64) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	for i := 1; i < len(keys); i++ {
+		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
+			keys[j], keys[j-1] = keys[j-1], keys[j]
+		}
+	}
+	return keys
+}
+
+// simWrap breaks text into lines of at most width runes, each prefixed.
+func simWrap(text string, width int, prefix string) string {
+	var b strings.Builder
+	n := 0
+	for _, word := range strings.Fields(text) {
+		if n > 0 && n+1+len([]rune(word)) > width-len(prefix) {
+			b.WriteString("\n")
+			n = 0
+		}
+		if n == 0 {
+			b.WriteString(prefix)
+		} else {
+			b.WriteString(" ")
+			n++
+		}
+		b.WriteString(word)
+		n += len([]rune(word))
+	}
+	return b.String()
+}
+
+func simListCmd(s *streams) *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List the built-in scenarios (the article's figures and movies)",
+		Example: `  oomkit sim list
+  oomkit sim run fig3`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			w := bufio.NewWriter(s.out)
+			for _, b := range sim.Builtins() {
+				fmt.Fprintf(w, "%s\n%s\n\n", b.Name, simWrap(b.Description, 78, "    "))
+			}
+			return w.Flush()
+		},
+	}
+}
+
+func simShowCmd(s *streams) *cobra.Command {
+	return &cobra.Command{
+		Use:   "show NAME",
+		Short: "Print a built-in scenario's YAML (a starting point for your own)",
+		Example: `  oomkit sim show twist1 > my.yaml
+  oomkit sim run my.yaml`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			data, ok := sim.BuiltinYAML(args[0])
+			if !ok {
+				_, err := sim.Builtin(args[0])
+				return usageError("%v", err)
+			}
+			_, err := s.out.Write(data)
+			return err
+		},
+	}
+}
+
+// commitLimitConfig is what `sim commit-limit`'s flags say.
+type commitLimitConfig struct {
+	memory, swap, hugetlb, committed string
+	ratio, kbytes                    int64
+	json                             bool
+}
+
+func simCommitLimitCmd(s *streams) *cobra.Command {
+	cfg := commitLimitConfig{}
+	cmd := &cobra.Command{
+		Use:   "commit-limit --memory SIZE [--swap SIZE] [--ratio N | --kbytes N] [--hugetlb SIZE]",
+		Short: "Compute CommitLimit (vm.overcommit_memory=2) from RAM, swap and the overcommit sysctls",
+		Long: `commit-limit computes what /proc/meminfo's CommitLimit would be, as
+vm_commit_limit() does (mm/util.c): with vm.overcommit_kbytes set, that
+amount; otherwise (RAM − huge pages) × vm.overcommit_ratio / 100; plus the
+total swap. It is enforced only in mode 2. With --committed it also says
+how much more a process could allocate in mode 2 (minus the 128 MiB user
+reserve and the 8 MiB admin reserve of a process without CAP_SYS_ADMIN).
+
+Exit status:
+  0  computed
+  2  usage error (missing --memory, bad size)`,
+		Example: `  oomkit sim commit-limit --memory 12GiB --swap 4GiB --ratio 50       # 10 GiB (Figure 2)
+  oomkit sim commit-limit --memory 12GiB --swap 4GiB --ratio 50 --committed 4GiB
+  oomkit sim commit-limit --memory 12GiB --swap 4GiB --ratio 0        # swap only (Movie 3)
+  oomkit sim commit-limit --memory 64GiB --kbytes 33554432 --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runCommitLimit(s, cfg, cmd.Flags().Changed("ratio"))
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.memory, "memory", "", "the node's RAM (MemTotal), e.g. 12GiB")
+	f.StringVar(&cfg.swap, "swap", "0", "total swap, e.g. 4GiB")
+	f.Int64Var(&cfg.ratio, "ratio", 50, "vm.overcommit_ratio, percent")
+	f.Int64Var(&cfg.kbytes, "kbytes", 0, "vm.overcommit_kbytes (replaces --ratio when set)")
+	f.StringVar(&cfg.hugetlb, "hugetlb", "0", "persistent huge pages (nr_hugepages × size), taken from RAM before the ratio")
+	f.StringVar(&cfg.committed, "committed", "", "Committed_AS now, to say how much more fits")
+	f.BoolVar(&cfg.json, "json", false, "print one oomkit.sim/v1 commit_limit record")
+	return cmd
+}
+
+// commitLimitRecord is the --json output of sim commit-limit.
+type commitLimitRecord struct {
+	Schema            string `json:"schema"`
+	Event             string `json:"event"`
+	MemoryBytes       int64  `json:"memory_bytes"`
+	SwapBytes         int64  `json:"swap_bytes"`
+	HugetlbBytes      int64  `json:"hugetlb_bytes"`
+	OvercommitRatio   int64  `json:"overcommit_ratio"`
+	OvercommitKBytes  int64  `json:"overcommit_kbytes"`
+	CommitLimitBytes  int64  `json:"commit_limit_bytes"`
+	CommittedASBytes  *int64 `json:"committed_as_bytes"`
+	AllocatableBytes  *int64 `json:"allocatable_bytes"`
+	UserReserveBytes  int64  `json:"user_reserve_bytes"`
+	AdminReserveBytes int64  `json:"admin_reserve_bytes"`
+}
+
+func runCommitLimit(s *streams, cfg commitLimitConfig, ratioSet bool) error {
+	if cfg.memory == "" {
+		return usageError("--memory is required (e.g. --memory 12GiB)")
+	}
+	parse := func(flag, v string) (int64, error) {
+		n, err := sim.ParseSize(v)
+		if err != nil {
+			return 0, usageError("--%s: %v", flag, err)
+		}
+		return n, nil
+	}
+	mem, err := parse("memory", cfg.memory)
+	if err != nil {
+		return err
+	}
+	swap, err := parse("swap", cfg.swap)
+	if err != nil {
+		return err
+	}
+	huge, err := parse("hugetlb", cfg.hugetlb)
+	if err != nil {
+		return err
+	}
+	if huge > mem {
+		return usageError("--hugetlb %s is more than --memory %s", cfg.hugetlb, cfg.memory)
+	}
+	if cfg.ratio < 0 || cfg.kbytes < 0 {
+		return usageError("--ratio and --kbytes cannot be negative")
+	}
+	if cfg.kbytes != 0 && ratioSet {
+		return usageError("give --ratio or --kbytes, not both: the kernel keeps only the one written last")
+	}
+	oc := mm.Overcommit{Mode: mm.OvercommitNever, Ratio: cfg.ratio, KBytes: cfg.kbytes}
+	if cfg.kbytes != 0 {
+		oc.Ratio = 0
+	}
+	const page = mm.PageSize
+	limit := mm.CommitLimitPages(mem/page, huge/page, swap/page, oc) * page
+	res := mm.DefaultReserves((mem - huge) / 1024)
+	rec := commitLimitRecord{Schema: sim.Schema, Event: "commit_limit", MemoryBytes: mem, SwapBytes: swap, HugetlbBytes: huge,
+		OvercommitRatio: oc.Ratio, OvercommitKBytes: oc.KBytes, CommitLimitBytes: limit,
+		UserReserveBytes: res.UserKB * 1024, AdminReserveBytes: res.AdminKB * 1024}
+	if cfg.committed != "" {
+		c, err := parse("committed", cfg.committed)
+		if err != nil {
+			return err
+		}
+		free := max(limit-c-rec.UserReserveBytes-rec.AdminReserveBytes, 0)
+		rec.CommittedASBytes, rec.AllocatableBytes = &c, &free
+	}
+	w := bufio.NewWriter(s.out)
+	defer w.Flush()
+	if cfg.json {
+		return json.NewEncoder(w).Encode(rec)
+	}
+	if cfg.kbytes != 0 {
+		fmt.Fprintf(w, "CommitLimit = overcommit_kbytes %d KiB + swap %s = %s\n", cfg.kbytes, sim.FormatSize(swap), sim.FormatSize(limit))
+	} else {
+		fmt.Fprintf(w, "CommitLimit = (RAM %s − huge pages %s) × %d%% + swap %s = %s\n",
+			sim.FormatSize(mem), sim.FormatSize(huge), cfg.ratio, sim.FormatSize(swap), sim.FormatSize(limit))
+	}
+	if rec.AllocatableBytes != nil {
+		fmt.Fprintf(w, "With Committed_AS at %s, a process can still commit about %s in mode 2 (after the %s user and %s admin reserves).\n",
+			sim.FormatSize(*rec.CommittedASBytes), sim.FormatSize(*rec.AllocatableBytes), sim.FormatSize(rec.UserReserveBytes), sim.FormatSize(rec.AdminReserveBytes))
+	}
+	if limit > mem+swap {
+		fmt.Fprintf(w, "This is more than RAM + swap (%s): mode 2 still overcommits, and the OOM killer can still run.\n", sim.FormatSize(mem+swap))
+	}
+	fmt.Fprintln(w, "Only vm.overcommit_memory=2 enforces it; modes 0 and 1 just print it in /proc/meminfo.")
+	return nil
+}
