@@ -4,16 +4,26 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
+
+	"github.com/oomkit/oomkit/internal/explain"
+	"github.com/oomkit/oomkit/internal/kerneltest"
+	"github.com/oomkit/oomkit/internal/kmsg"
 )
 
 // runCLI runs oomkit in-process.
@@ -313,6 +323,22 @@ func TestExplainUnprivileged(t *testing.T) {
 // TestExplainHelperProcess is oomkit run by TestExplainUnprivileged in a
 // child process; it does nothing in a normal test run.
 func TestExplainHelperProcess(t *testing.T) {
+	if os.Getenv("OOMKIT_EXPLAIN_HOG") != "" {
+		// An allocator for TestExplainFollow: wait until moved into the
+		// memcg, then touch memory until the OOM killer ends us.
+		if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
+			os.Exit(3)
+		}
+		for {
+			b, err := unix.Mmap(-1, 0, 1<<20, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+			if err != nil {
+				os.Exit(3)
+			}
+			for j := 0; j < len(b); j += 4096 {
+				b[j] = 1
+			}
+		}
+	}
 	args := os.Getenv("OOMKIT_EXPLAIN_HELPER")
 	if args == "" {
 		t.Skip("helper process for TestExplainUnprivileged")
@@ -326,4 +352,76 @@ func errorsAs(err error, target **exec.ExitError) bool {
 		*target = e
 	}
 	return ok
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestExplainFollow runs explain --follow on the real /dev/kmsg, makes the
+// kernel OOM-kill a process in a throw-away memcg, and waits for the event
+// to come out; cancelling the context ends the command cleanly.
+func TestExplainFollow(t *testing.T) {
+	m := kerneltest.NewMemcg(t, 64<<20)
+	var out, errOut syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	cfg := explainConfig{follow: true, json: true, top: explain.DefaultTop, kmsgPath: kmsg.DefaultPath}
+	go func() { done <- runExplain(ctx, &streams{in: nil, out: &out, err: &errOut}, cfg, nil) }()
+
+	hog := exec.Command(os.Args[0], "-test.run=^TestExplainHelperProcess$")
+	hog.Env = append(os.Environ(), "OOMKIT_EXPLAIN_HOG=1")
+	stdin, err := hog.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := hog.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = hog.Process.Kill(); _ = hog.Wait() })
+	if err := m.AddProcess(hog.Process.Pid); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(stdin, "go\n"); err != nil {
+		t.Fatal(err)
+	}
+	_ = hog.Wait()
+	want := fmt.Sprintf(`"oom_memcg":%q`, m.Path)
+	victim := fmt.Sprintf(`"kernel_victim_pid":%d`, hog.Process.Pid)
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(out.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no event for %s within 20 s; stdout:\n%s\nstderr: %s", m.Path, out.String(), errOut.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("explain --follow ended with %v, want nil after cancel", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("explain --follow did not stop after cancel")
+	}
+	for _, line := range strings.Split(out.String(), "\n") {
+		if strings.Contains(line, want) && !strings.Contains(line, victim) {
+			t.Errorf("event for %s does not name victim %d: %.300s", m.Path, hog.Process.Pid, line)
+		}
+	}
 }
