@@ -334,3 +334,35 @@ func TestSchemaExample(t *testing.T) {
 		t.Errorf("docs/event.md example is stale (-want +got):\n%s", diff)
 	}
 }
+
+// FuzzExplain feeds arbitrary logs through the scanner and Explain and
+// encodes the events: no input may panic or produce invalid JSON.
+func FuzzExplain(f *testing.F) {
+	files, _ := filepath.Glob("testdata/corpus/*.log")
+	for _, p := range files {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s := oomlog.NewScanner(bytes.NewReader(b), oomlog.Options{})
+		var prior []int
+		for s.Scan() {
+			for _, opts := range []Options{{PriorVictims: prior}, {AssumeKernel: version(t, "4.19.0")}, {Verbose: true}} {
+				e := Explain(s.Report(), opts)
+				out, err := json.Marshal(e)
+				if err != nil || !json.Valid(out) {
+					t.Fatalf("event does not encode: %v", err)
+				}
+				if e.Analysis.Summary == "" {
+					t.Fatal("empty summary")
+				}
+				if e.Analysis.KernelVictimPID != nil {
+					prior = append(prior, *e.Analysis.KernelVictimPID)
+				}
+			}
+		}
+	})
+}
