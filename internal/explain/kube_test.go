@@ -1,0 +1,141 @@
+package explain
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/oomkit/oomkit/internal/oomlog"
+)
+
+const (
+	cid  = "e7364a94e7364a94e7364a94e7364a94e7364a94e7364a94e7364a94e7364a94"
+	pod  = "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod0057cc81_ea16_463a_96c2_fc74acfb9c47.slice"
+	ctr  = pod + "/cri-containerd-" + cid + ".scope"
+	uid  = "0057cc81-ea16-463a-96c2-fc74acfb9c47"
+	crio = "/kubepods/burstable/pod28fcb1a0-a45c-44e7-b9bf-e3b9360bedba/crio-conmon-" + cid
+)
+
+func intp(v int) *int       { return &v }
+func i64p(v int64) *int64   { return &v }
+func strp(v string) *string { return &v }
+
+// TestKubernetes table-tests the attribution and the OOMKilled verdict on
+// report shapes the corpus lacks (cgroup v2 group kill, CRI-O conmon,
+// global OOM of a pod's process, non-Kubernetes paths).
+func TestKubernetes(t *testing.T) {
+	row := func(pid, adj int, rss int64, name string) oomlog.Task {
+		return oomlog.Task{PID: pid, TGID: intp(pid), RSSPages: rss, OOMScoreAdj: adj, Name: name}
+	}
+	tests := []struct {
+		name string
+		r    oomlog.Report
+		want *Kube
+	}{
+		{
+			name: "v2 group kill of a container",
+			r: oomlog.Report{
+				KernelVersion: "6.1.0-18-amd64", Constraint: "CONSTRAINT_MEMCG", OOMMemcg: ctr, TaskMemcg: ctr,
+				Memcg:         &oomlog.MemcgUsage{UsageKB: i64p(204800), LimitKB: i64p(204800), SwapUsageKB: i64p(0), SwapLimitKB: i64p(0)},
+				Tasks:         []oomlog.Task{row(2138551, 969, 50000, "ruby"), row(2138600, 969, 100, "sh")},
+				Victims: []oomlog.Victim{
+					{PID: 2138551, Comm: "ruby", OOMScoreAdj: intp(969)},
+					{PID: 2138600, Comm: "sh", OOMScoreAdj: intp(969), GroupKill: true},
+				},
+				GroupKillPath: ctr,
+			},
+			want: &Kube{PodUID: strp(uid), ContainerID: strp(cid), QOSClass: strp("Burstable"), CgroupDriver: strp("systemd"),
+				Runtime: strp("containerd"), LimitScope: strp("container"),
+				VictimOOMScoreAdjMeaning: strp("Burstable pod: memory request ≈ 3.1% of node memory"), OOMKilled: "yes"},
+		},
+		{
+			name: "v2 pod limit, single kill, victim first in its container",
+			r: oomlog.Report{
+				KernelVersion: "5.15.0-91-generic", Constraint: "CONSTRAINT_MEMCG", OOMMemcg: pod, TaskMemcg: ctr,
+				Memcg:         &oomlog.MemcgUsage{UsageKB: i64p(204800), LimitKB: i64p(204800), SwapUsageKB: i64p(0), SwapLimitKB: i64p(0)},
+				Tasks:         []oomlog.Task{row(100, -998, 1, "pause"), row(200, 969, 50000, "stress-ng-vm")},
+				Victims:       []oomlog.Victim{{PID: 200, Comm: "stress-ng-vm", OOMScoreAdj: intp(969)}},
+			},
+			want: &Kube{PodUID: strp(uid), ContainerID: strp(cid), QOSClass: strp("Burstable"), CgroupDriver: strp("systemd"),
+				Runtime: strp("containerd"), LimitScope: strp("pod"),
+				VictimOOMScoreAdjMeaning: strp("Burstable pod: memory request ≈ 3.1% of node memory"), OOMKilled: "unknown",
+				VictimFirstListed: ptr(true)},
+		},
+		{
+			name: "global OOM kills a pod's process",
+			r: oomlog.Report{
+				KernelVersion: "6.8.0-50-generic", Constraint: "CONSTRAINT_NONE", GlobalOOM: true, TaskMemcg: ctr,
+				MemInfo:       &oomlog.MemInfo{RAMPages: i64p(4194304), SwapTotalKB: i64p(0)},
+				Tasks:         []oomlog.Task{row(1, 0, 3000, "systemd"), row(200, 1000, 50000, "python3")},
+				Victims:       []oomlog.Victim{{PID: 200, Comm: "python3", OOMScoreAdj: intp(1000)}},
+			},
+			want: &Kube{PodUID: strp(uid), ContainerID: strp(cid), QOSClass: strp("Burstable"), CgroupDriver: strp("systemd"),
+				Runtime: strp("containerd"), LimitScope: strp("global"),
+				VictimOOMScoreAdjMeaning: strp("BestEffort pod (1000): killed first"), OOMKilled: "unknown"},
+		},
+		{
+			name: "CRI-O conmon in the victim's memcg",
+			r: oomlog.Report{
+				KernelVersion: "5.14.0-284.el9", Constraint: "CONSTRAINT_MEMCG",
+				OOMMemcg: "/kubepods/burstable/pod28fcb1a0-a45c-44e7-b9bf-e3b9360bedba", TaskMemcg: crio,
+				Victims: []oomlog.Victim{{PID: 7, Comm: "conmon"}},
+			},
+			want: &Kube{PodUID: strp("28fcb1a0-a45c-44e7-b9bf-e3b9360bedba"), ContainerID: strp(cid), QOSClass: strp("Burstable"),
+				CgroupDriver: strp("cgroupfs"), Runtime: strp("cri-o"), LimitScope: strp("pod"), OOMKilled: "no"},
+		},
+		{
+			name: "not Kubernetes",
+			r: oomlog.Report{
+				KernelVersion: "6.1.1-arch1-1", Constraint: "CONSTRAINT_NONE", GlobalOOM: true,
+				TaskMemcg: "/user.slice/user-504.slice/session-2.scope",
+				Victims:   []oomlog.Victim{{PID: 9, Comm: "doxygen"}},
+			},
+			want: nil,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := Explain(&tt.r, Options{})
+			got := e.Kubernetes
+			if got != nil {
+				if got.OOMKilledReason == "" {
+					t.Error("no oomkilled_reason")
+				}
+				got.OOMKilledReason = ""
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("kubernetes (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestUnknownVersion strips the kernel version from the first twist: the
+// rule sets its format allows (5.4+ Killed line: clamp or signed) disagree,
+// so there is no single prediction, and the reasons say which explains
+// the kernel's choice.
+func TestUnknownVersion(t *testing.T) {
+	b, _ := Sample("twist-1")
+	var keep []string
+	for _, l := range strings.SplitAfter(string(b), "\n") {
+		if !strings.Contains(l, "CPU: 0 PID: 14300") {
+			keep = append(keep, l)
+		}
+	}
+	s := oomlog.NewScanner(bytes.NewReader([]byte(strings.Join(keep, ""))), oomlog.Options{})
+	if !s.Scan() {
+		t.Fatal("no report")
+	}
+	a := Explain(s.Report(), Options{}).Analysis
+	if a.Rules != nil || a.PredictedVictimPID != nil || a.RulesFrom != "unknown" {
+		t.Errorf("rules %v, predicted %v, from %q; want null, null, unknown", a.Rules, a.PredictedVictimPID, a.RulesFrom)
+	}
+	all := strings.Join(a.Reasons, "\n")
+	for _, want := range []string{"allows only the 5.3–5.8/5.4.0–5.4.143, ≥5.9/5.4.144+ rules", "explained by the 5.3–5.8/5.4.0–5.4.143 rules", "≥5.9/5.4.144+ would have chosen 15976"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("reasons lack %q:\n%s", want, all)
+		}
+	}
+}
