@@ -38,8 +38,8 @@ func TestKubernetes(t *testing.T) {
 			name: "v2 group kill of a container",
 			r: oomlog.Report{
 				KernelVersion: "6.1.0-18-amd64", Constraint: "CONSTRAINT_MEMCG", OOMMemcg: ctr, TaskMemcg: ctr,
-				Memcg:         &oomlog.MemcgUsage{UsageKB: i64p(204800), LimitKB: i64p(204800), SwapUsageKB: i64p(0), SwapLimitKB: i64p(0)},
-				Tasks:         []oomlog.Task{row(2138551, 969, 50000, "ruby"), row(2138600, 969, 100, "sh")},
+				Memcg: &oomlog.MemcgUsage{UsageKB: i64p(204800), LimitKB: i64p(204800), SwapUsageKB: i64p(0), SwapLimitKB: i64p(0)},
+				Tasks: []oomlog.Task{row(2138551, 969, 50000, "ruby"), row(2138600, 969, 100, "sh")},
 				Victims: []oomlog.Victim{
 					{PID: 2138551, Comm: "ruby", OOMScoreAdj: intp(969)},
 					{PID: 2138600, Comm: "sh", OOMScoreAdj: intp(969), GroupKill: true},
@@ -54,9 +54,9 @@ func TestKubernetes(t *testing.T) {
 			name: "v2 pod limit, single kill, victim first in its container",
 			r: oomlog.Report{
 				KernelVersion: "5.15.0-91-generic", Constraint: "CONSTRAINT_MEMCG", OOMMemcg: pod, TaskMemcg: ctr,
-				Memcg:         &oomlog.MemcgUsage{UsageKB: i64p(204800), LimitKB: i64p(204800), SwapUsageKB: i64p(0), SwapLimitKB: i64p(0)},
-				Tasks:         []oomlog.Task{row(100, -998, 1, "pause"), row(200, 969, 50000, "stress-ng-vm")},
-				Victims:       []oomlog.Victim{{PID: 200, Comm: "stress-ng-vm", OOMScoreAdj: intp(969)}},
+				Memcg:   &oomlog.MemcgUsage{UsageKB: i64p(204800), LimitKB: i64p(204800), SwapUsageKB: i64p(0), SwapLimitKB: i64p(0)},
+				Tasks:   []oomlog.Task{row(100, -998, 1, "pause"), row(200, 969, 50000, "stress-ng-vm")},
+				Victims: []oomlog.Victim{{PID: 200, Comm: "stress-ng-vm", OOMScoreAdj: intp(969)}},
 			},
 			want: &Kube{PodUID: strp(uid), ContainerID: strp(cid), QOSClass: strp("Burstable"), CgroupDriver: strp("systemd"),
 				Runtime: strp("containerd"), LimitScope: strp("pod"),
@@ -67,9 +67,9 @@ func TestKubernetes(t *testing.T) {
 			name: "global OOM kills a pod's process",
 			r: oomlog.Report{
 				KernelVersion: "6.8.0-50-generic", Constraint: "CONSTRAINT_NONE", GlobalOOM: true, TaskMemcg: ctr,
-				MemInfo:       &oomlog.MemInfo{RAMPages: i64p(4194304), SwapTotalKB: i64p(0)},
-				Tasks:         []oomlog.Task{row(1, 0, 3000, "systemd"), row(200, 1000, 50000, "python3")},
-				Victims:       []oomlog.Victim{{PID: 200, Comm: "python3", OOMScoreAdj: intp(1000)}},
+				MemInfo: &oomlog.MemInfo{RAMPages: i64p(4194304), SwapTotalKB: i64p(0)},
+				Tasks:   []oomlog.Task{row(1, 0, 3000, "systemd"), row(200, 1000, 50000, "python3")},
+				Victims: []oomlog.Victim{{PID: 200, Comm: "python3", OOMScoreAdj: intp(1000)}},
 			},
 			want: &Kube{PodUID: strp(uid), ContainerID: strp(cid), QOSClass: strp("Burstable"), CgroupDriver: strp("systemd"),
 				Runtime: strp("containerd"), LimitScope: strp("global"),
