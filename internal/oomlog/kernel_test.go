@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -23,6 +24,14 @@ import (
 // oom_score_adj to the value given, waits for a line on stdin (by then it
 // is in the test memcg) and touches memory until the kernel kills it.
 const allocEnv = "OOMKIT_OOMLOG_TEST_ALLOC"
+
+func init() {
+	if os.Getenv(allocEnv) != "" {
+		// Fault the pages in on the main thread, so the CPU line's PID
+		// (the faulting thread's id) is the child's PID.
+		runtime.LockOSThread()
+	}
+}
 
 func TestMain(m *testing.M) {
 	if adj := os.Getenv(allocEnv); adj != "" {
@@ -90,7 +99,7 @@ func TestThisKernel(t *testing.T) {
 	}
 
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), allocEnv+"=300")
+	cmd.Env = append(os.Environ(), allocEnv+"=300", "GOGC=off", "GOMAXPROCS=1")
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
