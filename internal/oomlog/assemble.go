@@ -169,8 +169,9 @@ func (a *Assembler) take() []*Report {
 	return out
 }
 
-// busy reports whether any report is open or held; when not, lines that
-// fail the prefilter can be skipped unparsed.
+// busy reports whether a report is open; when none is, lines that fail the
+// prefilter can be skipped unparsed (held reports only wait for oom_reaper
+// lines, which pass it).
 func (a *Assembler) busy() bool { return len(a.open) > 0 }
 
 // skip counts a line that the prefilter ruled out; kmsg says whether it was

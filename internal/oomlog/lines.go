@@ -241,7 +241,7 @@ func parseUsage(body string) (memcgUsage, bool) {
 	return u, u.usage != nil && u.limit != nil
 }
 
-// parseStatsLine reads "Memory cgroup stats for <path>:" and its ≤5.2
+// parseStatsHeader reads "Memory cgroup stats for <path>:" and its ≤5.2
 // one-line form "…: cache:0KB rss:980KB …" (values in KB).
 func parseStatsHeader(body string) (path, inline string, ok bool) {
 	r, found := strings.CutPrefix(body, "Memory cgroup stats for ")
