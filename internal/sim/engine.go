@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"container/heap"
 	"fmt"
 	"maps"
 	"slices"
@@ -22,8 +21,9 @@ const defaultSwappiness = 60
 
 // Options tune a run.
 type Options struct {
-	// OnEvent receives every event as it happens. When it is nil the
-	// events are collected in Result.Events.
+	// OnEvent receives every event as it happens; the event is only valid
+	// during the call. When it is nil the events are collected in
+	// Result.Events.
 	OnEvent func(*Event)
 	// MaxSteps bounds the number of steps; 0 means DefaultMaxSteps.
 	MaxSteps int
@@ -106,22 +106,52 @@ type item struct {
 	p   *proc // nil: kubelet tick
 }
 
+// queue is a binary min-heap of items by (t, seq), typed so that pushing
+// does not box.
 type queue []item
 
-func (q queue) Len() int { return len(q) }
-func (q queue) Less(i, j int) bool {
+func (q queue) less(i, j int) bool {
 	if q[i].t != q[j].t {
 		return q[i].t < q[j].t
 	}
 	return q[i].seq < q[j].seq
 }
-func (q queue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
-func (q *queue) Push(x any)   { *q = append(*q, x.(item)) }
-func (q *queue) Pop() any {
-	old := *q
-	it := old[len(old)-1]
-	*q = old[:len(old)-1]
-	return it
+
+func (q *queue) push(it item) {
+	*q = append(*q, it)
+	h := *q
+	for i := len(h) - 1; i > 0; {
+		parent := (i - 1) / 2
+		if !h.less(i, parent) {
+			break
+		}
+		h[i], h[parent] = h[parent], h[i]
+		i = parent
+	}
+}
+
+func (q *queue) pop() item {
+	h := *q
+	top := h[0]
+	n := len(h) - 1
+	h[0] = h[n]
+	h = h[:n]
+	for i := 0; ; {
+		l, r, m := 2*i+1, 2*i+2, i
+		if l < n && h.less(l, m) {
+			m = l
+		}
+		if r < n && h.less(r, m) {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		h[i], h[m] = h[m], h[i]
+		i = m
+	}
+	*q = h
+	return top
 }
 
 type engine struct {
@@ -151,6 +181,9 @@ type engine struct {
 	seq     int64
 
 	pods      map[string]*Pod
+	tasks     []mm.Task // reused by choose
+	scratch   Event     // what OnEvent sees
+	slab      []int64   // backing store of the events' *int64 fields
 	oomKills  int
 	evictions int
 	panicked  bool
@@ -303,17 +336,28 @@ func (e *engine) setCeiling(p *proc, rt Runtime) {
 
 func (e *engine) push(t time.Duration, p *proc) {
 	e.seq++
-	heap.Push(&e.q, item{t: t, seq: e.seq, p: p})
+	e.q.push(item{t: t, seq: e.seq, p: p})
 }
 
 func (e *engine) emit(ev *Event) {
 	ev.Schema = Schema
 	ev.TSeconds = e.t.Seconds()
 	if e.opts.OnEvent != nil {
-		e.opts.OnEvent(ev)
+		e.scratch = *ev
+		e.opts.OnEvent(&e.scratch)
 		return
 	}
 	e.res.Events = append(e.res.Events, *ev)
+}
+
+// num returns a pointer to v for an event field, carved from a slab so
+// that a million events do not mean millions of allocations.
+func (e *engine) num(v int64) *int64 {
+	if len(e.slab) == cap(e.slab) {
+		e.slab = make([]int64, 0, 4096)
+	}
+	e.slab = append(e.slab, v)
+	return &e.slab[len(e.slab)-1]
 }
 
 func (e *engine) freeRAM() int64 {
@@ -361,8 +405,8 @@ func (e *engine) shmemTotal() int64 {
 
 func (e *engine) run() {
 	steps := 0
-	for e.q.Len() > 0 && !e.panicked {
-		it := heap.Pop(&e.q).(item)
+	for len(e.q) > 0 && !e.panicked {
+		it := e.q.pop()
 		if it.t > e.s.Duration {
 			break
 		}
@@ -384,7 +428,7 @@ func (e *engine) run() {
 		}
 		e.step(it.p)
 	}
-	if !e.panicked && e.q.Len() > 0 && e.t < e.s.Duration {
+	if !e.panicked && len(e.q) > 0 && e.t < e.s.Duration {
 		e.t = e.s.Duration
 	}
 	e.end()
@@ -544,8 +588,8 @@ func (e *engine) alloc(p *proc, a *Alloc) bool {
 		return false
 	}
 	ev := Event{Event: EvAlloc, Process: p.name, PID: p.pid, Cgroup: p.cg.path, Pod: p.pod, Mapping: a.Mapping.String(),
-		BlockBytes: i64(a.BlockBytes), TouchedBytes: i64(touch * page), AllocatedBytes: i64(p.allocated), ResidentBytes: i64(p.resident() * page),
-		CommittedASBytes: i64(e.committed * page), CommitLimitBytes: i64(e.commitLimit() * page)}
+		BlockBytes: e.num(a.BlockBytes), TouchedBytes: e.num(touch * page), AllocatedBytes: e.num(p.allocated), ResidentBytes: e.num(p.resident() * page),
+		CommittedASBytes: e.num(e.committed * page), CommitLimitBytes: e.num(e.commitLimit() * page)}
 	e.emit(&ev)
 	return true
 }

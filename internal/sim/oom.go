@@ -40,6 +40,19 @@ func (e *engine) scan(memcg *cgroup) []*proc {
 	return out
 }
 
+// choose is select_bad_process() over cands in scan order: one Badness
+// per task (mm.Choose), linear in the number of tasks.
+func (e *engine) choose(cands []*proc, total int64) mm.Choice {
+	if cap(e.tasks) < len(cands) {
+		e.tasks = make([]mm.Task, len(cands))
+	}
+	tasks := e.tasks[:len(cands)]
+	for i, p := range cands {
+		tasks[i] = e.task(p)
+	}
+	return mm.Choose(e.rules, tasks, total)
+}
+
 func (e *engine) task(p *proc) mm.Task {
 	// The −3 % CAP_SYS_ADMIN bonus exists up to 4.16 (d46078b28889).
 	admin := p.admin && !e.v.AtLeast(4, 17, 0)
@@ -74,10 +87,6 @@ func (e *engine) oom(trigger *proc, memcg *cgroup) bool {
 		e.panic(r.Panic, idx)
 		return false
 	}
-	tasks := make([]mm.Task, len(cands))
-	for i, p := range cands {
-		tasks[i] = e.task(p)
-	}
 	var victim *proc
 	msg := msgGlobal
 	if isMemcg {
@@ -88,8 +97,8 @@ func (e *engine) oom(trigger *proc, memcg *cgroup) bool {
 		p, _ := mm.Badness(e.rules, e.task(trigger), total)
 		ev.Points, ev.AllocatingTask = i64(p), bptr(true)
 	} else {
-		sel := mm.Select(e.rules, tasks, total)
-		if sel.Chosen < 0 {
+		ch := e.choose(cands, total)
+		if ch.Index < 0 {
 			r.NoKillable = true
 			if !isMemcg {
 				r.Panic = mm.NoKillablePanic(e.v)
@@ -100,11 +109,11 @@ func (e *engine) oom(trigger *proc, memcg *cgroup) bool {
 			e.res.Reports = append(e.res.Reports, *r)
 			return false
 		}
-		victim = cands[sel.Chosen]
-		ev.Points, ev.Tie, ev.TiedWith = i64(sel.Ranking[0].Points), bptr(sel.Tie), sel.TiedWith
+		victim = cands[ch.Index]
+		ev.Points, ev.Tie, ev.TiedWith = i64(ch.Points), bptr(ch.TiedWith > 1), ch.TiedWith
 		if !e.v.AtLeast(5, 1, 0) {
 			// ≤ 5.0 prints "Kill process … score S"; ≤ 5.2 rescales chosen_points × 1000 / totalpages for the message.
-			score := int(sel.Ranking[0].Points * 1000 / max(total, 1))
+			score := int(ch.Points * 1000 / max(total, 1))
 			r.ChosenScore, r.ChosenPID, r.ChosenComm = &score, iptr(victim.pid), victim.name
 		}
 		if mm.SacrificesChild(e.v) {
