@@ -616,6 +616,11 @@ func parseTaskRow(body string, cols []column) (Task, bool) {
 	t := Task{PID: int(pid)}
 	rest := body[end+1:]
 	var ptes, pmds *int64
+	// One allocation holds every value the row's pointers point to.
+	vals := new(struct {
+		uid, tgid, cpu, oomAdj               int
+		anon, file, shmem, pgt, swap, pm, pp int64
+	})
 	for _, c := range cols {
 		rest = strings.TrimLeft(rest, " ")
 		sp := strings.IndexByte(rest, ' ')
@@ -629,33 +634,44 @@ func parseTaskRow(body string, cols []column) (Task, bool) {
 		rest = rest[sp:]
 		switch c {
 		case colUID:
-			t.UID = intPtr(int(n))
+			vals.uid = int(n)
+			t.UID = &vals.uid
 		case colTGID:
-			t.TGID = intPtr(int(n))
+			vals.tgid = int(n)
+			t.TGID = &vals.tgid
 		case colTotalVM:
 			t.TotalVMPages = n
 		case colRSS:
 			t.RSSPages = n
 		case colRSSAnon:
-			t.RSSAnonPages = int64Ptr(n)
+			vals.anon = n
+			t.RSSAnonPages = &vals.anon
 		case colRSSFile:
-			t.RSSFilePages = int64Ptr(n)
+			vals.file = n
+			t.RSSFilePages = &vals.file
 		case colRSSShmem:
-			t.RSSShmemPages = int64Ptr(n)
+			vals.shmem = n
+			t.RSSShmemPages = &vals.shmem
 		case colPgtablesBytes:
-			t.PgtablesBytes = int64Ptr(n)
+			vals.pgt = n
+			t.PgtablesBytes = &vals.pgt
 		case colNrPtes:
-			ptes = int64Ptr(n)
+			vals.pp = n
+			ptes = &vals.pp
 		case colNrPmds:
-			pmds = int64Ptr(n)
+			vals.pm = n
+			pmds = &vals.pm
 		case colSwapEnts:
-			t.SwapEnts = int64Ptr(n)
+			vals.swap = n
+			t.SwapEnts = &vals.swap
 		case colOOMScoreAdj:
 			t.OOMScoreAdj = int(n)
 		case colCPU:
-			t.CPU = intPtr(int(n))
+			vals.cpu = int(n)
+			t.CPU = &vals.cpu
 		case colOOMAdj:
-			t.OOMAdj = intPtr(int(n))
+			vals.oomAdj = int(n)
+			t.OOMAdj = &vals.oomAdj
 		}
 	}
 	if ptes != nil {
