@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -88,7 +89,7 @@ Exit status:
 		f.BoolVarP(&cfg.follow, "follow", "f", false, "keep reading /dev/kmsg for new OOM reports (no FILE)")
 		f.BoolVar(&cfg.json, "json", false, "print one oomkit.event/v1 JSON object per OOM kill (JSON Lines; docs/event.md)")
 		f.BoolVarP(&cfg.verbose, "verbose", "v", false, "add the whole task table and rank every task")
-		f.IntVar(&cfg.top, "top", explain.DefaultTop, "how many tasks of the kernel's ranking to show")
+		f.IntVar(&cfg.top, "top", explain.DefaultTop, "show the top `N` tasks of the kernel's ranking")
 		f.StringVar(&cfg.assume, "assume-kernel", "", "explain as kernel `VERSION` would have chosen (e.g. 6.1.0), whatever the report prints")
 		f.StringVar(&cfg.sample, "sample", "", "explain the bundled real report `NAME` (\"list\" lists them)")
 		f.BoolVar(&cfg.listSamples, "list-samples", false, "list the bundled sample reports")
@@ -107,6 +108,9 @@ type explainOut struct {
 	opts  explain.Options
 	n     int
 	first bool
+	// boot is the wall-clock boot time, for /dev/kmsg events whose stamps
+	// are seconds since boot; zero for files.
+	boot time.Time
 }
 
 func runExplain(ctx context.Context, s *streams, cfg explainConfig, args []string) error {
@@ -246,7 +250,7 @@ func (o *explainOut) event(name string, r *oomlog.Report, prior *[]int) {
 	if o.n > 1 {
 		o.w.WriteString("\n")
 	}
-	renderEvent(o.w, &e, o.n, o.cfg.verbose)
+	renderEvent(o.w, &e, o.n, o.cfg.verbose, o.boot)
 }
 
 // noteStats tells, on standard error, what could not be used, and says so
@@ -262,6 +266,22 @@ func (o *explainOut) noteStats(name string, read int, st oomlog.Stats, before in
 	if o.n == before {
 		fmt.Fprintf(o.s.err, "oomkit explain: no OOM-killer report in %s (%d %s read)\n", name, read, unit)
 	}
+}
+
+// bootTime reads the boot time from /proc/stat's btime; zero if unknown.
+func bootTime() time.Time {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return time.Time{}
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "btime "); ok {
+			if sec, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil {
+				return time.Unix(sec, 0)
+			}
+		}
+	}
+	return time.Time{}
 }
 
 // units is "line"/"lines" or "record"/"records" for n.
@@ -316,6 +336,9 @@ func (o *explainOut) kmsg(ctx context.Context) error {
 	}
 	defer rd.Close()
 	name := o.cfg.kmsgPath
+	if name == kmsg.DefaultPath {
+		o.boot = bootTime()
+	}
 	asm := oomlog.NewAssembler(oomlog.Options{})
 	var prior []int
 	emit := func(reps []*oomlog.Report) {
@@ -375,7 +398,7 @@ func (o *explainOut) kmsg(ctx context.Context) error {
 }
 
 // renderEvent writes one event as readable text.
-func renderEvent(w *bufio.Writer, e *explain.Event, n int, verbose bool) {
+func renderEvent(w *bufio.Writer, e *explain.Event, n int, verbose bool, boot time.Time) {
 	src := e.Source.File
 	if e.Source.Line != nil {
 		src += fmt.Sprintf(":%d", *e.Source.Line)
@@ -395,7 +418,13 @@ func renderEvent(w *bufio.Writer, e *explain.Event, n int, verbose bool) {
 		when = append(when, *e.TimeText)
 	}
 	if e.UptimeSeconds != nil {
-		when = append(when, fmt.Sprintf("%.6f s after boot", *e.UptimeSeconds))
+		up := fmt.Sprintf("%.6f s after boot", *e.UptimeSeconds)
+		if !boot.IsZero() {
+			// Boot time + uptime drifts across suspend: an estimate.
+			t := boot.Add(time.Duration(*e.UptimeSeconds * float64(time.Second)))
+			up += " (≈ " + t.Local().Format("2006-01-02 15:04:05 MST") + ")"
+		}
+		when = append(when, up)
 	}
 	if e.Host != nil {
 		when = append(when, "on "+*e.Host)
