@@ -77,6 +77,7 @@ func BenchmarkUnrelatedLine(b *testing.B) {
 	const n = 100000
 	data := unrelatedLog(n)
 	b.Run("scanner", func(b *testing.B) {
+		b.ReportAllocs()
 		b.SetBytes(int64(len(data)))
 		for b.Loop() {
 			s := NewScanner(bytes.NewReader(data), Options{})

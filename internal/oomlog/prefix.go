@@ -46,7 +46,7 @@ func splitPrefix(line string, st *Stamp, loc *time.Location) (string, lineSource
 			return "", srcForeign
 		}
 		s = rest
-	} else if len(s) >= 16 && isMonth3(s) {
+	} else if isMonth3(s) {
 		if rest, ok := splitSyslogTime(s, st); ok {
 			body, own := splitTag(rest, st)
 			if !own {
@@ -213,56 +213,106 @@ var isoLayouts = []string{
 
 var months3 = [...]string{"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"}
 
-func isMonth3(s string) bool {
+func isMonth3[T string | []byte](s T) bool {
 	if len(s) < 4 || s[3] != ' ' {
 		return false
 	}
 	for _, m := range months3 {
-		if s[:3] == m {
+		if s[0] == m[0] && s[1] == m[1] && s[2] == m[2] {
 			return true
 		}
 	}
 	return false
 }
 
-// splitSyslogTime parses "Jan  5 15:19:27" (syslog, journalctl short) and
-// "Jan  5 15:19:27.123456" (journalctl short-precise). The year is not
-// printed, so Time stays nil.
-func splitSyslogTime(s string, st *Stamp) (string, bool) {
-	// "Mmm dd hh:mm:ss"
-	if s[6] != ' ' || s[9] != ':' || s[12] != ':' || !isDigit(s[7]) || !isDigit(s[14]) {
-		return "", false
+// syslogTime returns the length of a leading "Jan  5 15:19:27" (syslog,
+// journalctl short) or "Jan  5 15:19:27.123456" (journalctl
+// short-precise) stamp, or -1. The year is not printed, so such a stamp
+// never gives a Time.
+func syslogTime[T string | []byte](s T) int {
+	if len(s) < 16 || !isMonth3(s) || s[6] != ' ' || s[9] != ':' || s[12] != ':' || !isDigit(s[7]) || !isDigit(s[14]) {
+		return -1
 	}
 	end := 15
-	if end < len(s) && s[end] == '.' {
+	if s[end] == '.' {
 		end++
 		for end < len(s) && isDigit(s[end]) {
 			end++
 		}
 	}
 	if end >= len(s) || s[end] != ' ' {
+		return -1
+	}
+	return end
+}
+
+// splitSyslogTime records a syslog or journal stamp and returns the text
+// after it.
+func splitSyslogTime(s string, st *Stamp) (string, bool) {
+	end := syslogTime(s)
+	if end < 0 {
 		return "", false
 	}
 	st.Text = s[:end]
 	return s[end+1:], true
 }
 
+// kernelTag reports whether "[host] tag: …" (after a syslog stamp) is the
+// kernel's, and where the message starts and the host ends (hostEnd -1:
+// no host).
+func kernelTag[T string | []byte](s T) (kernel bool, hostEnd, body int) {
+	sp := indexByte(s, ' ')
+	tok := s
+	if sp >= 0 {
+		tok = s[:sp]
+	}
+	if string(tok) == "kernel:" {
+		if sp < 0 {
+			return true, -1, len(s)
+		}
+		return true, -1, sp + 1
+	}
+	if len(tok) > 0 && tok[len(tok)-1] == ':' || sp < 0 {
+		return false, 0, 0
+	}
+	r := s[sp+1:]
+	sp2 := indexByte(r, ' ')
+	tag := r
+	if sp2 >= 0 {
+		tag = r[:sp2]
+	}
+	if string(tag) == "kernel:" {
+		if sp2 < 0 {
+			return true, sp, len(s)
+		}
+		return true, sp, sp + 1 + sp2 + 1
+	}
+	return false, 0, 0
+}
+
+func indexByte[T string | []byte](s T, c byte) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] == c {
+			return i
+		}
+	}
+	return -1
+}
+
 // splitTag reads "[host] tag: text" after a syslog or journal time stamp. It
 // reports whether the tag is the kernel's.
 func splitTag(s string, st *Stamp) (string, bool) {
-	tok, rest, _ := strings.Cut(s, " ")
-	if tok == "kernel:" {
-		return rest, true
-	}
-	if strings.HasSuffix(tok, ":") {
+	kernel, hostEnd, body := kernelTag(s)
+	if !kernel {
 		return "", false
 	}
-	tag, rest2, _ := strings.Cut(rest, " ")
-	if tag == "kernel:" {
-		st.Host = tok
-		return rest2, true
+	if hostEnd >= 0 {
+		st.Host = s[:hostEnd]
 	}
-	return "", false
+	if body > len(s) {
+		return "", true
+	}
+	return s[body:], true
 }
 
 // splitKernelTag strips "host kernel: " or "kernel: " after a monotonic

@@ -185,34 +185,13 @@ func hasPidHeader(b []byte) bool {
 }
 
 // foreignSyslog reports whether b is a syslog line ("Jan  5 15:19:27
-// [host] tag: …") written by a program other than the kernel.
+// [host] tag: …") written by a program other than the kernel; it agrees
+// with splitPrefix, which would call the line srcForeign.
 func foreignSyslog(b []byte) bool {
-	if len(b) < 20 || b[3] != ' ' || b[6] != ' ' || b[9] != ':' || b[12] != ':' || b[0] < 'A' || b[0] > 'Z' {
+	end := syslogTime(b)
+	if end < 0 {
 		return false
 	}
-	r := b[15:]
-	if r[0] == '.' { // journalctl short-precise
-		k := 1
-		for k < len(r) && isDigit(r[k]) {
-			k++
-		}
-		r = r[k:]
-	}
-	if len(r) == 0 || r[0] != ' ' {
-		return false
-	}
-	r = r[1:]
-	sp := bytes.IndexByte(r, ' ')
-	if sp <= 0 {
-		return false
-	}
-	tok := r[:sp]
-	if string(tok) == "kernel:" {
-		return false
-	}
-	if tok[len(tok)-1] == ':' {
-		return true
-	}
-	r = r[sp+1:]
-	return !(len(r) >= 7 && string(r[:7]) == "kernel:")
+	kernel, _, _ := kernelTag(b[end+1:])
+	return !kernel
 }
