@@ -417,8 +417,8 @@ func writeKubeText(w *bytes.Buffer, a kube.Analysis, as kubeAssumptions) {
 	fmt.Fprintln(w, "  so a Burstable container far above its request can go before BestEffort ones. The kubelet")
 	fmt.Fprintln(w, "  evicts pods above their request first, then lower priority, then more use above request.")
 	if len(as.opt.UsageBytes) == 0 {
-		fmt.Fprintln(w, "  Without --usage every container is assumed at its request (or limit): eviction then")
-		fmt.Fprintln(w, "  falls back to priority and input order.")
+		fmt.Fprintln(w, "  Without --usage every container is assumed at its request (or limit), and one without")
+		fmt.Fprintln(w, "  either at node memory/1000: eviction then falls back to priority and input order.")
 	}
 
 	var warns []string
@@ -451,8 +451,8 @@ func sizeOrDash(n *int64) string {
 
 func usageWords(n int64, source string) string {
 	switch source {
-	case kube.UsageNone:
-		return "unknown (0)"
+	case kube.UsageAssumed:
+		return kube.FormatBytes(n) + " (assumed)"
 	case kube.UsageGiven:
 		return kube.FormatBytes(n)
 	}
@@ -495,7 +495,7 @@ type kubeContainerJSON struct {
 	HeapVerdict           string             `json:"heap_verdict"`
 	OOMRegime             string             `json:"oom_regime"`
 	OOMRegimeReason       string             `json:"oom_regime_reason"`
-	ExpectedUsageBytes    *int64             `json:"expected_usage_bytes"`
+	ExpectedUsageBytes    int64              `json:"expected_usage_bytes"`
 	UsageSource           string             `json:"usage_source"`
 	NodeOOMRank           *int               `json:"node_oom_rank"`
 	EvictionRank          *int               `json:"eviction_rank"`
@@ -552,6 +552,7 @@ func writeKubeJSON(w io.Writer, a kube.Analysis, as kubeAssumptions) error {
 				OOMRegime:             c.Regime.Mode,
 				OOMRegimeReason:       c.Regime.Reason,
 				UsageSource:           c.UsageSource,
+				ExpectedUsageBytes:    c.ExpectedUsageBytes,
 				KubernetesVersion:     as.opt.Version.String(),
 				NodeMemoryBytes:       as.opt.NodeMemoryBytes,
 				CgroupVersion:         as.opt.CgroupVersion,
@@ -580,10 +581,6 @@ func writeKubeJSON(w io.Writer, a kube.Analysis, as kubeAssumptions) error {
 			if c.Heap.Runtime != "" {
 				rt := c.Heap.Runtime
 				o.Runtime = &rt
-			}
-			if c.UsageSource != kube.UsageNone {
-				u := c.ExpectedUsageBytes
-				o.ExpectedUsageBytes = &u
 			}
 			if c.NodeOOMRank > 0 {
 				r := c.NodeOOMRank

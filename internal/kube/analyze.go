@@ -22,7 +22,12 @@ const (
 	UsageGiven   = "given"   // --usage
 	UsageRequest = "request" // its memory request
 	UsageLimit   = "limit"   // its memory limit (no request)
-	UsageNone    = "none"    // nothing known: counted as 0
+	// UsageAssumed: nothing known. The container is taken to use one
+	// thousandth of node memory, the weight of one oom_score_adj point: a
+	// running container uses something, and at 0 an idle BestEffort
+	// container would rank behind Burstable ones at their requests only
+	// because the kubelet and the kernel round adj × memory down.
+	UsageAssumed = "assumed"
 )
 
 // Options are the node and cluster the manifests are analysed for.
@@ -191,7 +196,7 @@ func analyzePod(w Workload, lrs []LimitRangeDoc, opt Options) PodReport {
 		}
 		cr.Heap = HeapCeiling(proc, limit, opt.NodeMemoryBytes)
 		cr.HeapVerdict = Verdict(cr.Heap, limit)
-		cr.ExpectedUsageBytes, cr.UsageSource = expectedUsage(pod, c, opt.UsageBytes)
+		cr.ExpectedUsageBytes, cr.UsageSource = expectedUsage(pod, c, opt.UsageBytes, opt.NodeMemoryBytes)
 		cr.Warnings = containerWarnings(pod, &pr, c, &cr, v)
 		pr.Containers = append(pr.Containers, cr)
 		if typ == ContainerRegular || typ == ContainerSidecar {
@@ -253,8 +258,9 @@ func podCgroupLimit(pod *corev1.Pod, qos string, v Version) *int64 {
 	return memoryPtr(lim)
 }
 
-// expectedUsage is the given usage, else the request, else the limit.
-func expectedUsage(pod *corev1.Pod, c *corev1.Container, given map[string]int64) (int64, string) {
+// expectedUsage is the given usage, else the request, else the limit, else
+// one thousandth of node memory (UsageAssumed).
+func expectedUsage(pod *corev1.Pod, c *corev1.Container, given map[string]int64, nodeMemoryBytes int64) (int64, string) {
 	for _, k := range []string{pod.Namespace + "/" + pod.Name + "/" + c.Name, pod.Name + "/" + c.Name} {
 		if n, ok := given[k]; ok {
 			return n, UsageGiven
@@ -266,7 +272,7 @@ func expectedUsage(pod *corev1.Pod, c *corev1.Container, given map[string]int64)
 	if n := memoryPtr(c.Resources.Limits); n != nil && *n > 0 {
 		return *n, UsageLimit
 	}
-	return 0, UsageNone
+	return max(nodeMemoryBytes/1000, 0), UsageAssumed
 }
 
 func containerWarnings(pod *corev1.Pod, pr *PodReport, c *corev1.Container, cr *ContainerReport, v Version) []Warning {
