@@ -174,12 +174,15 @@ func (a *Assembler) take() []*Report {
 // lines, which pass it).
 func (a *Assembler) busy() bool { return len(a.open) > 0 }
 
-// skip counts a line that the prefilter ruled out; kmsg says whether it was
-// a /dev/kmsg record (whose dictionary lines follow).
-func (a *Assembler) skip(lineNo int, kmsg bool) {
+// skip counts a line that the prefilter ruled out, remembering whether it
+// was a /dev/kmsg record (whose dictionary lines follow).
+func (a *Assembler) skip(lineNo int, line []byte) {
 	a.line = lineNo
 	a.stats.Lines++
-	a.prevKmsg = kmsg
+	// As feedRaw: a dictionary line keeps the record's state.
+	if !(a.prevKmsg && len(line) > 0 && line[0] == ' ') {
+		a.prevKmsg = kmsgHead(stripLevel(line)) >= 0
+	}
 	if len(a.done) > 0 {
 		a.expire()
 	}

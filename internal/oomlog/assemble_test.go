@@ -130,6 +130,7 @@ func TestGrouping(t *testing.T) {
 			`6,101,1001,-;Memory cgroup stats for /a:\x0aanon 4096\x0afile 0` + "\n" +
 			"3,102,1002,-;" + killed54(7, "x"),
 			[]shape{{Trigger: "dotnet", Tasks: -1, Victims: []string{"7 x"}}}},
+		{"kmsg dictionary lines never start a report", "<4>6,1,2,-;unrelated\n DEVICE=+x\n Killed process 1 (a)\n", nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

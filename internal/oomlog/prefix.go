@@ -96,7 +96,7 @@ var (
 )
 
 // stripLevel removes a "<N>" console level prefix.
-func stripLevel(s string) string {
+func stripLevel[T string | []byte](s T) T {
 	if len(s) >= 3 && s[0] == '<' {
 		for i := 1; i < len(s) && i <= 4; i++ {
 			c := s[i]

@@ -106,7 +106,7 @@ func (s *Scanner) readLine() {
 func (s *Scanner) feed(b []byte, cut bool) {
 	a := s.asm
 	if !a.busy() && !mayStart(b) {
-		a.skip(s.line, kmsgHead(b) >= 0)
+		a.skip(s.line, b)
 		return
 	}
 	if cut && len(a.open) > 0 && a.open[len(a.open)-1].stage != stKilled {
