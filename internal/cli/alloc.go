@@ -109,13 +109,15 @@ Exit status:
 	f.StringVar(&dir, "dir", "", "file mode: directory for the (unlinked) file (default $TMPDIR or /tmp)")
 	f.IntVar(&adj, "oom-score-adj", 0, "set this process's oom_score_adj (-1000…1000) before allocating")
 	f.BoolVar(&asJSON, "json", false, "print oomkit.alloc/v1 JSON Lines instead of text")
-	_ = cmd.MarkFlagRequired("block")
 	return cmd
 }
 
 // allocConfig turns the flags into a Config; every mistake is a usage error.
 func allocConfig(block, touch, max, mode, dir string, interval time.Duration, hold bool) (alloc.Config, error) {
 	cfg := alloc.Config{Mode: alloc.Mode(mode), Interval: interval, Hold: hold, Dir: dir}
+	if block == "" {
+		return cfg, usageError("--block is required, e.g. --block 100MiB")
+	}
 	var err error
 	if cfg.BlockBytes, err = alloc.ParseSize(block); err != nil {
 		return cfg, usageError("--block: %w", err)

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -141,6 +140,9 @@ Exit status:
 				if err != nil {
 					return usageError("--limit: %w", err)
 				}
+				if n < lab.MinLimitBytes {
+					return usageError("--limit %s is too small: the scenarios need at least %s", alloc.FormatSize(n), alloc.FormatSize(lab.MinLimitBytes))
+				}
 				cfg.LimitBytes = n
 			}
 			h := labHost()
@@ -161,9 +163,6 @@ func runLab(s *streams, cfg lab.Config, scs []lab.Scenario, asJSON bool) error {
 		var ref *lab.RefusalError
 		if errors.As(err, &ref) {
 			return withCode(labExitRefused, err)
-		}
-		if strings.Contains(err.Error(), "too small") {
-			return withCode(ExitUsage, err)
 		}
 		return err
 	}

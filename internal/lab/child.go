@@ -260,3 +260,50 @@ func allocArgs(block, max int64, interval time.Duration, adj int, hold bool, ext
 }
 
 var errStopped = errors.New("stopped")
+
+// measureRuntimeRSS starts an allocator, leaves it blocked on its start
+// pipe (it allocates nothing), and reads what it has resident then: the
+// Go runtime and the binary's touched pages. Those pages were charged to
+// the memcg the process started in, so they count in its RSS (and its
+// badness) but not in the scenario cgroup's usage; scenarios size their
+// processes with it.
+func measureRuntimeRSS(cfg Config) (int64, error) {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return 0, err
+	}
+	defer pw.Close()
+	cmd := exec.Command(cfg.Exe, append(append(append([]string{}, cfg.ExeArgs...), "alloc"), "--block", "1", "--json")...)
+	cmd.Env = append(append(os.Environ(), cfg.Env...), alloc.StartFDEnv+"=3")
+	cmd.ExtraFiles = []*os.File{pr}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		pr.Close()
+		return 0, fmt.Errorf("start %s: %w", cfg.Exe, err)
+	}
+	pr.Close()
+	defer func() {
+		pw.Close() // unreleased: it exits without allocating
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	}()
+	statm := fmt.Sprintf("/proc/%d/statm", cmd.Process.Pid)
+	var last, stable int64
+	for i := 0; i < 200 && stable < 3; i++ {
+		time.Sleep(10 * time.Millisecond)
+		b, err := os.ReadFile(statm)
+		if err != nil {
+			return 0, fmt.Errorf("the allocator exited at start: %w", err)
+		}
+		var size, res int64
+		if _, err := fmt.Sscan(string(b), &size, &res); err != nil {
+			return 0, fmt.Errorf("read %s: %w", statm, err)
+		}
+		if res == last {
+			stable++
+		} else {
+			stable, last = 0, res
+		}
+	}
+	return last * int64(os.Getpagesize()), nil
+}

@@ -60,6 +60,10 @@ type Config struct {
 	Log io.Writer
 	// Host is the machine (CurrentHost() if zero).
 	Host *Host
+
+	// runtimeRSS is what an allocator has resident before its first
+	// block, measured by Prepare.
+	runtimeRSS int64
 }
 
 // Victim is a process the kernel killed, or the model says it kills.
@@ -184,6 +188,10 @@ func Prepare(cfg *Config) error {
 	for _, p := range removed {
 		cfg.logf("removed %s, left behind by an earlier run that did not finish", p)
 	}
+	if err != nil {
+		return err
+	}
+	cfg.runtimeRSS, err = measureRuntimeRSS(*cfg)
 	return err
 }
 
