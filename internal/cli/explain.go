@@ -268,6 +268,16 @@ func (o *explainOut) noteStats(name string, read int, st oomlog.Stats, before in
 	}
 }
 
+// isUptimeStamp reports whether a stamp is just the dmesg "[ s.us]" form
+// of the uptime, which the line shows anyway.
+func isUptimeStamp(text string, up *float64) bool {
+	if up == nil {
+		return false
+	}
+	f, err := strconv.ParseFloat(strings.Trim(text, "[] "), 64)
+	return err == nil && f == *up
+}
+
 // bootTime reads the boot time from /proc/stat's btime; zero if unknown.
 func bootTime() time.Time {
 	b, err := os.ReadFile("/proc/stat")
@@ -414,7 +424,7 @@ func renderEvent(w *bufio.Writer, e *explain.Event, n int, verbose bool, boot ti
 	var when []string
 	if e.Time != nil {
 		when = append(when, *e.Time)
-	} else if e.TimeText != nil && e.KmsgSeq == nil {
+	} else if e.TimeText != nil && e.KmsgSeq == nil && !isUptimeStamp(*e.TimeText, e.UptimeSeconds) {
 		when = append(when, *e.TimeText)
 	}
 	if e.UptimeSeconds != nil {
