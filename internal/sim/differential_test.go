@@ -1,0 +1,114 @@
+package sim_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/oomkit/oomkit/internal/cli"
+	"github.com/oomkit/oomkit/internal/kerneltest"
+	"github.com/oomkit/oomkit/internal/lab"
+	"github.com/oomkit/oomkit/internal/mm"
+	"github.com/oomkit/oomkit/internal/sim"
+)
+
+// asOomkit makes this test binary act as the oomkit binary: the lab
+// re-execs os.Executable() with `alloc …` to start its allocators.
+const asOomkit = "OOMKIT_SIM_TEST_AS_OOMKIT"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(asOomkit) == "1" {
+		os.Exit(cli.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	}
+	os.Setenv(asOomkit, "1")
+	os.Exit(m.Run())
+}
+
+// TestDifferentialLab runs every lab scenario that testdata/lab mirrors on
+// this machine's kernel (oomkit lab run, in a throw-away memcg) and the
+// mirror in the simulator with this kernel's version and cgroup version:
+// the simulator must kill the processes the kernel killed, in order.
+func TestDifferentialLab(t *testing.T) {
+	kerneltest.Require(t)
+	mirrored := map[string]bool{}
+	for _, name := range sim.LabMirrors {
+		mirrored[name] = true
+	}
+	for _, sc := range lab.Scenarios() {
+		if !mirrored[sc.Name] {
+			t.Logf("lab scenario %s has no simulator mirror (testdata/lab)", sc.Name)
+		}
+	}
+	for _, name := range sim.LabMirrors {
+		t.Run(name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			code := cli.Main([]string{"lab", "run", "--json", name}, strings.NewReader(""), &out, &errOut)
+			var r lab.Result
+			if err := json.NewDecoder(&out).Decode(&r); err != nil && !errors.Is(err, io.EOF) {
+				t.Fatalf("lab output: %v (exit %d: %s)", err, code, errOut.String())
+			}
+			if r.Scenario != name {
+				t.Fatalf("lab ran %q, want %q (exit %d: %s)", r.Scenario, name, code, errOut.String())
+			}
+			if r.Skipped != nil {
+				t.Skipf("lab skipped %s: %s", name, *r.Skipped)
+			}
+			if r.Error != nil {
+				t.Fatalf("lab: %s", *r.Error)
+			}
+			var kernel []string
+			for _, v := range r.KernelVictims {
+				if v.Role == nil {
+					t.Fatalf("the kernel killed a process the lab did not start: %+v", v)
+				}
+				kernel = append(kernel, *v.Role)
+			}
+			s := sim.LoadLabMirror(t, name)
+			v, err := mm.ParseVersion(r.KernelVersion)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.Kernel = v
+			s.Node.CgroupV2 = r.CgroupVersion != nil && *r.CgroupVersion == "v2"
+			if r.LimitBytes != nil {
+				s.Cgroups[0].MemoryMaxBytes = *r.LimitBytes
+			}
+			// Where the host would not let the lab lower oom_score_adj it
+			// ran with 0; the notes say so. Mirror that.
+			for _, n := range r.Notes {
+				if strings.Contains(n, "oom_score_adj") && strings.Contains(n, "instead of") {
+					for i := range s.Processes {
+						if a := s.Processes[i].OOMScoreAdj; a != nil && *a < 0 {
+							zero := 0
+							s.Processes[i].OOMScoreAdj = &zero
+						}
+					}
+				}
+			}
+			got := sim.Victims(t, s)
+			if len(got) > len(kernel) {
+				got = got[:len(kernel)] // the lab stops after the kills it waits for
+			}
+			t.Logf("kernel %s (cgroup %s): the kernel killed %v, the simulator %v", r.KernelVersion, deref(r.CgroupVersion), kernel, got)
+			if len(kernel) == 0 {
+				t.Fatal("the kernel killed nothing: nothing to compare")
+			}
+			if diff := cmp.Diff(kernel, got); diff != "" {
+				t.Errorf("kernel %s (%s rules): victims (-kernel +simulator):\n%s\nlab summary: %s", r.KernelVersion, mm.RulesFor(v), diff, r.Summary)
+			}
+		})
+	}
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return "unknown"
+	}
+	return *p
+}
