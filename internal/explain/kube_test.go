@@ -139,3 +139,92 @@ func TestUnknownVersion(t *testing.T) {
 		}
 	}
 }
+
+// TestDecisions covers the choices that are not a plain ranking:
+// oom_kill_allocating_task, ≤5.0 sacrifice child, a previous victim still
+// in the table, and no table at all.
+func TestDecisions(t *testing.T) {
+	row := func(pid, adj int, rss int64, name string) oomlog.Task {
+		return oomlog.Task{PID: pid, TGID: intp(pid), RSSPages: rss, OOMScoreAdj: adj, Name: name}
+	}
+	tests := []struct {
+		name       string
+		r          oomlog.Report
+		opts       Options
+		predicted  *int
+		agrees     *bool
+		decidedBy  *string
+		reasonHas  string
+		summaryHas string
+	}{
+		{
+			name: "oom_kill_allocating_task",
+			r: oomlog.Report{
+				KernelVersion: "5.10.0", GlobalOOM: true, Constraint: "CONSTRAINT_NONE",
+				Trigger: &oomlog.Trigger{Comm: "small", PID: intp(20)},
+				Tasks:   []oomlog.Task{row(10, 0, 90000, "big"), row(20, 0, 100, "small")},
+				Victims: []oomlog.Victim{{PID: 20, Comm: "small", Message: "Out of memory (oom_kill_allocating_task)"}},
+			},
+			predicted: intp(20), agrees: ptr(true), decidedBy: strp("oom_kill_allocating_task"),
+			reasonHas: "vm.oom_kill_allocating_task=1", summaryHas: "killed the task that was allocating",
+		},
+		{
+			name: "sacrifice child (4.19)",
+			r: oomlog.Report{
+				KernelVersion: "4.19.72", GlobalOOM: true,
+				Tasks:     []oomlog.Task{row(10, 0, 90000, "java"), row(11, 0, 5000, "java-child")},
+				ChosenPID: intp(10), ChosenComm: "java", ChosenScore: intp(900),
+				Victims: []oomlog.Victim{{PID: 11, Comm: "java-child", Message: "Out of memory"}},
+			},
+			predicted: intp(10), agrees: ptr(true), decidedBy: strp("score"),
+			reasonHas: "killed its child 11 (java-child) instead",
+		},
+		{
+			name: "previous victim still listed",
+			r: oomlog.Report{
+				KernelVersion: "6.1.0", Constraint: "CONSTRAINT_MEMCG", OOMMemcg: "/a",
+				Memcg:   &oomlog.MemcgUsage{LimitKB: i64p(1 << 20), SwapIsMemsw: true, SwapLimitKB: i64p(1 << 20)},
+				Tasks:   []oomlog.Task{row(10, 0, 200000, "dying"), row(11, 0, 50000, "next")},
+				Victims: []oomlog.Victim{{PID: 11, Comm: "next"}},
+			},
+			opts:      Options{PriorVictims: []int{10}},
+			predicted: intp(11), agrees: ptr(true), decidedBy: strp("score"),
+			reasonHas: "pid 10 was killed by an earlier OOM in this log",
+		},
+		{
+			name: "disagreement under the report's own rules",
+			r: oomlog.Report{
+				KernelVersion: "6.1.0", Constraint: "CONSTRAINT_MEMCG", OOMMemcg: "/a",
+				Memcg:   &oomlog.MemcgUsage{LimitKB: i64p(1 << 20), SwapIsMemsw: true, SwapLimitKB: i64p(1 << 20)},
+				Tasks:   []oomlog.Task{row(10, 0, 200000, "big"), row(11, 0, 199990, "close")},
+				Victims: []oomlog.Victim{{PID: 11, Comm: "close"}},
+			},
+			predicted: intp(10), agrees: ptr(false), decidedBy: strp("score"),
+			reasonHas: "scores 10 points below the predicted one", summaryHas: "The kernel killed pid 11 instead",
+		},
+		{
+			name: "no task table",
+			r: oomlog.Report{
+				KernelVersion: "5.15.0", Constraint: "CONSTRAINT_MEMCG", OOMMemcg: "/a",
+				Victims: []oomlog.Victim{{PID: 11, Comm: "x"}},
+			},
+			reasonHas: "no task table", summaryHas: "cannot be recomputed",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := Explain(&tt.r, tt.opts).Analysis
+			got := []any{a.PredictedVictimPID, a.Agrees, a.DecidedBy}
+			want := []any{tt.predicted, tt.agrees, tt.decidedBy}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("predicted, agrees, decided_by (-want +got):\n%s", diff)
+			}
+			if all := strings.Join(a.Reasons, "\n"); !strings.Contains(all, tt.reasonHas) {
+				t.Errorf("reasons lack %q:\n%s", tt.reasonHas, all)
+			}
+			if !strings.Contains(a.Summary, tt.summaryHas) {
+				t.Errorf("summary lacks %q:\n%s", tt.summaryHas, a.Summary)
+			}
+		})
+	}
+}
