@@ -157,7 +157,7 @@ func TestFixtureHost(t *testing.T) {
 	}
 	s := f.SysVM()
 	want := SysVM{OvercommitMemory: p64(0), OvercommitRatio: p64(50), OvercommitKBytes: p64(0), OOMKillAllocatingTask: p64(0),
-		PanicOnOOM: p64(0), AdminReserveKBytes: s.AdminReserveKBytes, UserReserveKBytes: s.UserReserveKBytes}
+		PanicOnOOM: p64(0), Swappiness: p64(60), AdminReserveKBytes: s.AdminReserveKBytes, UserReserveKBytes: s.UserReserveKBytes}
 	if d := cmp.Diff(want, s); d != "" {
 		t.Errorf("SysVM (-want +got):\n%s", d)
 	}

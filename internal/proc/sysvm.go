@@ -20,7 +20,10 @@ type SysVM struct {
 	PanicOnOOM            *int64
 	AdminReserveKBytes    *int64
 	UserReserveKBytes     *int64
-	Notes                 []string
+	// Swappiness is vm.swappiness, which cgroup v2 memcgs use (v1 has a
+	// per-cgroup memory.swappiness).
+	Swappiness *int64
+	Notes      []string
 }
 
 // SysVM reads the files of /proc/sys/vm that the overcommit and OOM code
@@ -38,6 +41,7 @@ func (f FS) SysVM() SysVM {
 		{"panic_on_oom", &s.PanicOnOOM},
 		{"admin_reserve_kbytes", &s.AdminReserveKBytes},
 		{"user_reserve_kbytes", &s.UserReserveKBytes},
+		{"swappiness", &s.Swappiness},
 	} {
 		p := f.path("sys", "vm", x.name)
 		b, err := os.ReadFile(p)

@@ -2,8 +2,12 @@ package proc
 
 import (
 	"fmt"
+	"io/fs"
+	"path/filepath"
 	"runtime"
 	"sync"
+
+	"golang.org/x/sys/unix"
 )
 
 // Task is one process as the OOM killer sees it: the badness inputs from
@@ -42,27 +46,62 @@ type TaskScan struct {
 
 // ReadTask reads one process. A process that exits meanwhile gives an
 // error satisfying IsGone.
+//
+// The files are opened relative to one descriptor of /proc/PID, so the
+// process directory is looked up once, and a PID reused by a new process
+// between two reads cannot mix two processes' files.
 func (f FS) ReadTask(pid int, o TaskOptions) (Task, error) {
+	var buf [4096]byte
 	t := Task{PID: pid}
-	var err error
-	if t.Status, err = f.Status(pid); err != nil {
-		return Task{}, err
+	dir := f.pidPath(pid, "")
+	dfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return Task{}, &fs.PathError{Op: "open", Path: dir, Err: err}
 	}
-	if t.OOMScoreAdj, err = f.OOMScoreAdj(pid); err != nil {
-		return Task{}, err
-	}
-	if t.OOMScore, err = f.OOMScore(pid); err != nil {
-		return Task{}, err
-	}
-	if o.Memcg {
-		if t.Memcg, err = f.MemoryCgroup(pid, o.MemcgV1); err != nil {
-			return Task{}, err
+	defer unix.Close(dfd)
+	read := func(name string) ([]byte, error) {
+		b, err := readAt(dfd, name, buf[:])
+		if err != nil {
+			if pe, ok := err.(*fs.PathError); ok {
+				pe.Path = filepath.Join(dir, name)
+			}
 		}
+		return b, err
 	}
-	if o.StartTime {
-		st, err := f.Stat(pid)
+	b, err := read("status")
+	if err != nil {
+		return Task{}, err
+	}
+	if t.Status, err = parseStatus(b); err != nil {
+		return Task{}, fmt.Errorf("parse %s: %w", filepath.Join(dir, "status"), err)
+	}
+	for _, x := range []struct {
+		name string
+		dst  *int64
+	}{{"oom_score_adj", &t.OOMScoreAdj}, {"oom_score", &t.OOMScore}} {
+		b, err := read(x.name)
 		if err != nil {
 			return Task{}, err
+		}
+		if *x.dst, err = parseInt(b); err != nil {
+			return Task{}, fmt.Errorf("parse %s: %w", filepath.Join(dir, x.name), err)
+		}
+	}
+	if o.Memcg {
+		b, err := read("cgroup")
+		if err != nil {
+			return Task{}, err
+		}
+		t.Memcg = parseMemoryCgroup(b, o.MemcgV1)
+	}
+	if o.StartTime {
+		b, err := read("stat")
+		if err != nil {
+			return Task{}, err
+		}
+		st, err := parseStat(b)
+		if err != nil {
+			return Task{}, fmt.Errorf("parse %s: %w", filepath.Join(dir, "stat"), err)
 		}
 		t.StartTime = st.StartTime
 	}
