@@ -14,14 +14,14 @@ import (
 // written in the formats of a 6.18 kernel (copied from this project's
 // machines; see testdata/README.md).
 type fakeProcess struct {
-	pid                                   int
-	comm                                  string
+	pid                                    int
+	comm                                   string
 	anonKB, fileKB, shmemKB, swapKB, pteKB int64
-	adj                                   int64
-	memcg                                 string
-	kthread                               bool
-	argv, env                             []string
-	start                                 uint64
+	adj                                    int64
+	memcg                                  string
+	kthread                                bool
+	argv, env                              []string
+	start                                  uint64
 	// oomScore overrides the kernel's oom_score (nil: computed as 6.18 does).
 	oomScore *int64
 	// environMode is the environ file's mode (0: 0400, as the kernel's).

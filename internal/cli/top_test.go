@@ -260,7 +260,7 @@ func BenchmarkTopOnceJSON10k(b *testing.B) {
 	ps := make([]fakeProcess, 10000)
 	for i := range ps {
 		ps[i] = fakeProcess{pid: 100 + i, comm: fmt.Sprintf("worker-%d", i), anonKB: int64(1000 + i*7%50000), fileKB: int64(i % 3000),
-			pteKB: 40 + int64(i%100)*4, adj: int64(i%3) * 500 - 500, start: uint64(i),
+			pteKB: 40 + int64(i%100)*4, adj: int64(i%3)*500 - 500, start: uint64(i),
 			memcg: fmt.Sprintf("/kubepods/burstable/pod%08x-ea16-463a-96c2-fc74acfb9c47/%064x", i/10, i)}
 	}
 	procRoot := writeFakeProc(b, root, defaultFakeHost, ps)
