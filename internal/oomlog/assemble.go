@@ -469,6 +469,18 @@ func (a *Assembler) feedLine(s string, st Stamp, lineNo int) {
 		return
 	}
 
+	if kind == kKilled || kind == kExiting {
+		// Without caller ids, a report's kill line can come after the
+		// next report's header (another CPU printed in between): it
+		// belongs to the report whose summary or "Kill process" line
+		// named its pid.
+		if pid, ok := killedPID(body); ok {
+			if o := a.namedVictim(pid, b); o != nil {
+				a.apply(o, kind, s, body, lineNo)
+				return
+			}
+		}
+	}
 	if starts(kind) && (b == nil || !a.fits(b, kind)) {
 		if b != nil {
 			a.finish(b)
@@ -490,6 +502,53 @@ func (a *Assembler) feedLine(s string, st Stamp, lineNo int) {
 		return
 	}
 	a.apply(b, kind, s, body, lineNo)
+}
+
+// killedPID reads the pid of a "Killed process N" or "OOM victim N" line.
+func killedPID(body string) (int, bool) {
+	i := strings.Index(body, "Killed process ")
+	n := len("Killed process ")
+	if i < 0 {
+		if i = strings.Index(body, "OOM victim "); i < 0 {
+			return 0, false
+		}
+		n = len("OOM victim ")
+	}
+	r := body[i+n:]
+	k := 0
+	for k < len(r) && isDigit(r[k]) {
+		k++
+	}
+	p := parseIntPtr(r[:k])
+	if p == nil {
+		return 0, false
+	}
+	return *p, true
+}
+
+// namedVictim returns the report, other than cur, still without a victim
+// whose summary or chosen process is pid; nil when cur is that report or
+// there is none.
+func (a *Assembler) namedVictim(pid int, cur *builder) *builder {
+	names := func(b *builder) bool {
+		r := b.r
+		return len(r.Victims) == 0 && !r.NoKillable &&
+			(r.SummaryPID != nil && *r.SummaryPID == pid || r.ChosenPID != nil && *r.ChosenPID == pid)
+	}
+	if cur == nil || names(cur) {
+		return nil
+	}
+	for i := len(a.open) - 1; i >= 0; i-- {
+		if a.open[i] != cur && names(a.open[i]) {
+			return a.open[i]
+		}
+	}
+	for i := len(a.done) - 1; i >= 0; i-- {
+		if names(a.done[i]) {
+			return a.done[i]
+		}
+	}
+	return nil
 }
 
 // validText reports whether s has no NUL bytes and is valid UTF-8.
@@ -833,7 +892,6 @@ func (a *Assembler) finish(b *builder) {
 		// lines before it in the same boot is the same kernel.
 		r.KernelVersion = a.lastRelease
 	}
-	r.Truncated = len(r.Victims) == 0 && !r.NoKillable
 	b.finishedAt = a.line
 	a.done = append(a.done, b)
 }
@@ -856,7 +914,7 @@ func (a *Assembler) expire() {
 	n := 0
 	for n < len(a.done) {
 		b := a.done[n]
-		if a.waitsForReaper(b) && a.line-b.finishedAt < a.opts.HoldLines {
+		if a.line-b.finishedAt < a.holdFor(b) {
 			break
 		}
 		a.emit(b)
@@ -867,22 +925,31 @@ func (a *Assembler) expire() {
 	}
 }
 
-// waitsForReaper reports whether a finished report may still get oom_reaper
-// lines: it has a killed victim not yet reaped, on a kernel with a reaper
-// (4.6+) or an unknown kernel.
-func (a *Assembler) waitsForReaper(b *builder) bool {
-	if maj, min, _, ok := releaseOf(b.r.KernelVersion); ok && (maj < 4 || maj == 4 && min < 6) {
-		return false
+// holdFor is how many lines a finished report may wait for lines that
+// still belong to it: its victims' oom_reaper lines (Options.HoldLines, on
+// kernels with a reaper, 4.6+, or unknown ones), or its kill line when its
+// summary named a victim but the next report began first (postKillLines).
+func (a *Assembler) holdFor(b *builder) int {
+	r := b.r
+	if len(r.Victims) == 0 {
+		if !r.NoKillable && r.Panic == "" && (r.SummaryPID != nil || r.ChosenPID != nil) {
+			return postKillLines
+		}
+		return 0
 	}
-	for _, v := range b.r.Victims {
+	if maj, min, _, ok := releaseOf(r.KernelVersion); ok && (maj < 4 || maj == 4 && min < 6) {
+		return 0
+	}
+	for _, v := range r.Victims {
 		if !v.Reaped && !v.ReapFailed && !v.Exiting {
-			return true
+			return a.opts.HoldLines
 		}
 	}
-	return false
+	return 0
 }
 
 func (a *Assembler) emit(b *builder) {
+	b.r.Truncated = len(b.r.Victims) == 0 && !b.r.NoKillable
 	if b.dropped > 0 && len(b.r.Warnings) > 0 {
 		for i, w := range b.r.Warnings {
 			if strings.HasPrefix(w, "task table longer than") {

@@ -96,6 +96,9 @@ func TestGrouping(t *testing.T) {
 			[]shape{{Tasks: -1, Victims: []string{"1 a"}}, {Tasks: -1, Victims: []string{"2 b"}}, {Tasks: -1, Victims: []string{"3 httpd"}}}},
 		{"reaper after the next report began", hdr54 + sum54 + killed54(10, "x") + hdr54 + table54 + reaped(10, "x") + killed54(20, "y") + reaped(20, "y"),
 			[]shape{{Trigger: "dotnet", Tasks: -1, Victims: []string{"10 x reaped"}}, {Trigger: "dotnet", Tasks: 2, Victims: []string{"20 y reaped"}}}},
+		{"kill line after the next header, no caller ids", hdr54 + table54 + sum54 + strings.ReplaceAll(hdr54, "dotnet", "java") + killed54(14300, "dotnet") +
+			"Tasks state (memory values in pages):\n" + killed54(77, "java"),
+			[]shape{{Trigger: "dotnet", Tasks: 2, Victims: []string{"14300 dotnet"}}, {Trigger: "java", Tasks: 0, Victims: []string{"77 java"}}}},
 		{"header-less tail", "[  14300]     0 14300 43012649    43356   581632        0          -997 dotnet\n" + sum54 + killed54(14300, "dotnet"),
 			[]shape{{Tasks: -1, Victims: []string{"14300 dotnet"}}}},
 		{"header-less tail with table", table54 + sum54 + killed54(14300, "dotnet"),
