@@ -252,17 +252,23 @@ func isBlankYAML(doc []byte) bool {
 // first line that is not blank or a comment.
 func readDocument(doc []byte, src Source, m *Manifests) {
 	obj := Source{File: src.File, Line: src.Line + leadingBlankLines(doc)}
-	var j []byte
 	trimmed := bytes.TrimSpace(doc)
-	if len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[') && json.Valid(trimmed) {
-		j = trimmed
-	} else {
-		var err error
-		j, err = yaml.YAMLToJSON(doc)
-		if err != nil {
-			m.Errors = append(m.Errors, yamlError(err, src))
+	if len(trimmed) > 0 && trimmed[0] == '{' {
+		// JSON (kubectl -o json): read it as is when it is valid JSON; a
+		// syntax error falls through to the YAML parser, which names the line.
+		var env envelope
+		if err := json.Unmarshal(trimmed, &env); err == nil {
+			readEnvelope(trimmed, &env, obj, "", m)
+			return
+		} else if _, ok := err.(*json.SyntaxError); !ok {
+			m.Errors = append(m.Errors, decodeError(trimmed, obj, "", "", err))
 			return
 		}
+	}
+	j, err := yaml.YAMLToJSON(doc)
+	if err != nil {
+		m.Errors = append(m.Errors, yamlError(err, src))
+		return
 	}
 	if bytes.Equal(bytes.TrimSpace(j), []byte("null")) {
 		return
@@ -311,11 +317,11 @@ func yamlError(err error, src Source) error {
 	return &InputError{Source: Source{File: src.File, Line: line}, Msg: "malformed YAML: " + msg + " (check indentation and quoting)"}
 }
 
-// typeMeta is enough of an object to dispatch on.
-type typeMeta struct {
-	APIVersion string            `json:"apiVersion"`
-	Kind       string            `json:"kind"`
-	Metadata   metav1.ObjectMeta `json:"metadata"`
+// envelope is enough of an object to dispatch on, and a List's items.
+type envelope struct {
+	Kind     string            `json:"kind"`
+	Metadata metav1.ObjectMeta `json:"metadata"`
+	Items    []json.RawMessage `json:"items"`
 }
 
 // Workload kinds and where their pod template sits.
@@ -353,25 +359,23 @@ func readObject(j []byte, src Source, path string, m *Manifests) {
 		m.Errors = append(m.Errors, &InputError{Source: src, Field: strings.TrimSuffix(path, "."), Msg: "not a Kubernetes object (expected a mapping with apiVersion and kind)"})
 		return
 	}
-	var tm typeMeta
-	if err := json.Unmarshal(j, &tm); err != nil {
+	var env envelope
+	if err := json.Unmarshal(j, &env); err != nil {
 		m.Errors = append(m.Errors, decodeError(j, src, path, "", err))
 		return
 	}
-	kind := tm.Kind
+	readEnvelope(j, &env, src, path, m)
+}
+
+// readEnvelope reads the object j whose envelope is already decoded.
+func readEnvelope(j []byte, env *envelope, src Source, path string, m *Manifests) {
+	kind, tm := env.Kind, env
 	switch {
 	case kind == "":
 		m.Errors = append(m.Errors, &InputError{Source: src, Field: strings.TrimSuffix(path, "."), Msg: "no kind: not a Kubernetes object (add apiVersion and kind)"})
 		return
 	case kind == "List" || strings.HasSuffix(kind, "List"):
-		var list struct {
-			Items []json.RawMessage `json:"items"`
-		}
-		if err := json.Unmarshal(j, &list); err != nil {
-			m.Errors = append(m.Errors, decodeError(j, src, path, "", err))
-			return
-		}
-		for i, item := range list.Items {
+		for i, item := range env.Items {
 			readObject(item, src, fmt.Sprintf("%sitems[%d].", path, i), m)
 		}
 		return

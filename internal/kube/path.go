@@ -156,7 +156,7 @@ func parseCgroupfsPod(info *PathInfo, rest []string) ([]string, bool) {
 		return rest, true
 	}
 	uid, ok := strings.CutPrefix(rest[0], "pod")
-	if !ok || !isUID(uid) {
+	if !ok || !isUID(uid, '-') {
 		return nil, false
 	}
 	if info.QOSClass == "" {
@@ -206,7 +206,7 @@ func parseSystemdPod(info *PathInfo, rootSeg string, rest []string) ([]string, b
 		info.QOSClass = QOSGuaranteed
 	}
 	uid, ok := strings.CutPrefix(name, "pod")
-	if !ok || !isUID(uid) {
+	if !ok || !isUID(uid, '_') {
 		return nil, false
 	}
 	info.PodUID, info.Scope = strings.ReplaceAll(uid, "_", "-"), ScopePod
@@ -254,15 +254,16 @@ func isHexID(s string) bool {
 	return true
 }
 
-// isUID reports whether s can be a pod UID: hex digits with "-" (cgroupfs)
-// or "_" (systemd) separators, as RFC 4122 UIDs or a static pod's 32-hex hash.
-func isUID(s string) bool {
+// isUID reports whether s can be a pod UID: hex digits with sep as the
+// separator ("-" for cgroupfs, "_" for systemd, which escapes "-"), as an
+// RFC 4122 UID or a static pod's 32-hex hash.
+func isUID(s string, sep byte) bool {
 	if len(s) < 8 {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' || c == '-' || c == '_') {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' || c == sep) {
 			return false
 		}
 	}

@@ -107,6 +107,9 @@ var pathTests = []struct {
 	{"systemd qos pod direct", "/kubepods.slice/kubepods-burstable-pod" + uidU + ".slice", PathInfo{}, false},
 	{"systemd pod under wrong qos", "/kubepods.slice/kubepods-burstable.slice/kubepods-besteffort-pod" + uidU + ".slice", PathInfo{}, false},
 	{"hostile", "/kubepods.slice/kubepods-(resolved).slice", PathInfo{}, false},
+	// Found by FuzzParsePath: separators of the other driver.
+	{"cgroupfs uid with underscores", "kubepods/pod0000000_", PathInfo{}, false},
+	{"systemd uid with dashes", "/kubepods.slice/kubepods-pod" + uid + ".slice", PathInfo{}, false},
 }
 
 func TestParsePath(t *testing.T) {
