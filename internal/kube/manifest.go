@@ -26,6 +26,7 @@ type Source struct {
 	Line int
 }
 
+// String prints "file:line".
 func (s Source) String() string { return s.File + ":" + strconv.Itoa(s.Line) }
 
 // Workload is one pod, or one workload's pod template turned into the pod
@@ -69,6 +70,7 @@ type InputError struct {
 	Msg   string
 }
 
+// Error prints "file:line: field: message", leaving out what is unknown.
 func (e *InputError) Error() string {
 	loc := e.Source.File
 	if e.Source.Line > 0 {

@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -276,16 +277,41 @@ func TestContainerOOMScoreAdjPolicyTable(t *testing.T) {
 		{"burstable pod-level + sidecar equal", burstablePodLevel([]corev1.Container{sc("sidecar", mem(1e9))}, c("a", mem(1e9), nil)), 4e9, map[string]int{"a": 750, "sidecar": 750}},
 		{"burstable pod-level + sidecar unequal", burstablePodLevel([]corev1.Container{sc("sidecar", mem(2e8))}, c("c1", mem(1e9), nil), c("c2", mem(5e8), nil)), 4e9, map[string]int{"c1": 725, "c2": 850, "sidecar": 850}},
 	}
+	adjs := func(pod *corev1.Pod, capacity int64, v Version) map[string]int {
+		got := map[string]int{}
+		for _, cs := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+			for i := range cs {
+				got[cs[i].Name] = ContainerOOMScoreAdj(pod, &cs[i], capacity, v)
+			}
+		}
+		return got
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := map[string]int{}
-			for _, cs := range [][]corev1.Container{tt.pod.Spec.InitContainers, tt.pod.Spec.Containers} {
-				for i := range cs {
-					got[cs[i].Name] = ContainerOOMScoreAdj(tt.pod, &cs[i], tt.capacity, Version{1, 34})
-				}
-			}
-			if diff := cmp.Diff(tt.want, got); diff != "" {
+			if diff := cmp.Diff(tt.want, adjs(tt.pod, tt.capacity, Version{1, 34})); diff != "" {
 				t.Errorf("ContainerOOMScoreAdj (-want +got):\n%s", diff)
+			}
+		})
+		// The same table before 1.20 (e44d60c1): -998 for Guaranteed and a
+		// floor of 2. Sidecars, pod-level resources and the critical-pod
+		// rows did not exist then.
+		old := tt.pod.Spec.Resources == nil && tt.pod.Spec.Priority == nil && !strings.Contains(tt.name, "sidecar")
+		if !old {
+			continue
+		}
+		t.Run("1.19/"+tt.name, func(t *testing.T) {
+			want := map[string]int{}
+			for k, v := range tt.want {
+				switch v {
+				case -997:
+					v = -998
+				case 3:
+					v = 2
+				}
+				want[k] = v
+			}
+			if diff := cmp.Diff(want, adjs(tt.pod, tt.capacity, Version{1, 19})); diff != "" {
+				t.Errorf("ContainerOOMScoreAdj at 1.19 (-want +got):\n%s", diff)
 			}
 		})
 	}
