@@ -65,7 +65,7 @@ func BenchmarkInitramfs(b *testing.B) {
 		b.Run("gzip="+strconv.FormatBool(gz), func(b *testing.B) {
 			b.SetBytes(int64(len(init)))
 			for b.Loop() {
-				if err := writeInitramfs(io.Discard, init, nil, gz); err != nil {
+				if err := writeInitramfs(io.Discard, "guest", init, nil, gz); err != nil {
 					b.Fatal(err)
 				}
 			}

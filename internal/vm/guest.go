@@ -33,9 +33,10 @@ const guestSpecPath = "/oomkit-vm.json"
 // guestSpec is what the host asks the guest to run: /init itself (the same
 // binary) with Args, with Env added to its environment.
 type guestSpec struct {
-	Args []string `json:"args"`
-	Env  []string `json:"env"`
-	Swap bool     `json:"swap"` // swap on swapDevice before starting
+	Program string   `json:"program"` // the binary's path; /init links to it
+	Args    []string `json:"args"`
+	Env     []string `json:"env"`
+	Swap    bool     `json:"swap"` // swap on swapDevice before starting
 }
 
 // exitSetup is the exit status /init reports when it could not start the
@@ -192,7 +193,11 @@ func runGuestProgram(fw *frameWriter) (int, error) {
 	if err != nil {
 		return exitSetup, err
 	}
-	cmd := exec.Command("/init", spec.Args...)
+	prog := spec.Program
+	if prog == "" {
+		prog = "/init"
+	}
+	cmd := exec.Command(prog, spec.Args...)
 	cmd.Dir = "/"
 	cmd.Env = append(os.Environ(), envGuest+"=1", "PATH=/", "HOME=/", "TMPDIR=/tmp")
 	cmd.Env = append(cmd.Env, spec.Env...)
@@ -201,7 +206,7 @@ func runGuestProgram(fw *frameWriter) (int, error) {
 	outW.Close()
 	errW.Close()
 	if err != nil {
-		return exitSetup, fmt.Errorf("start /init %v: %w", spec.Args, err)
+		return exitSetup, fmt.Errorf("start %s %v: %w", prog, spec.Args, err)
 	}
 	var copies sync.WaitGroup
 	for _, c := range []struct {

@@ -22,6 +22,7 @@ const (
 	modeDir     = 0o040000
 	modeRegular = 0o100000
 	modeCharDev = 0o020000
+	modeSymlink = 0o120000
 )
 
 func (c *cpioWriter) add(name string, mode uint32, devMajor, devMinor int, data []byte) {
@@ -68,10 +69,13 @@ type initramfsFile struct {
 
 // writeInitramfs writes a newc cpio archive with the directories a Go /init
 // needs (dev, proc, sys, tmp), /dev/console (c 5 1, so init has a console
-// before devtmpfs is mounted), init itself and the extra files. With
-// compress it is gzipped (BestSpeed: the kernel's inflate under TCG costs
-// more than the bytes saved); the kernel takes either form.
-func writeInitramfs(w io.Writer, init []byte, files []initramfsFile, compress bool) error {
+// before devtmpfs is mounted), the program as /name with /init a symlink to
+// it, and the extra files. The program's own name is what the kernel's
+// reports show as its comm (and its children's, when they re-exec
+// os.Executable()), rather than "init". With compress the archive is
+// gzipped (BestSpeed); the kernel takes either form, and under TCG the
+// uncompressed one boots as fast.
+func writeInitramfs(w io.Writer, name string, init []byte, files []initramfsFile, compress bool) error {
 	var gz *gzip.Writer
 	out := w
 	if compress {
@@ -83,7 +87,10 @@ func writeInitramfs(w io.Writer, init []byte, files []initramfsFile, compress bo
 		c.add(d, modeDir|0o755, 0, 0, nil)
 	}
 	c.add("dev/console", modeCharDev|0o600, 5, 1, nil)
-	c.add("init", modeRegular|0o755, 0, 0, init)
+	c.add(name, modeRegular|0o755, 0, 0, init)
+	if name != "init" {
+		c.add("init", modeSymlink|0o777, 0, 0, []byte(name))
+	}
 	for _, f := range files {
 		c.add(f.name, modeRegular|f.mode, 0, 0, f.data)
 	}
@@ -99,10 +106,10 @@ func writeInitramfs(w io.Writer, init []byte, files []initramfsFile, compress bo
 }
 
 // buildInitramfs returns the archive writeInitramfs writes, in memory.
-func buildInitramfs(init []byte, files []initramfsFile, compress bool) ([]byte, error) {
+func buildInitramfs(name string, init []byte, files []initramfsFile, compress bool) ([]byte, error) {
 	var b bytes.Buffer
 	b.Grow(len(init) + 4096)
-	if err := writeInitramfs(&b, init, files, compress); err != nil {
+	if err := writeInitramfs(&b, name, init, files, compress); err != nil {
 		return nil, err
 	}
 	return b.Bytes(), nil

@@ -39,6 +39,9 @@ func RunOomkit(ctx context.Context, cfg Config, args ...string) (*Result, error)
 	if err != nil {
 		return &Result{ExitCode: -1}, err
 	}
+	if cfg.Name == "" {
+		cfg.Name = "oomkit"
+	}
 	return Run(ctx, cfg, bin, args...)
 }
 

@@ -45,6 +45,11 @@ func RunTest(t *testing.T, cfg Config) *Result {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if cfg.Name == "" {
+		if dir, err := os.Getwd(); err == nil {
+			cfg.Name = filepath.Base(dir) + ".test"
+		}
+	}
 	lw := &lineLogger{t: t}
 	cfg.Stdout, cfg.Stderr = lw, lw
 	args := []string{"-test.run=" + runPattern(t.Name()), "-test.v=true", "-test.count=1"}
