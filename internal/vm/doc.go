@@ -56,8 +56,8 @@
 //
 // Config's zero value boots the current Debian cloud kernel (fetched once
 // into os.UserCacheDir()/oomkit/kernels) with 512 MiB and one CPU, under a
-// 2-minute timeout. OOMKIT_QEMU, OOMKIT_VM_KERNEL (a vmlinuz),
-// OOMKIT_VM_KERNEL_PACKAGE and OOMKIT_VM_ACCEL override the defaults for
-// every test at once. scripts/ci-vm-setup.sh installs qemu and pre-fetches
+// 5-minute timeout (generous: TCG on a loaded 2-core host is slow).
+// OOMKIT_QEMU, OOMKIT_VM_KERNEL (a vmlinuz), OOMKIT_VM_KERNEL_PACKAGE and
+// OOMKIT_VM_ACCEL override the defaults for every test at once. scripts/ci-vm-setup.sh installs qemu and pre-fetches
 // the kernel.
 package vm

@@ -54,7 +54,7 @@ const (
 const (
 	DefaultMemoryMiB = 512
 	DefaultCPUs      = 1
-	DefaultTimeout   = 2 * time.Minute
+	DefaultTimeout   = 5 * time.Minute
 	qemuBinary       = "qemu-system-x86_64"
 	installHint      = "apt-get install -y --no-install-recommends qemu-system-x86"
 )
