@@ -312,13 +312,29 @@ func runInspect(s *streams, cfg inspectConfig, th evictionThreshold) error {
 		if err != nil {
 			return err
 		}
+		// Read each cgroup once; a cgroup's headroom is the least over
+		// itself and its ancestors (a pod's limit binds its containers).
+		read := map[string]cgroup.Memory{}
 		for _, p := range paths {
 			m, err := cgroup.ReadMemory(h.layout.Dir(p), p, h.layout.Memory)
 			if err != nil {
-				// Removed between the walk and the read.
-				continue
+				continue // removed between the walk and the read
 			}
-			c := inspectOneCgroup(h, cgroup.Hierarchy{Levels: []cgroup.Memory{m}, Applies: []bool{true}})
+			read[p] = m
+			hier := cgroup.Hierarchy{}
+			for q := p; ; q = path.Dir(q) {
+				if a, ok := read[q]; ok {
+					hier.Levels = append([]cgroup.Memory{a}, hier.Levels...)
+				}
+				if q == "/" {
+					break
+				}
+			}
+			hier.Applies = make([]bool, len(hier.Levels))
+			for i := len(hier.Levels) - 1; i >= 0; i-- {
+				hier.Applies[i] = i == len(hier.Levels)-1 || hier.Applies[i+1] && (hier.Levels[i].UseHierarchy == nil || *hier.Levels[i].UseHierarchy)
+			}
+			c := inspectOneCgroup(h, hier)
 			c.Levels = nil
 			r.Cgroups = append(r.Cgroups, c)
 		}
@@ -341,6 +357,10 @@ func runInspect(s *streams, cfg inspectConfig, th evictionThreshold) error {
 		target := cfg.cgroup
 		if target == "" {
 			target, err = cgroup.ProcessMemcg(h.roots, h.layout, cfg.pid)
+			if err != nil && cfg.pid == 0 {
+				r.Notes = append(r.Notes, fmt.Sprintf("own memory cgroup unknown (%v): only the node is inspected; use --cgroup or --pid", err))
+				break
+			}
 			if err != nil {
 				if proc.IsGone(err) {
 					return fmt.Errorf("no process %d (list processes with 'oomkit top --once')", cfg.pid)
@@ -714,8 +734,8 @@ func writeInspectCgroup(w io.Writer, c inspectCgroup) {
 	fmt.Fprintf(tw, "cgroup\t%s\n", c.Path)
 	fmt.Fprintf(tw, "  version\t%s\n", ver)
 	if k := c.Kubernetes; k != nil {
-		fmt.Fprintf(tw, "  kubernetes\t%s pod %s container %s (QoS %s, %s driver)\n", derefOr(k.Scope, "?"), derefOr(k.PodUID, "?"),
-			shortID(derefOr(k.ContainerID, "-"), 12), derefOr(k.QOSClass, "Guaranteed or unknown"), derefOr(k.Driver, "?"))
+		fmt.Fprintf(tw, "  kubernetes\tpod %s, container %s (%s level; QoS %s; %s driver)\n", derefOr(k.PodUID, "?"),
+			shortID(derefOr(k.ContainerID, "-"), 12), derefOr(k.Scope, "?"), derefOr(k.QOSClass, "Guaranteed (no QoS segment)"), derefOr(k.Driver, "?"))
 	}
 	lim := "none at any level: only a global OOM or an eviction can stop it"
 	if c.LimitBytes != nil {
