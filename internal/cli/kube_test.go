@@ -32,6 +32,8 @@ func TestKubeCLI(t *testing.T) {
 		{"workloads-json", []string{"kube", in + "workloads.yaml", node, "--json"}, "", 0},
 		{"kubectl-get-v1-cgroupfs", []string{"kube", in + "kubectl-get-pods.json", node, "--kubernetes-version=1.28", "--cgroup-version=v1", "--cgroup-driver=cgroupfs"}, "", 0},
 		{"kubectl-get-json", []string{"kube", in + "kubectl-get-pods.json", node, "--json"}, "", 0},
+		{"kubectl-get-yaml", []string{"kube", in + "kubectl-get-pods.yaml", node}, "", 0},
+		{"kubectl-get-yaml-1.21", []string{"kube", in + "kubectl-get-pods.yaml", node, "--kubernetes-version=1.21", "--json"}, "", 0},
 		{"old-kubelet", []string{"kube", in + "kubectl-get-pods.json", in + "workloads.yaml", node, "--kubernetes-version=v1.19.16"}, "", 0},
 		{"usage", []string{"kube", in + "workloads.yaml", node, "--usage=db/postgres=6Gi", "--usage", "shop/web/nginx=300Mi"}, "", 0},
 		{"limitrange", []string{"kube", in + "limitrange.yaml", node}, "", 0},

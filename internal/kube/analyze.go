@@ -159,7 +159,13 @@ func analyzePod(w Workload, lrs []LimitRangeDoc, opt Options) PodReport {
 	pr.MemoryRequestBytes = PodMemoryRequest(pod, v)
 	pr.MemoryLimitBytes = podCgroupLimit(pod, pr.QOSClass, v)
 
+	// A mirror pod's cgroup is named after the static pod's UID, the
+	// config hash the kubelet puts in kubernetes.io/config.mirror, not
+	// after the mirror object's own UID.
 	uid := string(pod.UID)
+	if h := pod.Annotations[configMirrorAnnotation]; h != "" {
+		uid = h
+	}
 	if uid == "" {
 		uid = "<uid>"
 	}
