@@ -353,6 +353,12 @@ func splitBracket(s string, st *Stamp, loc *time.Location) (string, bool) {
 	case isCaller(inner):
 		st.Caller = strings.TrimLeft(inner, " ")
 		return strings.TrimPrefix(rest, " "), true
+	case isRelative(inner):
+		// dmesg --time-format reltime/delta ("[  +0.000123]",
+		// "[Jan16 21:33]", "[<    0.000123>]"): no absolute time.
+		if st.Text == "" {
+			st.Text = s[:end+1]
+		}
 	default:
 		t, ok := parseCtime(inner, loc)
 		if !ok {
@@ -393,6 +399,24 @@ func isUptime(s string) bool {
 		i++
 	}
 	return i == len(s) && i > f
+}
+
+// isRelative reports whether s is a dmesg reltime or delta stamp: "
+// +0.000123", "<    0.000123>", or "Jan16 21:33".
+func isRelative(s string) bool {
+	t := strings.TrimLeft(s, " ")
+	switch {
+	case strings.HasPrefix(t, "+"):
+		return isUptime(t[1:])
+	case strings.HasPrefix(t, "<") && strings.HasSuffix(t, ">"):
+		return isUptime(t[1 : len(t)-1])
+	}
+	// "Jan16 21:33" / "Jan16 21:33:51"
+	if len(t) < 11 || !isMonth3(t[:3]+" ") || t[5] != ' ' || !isDigit(t[3]) || !isDigit(t[4]) {
+		return false
+	}
+	c := t[6:]
+	return (len(c) == 5 || len(c) == 8) && c[2] == ':' && isDigit(c[0]) && isDigit(c[4])
 }
 
 // isCaller reports whether s is a printk caller id: "T1234", " T12", "C3".
