@@ -464,6 +464,9 @@ func (a *Assembler) feedLine(s string, st Stamp, lineNo int) {
 			b = a.start(nil, st, lineNo, "")
 		}
 		b.r.Panic = strings.TrimPrefix(body, "Kernel panic - not syncing: ")
+		if strings.Contains(body, "no killable processes") {
+			b.r.NoKillable = true // ≤4.17 panics with this text (spec/kernel.md §2.9)
+		}
 		b.touch(lineNo)
 		a.finish(b)
 		return

@@ -105,6 +105,8 @@ func TestGrouping(t *testing.T) {
 			[]shape{{Tasks: 2, Victims: []string{"14300 dotnet"}}}},
 		{"no killable processes then panic", hdr54 + table54 + "Out of memory and no killable processes...\nKernel panic - not syncing: System is deadlocked on memory\n",
 			[]shape{{Trigger: "dotnet", Tasks: 2, NoKillable: true, Panic: "System is deadlocked on memory"}}},
+		{"4.14 no killable panic", hdr54 + table54 + "Kernel panic - not syncing: Out of memory and no killable processes...\n",
+			[]shape{{Trigger: "dotnet", Tasks: 2, NoKillable: true, Panic: "Out of memory and no killable processes..."}}},
 		{"lone no killable", "Out of memory and no killable processes...\n",
 			[]shape{{Tasks: -1, NoKillable: true}}},
 		{"panic_on_oom", hdr54 + table54 + "Out of memory: compulsory panic_on_oom is enabled\nKernel panic - not syncing: Out of memory: compulsory panic_on_oom is enabled\n",
