@@ -38,7 +38,8 @@ func TestMain(m *testing.M) {
 // "exe", from /proc/self/exe).
 const hogComm = "vmtest-hog"
 
-// hog maps and touches 1 MiB every 5 ms, up to mib MiB, then exits 0.
+// hog maps and touches 1 MiB every 5 ms, up to mib MiB, then exits 0, or
+// with envHold=1 keeps its memory until killed.
 func hog(mib int) {
 	_ = unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&append([]byte(hogComm), 0)[0])), 0, 0, 0)
 	for i := 0; i < mib; i++ {
@@ -51,6 +52,9 @@ func hog(mib int) {
 			b[j] = 1
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+	if os.Getenv(envHold) == "1" {
+		time.Sleep(time.Hour) // until killed
 	}
 	os.Exit(0)
 }
