@@ -3,9 +3,13 @@ package kube
 import (
 	"bytes"
 	"fmt"
+	"regexp"
 	"syscall"
 	"testing"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
 )
 
 // cpuTime is this process's user+system CPU time: on a shared, loaded
@@ -101,6 +105,48 @@ func BenchmarkParsePath(b *testing.B) {
 	for b.Loop() {
 		if _, ok := ParsePath(path); !ok {
 			b.Fatal("not ok")
+		}
+	}
+}
+
+// podListType is what a plain decode of the List needs: the baseline any
+// manifest tool pays before it has analysed anything.
+type podListType struct {
+	Items []corev1.Pod `json:"items"`
+}
+
+func benchmarkDecodeOnly(b *testing.B, asJSON bool) {
+	data := podList10k(10000, asJSON)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	start := cpuTime()
+	for b.Loop() {
+		var l podListType
+		if err := yaml.Unmarshal(data, &l); err != nil || len(l.Items) != 10000 {
+			b.Fatalf("%d items, %v", len(l.Items), err)
+		}
+	}
+	b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
+}
+
+// BenchmarkList10kYAMLDecodeOnly is the baseline for BenchmarkList10kYAML:
+// sigs.k8s.io/yaml.Unmarshal of the same List into core/v1 Pods, no analysis.
+func BenchmarkList10kYAMLDecodeOnly(b *testing.B) { benchmarkDecodeOnly(b, false) }
+
+// BenchmarkList10kJSONDecodeOnly is the baseline for BenchmarkList10kJSON.
+func BenchmarkList10kJSONDecodeOnly(b *testing.B) { benchmarkDecodeOnly(b, true) }
+
+// memcgRegexp is how a peer tool would decode the same path (spec §3.4
+// step 2-3): the baseline for BenchmarkParsePath.
+var memcgRegexp = regexp.MustCompile(`^(.*)/kubepods(?:\.slice)?/(?:kubepods-(burstable|besteffort)\.slice/)?kubepods(?:-(?:burstable|besteffort))?-pod([0-9a-f_]+)\.slice/(?:(cri-containerd|crio|docker)-)?([0-9a-f]{64})(?:\.scope)?$`)
+
+// BenchmarkParsePathRegexp is the baseline for BenchmarkParsePath.
+func BenchmarkParsePathRegexp(b *testing.B) {
+	path := "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + uidU + ".slice/cri-containerd-" + id64 + ".scope"
+	b.ReportAllocs()
+	for b.Loop() {
+		if m := memcgRegexp.FindStringSubmatch(path); m == nil {
+			b.Fatal("no match")
 		}
 	}
 }
