@@ -214,7 +214,7 @@ func TestThisKernel(t *testing.T) {
 		t.Logf("no dmesg command: %v", err)
 		return
 	}
-	for _, args := range [][]string{nil, {"-T"}, {"--time-format", "iso"}, {"-x"}, {"--time-format", "reltime"}, {"--time-format", "delta"}} {
+	for _, args := range [][]string{nil, {"-T"}, {"--time-format", "iso"}, {"-x"}, {"--time-format", "reltime"}, {"--time-format", "delta"}, {"-x", "--time-format", "iso"}} {
 		name := strings.Join(append([]string{"dmesg"}, args...), " ")
 		out, err := exec.Command("dmesg", args...).Output()
 		if err != nil {

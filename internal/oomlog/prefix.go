@@ -46,6 +46,14 @@ func splitPrefix(line string, st *Stamp, loc *time.Location) (string, lineSource
 			return "", srcForeign
 		}
 		s = rest
+		if len(s) > 0 && isDigit(s[0]) {
+			// dmesg -x --time-format iso
+			if body, ok := splitISO(s, st, loc); ok && strings.IndexByte(st.Text, ',') > 0 {
+				s = body
+			} else {
+				*st = Stamp{}
+			}
+		}
 	} else if isMonth3(s) {
 		if rest, ok := splitSyslogTime(s, st); ok {
 			body, own := splitTag(rest, st)
