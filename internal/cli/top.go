@@ -692,7 +692,7 @@ func (m *topModel) View() tea.View {
 	mem := m.host.mem
 	fmt.Fprintf(&b, "MemTotal %s  MemAvailable %s  Swap %s  sort %s%s  filter %q%s\n",
 		kbWord(mem.MemTotalKB), kbWord(mem.MemAvailableKB), kbWord(mem.SwapTotalKB), m.sortKey, map[bool]string{true: " (reversed)"}[m.reverse],
-		m.filter, map[bool]string{true: "  pods only"}[m.podsOnly])
+		m.filter, map[bool]string{true: "  [pods only]"}[m.podsOnly])
 	rows := viewRows(snap.Rows, m.sortKey, m.reverse, m.filter, m.podsOnly)
 	b.WriteString(topHead.Render(fmt.Sprintf("%5s %7s  %-15s %-26s %9s %8s %6s %5s %9s %5s %5s",
 		"RANK", "PID", "COMM", "POD/CONTAINER", "RSS", "SWAP", "PGTBL", "ADJ", "POINTS", "SCORE", "MODEL")) + "\n")
