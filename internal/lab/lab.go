@@ -191,8 +191,11 @@ func Prepare(cfg *Config) error {
 	if err != nil {
 		return err
 	}
-	cfg.runtimeRSS, err = measureRuntimeRSS(*cfg)
-	return err
+	if cfg.runtimeRSS, err = measureRuntimeRSS(*cfg); err != nil {
+		return err
+	}
+	cfg.logf("an allocator has %s resident before its first block (the Go runtime; charged where it started, counted in its RSS)", alloc.FormatSize(cfg.runtimeRSS))
+	return nil
 }
 
 func (c *Config) logf(format string, args ...any) {

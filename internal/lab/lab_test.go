@@ -41,7 +41,8 @@ var v2Only = []string{"group-kill", "child-not-init-v2", "memory-high"}
 func runLab(t testing.TB, args ...string) (int, []lab.Result, string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	code := cli.Main(append([]string{"lab", "run", "--json"}, args...), strings.NewReader(""), &out, &errOut)
+	argv := append(append([]string{"lab", "run", "--json"}, raceLimit...), args...)
+	code := cli.Main(argv, strings.NewReader(""), &out, &errOut)
 	var results []lab.Result
 	dec := json.NewDecoder(&out)
 	for {
