@@ -87,6 +87,29 @@ func BenchmarkUnrelatedLine(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/line")
 	})
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	b.Run("prefilter", func(b *testing.B) {
+		// The per-line decision alone, lines already split.
+		for b.Loop() {
+			for _, l := range lines {
+				if mayStart(l) {
+					b.Fatal("prefilter passed an unrelated line")
+				}
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(lines)), "ns/line")
+	})
+	b.Run("baseline-contains", func(b *testing.B) {
+		// One bytes.Contains per line, lines already split.
+		for b.Loop() {
+			for _, l := range lines {
+				if bytes.Contains(l, []byte("oom-kill")) {
+					b.Fatal("match")
+				}
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(lines)), "ns/line")
+	})
 	b.Run("baseline-grep", func(b *testing.B) {
 		// What grep -c -F oom-kill does: split lines, look for one string.
 		b.SetBytes(int64(len(data)))
