@@ -131,15 +131,15 @@ type topRow struct {
 	OOMScoreAdj   int64   `json:"oom_score_adj"`
 	// Points is oom_badness() against this ranking's totalpages; null when
 	// the kernel never chooses the process.
-	Points        *int64 `json:"points"`
-	Eligible      bool   `json:"eligible"`
-	Ineligible    string `json:"ineligible_reason,omitempty"`
-	OOMScore      int64  `json:"oom_score"`
-	ModelOOMScore int64  `json:"model_oom_score"`
-	Scope         string `json:"scope"`
-	TotalPages    int64  `json:"totalpages"`
-	Rules         string `json:"rules"`
-	KernelVersion string `json:"kernel_version"`
+	Points        *int64  `json:"points"`
+	Eligible      bool    `json:"eligible"`
+	Ineligible    *string `json:"ineligible_reason"`
+	OOMScore      int64   `json:"oom_score"`
+	ModelOOMScore int64   `json:"model_oom_score"`
+	Scope         string  `json:"scope"`
+	TotalPages    int64   `json:"total_pages"`
+	Rules         string  `json:"rules"`
+	KernelVersion string  `json:"kernel_version"`
 
 	startTime uint64
 	pod       string // "pod/container" for display
@@ -371,13 +371,15 @@ func rankTasks(tasks []proc.Task, rules mm.Rules, totalpages, globalTotal int64,
 		row := topRow{
 			Schema: "oomkit.top/v1", PID: t.PID, Comm: t.Status.Name,
 			RSSPages: mt[r.Index].RSSPages, SwapPages: mt[r.Index].SwapEnts, PgtablesPages: mt[r.Index].PgtablePages,
-			OOMScoreAdj: t.OOMScoreAdj, Eligible: r.Eligible, Ineligible: why[r.Index],
+			OOMScoreAdj: t.OOMScoreAdj, Eligible: r.Eligible,
 			OOMScore: t.OOMScore, Scope: scopeWord(memcgScope), TotalPages: totalpages,
 			Rules: rules.ID(), KernelVersion: kernel, startTime: t.StartTime,
 		}
 		if r.Eligible {
 			rank, pts := r.Rank, r.Points
 			row.Rank, row.Points = &rank, &pts
+		} else if why[r.Index] != "" {
+			row.Ineligible = ptrTo(why[r.Index])
 		}
 		// /proc/PID/oom_score always scales against the global totalpages.
 		gp, ok := mm.Badness(rules, mt[r.Index], globalTotal)
