@@ -16,7 +16,7 @@ import (
 // JSON the commands print (their golden files): the example block equals
 // the golden output, and every field name printed is documented.
 func TestSchemaDocs(t *testing.T) {
-	for _, tc := range []struct{doc, golden string }{
+	for _, tc := range []struct{ doc, golden string }{
 		{"inspect.md", "testdata/inspect/pid.json"},
 		{"inspect.md", "testdata/inspect/pod.json"},
 		{"top.md", "testdata/top/global.jsonl"},
