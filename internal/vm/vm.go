@@ -156,9 +156,9 @@ type Result struct {
 
 // Run boots a guest whose /init is program, a static Linux binary that
 // links this package (whose init function runs GuestInit), and runs program
-// with args there. It returns when the
-// guest has powered off, or kills qemu (and anything it started) on a guest
-// kernel panic, on cfg.Timeout, or when ctx is done. The error is nil only
+// with args there. It returns when the guest has powered off, or kills qemu
+// (and anything it started) on a guest kernel panic, on cfg.Timeout, or when
+// ctx is done. The error is nil only
 // if the guest reported an exit status; a non-zero status is in
 // Result.ExitCode, not the error. Result is returned with what was
 // collected even when err is not nil.
@@ -323,6 +323,9 @@ wait:
 	res.Duration = time.Since(start)
 	res.Console = console.Bytes()
 
+	if errors.Is(stop, ErrTimeout) && len(bytes.TrimSpace(res.Console)) > 0 {
+		return fmt.Errorf("%w; last console output: %s", stop, tail(res.Console, 200))
+	}
 	if stop != nil {
 		return stop
 	}
