@@ -170,17 +170,29 @@ func detectRuntime(argv []string, env map[string]string, image string) string {
 			return RuntimeNode
 		}
 	}
+	// The environment, in a fixed order (a map's order is random).
+	var dotnet, jvm, goRT, node bool
 	for k := range env {
 		switch {
 		case strings.HasPrefix(k, "DOTNET_") || strings.HasPrefix(k, "COMPlus_") || strings.HasPrefix(k, "ASPNETCORE_"):
-			return RuntimeDotnet
+			dotnet = true
 		case k == "JAVA_TOOL_OPTIONS" || k == "JDK_JAVA_OPTIONS":
-			return RuntimeJVM
+			jvm = true
 		case k == "GOMEMLIMIT":
-			return RuntimeGo
+			goRT = true
 		case k == "NODE_OPTIONS":
-			return RuntimeNode
+			node = true
 		}
+	}
+	switch {
+	case dotnet:
+		return RuntimeDotnet
+	case jvm:
+		return RuntimeJVM
+	case goRT:
+		return RuntimeGo
+	case node:
+		return RuntimeNode
 	}
 	return imageRuntime(image)
 }
@@ -327,8 +339,14 @@ func jvmOptions(argv []string, env map[string]string) []string {
 	var opts []string
 	opts = append(opts, strings.Fields(env["JAVA_TOOL_OPTIONS"])...)
 	opts = append(opts, strings.Fields(env["JDK_JAVA_OPTIONS"])...)
-	if len(argv) > 0 && path.Base(argv[0]) == "java" {
-		for i := 1; i < len(argv); i++ {
+	if len(argv) > 0 && (path.Base(argv[0]) == "java" || strings.HasPrefix(argv[0], "-")) {
+		// argv[0] "-…": args without a command, passed to the image's
+		// entrypoint (java in a JVM image).
+		first := 1
+		if strings.HasPrefix(argv[0], "-") {
+			first = 0
+		}
+		for i := first; i < len(argv); i++ {
 			a := argv[i]
 			switch {
 			case a == "-jar" || a == "-m" || a == "--module":
@@ -537,8 +555,12 @@ func parseGoByteCount(s string) (int64, bool) {
 // detects, which is unreliable under cgroup v2 before Node 20.3.
 func nodeHeap(h *Heap, argv []string, env map[string]string, limitBytes, nodeMemoryBytes int64) {
 	opts := strings.Fields(env["NODE_OPTIONS"])
-	if len(argv) > 0 && (path.Base(argv[0]) == "node" || path.Base(argv[0]) == "nodejs") {
-		for _, a := range argv[1:] {
+	if len(argv) > 0 && (path.Base(argv[0]) == "node" || path.Base(argv[0]) == "nodejs" || strings.HasPrefix(argv[0], "-")) {
+		first := 1
+		if strings.HasPrefix(argv[0], "-") {
+			first = 0 // args for the image's entrypoint
+		}
+		for _, a := range argv[first:] {
 			if !strings.HasPrefix(a, "-") {
 				break // the script; the rest are its arguments
 			}

@@ -216,6 +216,17 @@ var heapTests = []struct {
 		verdict: "the runtime stops at 128 MiB, before the 512 MiB limit: expect java.lang.OutOfMemoryError, not a kill",
 	},
 
+	{
+		name: "jvm args without command", p: Process{Argv: []string{"-Xmx300m", "-jar", "/app.jar"}, Image: "eclipse-temurin:21"}, limit: 512 * MiB,
+		want:    Heap{Runtime: "jvm", CeilingBytes: ptr(300 * MiB), Source: "-Xmx300m (300 MiB)"},
+		verdict: "the runtime stops at 300 MiB, before the 512 MiB limit: expect java.lang.OutOfMemoryError, not a kill",
+	},
+	{
+		name: "env order is fixed: DOTNET_ wins over GOMEMLIMIT", p: Process{Env: []string{"GOMEMLIMIT=1GiB", "NODE_OPTIONS=", "DOTNET_gcServer=1", "JAVA_TOOL_OPTIONS="}}, limit: 2 * GiB,
+		want:    Heap{Runtime: "dotnet", CeilingBytes: ptr(3 * GiB / 2), Source: ".NET default: 75% of the 2 GiB limit (at least 20 MB)"},
+		verdict: "the runtime stops at 1.5 GiB, before the 2 GiB limit: expect OutOfMemoryException, not a kill",
+	},
+
 	// Go
 	{
 		name: "go GOMEMLIMIT MiB", p: Process{Env: []string{"GOMEMLIMIT=900MiB"}}, limit: GiB,
@@ -272,6 +283,12 @@ var heapTests = []struct {
 		want: Heap{Runtime: "node", Source: "V8 sizes its heap from the memory it detects; cgroup v2 limits are not reliably detected",
 			Warnings: []string{"Node.js has no explicit heap size: set NODE_OPTIONS=--max-old-space-size=768 (75% of the 1 GiB limit, in MiB) so it throws instead of being killed"}},
 		verdict: `Node.js sets no heap ceiling below the 1 GiB limit: expect a kill (OOMKilled, exit 137), not "JavaScript heap out of memory" (abort, exit 134)`,
+	},
+
+	{
+		name: "node args without command", p: Process{Argv: []string{"--max-old-space-size=700", "server.js"}, Image: "node:22"}, limit: GiB,
+		want:    Heap{Runtime: "node", CeilingBytes: ptr(700 * MiB), Source: "--max-old-space-size=700 (V8 old space: 700 MiB)"},
+		verdict: `the runtime stops at 700 MiB, before the 1 GiB limit: expect "JavaScript heap out of memory" (abort, exit 134), not a kill`,
 	},
 
 	// Native
