@@ -683,7 +683,9 @@ func parseTaskRow(body string, cols []column) (Task, bool) {
 		b := p * 4096
 		t.PgtablesBytes = &b
 	}
-	t.Name = rest[1:]
+	if rest != "" {
+		t.Name = rest[1:]
+	}
 	return t, true
 }
 
