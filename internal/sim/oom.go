@@ -83,7 +83,7 @@ func (e *engine) oom(trigger *proc, memcg *cgroup) bool {
 	if mm.PanicsOnOOM(e.sys.PanicOnOOM, isMemcg) {
 		r.PanicOnOOM = e.sys.PanicOnOOM
 		r.Panic = mm.PanicOnOOMMessage(e.sys.PanicOnOOM)
-		e.res.Reports = append(e.res.Reports, *r)
+		e.res.Reports = append(e.res.Reports, *printed(r, e.v))
 		e.panic(r.Panic, idx)
 		return false
 	}
@@ -102,11 +102,11 @@ func (e *engine) oom(trigger *proc, memcg *cgroup) bool {
 			r.NoKillable = true
 			if !isMemcg {
 				r.Panic = mm.NoKillablePanic(e.v)
-				e.res.Reports = append(e.res.Reports, *r)
+				e.res.Reports = append(e.res.Reports, *printed(r, e.v))
 				e.panic(r.Panic, idx)
 				return false
 			}
-			e.res.Reports = append(e.res.Reports, *r)
+			e.res.Reports = append(e.res.Reports, *printed(r, e.v))
 			return false
 		}
 		victim = cands[ch.Index]
@@ -189,6 +189,12 @@ func (e *engine) oom(trigger *proc, memcg *cgroup) bool {
 // is 5.0+, the Killed line's UID/pgtables/adj 5.4+, its shmem-rss 4.5+,
 // its message prefix 5.1+.
 func printed(r *oomlog.Report, v mm.Version) *oomlog.Report {
+	if v.AtLeast(5, 0, 0) && r.SummaryPID == nil && r.Trigger != nil {
+		// No victim, no oom-kill: line: its constraint, memcg and
+		// cpuset fields are not printed anywhere else.
+		r.Constraint, r.OOMMemcg = "", ""
+		r.Trigger.Nodemask, r.Trigger.Cpuset, r.Trigger.MemsAllowed = "", "", ""
+	}
 	if !v.AtLeast(5, 0, 0) {
 		r.Constraint, r.SummaryComm, r.SummaryPID, r.SummaryUID = "", "", nil, nil
 		if r.OOMMemcg == "" {
