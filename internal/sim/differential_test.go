@@ -23,7 +23,9 @@ import (
 const asOomkit = "OOMKIT_SIM_TEST_AS_OOMKIT"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(asOomkit) == "1" {
+	// Fuzz workers inherit the environment but are started with -test.
+	// flags: they must stay test binaries.
+	if os.Getenv(asOomkit) == "1" && len(os.Args) > 1 && !strings.HasPrefix(os.Args[1], "-test.") {
 		os.Exit(cli.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
 	os.Setenv(asOomkit, "1")
