@@ -374,7 +374,7 @@ func writeKubeText(w *bytes.Buffer, a kube.Analysis, as kubeAssumptions) {
 	for _, p := range a.Pods {
 		for _, c := range p.Containers {
 			if c.Heap.Runtime != "" {
-				heaps = append(heaps, fmt.Sprintf("  %s/%s  %s: %s", podName(p), c.Container, c.Heap.Source, c.HeapVerdict))
+				heaps = append(heaps, fmt.Sprintf("  %s/%s: %s\n    → %s", podName(p), c.Container, c.Heap.Source, c.HeapVerdict))
 			}
 		}
 	}
