@@ -213,6 +213,23 @@ func parseSystemdPod(info *PathInfo, rootSeg string, rest []string) ([]string, b
 	return rest[1:], true
 }
 
+// ParseContainerLeaf decodes a container cgroup's own name, such as the
+// cpuset= field of an oom-kill line when oom_memcg stops at the pod
+// ("cri-containerd-<id>.scope", "crio-<id>", a bare 64-hex ID). Only the
+// fields a leaf carries are set: ContainerID, Runtime, Driver (systemd for
+// .scope names) and Conmon; ok is false when it is not a container ID.
+func ParseContainerLeaf(name string) (PathInfo, bool) {
+	var info PathInfo
+	parseLeaf(&info, name)
+	if info.ContainerID == "" {
+		return PathInfo{}, false
+	}
+	if strings.HasSuffix(name, ".scope") {
+		info.Driver = DriverSystemd
+	}
+	return info, true
+}
+
 // parseLeaf decodes a runtime's container cgroup name (spec §3.2):
 // cri-containerd-<id>.scope, crio-<id>.scope, crio-conmon-<id>.scope,
 // docker-<id>.scope on systemd; <id>, crio-<id>, crio-conmon-<id> on cgroupfs.

@@ -126,6 +126,35 @@ func TestParsePath(t *testing.T) {
 	}
 }
 
+func TestParseContainerLeaf(t *testing.T) {
+	tests := []struct {
+		name string
+		want PathInfo
+		ok   bool
+	}{
+		{"cri-containerd-" + id64 + ".scope", PathInfo{ContainerID: id64, Runtime: "containerd", Driver: "systemd"}, true},
+		{"crio-" + id64 + ".scope", PathInfo{ContainerID: id64, Runtime: "cri-o", Driver: "systemd"}, true},
+		{"crio-conmon-" + id64, PathInfo{ContainerID: id64, Runtime: "cri-o", Conmon: true}, true},
+		{"docker-" + id64 + ".scope", PathInfo{ContainerID: id64, Runtime: "docker", Driver: "systemd"}, true},
+		{id64b, PathInfo{ContainerID: id64b}, true},
+		{"/", PathInfo{}, false},
+		{"", PathInfo{}, false},
+		{"system.slice", PathInfo{}, false},
+		{"crio-conmon-xyz", PathInfo{}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := ParseContainerLeaf(tt.name)
+			if ok != tt.ok {
+				t.Fatalf("ok = %v, want %v", ok, tt.ok)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("ParseContainerLeaf(%q) (-want +got):\n%s", tt.name, diff)
+			}
+		})
+	}
+}
+
 func FuzzParsePath(f *testing.F) {
 	for _, tt := range pathTests {
 		f.Add(tt.path)
