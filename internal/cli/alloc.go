@@ -224,7 +224,7 @@ func writeAllocSummary(w io.Writer, r alloc.Record, cfg alloc.Config) {
 	case alloc.StopENOMEM:
 		mode := "?"
 		if r.OvercommitMode != nil {
-			mode = fmt.Sprintf("%d, %s", *r.OvercommitMode, alloc.OvercommitModeName(*r.OvercommitMode))
+			mode = alloc.OvercommitModeName(*r.OvercommitMode)
 		}
 		fmt.Fprintf(w, "stopped: the kernel refused block %d (%s)\n", r.Blocks+1, allocDeref(r.Error))
 		fmt.Fprintf(w, "  Committed_AS %s, CommitLimit %s, vm.overcommit_memory = %s\n",
