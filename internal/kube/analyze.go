@@ -197,10 +197,20 @@ func analyzePod(w Workload, lrs []LimitRangeDoc, opt Options) PodReport {
 			limit = *pr.MemoryLimitBytes
 		}
 		proc := Process{Argv: append(append([]string(nil), c.Command...), c.Args...), Image: c.Image}
+		var hidden []string
 		for _, e := range c.Env {
+			if e.ValueFrom != nil {
+				if isHeapKnob(e.Name) {
+					hidden = append(hidden, e.Name)
+				}
+				continue
+			}
 			proc.Env = append(proc.Env, e.Name+"="+e.Value)
 		}
 		cr.Heap = HeapCeiling(proc, limit, opt.NodeMemoryBytes)
+		for _, name := range hidden {
+			cr.Heap.Warnings = append(cr.Heap.Warnings, name+" comes from valueFrom, which oomkit cannot read: the heap ceiling shown ignores it")
+		}
 		cr.HeapVerdict = Verdict(cr.Heap, limit)
 		cr.ExpectedUsageBytes, cr.UsageSource = expectedUsage(pod, c, opt.UsageBytes, opt.NodeMemoryBytes)
 		cr.Warnings = containerWarnings(pod, &pr, c, &cr, v)
@@ -225,6 +235,15 @@ func analyzePod(w Workload, lrs []LimitRangeDoc, opt Options) PodReport {
 	}
 	sidecarWarnings(pod, &pr, v)
 	return pr
+}
+
+// isHeapKnob reports an environment variable HeapCeiling reads.
+func isHeapKnob(name string) bool {
+	switch name {
+	case "GOMEMLIMIT", "NODE_OPTIONS", "JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS":
+		return true
+	}
+	return strings.Contains(name, "GCHeapHardLimit")
 }
 
 func runtimeFromScheme(scheme, fallback string) string {

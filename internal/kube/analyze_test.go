@@ -136,6 +136,22 @@ func TestAnalyzeSidecarBefore132(t *testing.T) {
 	}
 }
 
+func TestAnalyzeEnvValueFrom(t *testing.T) {
+	c := ctr("app", "-/1Gi", "-/1Gi")
+	c.Image = "golang:1.26"
+	c.Env = []corev1.EnvVar{
+		{Name: "GOMEMLIMIT", ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{Key: "limit"}}},
+		{Name: "OTHER", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{Key: "x"}}},
+	}
+	a := Analyze([]Workload{workload("p", corev1.PodSpec{Containers: []corev1.Container{c}})}, nil, Options{NodeMemoryBytes: 8 * GiB, Version: Newest, CgroupVersion: 2})
+	h := a.Pods[0].Containers[0].Heap
+	want := Heap{Runtime: "go", Source: "Go sets no memory limit by default (GOMEMLIMIT unset)",
+		Warnings: []string{"GOMEMLIMIT comes from valueFrom, which oomkit cannot read: the heap ceiling shown ignores it"}}
+	if diff := cmp.Diff(want, h); diff != "" {
+		t.Errorf("heap (-want +got):\n%s", diff)
+	}
+}
+
 func itoa(n int) string {
 	return strings.TrimSpace(strings.Replace(FormatBytes(int64(n)), " B", "", 1))
 }
