@@ -132,6 +132,16 @@ func runKube(s *streams, cmd *cobra.Command, cfg kubeConfig, args []string) erro
 		return err
 	}
 	a := kube.Analyze(m.Workloads, m.LimitRanges, as.opt)
+	if len(a.Pods) == 0 {
+		// Nothing to show: only the reasons, on standard error.
+		if len(m.Errors) == 0 {
+			return fmt.Errorf("no pods or workloads in the input (%d object(s) of other kinds skipped): give Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job, CronJob or PodTemplate manifests", len(m.Skipped))
+		}
+		for _, e := range m.Errors {
+			fmt.Fprintf(s.err, "oomkit: %s\n", e)
+		}
+		return silentExit{ExitError}
+	}
 
 	if cfg.json {
 		err = writeKubeJSON(s.out, a, as)
@@ -142,9 +152,6 @@ func runKube(s *streams, cmd *cobra.Command, cfg kubeConfig, args []string) erro
 	}
 	if err != nil {
 		return fmt.Errorf("write output: %w", err)
-	}
-	if len(a.Pods) == 0 && len(m.Errors) == 0 {
-		return fmt.Errorf("no pods or workloads in the input (%d object(s) of other kinds skipped): give Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job, CronJob or PodTemplate manifests", len(m.Skipped))
 	}
 	for _, note := range m.Skipped {
 		fmt.Fprintf(s.err, "oomkit: note: %s\n", note)
@@ -161,10 +168,7 @@ func runKube(s *streams, cmd *cobra.Command, cfg kubeConfig, args []string) erro
 			}
 		}
 	}
-	switch {
-	case len(a.Pods) == 0:
-		return silentExit{ExitError}
-	case len(m.Errors) > 0 || a.Invalid > 0:
+	if len(m.Errors) > 0 || a.Invalid > 0 {
 		return silentExit{exitKubePartial}
 	}
 	return nil
@@ -332,9 +336,6 @@ func trimLineEnds(b []byte) []byte {
 // writeKubeText prints the readable report into a buffer.
 func writeKubeText(w *bytes.Buffer, a kube.Analysis, as kubeAssumptions) {
 	fmt.Fprintln(w, as.String())
-	if len(a.Pods) == 0 {
-		return
-	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "POD\tKIND\tCONTAINER\tTYPE\tQOS\tREQUEST\tLIMIT\tOOM_SCORE_ADJ\tHEAP CEILING\tOOM REGIME")
