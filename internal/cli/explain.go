@@ -101,13 +101,12 @@ Exit status:
 
 // explainOut renders events to the command's output, buffered.
 type explainOut struct {
-	s     *streams
-	cfg   explainConfig
-	w     *bufio.Writer
-	enc   *json.Encoder
-	opts  explain.Options
-	n     int
-	first bool
+	s    *streams
+	cfg  explainConfig
+	w    *bufio.Writer
+	enc  *json.Encoder
+	opts explain.Options
+	n    int
 	// boot is the wall-clock boot time, for /dev/kmsg events whose stamps
 	// are seconds since boot; zero for files.
 	boot time.Time
@@ -143,7 +142,16 @@ func runExplain(ctx context.Context, s *streams, cfg explainConfig, args []strin
 	o := &explainOut{s: s, cfg: cfg, w: bufio.NewWriterSize(s.out, 64<<10), opts: opts}
 	o.enc = json.NewEncoder(o.w)
 	o.enc.SetEscapeHTML(false)
-	defer o.w.Flush()
+	err := o.run(ctx, cfg, args)
+	if ferr := o.w.Flush(); ferr != nil && err == nil {
+		err = fmt.Errorf("write output: %w", ferr)
+	}
+	return err
+}
+
+// run explains the sample, the files or /dev/kmsg.
+func (o *explainOut) run(ctx context.Context, cfg explainConfig, args []string) error {
+	s := o.s
 
 	if cfg.sample != "" {
 		b, err := explain.Sample(cfg.sample)
@@ -248,7 +256,7 @@ func (o *explainOut) event(name string, r *oomlog.Report, prior *[]int) {
 		return
 	}
 	if o.n > 1 {
-		o.w.WriteString("\n")
+		_ = o.w.WriteByte('\n')
 	}
 	renderEvent(o.w, &e, o.n, o.cfg.verbose, o.boot)
 }
@@ -337,7 +345,7 @@ func (o *explainOut) kmsg(ctx context.Context) error {
 	if err != nil {
 		var oe *kmsg.OpenError
 		if errors.As(err, &oe) && (errors.Is(err, fs.ErrPermission)) {
-			return fmt.Errorf("open %s: %v (run as root, or pass a log file: oomkit explain /var/log/kern.log)", oe.Path, oe.Err)
+			return fmt.Errorf("open %s: %w (run as root, or pass a log file: oomkit explain /var/log/kern.log)", oe.Path, oe.Err)
 		}
 		if errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("%w (this system has no kernel log device; pass a log file: oomkit explain /var/log/kern.log)", err)
@@ -752,7 +760,7 @@ func trunc(s string, n int) string {
 
 // wrap writes text word-wrapped at width, every line indented.
 func wrap(w *bufio.Writer, text, indent string, width int) {
-	w.WriteString(indent)
+	_, _ = w.WriteString(indent)
 	wrapRest(w, text, indent, width)
 }
 
@@ -764,15 +772,15 @@ func wrapRest(w *bufio.Writer, text, indent string, width int) {
 		n := len([]rune(word))
 		if i > 0 {
 			if col+1+n > width {
-				w.WriteString("\n" + indent)
+				_, _ = w.WriteString("\n" + indent)
 				col = len(indent)
 			} else {
-				w.WriteByte(' ')
+				_ = w.WriteByte(' ')
 				col++
 			}
 		}
-		w.WriteString(word)
+		_, _ = w.WriteString(word)
 		col += n
 	}
-	w.WriteByte('\n')
+	_ = w.WriteByte('\n')
 }

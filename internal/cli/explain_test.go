@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -161,8 +162,12 @@ func TestExplainBadInput(t *testing.T) {
 	long = append(long, tw...)
 	var gz bytes.Buffer
 	zw := gzip.NewWriter(&gz)
-	zw.Write(tw)
-	zw.Close()
+	if _, err := zw.Write(tw); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
 	cutGz := gz.Bytes()[:gz.Len()/2]
 
 	tests := []struct {
@@ -313,7 +318,7 @@ func TestExplainUnprivileged(t *testing.T) {
 		cmd.Stdout, cmd.Stderr = &out, &errOut
 		err := cmd.Run()
 		var ee *exec.ExitError
-		if !errorsAs(err, &ee) || ee.ExitCode() != 1 {
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 {
 			t.Errorf("%v: %v, want exit 1 (stderr %q)", tt.args, err, errOut.String())
 		}
 		if diff := cmp.Diff(tt.want, errOut.String()); diff != "" {
@@ -346,14 +351,6 @@ func TestExplainHelperProcess(t *testing.T) {
 		t.Skip("helper process for TestExplainUnprivileged")
 	}
 	os.Exit(Main(strings.Split(args, "\x1f"), os.Stdin, os.Stdout, os.Stderr))
-}
-
-func errorsAs(err error, target **exec.ExitError) bool {
-	e, ok := err.(*exec.ExitError)
-	if ok {
-		*target = e
-	}
-	return ok
 }
 
 // syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.

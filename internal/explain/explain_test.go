@@ -312,8 +312,9 @@ func TestSchemaExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, ex, ok := bytes.Cut(doc, []byte("```json\n"))
-	if ex, _, ok = bytes.Cut(ex, []byte("```")); !ok {
+	_, ex, _ := bytes.Cut(doc, []byte("```json\n"))
+	ex, _, ok := bytes.Cut(ex, []byte("```"))
+	if !ok {
 		t.Fatal("docs/event.md has no ```json example")
 	}
 	var got, want map[string]any

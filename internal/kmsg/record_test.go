@@ -163,7 +163,7 @@ func TestReadDevice(t *testing.T) {
 	var prev uint64
 	for {
 		rec, err := r.Next(ctx)
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
