@@ -736,7 +736,8 @@ func (l *loader) actions(n *yaml.Node, p string, depth int) ([]Action, error) {
 				a.Sysctl = map[string]int64{}
 				err = l.sysctls(v, kp, func(k string, val int64) { a.Sysctl[k] = val })
 			case ActExit:
-				if !(v.Kind == yaml.ScalarNode && v.Tag == "!!null") && !(v.Kind == yaml.MappingNode && len(v.Content) == 0) {
+				empty := v.Kind == yaml.ScalarNode && v.Tag == "!!null" || v.Kind == yaml.MappingNode && len(v.Content) == 0
+				if !empty {
 					err = l.errorf(kp, "takes no arguments (write exit: {})")
 				}
 			}

@@ -34,7 +34,7 @@ func formatReport(w *bufio.Writer, r *oomlog.Report, v mm.Version) {
 	line := func(format string, args ...any) {
 		fmt.Fprintf(w, "[%12.6f] ", up)
 		fmt.Fprintf(w, format, args...)
-		w.WriteByte('\n')
+		fmt.Fprintln(w)
 		up += 0.000001
 	}
 	t := r.Trigger

@@ -34,8 +34,7 @@ func (l *loader) validate(s *Scenario) error {
 		known[c.Path] = true
 	}
 	pids := map[int]string{}
-	var claim func(pid int, p string) error
-	claim = func(pid int, p string) error {
+	claim := func(pid int, p string) error {
 		if pid == 0 {
 			return nil
 		}
