@@ -2,6 +2,7 @@ package oomlog_test
 
 import (
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/oomkit/oomkit/internal/oomlog"
@@ -50,4 +51,34 @@ func ExampleAssembler() {
 	}
 	// Output:
 	// python3 171 100
+}
+
+// Format prints a report the way a given kernel release would, so the
+// simulator's reports read back through the same parser.
+func ExampleFormat() {
+	pid, order, adj, up := 14300, 0, -997, 8334.895293
+	usage, limit, failcnt := int64(1048576), int64(1048576), int64(30)
+	vm, anon, file, shmem, pgt, uid := int64(172050596), int64(148368), int64(25056), int64(0), int64(568), 0
+	r := &oomlog.Report{
+		Stamp:      oomlog.Stamp{Uptime: &up},
+		Trigger:    &oomlog.Trigger{Comm: "dotnet", PID: &pid, GFPMask: "0xcc0", GFPFlags: []string{"GFP_KERNEL"}, Order: &order, OOMScoreAdj: &adj},
+		Memcg:      &oomlog.MemcgUsage{UsageKB: &usage, LimitKB: &limit, Failcnt: &failcnt},
+		Constraint: "CONSTRAINT_MEMCG", OOMMemcg: "/kubepods/pod1", TaskMemcg: "/kubepods/pod1/c1",
+		SummaryComm: "dotnet", SummaryPID: &pid,
+		Victims: []oomlog.Victim{{PID: pid, Comm: "dotnet", Message: "Memory cgroup out of memory", UID: &uid,
+			TotalVMKB: &vm, AnonRSSKB: &anon, FileRSSKB: &file, ShmemRSSKB: &shmem, PgtablesKB: &pgt, OOMScoreAdj: &adj}},
+	}
+	if err := oomlog.Format(os.Stdout, r, "5.10.0"); err != nil {
+		fmt.Println(err)
+	}
+	// Output:
+	// [ 8334.895293] dotnet invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=-997
+	// [ 8334.895293] CPU: 0 PID: 14300 Comm: dotnet Not tainted 5.10.0 #1
+	// [ 8334.895293] Call Trace:
+	// [ 8334.895293]  dump_header+0x4a/0x211
+	// [ 8334.895293]  oom_kill_process+0xb/0x10
+	// [ 8334.895293]  out_of_memory+0x1f1/0x520
+	// [ 8334.895293] memory: usage 1048576kB, limit 1048576kB, failcnt 30
+	// [ 8334.895293] oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),oom_memcg=/kubepods/pod1,task_memcg=/kubepods/pod1/c1,task=dotnet,pid=14300,uid=0
+	// [ 8334.895293] Memory cgroup out of memory: Killed process 14300 (dotnet) total-vm:172050596kB, anon-rss:148368kB, file-rss:25056kB, shmem-rss:0kB, UID:0 pgtables:568kB oom_score_adj:-997
 }
