@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/oomkit/oomkit/internal/alloc"
 	"github.com/oomkit/oomkit/internal/lab"
+	"github.com/oomkit/oomkit/internal/vm"
 )
 
 // Exit codes of oomkit lab (documented in its --help and docs/lab.md).
@@ -94,8 +96,8 @@ func newLabCleanCommand(s *streams) *cobra.Command {
 
 func newLabRunCommand(s *streams) *cobra.Command {
 	var (
-		all, asJSON, keep bool
-		limit             string
+		all, asJSON, keep, inVM bool
+		limit, kernel, kernelPkg string
 	)
 	cmd := &cobra.Command{
 		Use:   "run NAME... | --all",
@@ -116,6 +118,7 @@ Exit status:
   130, 143  interrupted by SIGINT, SIGTERM (cgroups removed first)`,
 		Example: `  sudo oomkit lab run container-limit
   sudo oomkit lab run twist-1 twist-2 --limit 256MiB
+  oomkit lab run --all --vm          # cgroup v2 in a qemu VM (Debian's kernel)
   sudo oomkit lab run --all --json | jq '{scenario, agrees, kernel_victims}'`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var scs []lab.Scenario
@@ -134,6 +137,9 @@ Exit status:
 				}
 				scs = append(scs, sc)
 			}
+			if (kernel != "" || kernelPkg != "") && !inVM {
+				return usageError("--kernel and --kernel-package choose the VM's kernel: add --vm")
+			}
 			cfg := lab.Config{Keep: keep, Log: s.err}
 			if limit != "" {
 				n, err := alloc.ParseSize(limit)
@@ -145,6 +151,9 @@ Exit status:
 				}
 				cfg.LimitBytes = n
 			}
+			if inVM {
+				return runLabInVM(cmd.Context(), s, vm.Config{Kernel: kernel, KernelPackage: kernelPkg, Stderr: s.err}, args, all, limit, asJSON)
+			}
 			h := labHost()
 			cfg.Host = &h
 			return runLab(s, cfg, scs, asJSON)
@@ -155,6 +164,9 @@ Exit status:
 	f.BoolVar(&asJSON, "json", false, "print one oomkit.lab/v1 JSON object per scenario")
 	f.BoolVar(&keep, "keep", false, "keep each scenario's cgroup (processes killed) for inspection; 'oomkit lab clean' removes it")
 	f.StringVar(&limit, "limit", "", "memory limit of each scenario's cgroup (default 128MiB; at most half of MemAvailable)")
+	f.BoolVar(&inVM, "vm", false, "run the scenarios in a throw-away qemu VM with cgroup v2 (Debian's cloud kernel unless --kernel/--kernel-package)")
+	f.StringVar(&kernel, "kernel", "", "with --vm: boot this kernel image (bzImage or vmlinux)")
+	f.StringVar(&kernelPkg, "kernel-package", "", "with --vm: boot the kernel of this Debian package (fetched with apt-get download, cached)")
 	return cmd
 }
 
@@ -207,6 +219,50 @@ func runLab(s *streams, cfg lab.Config, scs []lab.Scenario, asJSON bool) error {
 		return withCode(labExitDisagree, fmt.Errorf("%d scenario(s) did not agree with the model", failed))
 	}
 	return nil
+}
+
+// runLabInVM runs `oomkit lab run … --json` as the program of a fresh VM
+// with cgroup v2 (internal/vm) and prints its results here. The guest's
+// exit status becomes ours.
+func runLabInVM(ctx context.Context, s *streams, cfg vm.Config, names []string, all bool, limit string, asJSON bool) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	args := []string{"lab", "run", "--json"}
+	if limit != "" {
+		args = append(args, "--limit", limit)
+	}
+	if all {
+		args = append(args, "--all")
+	}
+	args = append(args, names...)
+	res, err := vm.RunOomkit(ctx, cfg, args...)
+	if err != nil {
+		return fmt.Errorf("lab in a VM: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(res.Stdout))
+	for dec.More() {
+		var r lab.Result
+		if err := dec.Decode(&r); err != nil {
+			return fmt.Errorf("lab in a VM (%s): read its results: %w", res.KernelRelease, err)
+		}
+		if asJSON {
+			if err := json.NewEncoder(s.out).Encode(r); err != nil {
+				return err
+			}
+			continue
+		}
+		writeLabResult(s.out, r)
+	}
+	switch {
+	case res.ExitCode == 0:
+		return nil
+	case res.ExitCode < 0:
+		return fmt.Errorf("lab in a VM (%s): the guest reported no exit status", res.KernelRelease)
+	}
+	return silentExit{res.ExitCode}
 }
 
 // writeLabResult prints one scenario's outcome as text.

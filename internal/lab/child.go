@@ -27,6 +27,7 @@ type child struct {
 	start *os.File // write end of the start pipe; nil once released
 
 	mu      sync.Mutex
+	tids    map[int]bool // thread IDs seen (the kernel may name a thread)
 	records []alloc.Record
 	stderr  bytes.Buffer
 	changed chan struct{} // closed and replaced on every new record and at exit
@@ -62,6 +63,7 @@ func (r *run) spawn(role string, m *cgroup.Memcg, args ...string) (*child, error
 		return nil, fmt.Errorf("start %s: %w", r.cfg.Exe, err)
 	}
 	c.pid = cmd.Process.Pid
+	c.tids = map[int]bool{c.pid: true}
 	r.children = append(r.children, c)
 	if err := m.AddProcess(c.pid); err != nil {
 		return nil, fmt.Errorf("move %s (pid %d) into %s: %w", role, c.pid, m.Path, err)
@@ -92,6 +94,7 @@ func (c *child) read(out interface{ Read([]byte) (int, error) }) {
 		if json.Unmarshal(sc.Bytes(), &rec) != nil {
 			continue
 		}
+		c.noteThreads()
 		c.mu.Lock()
 		c.records = append(c.records, rec)
 		close(c.changed)
@@ -106,11 +109,37 @@ func (c *child) read(out interface{ Read([]byte) (int, error) }) {
 	c.mu.Unlock()
 }
 
+// noteThreads records the child's current thread IDs. A "Killed process
+// N" line can name a thread instead of the process: when a memory.oom.group
+// kill reaches a victim whose leader has already given up its mm, the
+// kernel prints the thread that still holds it (find_lock_task_mm).
+func (c *child) noteThreads() {
+	entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", c.pid))
+	if err != nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, e := range entries {
+		if tid, err := strconv.Atoi(e.Name()); err == nil {
+			c.tids[tid] = true
+		}
+	}
+}
+
+// hasThread reports whether tid is (or was) one of the child's threads.
+func (c *child) hasThread(tid int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.tids[tid]
+}
+
 // release lets the child allocate.
 func (c *child) release() error {
 	if c.start == nil {
 		return nil
 	}
+	c.noteThreads()
 	_, err := c.start.Write([]byte{1})
 	c.start.Close()
 	c.start = nil

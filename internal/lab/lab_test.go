@@ -86,7 +86,8 @@ func TestRunAllForReal(t *testing.T) {
 			if !r.Agrees {
 				t.Errorf("agrees false: %s; checks %+v", r.Summary, r.Checks)
 			}
-			if r.OOMKillDelta == nil || *r.OOMKillDelta != int64(len(r.KernelVictims)) {
+			// ≥: a memory.oom.group kill may count its first victim twice.
+			if r.OOMKillDelta == nil || *r.OOMKillDelta < int64(len(r.KernelVictims)) {
 				t.Errorf("oom_kill_delta %v, kernel victims %d", r.OOMKillDelta, len(r.KernelVictims))
 			}
 			if r.Scenario != "memory-high" {
