@@ -96,7 +96,7 @@ func newLabCleanCommand(s *streams) *cobra.Command {
 
 func newLabRunCommand(s *streams) *cobra.Command {
 	var (
-		all, asJSON, keep, inVM bool
+		all, asJSON, keep, inVM  bool
 		limit, kernel, kernelPkg string
 	)
 	cmd := &cobra.Command{
