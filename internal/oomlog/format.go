@@ -26,7 +26,11 @@ func (v kver) atLeast(major, minor int) bool {
 // r.Stamp.Uptime is set. An empty kernelVersion means r.KernelVersion.
 //
 // Fields the chosen version does not print are left out, so
-// Parse(Format(r)) gives back r restricted to what that kernel prints.
+// Parse(Format(r)) gives back r restricted to what that kernel prints. The
+// exceptions are lines distribution kernels backported (the oom-kill:
+// summary on RHEL 8's 4.18, shmem-rss on RHEL 7's 3.10, the 5.4 Killed-line
+// fields on RHEL 8): they are printed when the report holds them, so a
+// report parsed from such a kernel formats back to the same fields.
 func Format(w io.Writer, r *Report, kernelVersion string) error {
 	if kernelVersion == "" {
 		kernelVersion = r.KernelVersion
