@@ -105,6 +105,7 @@ func analyse(r *oomlog.Report, e *Event, v mm.Version, haveVersion bool, opts Op
 		}
 		if len(candidates) == 1 {
 			st.rules = candidates[0]
+			a.RulesFrom = "format"
 		} else if same && first != nil {
 			// All agree: rank with the newest candidate, but leave Rules null.
 			rs := candidates[len(candidates)-1]

@@ -161,7 +161,8 @@ type Analysis struct {
 	// RulesKernels names the kernels of Rules ("5.3–5.8/5.4.0–5.4.143").
 	RulesKernels *string `json:"rules_kernels"`
 	// RulesFrom is "report" (the CPU line's release), "assumed"
-	// (--assume-kernel) or "unknown".
+	// (--assume-kernel), "format" (no version printed, but the report's
+	// format allows only one rule set) or "unknown".
 	RulesFrom string `json:"rules_from"`
 	// AssumedKernel is the --assume-kernel version, null otherwise.
 	AssumedKernel *string `json:"assumed_kernel"`

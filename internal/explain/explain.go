@@ -191,8 +191,8 @@ func kernelVictim(r *oomlog.Report) (pid int, comm string, ok bool) {
 	if r.SummaryPID != nil {
 		return *r.SummaryPID, r.SummaryComm, true
 	}
-	for _, v := range r.Victims {
-		return v.PID, v.Comm, true
+	if len(r.Victims) > 0 {
+		return r.Victims[0].PID, r.Victims[0].Comm, true
 	}
 	return 0, "", false
 }

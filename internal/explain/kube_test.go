@@ -228,3 +228,22 @@ func TestDecisions(t *testing.T) {
 		})
 	}
 }
+
+// TestRulesFromFormat: a report without a release whose format allows one
+// rule set (a 6.8+ task table) is explained under that set.
+func TestRulesFromFormat(t *testing.T) {
+	r := oomlog.Report{
+		Constraint: "CONSTRAINT_MEMCG", OOMMemcg: "/a", TableFormat: oomlog.TableRSSSplit,
+		Memcg: &oomlog.MemcgUsage{LimitKB: i64p(1 << 20), SwapLimitKB: i64p(0), SwapUsageKB: i64p(0)},
+		Tasks: []oomlog.Task{
+			{PID: 1, RSSPages: 100, OOMScoreAdj: -997, Name: "a"},
+			{PID: 2, RSSPages: 50, OOMScoreAdj: -997, Name: "b"},
+		},
+		Victims: []oomlog.Victim{{PID: 1, Comm: "a"}},
+	}
+	a := Explain(&r, Options{}).Analysis
+	got := []any{a.RulesFrom, deref(a.Rules), deref(a.PredictedVictimPID), deref(a.Agrees)}
+	if diff := cmp.Diff([]any{"format", "signed", 1, true}, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
