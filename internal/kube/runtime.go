@@ -54,7 +54,7 @@ func HeapCeiling(p Process, limitBytes, nodeMemoryBytes int64) Heap {
 	case RuntimeDotnet:
 		dotnetHeap(&h, env, limitBytes, nodeMemoryBytes)
 	case RuntimeJVM:
-		jvmHeap(&h, argv, env, limitBytes, nodeMemoryBytes)
+		jvmHeap(&h, argv, env, limitBytes, nodeMemoryBytes, isOpenJ9(p.Image))
 	case RuntimeGo:
 		goHeap(&h, env)
 	case RuntimeNode:
@@ -369,7 +369,11 @@ func jvmOptions(argv []string, env map[string]string) []string {
 // container limit; below ~250 MiB the heap is MinRAMPercentage (50%) of it,
 // above it max(MaxRAMPercentage (25%) of it, 124.8 MiB), rounded up to the
 // heap alignment. Measured here with OpenJDK 17.0.15 (spec §6).
-func jvmHeap(h *Heap, argv []string, env map[string]string, limitBytes, nodeMemoryBytes int64) {
+//
+// Eclipse OpenJ9 (openj9/semeru images) has its own default: 50% below
+// 1 GiB, the limit less 512 MiB up to 2 GiB, 75% above, at most 25 GiB
+// (eclipse.dev/openj9/docs/xxusecontainersupport).
+func jvmHeap(h *Heap, argv []string, env map[string]string, limitBytes, nodeMemoryBytes int64, openJ9 bool) {
 	var (
 		xmx, maxRAM          int64
 		xmxFlag, maxRAMFlag  string
@@ -433,6 +437,20 @@ func jvmHeap(h *Heap, argv []string, env map[string]string, limitBytes, nodeMemo
 		h.Source = "JVM default from the machine's memory, which is unknown here"
 		return
 	}
+	if openJ9 && !maxPctSet {
+		var c int64
+		switch {
+		case phys < GiB:
+			c = phys / 2
+		case phys <= 2*GiB:
+			c = phys - 512*MiB
+		default:
+			c = min(mulPercent(phys, 75), 25*GiB)
+		}
+		h.CeilingBytes = &c
+		h.Source = "OpenJ9 default (50% below 1 GiB, limit − 512 MiB to 2 GiB, 75% above) of " + of
+		return
+	}
 	// MaxHeapSize's built-in default, ScaleForWordSize(96 MiB) on 64-bit.
 	const defaultMaxHeap = 96 * MiB * 13 / 10
 	minHeap := mulPercent(phys, minPct)
@@ -455,6 +473,12 @@ func jvmHeap(h *Heap, argv []string, env map[string]string, limitBytes, nodeMemo
 	c = alignJVMHeap(c)
 	h.CeilingBytes = &c
 	h.Source = fmt.Sprintf("JVM default: %s of %s", rule, of)
+}
+
+// isOpenJ9 recognises Eclipse OpenJ9 images (IBM Semeru runtimes).
+func isOpenJ9(image string) bool {
+	i := strings.ToLower(image)
+	return strings.Contains(i, "openj9") || strings.Contains(i, "semeru")
 }
 
 // alignJVMHeap rounds a heap size up to HotSpot's heap alignment: the G1

@@ -227,6 +227,23 @@ var heapTests = []struct {
 		verdict: "the runtime stops at 1.5 GiB, before the 2 GiB limit: expect OutOfMemoryException, not a kill",
 	},
 
+	{
+		name: "openj9 below 1 GiB", p: Process{Image: "ibm-semeru-runtimes:open-21-jre"}, limit: 768 * MiB,
+		want:    Heap{Runtime: "jvm", CeilingBytes: ptr(384 * MiB), Source: "OpenJ9 default (50% below 1 GiB, limit − 512 MiB to 2 GiB, 75% above) of the 768 MiB limit"},
+		verdict: "the runtime stops at 384 MiB, before the 768 MiB limit: expect java.lang.OutOfMemoryError, not a kill",
+	},
+	{
+		name: "openj9 1.5 GiB", p: Process{Image: "adoptopenjdk/openjdk11-openj9"}, limit: 1536 * MiB,
+		want:    Heap{Runtime: "jvm", CeilingBytes: ptr(GiB), Source: "OpenJ9 default (50% below 1 GiB, limit − 512 MiB to 2 GiB, 75% above) of the 1.5 GiB limit"},
+		verdict: "the runtime stops at 1 GiB, before the 1.5 GiB limit: expect java.lang.OutOfMemoryError, not a kill",
+	},
+	{
+		name: "openj9 above 2 GiB, capped at 25 GiB", p: Process{Image: "ibm-semeru-runtimes:open-17"}, limit: 64 * GiB,
+		want: Heap{Runtime: "jvm", CeilingBytes: ptr(25 * GiB), Source: "OpenJ9 default (50% below 1 GiB, limit − 512 MiB to 2 GiB, 75% above) of the 64 GiB limit",
+			Warnings: []string{"the heap ceiling (25 GiB) is under half the memory limit (64 GiB): memory is paid for and never usable by the heap; raise the ceiling (e.g. 75% of the limit) or lower the limit"}},
+		verdict: "the runtime stops at 25 GiB, before the 64 GiB limit: expect java.lang.OutOfMemoryError, not a kill",
+	},
+
 	// Go
 	{
 		name: "go GOMEMLIMIT MiB", p: Process{Env: []string{"GOMEMLIMIT=900MiB"}}, limit: GiB,
