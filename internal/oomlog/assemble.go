@@ -180,7 +180,7 @@ func (a *Assembler) skip(lineNo int, line []byte) {
 	a.line = lineNo
 	a.stats.Lines++
 	// As feedRaw: a dictionary line keeps the record's state.
-	if !(a.prevKmsg && len(line) > 0 && line[0] == ' ') {
+	if !a.prevKmsg || len(line) == 0 || line[0] != ' ' {
 		a.prevKmsg = kmsgHead(stripLevel(line)) >= 0
 	}
 	if len(a.done) > 0 {

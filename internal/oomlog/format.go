@@ -56,10 +56,12 @@ type formatter struct {
 	prefix  string
 }
 
+// line writes one prefixed line. bufio.Writer keeps its first error, and
+// Format returns it from Flush.
 func (f *formatter) line(format string, args ...any) {
-	f.w.WriteString(f.prefix)
-	fmt.Fprintf(f.w, format, args...)
-	f.w.WriteByte('\n')
+	_, _ = f.w.WriteString(f.prefix)
+	_, _ = fmt.Fprintf(f.w, format, args...)
+	_ = f.w.WriteByte('\n')
 }
 
 func orZero[T int | int64](p *T) T {
@@ -100,9 +102,10 @@ func (f *formatter) report() {
 	if r.Tasks != nil {
 		f.tasks()
 	}
-	if r.PanicOnOOM == 1 {
+	switch r.PanicOnOOM {
+	case 1:
 		f.line("Out of memory: system-wide panic_on_oom is enabled")
-	} else if r.PanicOnOOM == 2 {
+	case 2:
 		f.line("Out of memory: compulsory panic_on_oom is enabled")
 	}
 	if r.SummaryPID != nil { // 5.0+, and RHEL 8's 4.18

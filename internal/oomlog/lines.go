@@ -263,7 +263,7 @@ func parseStatKV(body string) (string, int64, bool) {
 	}
 	for i := 0; i < len(k); i++ {
 		c := k[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '.') {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' && c != '.' {
 			return "", 0, false
 		}
 	}
@@ -688,9 +688,6 @@ func parseTaskRow(body string, cols []column) (Task, bool) {
 	}
 	return t, true
 }
-
-func intPtr(v int) *int       { return &v }
-func int64Ptr(v int64) *int64 { return &v }
 
 // parseCount reads the leading number of "524158 pages RAM".
 func parseCount(body, suffix string) *int64 {

@@ -152,8 +152,9 @@ func generate(path, corpus string, size int64, every int, seed int64) error {
 		lines++
 		if i > 0 && i%every == 0 {
 			for _, l := range reps[spliced%len(reps)] {
-				bw.WriteString(l)
-				bw.WriteByte('\n')
+				// bufio.Writer keeps the first error; Flush below reports it.
+				_, _ = bw.WriteString(l)
+				_ = bw.WriteByte('\n')
 				lines++
 			}
 			spliced++
