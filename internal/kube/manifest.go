@@ -262,7 +262,7 @@ func readDocument(doc []byte, src Source, m *Manifests) {
 		if err := json.Unmarshal(trimmed, &env); err == nil {
 			readEnvelope(trimmed, &env, obj, "", m)
 			return
-		} else if _, ok := err.(*json.SyntaxError); !ok {
+		} else if se := (*json.SyntaxError)(nil); !errors.As(err, &se) {
 			m.Errors = append(m.Errors, decodeError(trimmed, obj, "", "", err))
 			return
 		}

@@ -94,7 +94,9 @@ func TestReadPaths(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(dir, "empty", "deeper"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	os.WriteFile(filepath.Join(dir, "empty", "deeper", "README.md"), []byte("not a manifest"), 0o644)
+	if err := os.WriteFile(filepath.Join(dir, "empty", "deeper", "README.md"), []byte("not a manifest"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name  string
 		paths []string

@@ -193,7 +193,7 @@ func IsCriticalPod(pod *corev1.Pod, v Version) bool {
 	return false
 }
 
-// IsNodeCriticalPod: critical and in the system-node-critical class.
+// IsNodeCriticalPod reports a critical pod in the system-node-critical class.
 func IsNodeCriticalPod(pod *corev1.Pod, v Version) bool {
 	return IsCriticalPod(pod, v) && pod.Spec.PriorityClassName == systemNodeCriticalClassName
 }

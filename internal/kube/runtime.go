@@ -161,12 +161,12 @@ func envMap(env []string) map[string]string {
 // from runtime-specific environment variables, then from the image name.
 func detectRuntime(argv []string, env map[string]string, image string) string {
 	if len(argv) > 0 {
-		switch base := path.Base(argv[0]); {
-		case base == "dotnet":
+		switch path.Base(argv[0]) {
+		case "dotnet":
 			return RuntimeDotnet
-		case base == "java":
+		case "java":
 			return RuntimeJVM
-		case base == "node" || base == "nodejs":
+		case "node", "nodejs":
 			return RuntimeNode
 		}
 	}
