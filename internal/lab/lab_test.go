@@ -19,6 +19,7 @@ import (
 	"github.com/oomkit/oomkit/internal/cli"
 	"github.com/oomkit/oomkit/internal/kerneltest"
 	"github.com/oomkit/oomkit/internal/lab"
+	"github.com/oomkit/oomkit/internal/vm"
 )
 
 // asOomkit makes the test binary behave as the oomkit binary: the lab
@@ -63,8 +64,52 @@ func runLab(t testing.TB, args ...string) (int, []lab.Result, string) {
 func TestRunAllForReal(t *testing.T) {
 	layout, _ := kerneltest.Require(t)
 	code, results, stderr := runLab(t, "--all")
+	checkSuite(t, results, layout.Memory, func(path string) string { return layout.Dir(path) })
+	if code != 0 {
+		t.Errorf("exit %d: %s", code, stderr)
+	}
+}
+
+// TestRunAllInVM runs the suite in a cgroup v2 guest (lab run --all --vm):
+// nothing may skip there, group-kill takes every process.
+func TestRunAllInVM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots a VM (about a minute under TCG)")
+	}
+	if _, err := vm.FindQEMU(""); err != nil {
+		kerneltest.Skip(t, err.Error())
+	}
+	var out, errOut bytes.Buffer
+	code := cli.Main([]string{"lab", "run", "--all", "--vm", "--json"}, strings.NewReader(""), &out, &errOut)
+	if code == 1 && strings.Contains(errOut.String(), "lab in a VM:") {
+		kerneltest.Skip(t, strings.TrimSpace(errOut.String())) // no kernel to boot, no network
+	}
+	var results []lab.Result
+	dec := json.NewDecoder(&out)
+	for dec.More() {
+		var r lab.Result
+		if err := dec.Decode(&r); err != nil {
+			t.Fatal(err)
+		}
+		results = append(results, r)
+	}
+	checkSuite(t, results, cgroup.V2, nil)
+	if code != 0 {
+		t.Errorf("exit %d: %s", code, errOut.String())
+	}
+	for _, r := range results {
+		if r.Scenario == "group-kill" && len(r.KernelVictims) != 3 {
+			t.Errorf("group-kill killed %d processes, want all 3", len(r.KernelVictims))
+		}
+	}
+}
+
+// checkSuite checks one --all run on a host whose memory controller is on
+// v; dir maps a cgroup path to its directory (nil: not on this host).
+func checkSuite(t *testing.T, results []lab.Result, v cgroup.Version, dir func(string) string) {
+	t.Helper()
 	if len(results) != len(lab.Scenarios()) {
-		t.Fatalf("%d results for %d scenarios (exit %d): %s", len(results), len(lab.Scenarios()), code, stderr)
+		t.Fatalf("%d results for %d scenarios", len(results), len(lab.Scenarios()))
 	}
 	for _, r := range results {
 		t.Run(r.Scenario, func(t *testing.T) {
@@ -72,7 +117,7 @@ func TestRunAllForReal(t *testing.T) {
 				t.Errorf("schema %q", r.Schema)
 			}
 			if r.Skipped != nil {
-				if layout.Memory == cgroup.V2 || !slices.Contains(v2Only, r.Scenario) {
+				if v == cgroup.V2 || !slices.Contains(v2Only, r.Scenario) {
 					t.Fatalf("skipped: %s", *r.Skipped)
 				}
 				if !strings.Contains(*r.Skipped, "cgroup v2") {
@@ -98,16 +143,15 @@ func TestRunAllForReal(t *testing.T) {
 					t.Errorf("event oom_memcg %v, scenario cgroup %s", r.Event.OOMMemcg, *r.Cgroup)
 				}
 			}
-			if r.KernelVersion == "" || r.CgroupVersion == nil || *r.CgroupVersion != string(layout.Memory) {
-				t.Errorf("kernel_version %q cgroup_version %v", r.KernelVersion, r.CgroupVersion)
+			if r.KernelVersion == "" || r.CgroupVersion == nil || *r.CgroupVersion != string(v) {
+				t.Errorf("kernel_version %q cgroup_version %v, want %s", r.KernelVersion, r.CgroupVersion, v)
 			}
-			if _, err := os.Stat(layout.Dir(*r.Cgroup)); !errors.Is(err, os.ErrNotExist) {
-				t.Errorf("cgroup %s left behind (stat: %v)", *r.Cgroup, err)
+			if dir != nil {
+				if _, err := os.Stat(dir(*r.Cgroup)); !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("cgroup %s left behind (stat: %v)", *r.Cgroup, err)
+				}
 			}
 		})
-	}
-	if code != 0 {
-		t.Errorf("exit %d: %s", code, stderr)
 	}
 }
 
