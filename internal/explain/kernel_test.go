@@ -139,26 +139,7 @@ func TestRealKernelOOM(t *testing.T) {
 	}
 	bigPID := big.cmd.Process.Pid
 
-	// Read the records logged since, until the log is quiet.
-	asm := oomlog.NewAssembler(oomlog.Options{})
-	var reps []*oomlog.Report
-	var raw []byte // the records in /dev/kmsg form, for OOMKIT_SAVE_REPORT
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		rec, err := rd.Next(ctx)
-		cancel()
-		if errors.Is(err, context.DeadlineExceeded) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw = rec.AppendText(raw)
-		seq, up := rec.Seq, float64(rec.Usec)/1e6
-		reps = append(reps, asm.Feed(oomlog.Record{Text: rec.Text, Stamp: oomlog.Stamp{Seq: &seq, Uptime: &up, Caller: rec.Caller}, HasStamp: true})...)
-	}
-	reps = append(reps, asm.Flush()...)
+	reps, raw := readReports(t, rd)
 	var rep *oomlog.Report
 	for _, r := range reps {
 		if r.OOMMemcg == m.Path {
@@ -171,7 +152,7 @@ func TestRealKernelOOM(t *testing.T) {
 	}
 	e := Explain(rep, Options{File: kmsg.DefaultPath})
 	if p := os.Getenv("OOMKIT_SAVE_REPORT"); p != "" {
-		// How samples/this-machine-*.log was made.
+		// How samples/real-6.18-cgroup-v1.log was made.
 		if err := os.WriteFile(p, raw, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -230,4 +211,81 @@ func TestRealKernelOOM(t *testing.T) {
 		t.Errorf("summary does not name the victim:\n%s", e.Analysis.Summary)
 	}
 	t.Logf("kmsg seq %d: %s", *e.KmsgSeq, e.Analysis.Summary)
+}
+
+// readReports reads /dev/kmsg records until the log has been quiet for two
+// seconds and returns the reports in them, and the records in /dev/kmsg
+// text form.
+func readReports(t *testing.T, rd *kmsg.Reader) ([]*oomlog.Report, []byte) {
+	t.Helper()
+	asm := oomlog.NewAssembler(oomlog.Options{})
+	var reps []*oomlog.Report
+	var raw []byte
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		rec, err := rd.Next(ctx)
+		cancel()
+		if errors.Is(err, context.DeadlineExceeded) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw = rec.AppendText(raw)
+		seq, up := rec.Seq, float64(rec.Usec)/1e6
+		reps = append(reps, asm.Feed(oomlog.Record{Text: rec.Text, Stamp: oomlog.Stamp{Seq: &seq, Uptime: &up, Caller: rec.Caller}, HasStamp: true})...)
+	}
+	return append(reps, asm.Flush()...), raw
+}
+
+// TestRealKernelOOMScoreAdj is the adj term on the real kernel: a small
+// process with oom_score_adj 1000 (+32768 points in a 128 MiB memcg) dies
+// before a big one with 0, and the model says so; the big one dies in the
+// next OOM, with the first victim left out of the ranking.
+func TestRealKernelOOMScoreAdj(t *testing.T) {
+	const limit = 128 << 20
+	m := kerneltest.NewMemcg(t, limit)
+	rd, err := kmsg.Open(kmsg.DefaultPath, true)
+	if err != nil {
+		kerneltest.Skip(t, err.Error())
+	}
+	defer rd.Close()
+	if err := rd.SeekEnd(); err != nil {
+		t.Fatal(err)
+	}
+	small := startChild(t, m.AddProcess, 2, 1000, true)
+	big := startChild(t, m.AddProcess, 0, 0, false)
+	_ = big.cmd.Wait()
+	_ = small.cmd.Wait()
+	reps, _ := readReports(t, rd)
+	var mine []*oomlog.Report
+	for _, r := range reps {
+		if r.OOMMemcg == m.Path {
+			mine = append(mine, r)
+		}
+	}
+	if len(mine) < 2 {
+		t.Fatalf("%d OOM reports for %s, want 2 (small, then big)", len(mine), m.Path)
+	}
+	smallPID, bigPID := small.cmd.Process.Pid, big.cmd.Process.Pid
+	var prior []int
+	var got [][]any
+	for _, r := range mine[:2] {
+		e := Explain(r, Options{PriorVictims: prior})
+		a := e.Analysis
+		prior = append(prior, deref(a.KernelVictimPID))
+		top := Rank{}
+		if len(a.Ranking) > 0 {
+			top = a.Ranking[0]
+		}
+		got = append(got, []any{deref(a.KernelVictimPID), deref(a.PredictedVictimPID), deref(a.Agrees), top.PID, top.OOMScoreAdj})
+	}
+	want := [][]any{
+		{smallPID, smallPID, true, smallPID, 1000},
+		{bigPID, bigPID, true, bigPID, 0},
+	}
+	if diff := cmpDiff(want, got); diff != "" {
+		t.Errorf("victim, predicted, agrees, top pid, top adj per OOM (-want +got):\n%s", diff)
+	}
 }
