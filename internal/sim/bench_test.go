@@ -81,8 +81,9 @@ func benchmarkVictimSelection(b *testing.B, n int) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/task")
 }
 
-func BenchmarkVictimSelection1k(b *testing.B)  { benchmarkVictimSelection(b, 1_000) }
-func BenchmarkVictimSelection10k(b *testing.B) { benchmarkVictimSelection(b, 10_000) }
+func BenchmarkVictimSelection1k(b *testing.B)   { benchmarkVictimSelection(b, 1_000) }
+func BenchmarkVictimSelection10k(b *testing.B)  { benchmarkVictimSelection(b, 10_000) }
+func BenchmarkVictimSelection100k(b *testing.B) { benchmarkVictimSelection(b, 100_000) }
 
 // BenchmarkLoadBuiltins is the loader on every built-in YAML.
 func BenchmarkLoadBuiltins(b *testing.B) {

@@ -182,6 +182,7 @@ type engine struct {
 
 	pods      map[string]*Pod
 	tasks     []mm.Task // reused by choose
+	scanBuf   []*proc   // reused by scan
 	scratch   Event     // what OnEvent sees
 	slab      []int64   // backing store of the events' *int64 fields
 	oomKills  int

@@ -20,7 +20,8 @@ const (
 // creation order, tasks in join order); for a global OOM for_each_process
 // (oldest first).
 func (e *engine) scan(memcg *cgroup) []*proc {
-	var out []*proc
+	out := e.scanBuf[:0]
+	defer func() { e.scanBuf = out[:0] }()
 	if memcg == nil {
 		for _, p := range e.procs {
 			if !p.dead && p.started {
@@ -166,7 +167,7 @@ func (e *engine) oom(trigger *proc, memcg *cgroup) bool {
 			if i := mm.GroupKillRoot(flags); i >= 0 {
 				g := chain[i]
 				r.GroupKillPath = g.path
-				for _, p := range e.scan(g) {
+				for _, p := range slices.Clone(e.scan(g)) {
 					if p.adj == mm.OOMScoreAdjMin || p.dead {
 						continue
 					}
