@@ -261,7 +261,7 @@ func TestExplainJSONLines(t *testing.T) {
 // CLI: it must finish without waiting and exit 0.
 func TestExplainKmsg(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("reading /dev/kmsg needs root")
+		kerneltest.Skip(t, "reading /dev/kmsg needs root")
 	}
 	code, out, errOut := runCLI(t, nil, "explain", "--json")
 	if code != 0 {
@@ -279,7 +279,7 @@ func TestExplainKmsg(t *testing.T) {
 // and oomkit says what to do in one line.
 func TestExplainUnprivileged(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to switch to nobody")
+		kerneltest.Skip(t, "needs root to switch to nobody")
 	}
 	if b, _ := os.ReadFile("/proc/sys/kernel/dmesg_restrict"); strings.TrimSpace(string(b)) != "1" {
 		t.Skip("kernel.dmesg_restrict is not 1: nobody may read /dev/kmsg here")

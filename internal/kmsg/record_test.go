@@ -12,6 +12,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"
+
+	"github.com/oomkit/oomkit/internal/kerneltest"
 )
 
 func TestParse(t *testing.T) {
@@ -151,7 +153,7 @@ func TestAccount(t *testing.T) {
 // without blocking, then follows it and sees a record this test writes.
 func TestReadDevice(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("reading /dev/kmsg needs root")
+		kerneltest.Skip(t, "reading /dev/kmsg needs root")
 	}
 	r, err := Open(DefaultPath, false)
 	if err != nil {
