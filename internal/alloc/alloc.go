@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"runtime/debug"
@@ -488,7 +489,10 @@ func WaitForStart() error {
 	defer f.Close()
 	var b [1]byte
 	if n, err := f.Read(b[:]); n != 1 {
-		return fmt.Errorf("the parent closed the start pipe without releasing this process: %v", err)
+		if err == nil {
+			err = io.ErrUnexpectedEOF
+		}
+		return fmt.Errorf("the parent closed the start pipe without releasing this process: %w", err)
 	}
 	return nil
 }

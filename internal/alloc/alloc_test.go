@@ -230,7 +230,7 @@ func TestNumbersAreTheKernels(t *testing.T) {
 			if last.CgroupLimitBytes == nil || *last.CgroupLimitBytes != 256*alloc.MiB {
 				t.Errorf("cgroup_limit_bytes %v, want %d", last.CgroupLimitBytes, 256*alloc.MiB)
 			}
-			tol := int64(2*alloc.MiB) + want/512
+			tol := 2*alloc.MiB + want/512
 			// RSS grows by exactly what was touched (first to last block).
 			first := recs[0]
 			grew := *last.RSSBytes - *first.RSSBytes
@@ -241,7 +241,7 @@ func TestNumbersAreTheKernels(t *testing.T) {
 			// The cgroup is charged what was touched (the runtime's pages
 			// from before the move stay charged where it started).
 			usage := readInt(t, usageFile(m)) - before
-			slack := int64(4 * alloc.MiB) // the runtime's own growth after the move
+			slack := 4 * alloc.MiB // the runtime's own growth after the move
 			if raceEnabled {
 				slack = 32 * alloc.MiB // and the race detector's shadow memory
 			}

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -256,25 +255,6 @@ func (c *child) stop() {
 	}
 }
 
-// comm is the name the kernel gives the child: the executable's base
-// name cut to TASK_COMM_LEN−1 bytes.
-func (r *run) comm() string {
-	b := []byte(baseName(r.cfg.Exe))
-	if len(b) > 15 {
-		b = b[:15]
-	}
-	return string(b)
-}
-
-func baseName(p string) string {
-	for i := len(p) - 1; i >= 0; i-- {
-		if p[i] == '/' {
-			return p[i+1:]
-		}
-	}
-	return p
-}
-
 // allocArgs builds alloc's flags.
 func allocArgs(block, max int64, interval time.Duration, adj int, hold bool, extra ...string) []string {
 	a := []string{"--block", strconv.FormatInt(block, 10), "--touch", "100%", "--interval", interval.String(),
@@ -287,8 +267,6 @@ func allocArgs(block, max int64, interval time.Duration, adj int, hold bool, ext
 	}
 	return append(a, extra...)
 }
-
-var errStopped = errors.New("stopped")
 
 // measureRuntimeRSS starts an allocator, leaves it blocked on its start
 // pipe (it allocates nothing), and reads what it has resident then: the

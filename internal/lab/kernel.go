@@ -100,6 +100,13 @@ func (k *kernelLog) victims(path string) int {
 	return len(seen)
 }
 
+// lost is how many records the kernel overwrote before they were read.
+func (k *kernelLog) lost() uint64 {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.r.Lost()
+}
+
 func (k *kernelLog) close() { k.r.Close() }
 
 // under reports whether cgroup path p is root or inside it.

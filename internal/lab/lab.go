@@ -15,7 +15,6 @@ package lab
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -402,6 +401,9 @@ func (r *run) waitKills(n int64, timeout time.Duration) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("waited %s for %d OOM kill(s) in %s, saw %d", timeout, n, r.root.Path, got)
 		}
+		if err := r.allExited(); err != nil {
+			return fmt.Errorf("%d OOM kill(s) expected in %s, saw %d: %w", n, r.root.Path, got, err)
+		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	// The counter moves just before the "Killed process" line is printed.
@@ -410,12 +412,30 @@ func (r *run) waitKills(n int64, timeout time.Duration) error {
 			return nil
 		}
 		if time.Now().After(deadline.Add(3 * time.Second)) {
-			return fmt.Errorf("the oom_kill counter of %s grew by %d but /dev/kmsg shows %d Killed line(s) for it", r.root.Path, n, r.kernel.victims(r.root.Path))
+			lost := ""
+			if l := r.kernel.lost(); l > 0 {
+				lost = fmt.Sprintf(" (the kernel overwrote %d records before they were read: a bigger log buffer, log_buf_len=, keeps them)", l)
+			}
+			return fmt.Errorf("the oom_kill counter of %s grew by %d but /dev/kmsg shows %d Killed line(s) for it%s", r.root.Path, n, r.kernel.victims(r.root.Path), lost)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 }
 
-func ptr[T any](v T) *T { return &v }
+// allExited returns an error naming how the scenario's processes ended
+// when none is left running (so no kill can come), nil otherwise.
+func (r *run) allExited() error {
+	if len(r.children) == 0 {
+		return nil
+	}
+	var parts []string
+	for _, c := range r.children {
+		if c.alive() {
+			return nil
+		}
+		parts = append(parts, fmt.Sprintf("%s (pid %d) %s%s", c.role, c.pid, c.exitText(), c.stderrText()))
+	}
+	return fmt.Errorf("every process has exited: %s", strings.Join(parts, "; "))
+}
 
-var errNoReport = errors.New("no OOM report for the scenario's cgroup in /dev/kmsg")
+func ptr[T any](v T) *T { return &v }
