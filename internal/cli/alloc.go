@@ -229,6 +229,9 @@ func writeAllocSummary(w io.Writer, r alloc.Record, cfg alloc.Config) {
 		fmt.Fprintf(w, "stopped: the kernel refused block %d (%s)\n", r.Blocks+1, allocDeref(r.Error))
 		fmt.Fprintf(w, "  Committed_AS %s, CommitLimit %s, vm.overcommit_memory = %s\n",
 			allocSize(r.CommittedASBytes), allocSize(r.CommitLimitBytes), mode)
+		if r.OvercommitMode != nil && *r.OvercommitMode != 2 {
+			fmt.Fprintln(w, "  (CommitLimit is enforced only in mode 2: here the request itself exceeded RAM + swap, or a limit on this process refused it, e.g. ulimit -v)")
+		}
 		fmt.Fprintf(w, "  so far: %s\n", totals)
 	case alloc.StopRuntime:
 		fmt.Fprintf(w, "stopped: the Go runtime refused block %d (%s)\n  so far: %s\n", r.Blocks+1, allocDeref(r.Error), totals)
