@@ -30,6 +30,7 @@ var allowed = map[string][]string{
 	"internal/proc":       {},
 	"internal/cgroup":     {},
 	"internal/kerneltest": {"internal/cgroup"},
+	"scripts/gen-syslog":  {"internal/oomlog"},
 }
 
 // heavy are third-party imports kept out of everything but the agent.
