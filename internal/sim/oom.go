@@ -146,40 +146,39 @@ func (e *engine) oom(trigger *proc, memcg *cgroup) bool {
 	if domain == nil {
 		domain = e.root
 	}
+	// memory.oom.group: the highest flagged memcg between the victim's and
+	// the OOM domain is killed whole (mem_cgroup_get_oom_group()).
+	var group []*proc
+	if g := e.oomGroup(victim, domain); g != nil {
+		r.GroupKillPath = g.path
+		group = slices.Clone(e.scan(g))
+	}
+	first := len(r.Victims)
 	freed := e.kill(r, victim, msg, false)
 	ev.Process, ev.PID, ev.Cgroup, ev.Pod, ev.OOMScoreAdj = victim.name, victim.pid, victim.cg.path, victim.pod, iptr(victim.adj)
 	ev.FreedBytes, ev.GroupKill = i64(freed*page), bptr(false)
 	e.oomKills++
 	e.emit(&ev)
-	// memory.oom.group: the highest flagged memcg between the victim's and
-	// the OOM domain is killed whole.
-	if mm.GroupKillSupported(e.v, e.s.Node.CgroupV2) {
-		var chain []*cgroup
-		var flags []bool
-		for c := victim.cg; c != nil; c = c.parent {
-			chain = append(chain, c)
-			flags = append(flags, c.oomGroup)
-			if c == domain {
-				break
-			}
+	for _, p := range group {
+		if p == victim {
+			// oom_kill_memcg_member() does not skip the victim it just
+			// killed: its mm is still there, so it is killed, and printed,
+			// again (the reaper is queued once).
+			again := r.Victims[first]
+			again.GroupKill, again.Reaped = true, false
+			again.ReapedAnonRSSKB, again.ReapedFileRSSKB, again.ReapedShmemRSSKB = nil, nil, nil
+			r.Victims = append(r.Victims, again)
+			continue
 		}
-		if chain[len(chain)-1] == domain {
-			if i := mm.GroupKillRoot(flags); i >= 0 {
-				g := chain[i]
-				r.GroupKillPath = g.path
-				for _, p := range slices.Clone(e.scan(g)) {
-					if p.adj == mm.OOMScoreAdjMin || p.dead {
-						continue
-					}
-					freed := e.kill(r, p, msg, true)
-					gev := Event{Event: EvOOMKill, Process: p.name, PID: p.pid, Cgroup: p.cg.path, Pod: p.pod, OOMScoreAdj: iptr(p.adj),
-						TriggerProcess: trigger.name, TriggerPID: trigger.pid, Constraint: r.Constraint, OOMMemcg: r.OOMMemcg,
-						TotalPages: i64(total), Rules: e.rules.ID(), GroupKill: bptr(true), FreedBytes: i64(freed * page), ReportIndex: iptr(idx)}
-					e.oomKills++
-					e.emit(&gev)
-				}
-			}
+		if p.adj == mm.OOMScoreAdjMin || p.dead {
+			continue
 		}
+		freed := e.kill(r, p, msg, true)
+		gev := Event{Event: EvOOMKill, Process: p.name, PID: p.pid, Cgroup: p.cg.path, Pod: p.pod, OOMScoreAdj: iptr(p.adj),
+			TriggerProcess: trigger.name, TriggerPID: trigger.pid, Constraint: r.Constraint, OOMMemcg: r.OOMMemcg,
+			TotalPages: i64(total), Rules: e.rules.ID(), GroupKill: bptr(true), FreedBytes: i64(freed * page), ReportIndex: iptr(idx)}
+		e.oomKills++
+		e.emit(&gev)
 	}
 	e.res.Reports = append(e.res.Reports, *printed(r, e.v))
 	return true
@@ -215,6 +214,33 @@ func printed(r *oomlog.Report, v mm.Version) *oomlog.Report {
 		}
 	}
 	return r
+}
+
+// oomGroup is the memcg killed whole after victim, nil for none: the
+// highest memory.oom.group cgroup from the victim's up to the OOM domain,
+// on cgroup v2 and 4.19+.
+//
+// mem_cgroup_get_oom_group(), mm/memcontrol.c.
+func (e *engine) oomGroup(victim *proc, domain *cgroup) *cgroup {
+	if !mm.GroupKillSupported(e.v, e.s.Node.CgroupV2) {
+		return nil
+	}
+	var chain []*cgroup
+	var flags []bool
+	for c := victim.cg; c != nil; c = c.parent {
+		chain = append(chain, c)
+		flags = append(flags, c.oomGroup)
+		if c == domain {
+			break
+		}
+	}
+	if chain[len(chain)-1] != domain {
+		return nil // the victim was migrated out of the domain
+	}
+	if i := mm.GroupKillRoot(flags); i >= 0 {
+		return chain[i]
+	}
+	return nil
 }
 
 // kill SIGKILLs p, prints its Killed line into r and frees its memory.
@@ -259,10 +285,8 @@ func (e *engine) reportHeader(trigger *proc, memcg *cgroup, cands []*proc) *ooml
 		lim := memcg.maxPages * 4
 		mu := &oomlog.MemcgUsage{UsageKB: i64(memcg.usage * 4), LimitKB: &lim, Failcnt: i64(memcg.failcnt), StatsPath: memcg.path}
 		if e.s.Node.CgroupV2 {
-			sl := int64(unlimitedKB)
-			if e.swapPages == 0 {
-				sl = 0
-			} else if memcg.swapMax != Unlimited {
+			sl := int64(unlimitedKB) // memory.swap.max "max", swap or not
+			if memcg.swapMax != Unlimited {
 				sl = memcg.swapMax * 4
 			}
 			mu.SwapUsageKB, mu.SwapLimitKB, mu.SwapFailcnt = i64(memcg.swap*4), &sl, i64(0)

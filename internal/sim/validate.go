@@ -298,7 +298,13 @@ func (l *loader) expandPods(s *Scenario) error {
 			if lim == 0 {
 				lim = Unlimited
 			}
-			podCgroups = append(podCgroups, Cgroup{Path: base + "/" + c.Name, MemoryMaxBytes: lim, SwapMaxBytes: Unlimited, origin: p})
+			// The kubelet's default swap behaviour (NoSwap) writes
+			// memory.swap.max = 0 for containers on cgroup v2.
+			swapMax := Unlimited
+			if s.Node.CgroupV2 {
+				swapMax = 0
+			}
+			podCgroups = append(podCgroups, Cgroup{Path: base + "/" + c.Name, MemoryMaxBytes: lim, SwapMaxBytes: swapMax, origin: p})
 		}
 		adj := pauseOOMScoreAdj
 		pauses = append(pauses, Process{Name: "pause", UID: 65535, Cgroup: base + "/pause", Pod: pod.Name, Container: "pause",
