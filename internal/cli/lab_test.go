@@ -193,3 +193,27 @@ func jsonFields(t reflect.Type) []string {
 	}
 	return out
 }
+
+// TestLabRenderGolden pins the text of one agreeing, one failing and one
+// skipped scenario.
+func TestLabRenderGolden(t *testing.T) {
+	i64 := func(v int64) *int64 { return &v }
+	str := func(v string) *string { return &v }
+	pid := func(v int) *int { return &v }
+	ok := lab.Result{
+		Schema: lab.Schema, Scenario: "twist-1", DurationSeconds: 0.93, OOMKillDelta: i64(1), Agrees: true,
+		Summary:       "the kernel (6.18.0, rules ≥5.9/5.4.144+) killed main (pid 920); the model predicted the same from the report's task table and from the setup; a 5.3–5.8/5.4.0–5.4.143 kernel would have killed helper (pid 934)",
+		Checks:        []lab.Check{{Name: "main was SIGKILLed", OK: true, Detail: "main (pid 920): signal: killed"}},
+		KernelVictims: []lab.Victim{{PID: pid(920), Comm: str("oomkit"), Role: str("main")}},
+	}
+	bad := ok
+	bad.Scenario, bad.Agrees = "child-not-init", false
+	bad.Summary = "the kernel (6.18.0, rules ≥5.9/5.4.144+) killed init (pid 10); the model predicted child (pid 11) from the table and [child] from the setup"
+	bad.Checks = []lab.Check{{Name: "init survived", OK: false, Detail: "init (pid 10): signal: killed"}}
+	skip := lab.Result{Schema: lab.Schema, Scenario: "group-kill", Skipped: str("needs the cgroup v2 memory controller")}
+	var b bytes.Buffer
+	for _, r := range []lab.Result{ok, bad, skip} {
+		writeLabResult(&b, r)
+	}
+	labGolden(t, "lab/render.golden", b.Bytes())
+}
