@@ -17,8 +17,9 @@
 // the kernel (Config.Kernel, or a Debian package fetched with apt-get
 // download and cached by FetchKernel), and starts qemu with the kernel
 // console on ttyS0 and a results channel on ttyS1. Nothing is written to
-// disk: the initramfs and the optional swap disk are memfds, the serial
-// ports pipes. qemu runs in its own process group and is killed with
+// disk: the initramfs and the optional disks (Config.SwapMiB for swap,
+// Config.ScratchMiB for an ext4 /tmp whose page cache is reclaimable) are
+// memfds, the serial ports pipes. qemu runs in its own process group and is killed with
 // everything in it on a guest kernel panic, on Config.Timeout, or when the
 // context ends.
 //

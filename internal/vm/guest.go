@@ -30,13 +30,14 @@ const (
 // quotes or anything else.
 const guestSpecPath = "/oomkit-vm.json"
 
-// guestSpec is what the host asks the guest to run: /init itself (the same
-// binary) with Args, with Env added to its environment.
+// guestSpec is what the host asks the guest to run: Program (the same
+// binary as /init) with Args, with Env added to its environment.
 type guestSpec struct {
 	Program string   `json:"program"` // the binary's path; /init links to it
 	Args    []string `json:"args"`
 	Env     []string `json:"env"`
-	Swap    bool     `json:"swap"` // swap on swapDevice before starting
+	Swap    bool     `json:"swap"`    // swap on the swap disk before starting
+	Scratch bool     `json:"scratch"` // mount the scratch disk's ext4 on /tmp
 }
 
 // exitSetup is the exit status /init reports when it could not start the
@@ -80,7 +81,8 @@ func init() { GuestInit() }
 
 // runGuest does GuestInit's work and returns the program's exit status.
 func runGuest() (int, error) {
-	if err := mountGuestFilesystems(); err != nil {
+	spec, specErr := readGuestSpec()
+	if err := mountGuestFilesystems(spec.Scratch); err != nil {
 		return exitSetup, err
 	}
 	port, err := openResultPort("/dev/ttyS1")
@@ -98,7 +100,10 @@ func runGuest() (int, error) {
 	if err := unix.Uname(&uts); err == nil {
 		fw.frame(frameRelease, []byte(unix.ByteSliceToString(uts.Release[:])))
 	}
-	code, err := runGuestProgram(fw)
+	code, err := exitSetup, specErr
+	if err == nil {
+		code, err = runGuestProgram(fw, spec)
+	}
 	if err != nil {
 		fw.frame(frameStderr, []byte("oomkit-vm: "+err.Error()+"\n"))
 	}
@@ -109,14 +114,17 @@ func runGuest() (int, error) {
 // mountGuestFilesystems mounts what the program expects of a Linux system,
 // and cgroup v2 with the memory controller delegated to the root's children.
 // Nothing mounts cgroup v1, so every controller is free for v2.
-func mountGuestFilesystems() error {
-	for _, m := range []struct{ src, dst, typ string }{
+func mountGuestFilesystems(scratch bool) error {
+	mounts := []struct{ src, dst, typ string }{
 		{"proc", "/proc", "proc"},
 		{"sysfs", "/sys", "sysfs"},
 		{"devtmpfs", "/dev", "devtmpfs"},
 		{"cgroup2", "/sys/fs/cgroup", "cgroup2"},
-		{"tmpfs", "/tmp", "tmpfs"},
-	} {
+	}
+	if !scratch {
+		mounts = append(mounts, struct{ src, dst, typ string }{"tmpfs", "/tmp", "tmpfs"})
+	}
+	for _, m := range mounts {
 		if err := os.MkdirAll(m.dst, 0o755); err != nil {
 			return fmt.Errorf("mount %s: %w", m.dst, err)
 		}
@@ -126,6 +134,12 @@ func mountGuestFilesystems() error {
 	}
 	if err := os.WriteFile("/sys/fs/cgroup/cgroup.subtree_control", []byte("+memory"), 0); err != nil {
 		return fmt.Errorf("enable the memory controller: %w", err)
+	}
+	if scratch {
+		if err := os.MkdirAll("/tmp", 0o1777); err != nil {
+			return err
+		}
+		return mountScratch("/tmp")
 	}
 	return nil
 }
@@ -168,17 +182,22 @@ func (f *frameWriter) frame(kind byte, p []byte) {
 	_ = writeFrame(f.w, kind, p)
 }
 
-// runGuestProgram runs /init again with the host's arguments and forwards
-// its output until it exits.
-func runGuestProgram(fw *frameWriter) (int, error) {
+// readGuestSpec reads what the host asked for.
+func readGuestSpec() (guestSpec, error) {
+	var spec guestSpec
 	b, err := os.ReadFile(guestSpecPath)
 	if err != nil {
-		return exitSetup, fmt.Errorf("read %s: %w", guestSpecPath, err)
+		return spec, fmt.Errorf("read %s: %w", guestSpecPath, err)
 	}
-	var spec guestSpec
 	if err := json.Unmarshal(b, &spec); err != nil {
-		return exitSetup, fmt.Errorf("parse %s: %w", guestSpecPath, err)
+		return spec, fmt.Errorf("parse %s: %w", guestSpecPath, err)
 	}
+	return spec, nil
+}
+
+// runGuestProgram runs /init again with the host's arguments and forwards
+// its output until it exits.
+func runGuestProgram(fw *frameWriter, spec guestSpec) (int, error) {
 	if spec.Swap {
 		if err := enableSwap(); err != nil {
 			return exitSetup, err

@@ -95,6 +95,11 @@ type Config struct {
 	// starts), so anonymous memory can be reclaimed: needed to see
 	// memory.high reclaim rather than only throttle.
 	SwapMiB int
+	// ScratchMiB, if positive, makes the guest's /tmp an ext4 filesystem of
+	// that size on a disk backed by host memory, instead of tmpfs, so files
+	// written there are page cache the kernel can reclaim (tmpfs pages are
+	// shmem and cannot be dropped). Needs the host's mkfs.ext4.
+	ScratchMiB int
 	// Name is the program's file name in the guest, and so its comm in the
 	// kernel's OOM reports; default "guest" (RunOomkit: "oomkit", RunTest:
 	// the test binary's name). /init is a symlink to it.
@@ -181,7 +186,7 @@ func Run(ctx context.Context, cfg Config, program []byte, args ...string) (*Resu
 	if strings.ContainsAny(name, "/\x00") || name == "." || name == ".." || len(name) > 64 {
 		return res, fmt.Errorf("guest program name %q: want a plain file name", name)
 	}
-	spec, err := json.Marshal(guestSpec{Program: "/" + name, Args: args, Env: cfg.Env, Swap: cfg.SwapMiB > 0})
+	spec, err := json.Marshal(guestSpec{Program: "/" + name, Args: args, Env: cfg.Env, Swap: cfg.SwapMiB > 0, Scratch: cfg.ScratchMiB > 0})
 	if err != nil {
 		return res, err
 	}
@@ -245,6 +250,7 @@ func boot(ctx context.Context, cfg Config, qemu, kernel string, initrd []byte, r
 		"-append", strings.Join(cmdline, " "),
 	)
 	cmd.ExtraFiles = []*os.File{conW, outW, initrdFile}
+	swapFD, scratchFD := -1, -1
 	if cfg.SwapMiB > 0 {
 		swap, err := swapImage(cfg.SwapMiB)
 		if err != nil {
@@ -253,11 +259,21 @@ func boot(ctx context.Context, cfg Config, qemu, kernel string, initrd []byte, r
 			return err
 		}
 		defer swap.Close()
-		cmd.ExtraFiles = append(cmd.ExtraFiles, swap) // fd 6
-		cmd.Args = append(cmd.Args,
-			"-drive", "file=/dev/fd/6,if=none,id=swap,format=raw,cache=unsafe",
-			"-device", "nvme,drive=swap,serial=oomkit-swap")
+		cmd.ExtraFiles = append(cmd.ExtraFiles, swap)
+		swapFD = 2 + len(cmd.ExtraFiles)
 	}
+	if cfg.ScratchMiB > 0 {
+		scratch, err := scratchImage(ctx, cfg.ScratchMiB)
+		if err != nil {
+			conW.Close()
+			outW.Close()
+			return err
+		}
+		defer scratch.Close()
+		cmd.ExtraFiles = append(cmd.ExtraFiles, scratch)
+		scratchFD = 2 + len(cmd.ExtraFiles)
+	}
+	cmd.Args = append(cmd.Args, diskArgs(swapFD, scratchFD)...)
 	var qemuErr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &qemuErr, &qemuErr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}

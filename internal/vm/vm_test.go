@@ -27,11 +27,43 @@ func TestMain(m *testing.M) {
 		// with OOMKIT_VM=0. Exiting panics the kernel ("Attempted to kill init").
 		os.Exit(3)
 	}
+	if mib := os.Getenv(envWrite); mib != "" {
+		n, _ := strconv.Atoi(mib)
+		writeFile(n)
+	}
 	if mib := os.Getenv(envHog); mib != "" {
 		n, _ := strconv.Atoi(mib)
 		hog(n)
 	}
 	os.Exit(m.Run())
+}
+
+// envWrite makes the test binary write that many MiB to a file in /tmp and
+// exit 0: page cache, not anonymous memory.
+const envWrite = "OOMKIT_VMTEST_WRITE"
+
+// writeFile writes mib MiB to /tmp/oomkit-vmtest-file, then exits 0.
+func writeFile(mib int) {
+	f, err := os.Create("/tmp/oomkit-vmtest-file")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "write:", err)
+		os.Exit(3)
+	}
+	buf := make([]byte, 1<<20)
+	for i := range buf {
+		buf[i] = byte(i)
+	}
+	for i := 0; i < mib; i++ {
+		if _, err := f.Write(buf); err != nil {
+			fmt.Fprintln(os.Stderr, "write:", err)
+			os.Exit(3)
+		}
+	}
+	if err := f.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, "write:", err)
+		os.Exit(3)
+	}
+	os.Exit(0)
 }
 
 // hogComm is the hogs' command name in the kernel's reports (instead of
@@ -330,4 +362,41 @@ func psiTotal(t *testing.T, psi, kind string) int64 {
 	}
 	t.Fatalf("no %q line in %q", kind, psi)
 	return 0
+}
+
+func TestScratchPageCache(t *testing.T) {
+	if !InGuest() {
+		RunTest(t, Config{ScratchMiB: 512})
+		return
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs("/tmp", &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Type != unix.EXT4_SUPER_MAGIC {
+		t.Fatalf("/tmp has filesystem magic %#x, want ext4 (%#x)", st.Type, unix.EXT4_SUPER_MAGIC)
+	}
+	// 192 MiB of file data through a cgroup limited to 64 MiB: the page
+	// cache is written back and reclaimed; nobody is killed.
+	cg, fd := guestCgroup(t, "oomkit-vmtest-cache", map[string]string{"memory.max": "64M", "memory.swap.max": "0"})
+	c := exec.Command("/proc/self/exe")
+	c.Env = append(os.Environ(), envWrite+"=192")
+	c.Stderr = os.Stderr
+	c.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}
+	if err := c.Run(); err != nil {
+		t.Fatalf("writer: %v, want exit 0 (page cache is reclaimable)", err)
+	}
+	fi, err := os.Stat("/tmp/oomkit-vmtest-file")
+	if err != nil || fi.Size() != 192<<20 {
+		t.Fatalf("file: %v, %v; want 192 MiB", fi, err)
+	}
+	ev := readKeyed(t, cg+"/memory.events")
+	ms := readKeyed(t, cg+"/memory.stat")
+	t.Logf("memory.events %v; memory.stat file %d pgsteal %d", ev, ms["file"], ms["pgsteal"])
+	if ev["oom_kill"] != 0 || ev["oom"] != 0 {
+		t.Errorf("memory.events %v: want no OOM", ev)
+	}
+	if ev["max"] == 0 || ms["pgsteal"] == 0 {
+		t.Errorf("memory.events max %d, pgsteal %d: want the limit hit and pages reclaimed", ev["max"], ms["pgsteal"])
+	}
 }
