@@ -329,8 +329,15 @@ func (e *engine) reportHeader(trigger *proc, memcg *cgroup, cands []*proc) *ooml
 		r.MemInfo = &oomlog.MemInfo{RAMPages: i64(e.ramPages), ReservedPages: &reserved, SwapTotalKB: i64(e.swapPages * 4),
 			SwapFreeKB: i64((e.swapPages - e.swapUsed) * 4), FreePages: &free}
 	}
-	r.Tasks = make([]oomlog.Task, 0, len(cands))
-	for _, p := range cands {
+	rows := cands
+	if memcg != nil && !e.v.AtLeast(5, 3, 0) {
+		// ≤ 5.2 dumps a memcg OOM's tasks with for_each_process filtered
+		// by memcg: creation order, not the scan order (dump_tasks()).
+		rows = slices.Clone(cands)
+		slices.SortFunc(rows, func(a, b *proc) int { return a.order - b.order })
+	}
+	r.Tasks = make([]oomlog.Task, 0, len(rows))
+	for _, p := range rows {
 		r.Tasks = append(r.Tasks, e.row(p))
 	}
 	r.TableFormat = tableFormat(e.v)
