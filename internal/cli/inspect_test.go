@@ -397,4 +397,3 @@ func TestInspectUsage(t *testing.T) {
 		})
 	}
 }
-

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -228,7 +229,22 @@ func (h *topHost) snapshot(cgPath string) (topSnapshot, error) {
 	snap := topSnapshot{Scope: "global", Rules: h.rules, Kernel: h.version.String(), At: time.Now(), Notes: slices.Clone(h.notes)}
 	snap.GlobalTotalPages = h.globalTotalPages()
 	snap.TotalPages = snap.GlobalTotalPages
-	opts := proc.TaskOptions{Memcg: h.layout.Memory != "", MemcgV1: h.layout.Memory == cgroup.V1}
+	// With --cgroup, the processes and their memcgs come from the cgroup
+	// tree, in mem_cgroup_scan_tasks()'s order: the cgroup, then its
+	// descendants in pre-order, each one's processes in cgroup.procs order.
+	memcgOf := map[int]string{}
+	var memcgPIDs []int
+	var walk func(p string)
+	walk = func(p string) {
+		dir := h.layout.Dir(p)
+		for _, pid := range cgroup.PIDs(dir) {
+			memcgOf[pid] = p
+			memcgPIDs = append(memcgPIDs, pid)
+		}
+		for _, c := range cgroup.Children(dir) {
+			walk(path.Join(p, c))
+		}
+	}
 	var pids []int
 	if cgPath == "" {
 		var err error
@@ -246,21 +262,23 @@ func (h *topHost) snapshot(cgPath string) (topSnapshot, error) {
 		}
 		snap.Scope = "memcg " + cgPath
 		snap.TotalPages, snap.Notes = h.memcgTotalPages(hier, snap.Notes)
-		// mem_cgroup_scan_tasks(): the cgroup, then its descendants in
-		// pre-order, each one's processes in cgroup.procs order.
-		var walk func(p string)
-		walk = func(p string) {
-			dir := h.layout.Dir(p)
-			pids = append(pids, cgroup.PIDs(dir)...)
-			for _, c := range cgroup.Children(dir) {
-				walk(path.Join(p, c))
-			}
-		}
 		walk(cgPath)
+		pids = memcgPIDs
 	}
-	scan := h.fs.ReadTasks(pids, opts)
+	// Globally, /proc/PID/cgroup (one small file per process) is cheaper
+	// than walking a tree that may hold a cgroup per container.
+	scan := h.fs.ReadTasks(pids, proc.TaskOptions{Memcg: cgPath == "" && h.layout.Memory != "", MemcgV1: h.layout.Memory == cgroup.V1})
 	snap.Gone = scan.Gone
 	snap.Notes = append(snap.Notes, scan.Notes...)
+	for i := range scan.Tasks {
+		t := &scan.Tasks[i]
+		if p, ok := memcgOf[t.PID]; ok {
+			t.Memcg = p
+		} else if h.layout.Memory != "" && t.Memcg == "" {
+			// Started after the walk (or the tree is unreadable): ask /proc.
+			t.Memcg, _ = h.fs.MemoryCgroup(t.PID, h.layout.Memory == cgroup.V1)
+		}
+	}
 	tasks := scan.Tasks
 	if cgPath == "" {
 		h.orderByCreation(tasks, snap.TotalPages)
@@ -454,11 +472,16 @@ func topNotes(snap topSnapshot) []string {
 }
 
 func writeTopJSON(w io.Writer, rows []topRow) error {
-	enc := json.NewEncoder(w)
+	// One write per 64 KiB instead of one per process.
+	bw := bufio.NewWriterSize(w, 64<<10)
+	enc := json.NewEncoder(bw)
 	for i := range rows {
 		if err := enc.Encode(&rows[i]); err != nil {
 			return fmt.Errorf("write: %w", err)
 		}
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("write: %w", err)
 	}
 	return nil
 }

@@ -264,8 +264,18 @@ func BenchmarkTopOnceJSON10k(b *testing.B) {
 			memcg: fmt.Sprintf("/kubepods/burstable/pod%08x-ea16-463a-96c2-fc74acfb9c47/%064x", i/10, i)}
 	}
 	procRoot := writeFakeProc(b, root, defaultFakeHost, ps)
+	// The cgroup tree of such a node: 1,000 pods of 10 containers, one
+	// process each, under /kubepods/burstable.
 	sysRoot := filepath.Join(root, "sys")
-	os.MkdirAll(filepath.Join(sysRoot, "fs/cgroup/memory"), 0o755)
+	mem := filepath.Join(sysRoot, "fs/cgroup/memory")
+	for _, p := range ps {
+		dir := filepath.Join(mem, p.memcg)
+		os.MkdirAll(dir, 0o755)
+		os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(fmt.Sprintf("%d\n", p.pid)), 0o644)
+	}
+	for _, d := range []string{"", "kubepods", "kubepods/burstable"} {
+		os.WriteFile(filepath.Join(mem, d, "cgroup.procs"), nil, 0o644)
+	}
 	b.ResetTimer()
 	defer reportCPU(b)()
 	for b.Loop() {
