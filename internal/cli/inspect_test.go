@@ -227,6 +227,7 @@ func TestInspectGolden(t *testing.T) {
 		{"pod.json", []string{"--cgroup", inspectPod, "--json"}},
 		{"pid.json", []string{"--pid", "4711", "--json"}},
 		{"all.txt", []string{"--all-cgroups", "--eviction-hard", "memory.available<10%"}},
+		{"all.json", []string{"--all-cgroups", "--json"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errb bytes.Buffer

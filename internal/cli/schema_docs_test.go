@@ -19,6 +19,7 @@ func TestSchemaDocs(t *testing.T) {
 	for _, tc := range []struct{ doc, golden string }{
 		{"inspect.md", "testdata/inspect/pid.json"},
 		{"inspect.md", "testdata/inspect/pod.json"},
+		{"inspect.md", "testdata/inspect/all.json"},
 		{"top.md", "testdata/top/global.jsonl"},
 	} {
 		t.Run(tc.doc+" "+filepath.Base(tc.golden), func(t *testing.T) {
