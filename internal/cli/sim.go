@@ -54,12 +54,13 @@ docs/sim.md.`,
 func simRunCmd(s *streams) *cobra.Command {
 	cfg := simRunConfig{}
 	cmd := &cobra.Command{
-		Use:   "run SCENARIO.yaml|NAME",
+		Use:   "run SCENARIO.yaml|NAME|-",
 		Short: "Run a scenario file or a built-in scenario and print its timeline",
 		Long: `run plays a scenario and prints a readable timeline (allocations, ENOMEM,
 forks, sysctl changes, OOM kills, evictions, runtime heap failures, panics)
 and a summary per process. Long runs of allocations by one process are
-shortened (--full prints every one).
+shortened (--full prints every one). "-" reads the scenario from standard
+input.
 
 --json prints one oomkit.sim/v1 record per event (JSON Lines) and a final
 "end" record with every process's allocated_bytes, resident_bytes and
@@ -78,7 +79,8 @@ Exit status:
 		Example: `  oomkit sim run fig3
   oomkit sim run movie1 --report movie1.log && oomkit explain movie1.log
   oomkit sim run twist2 --assume-kernel 4.19.72
-  oomkit sim run scenario.yaml --json`,
+  oomkit sim run scenario.yaml --json
+  oomkit sim show fig3 | sed 's/_ratio: 50/_ratio: 80/' | oomkit sim run -`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runSim(s, cfg, args[0])
@@ -95,7 +97,14 @@ Exit status:
 
 // loadScenario reads a scenario file, or a built-in when no such file
 // exists and the name is one.
-func loadScenario(arg string) (*sim.Scenario, error) {
+func loadScenario(in io.Reader, arg string) (*sim.Scenario, error) {
+	if arg == "-" {
+		data, err := io.ReadAll(io.LimitReader(in, 64<<20))
+		if err != nil {
+			return nil, fmt.Errorf("read scenario from standard input: %w", err)
+		}
+		return sim.Load("-", data)
+	}
 	data, err := os.ReadFile(arg)
 	if err == nil {
 		return sim.Load(arg, data)
@@ -122,7 +131,7 @@ func runSim(s *streams, cfg simRunConfig, arg string) error {
 		}
 		assume = &v
 	}
-	sc, err := loadScenario(arg)
+	sc, err := loadScenario(s.in, arg)
 	if err != nil {
 		return err
 	}

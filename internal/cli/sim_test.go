@@ -88,10 +88,11 @@ func TestSimExitCodes(t *testing.T) {
 		{[]string{"sim", "commit-limit", "--memory", "12GiB", "--ratio", "50", "--kbytes", "10"}, 2, ""},
 		{[]string{"sim", "show", "nope"}, 2, ""},
 		{[]string{"sim", "show", "fig3"}, 0, ""},
+		{[]string{"sim", "run", "-"}, 1, "oomkit: -: node.swapp: unknown key (known: memory, swap, hugetlb, cgroup_version)\n"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			code, _, errOut := runCLI(t, nil, tt.args...)
+			code, _, errOut := runCLI(t, []byte("kernel: \"6.1\"\nnode: {memory: 1GiB, swapp: 1GiB}\n"), tt.args...)
 			if code != tt.code {
 				t.Errorf("exit %d, want %d (stderr %q)", code, tt.code, errOut)
 			}
