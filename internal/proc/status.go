@@ -73,6 +73,9 @@ func (f FS) Status(pid int) (Status, error) {
 // separators (no regexes; this runs for every process on every refresh).
 func parseStatus(b []byte) (Status, error) {
 	var s Status
+	// The values share one allocation: top parses a status per process.
+	store := new([8]int64)
+	used := 0
 	for len(b) > 0 {
 		line := b
 		if i := bytes.IndexByte(b, '\n'); i >= 0 {
@@ -97,9 +100,15 @@ func parseStatus(b []byte) (Status, error) {
 			if len(f) > 0 {
 				n, err := strconv.ParseInt(string(f[0]), 10, 64)
 				if err != nil {
-					return Status{}, fmt.Errorf("Uid %q: %w", v, err)
+					return Status{}, fmt.Errorf("Uid %q: %w", string(v), err)
 				}
-				s.UID = &n
+				if used < len(store) {
+					store[used] = n
+					s.UID = &store[used]
+					used++
+				} else {
+					s.UID = ptr(n)
+				}
 			}
 			continue
 		case "VmRSS":
@@ -122,9 +131,15 @@ func parseStatus(b []byte) (Status, error) {
 		}
 		n, err := parseKB(v)
 		if err != nil {
-			return Status{}, fmt.Errorf("%s %q: %w", k, v, err)
+			return Status{}, fmt.Errorf("%s %q: %w", string(k), string(v), err)
 		}
-		*dst = &n
+		if *dst == nil && used < len(store) {
+			store[used] = n
+			*dst = &store[used]
+			used++
+		} else {
+			*dst = ptr(n)
+		}
 	}
 	return s, nil
 }

@@ -51,7 +51,11 @@ type TaskScan struct {
 // process directory is looked up once, and a PID reused by a new process
 // between two reads cannot mix two processes' files.
 func (f FS) ReadTask(pid int, o TaskOptions) (Task, error) {
-	var buf [4096]byte
+	return f.readTask(pid, o, make([]byte, 4096))
+}
+
+// readTask is ReadTask with a caller's scratch buffer (one per worker).
+func (f FS) readTask(pid int, o TaskOptions, buf []byte) (Task, error) {
 	t := Task{PID: pid}
 	dir := f.pidPath(pid, "")
 	dfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
@@ -60,7 +64,7 @@ func (f FS) ReadTask(pid int, o TaskOptions) (Task, error) {
 	}
 	defer unix.Close(dfd)
 	read := func(name string) ([]byte, error) {
-		b, err := readAt(dfd, name, buf[:])
+		b, err := readAt(dfd, name, buf)
 		if err != nil {
 			if pe, ok := err.(*fs.PathError); ok {
 				pe.Path = filepath.Join(dir, name)
@@ -75,17 +79,22 @@ func (f FS) ReadTask(pid int, o TaskOptions) (Task, error) {
 	if t.Status, err = parseStatus(b); err != nil {
 		return Task{}, fmt.Errorf("parse %s: %w", filepath.Join(dir, "status"), err)
 	}
-	for _, x := range []struct {
-		name string
-		dst  *int64
-	}{{"oom_score_adj", &t.OOMScoreAdj}, {"oom_score", &t.OOMScore}} {
-		b, err := read(x.name)
+	readInt := func(name string) (int64, error) {
+		b, err := read(name)
 		if err != nil {
-			return Task{}, err
+			return 0, err
 		}
-		if *x.dst, err = parseInt(b); err != nil {
-			return Task{}, fmt.Errorf("parse %s: %w", filepath.Join(dir, x.name), err)
+		n, err := parseInt(b)
+		if err != nil {
+			return 0, fmt.Errorf("parse %s: %w", filepath.Join(dir, name), err)
 		}
+		return n, nil
+	}
+	if t.OOMScoreAdj, err = readInt("oom_score_adj"); err != nil {
+		return Task{}, err
+	}
+	if t.OOMScore, err = readInt("oom_score"); err != nil {
+		return Task{}, err
 	}
 	if o.Memcg {
 		b, err := read("cgroup")
@@ -127,6 +136,7 @@ func (f FS) ReadTasks(pids []int, o TaskOptions) TaskScan {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			buf := make([]byte, 4096)
 			for {
 				mu.Lock()
 				lo := next
@@ -136,7 +146,7 @@ func (f FS) ReadTasks(pids []int, o TaskOptions) TaskScan {
 					return
 				}
 				for i := lo; i < min(lo+chunk, len(pids)); i++ {
-					t, err := f.ReadTask(pids[i], o)
+					t, err := f.readTask(pids[i], o, buf)
 					res[i] = result{t, err}
 				}
 			}
