@@ -13,6 +13,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/oomkit/oomkit/internal/kube"
 	"github.com/oomkit/oomkit/internal/mm"
 )
 
@@ -406,7 +407,11 @@ func (l *loader) kubelet(n *yaml.Node, p string) (*Kubelet, error) {
 		var err error
 		switch key {
 		case "version":
-			k.Version, err = l.str(v, kp)
+			if k.Version, err = l.str(v, kp); err == nil {
+				if _, verr := kube.ParseVersion(k.Version); verr != nil {
+					err = l.errorf(kp, "%q is not a Kubernetes release oomkit models (e.g. \"1.30\")", k.Version)
+				}
+			}
 		case "eviction_hard":
 			var s string
 			if s, err = l.str(v, kp); err != nil {

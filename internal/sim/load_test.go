@@ -60,6 +60,7 @@ node: {memory: 12GB}`, `scenario.yaml: node.memory: "12GB" is ambiguous: write I
 		"scenario.yaml: processes[0].actions[0]: want one of alloc, fork, sleep, sysctl, exit (e.g. - sleep: 5s)"},
 	{"eviction percent", minimal + "kubelet: {eviction_hard: memory.available<5%}\n",
 		`scenario.yaml: kubelet.eviction_hard: "memory.available<5%": percentages are not simulated; give a size (e.g. memory.available<100Mi)`},
+	{"bad kubelet version", minimal + "kubelet: {version: \"2.0\"}\n", `scenario.yaml: kubelet.version: "2.0" is not a Kubernetes release oomkit models (e.g. "1.30")`},
 	{"alias", minimal + "x: &a 1\n", "scenario.yaml: x: unknown key (known: name, description, kernel, node, sysctl, baseline, kubelet, cgroups, pods, processes, duration)"},
 	{"key twice", minimal + "duration: 1s\nduration: 2s\n", "scenario.yaml: duration: given twice"},
 	{"two documents", minimal + "---\n" + minimal, "scenario.yaml: more than one YAML document; put one scenario in a file"},
@@ -167,6 +168,17 @@ processes:
 	limits := map[string]int64{}
 	for _, c := range s.Cgroups {
 		limits[c.Path] = c.MemoryMaxBytes
+	}
+	// A kubelet older than 1.20 gave Guaranteed pods −998.
+	old, err := Load("s.yaml", []byte(minimal+`kubelet: {version: "1.19"}
+pods: [{name: g, containers: [{name: app, requests: {memory: 256Mi, cpu: 100m}, limits: {memory: 256Mi, cpu: 100m}}]}]
+processes: [{name: g, pod: g}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if adj := *old.Processes[1].OOMScoreAdj; adj != -998 {
+		t.Errorf("kubelet 1.19 Guaranteed adj = %d, want -998", adj)
 	}
 	if limits["/kubepods/podaaaa-1111"] != 256*mib || limits["/kubepods/burstable/podbbbb-2222"] != Unlimited ||
 		limits["/kubepods/burstable/podbbbb-2222/side"] != 128*mib {

@@ -2,8 +2,8 @@ package sim
 
 import (
 	"slices"
-	"sort"
 
+	"github.com/oomkit/oomkit/internal/kube"
 	"github.com/oomkit/oomkit/internal/mm"
 	"github.com/oomkit/oomkit/internal/oomlog"
 )
@@ -378,22 +378,13 @@ func (e *engine) row(p *proc) oomlog.Task {
 	return t
 }
 
-// podUsage is a pod's working set: the resident pages of its processes
-// and its cgroups' unreclaimable pages (kubelet: usage − inactive_file).
-type podUsage struct {
-	name       string
-	pod        *Pod
-	workingSet int64 // bytes
-	request    int64 // bytes
-	procs      []*proc
-}
-
-// kubeletTick is one housekeeping pass of the eviction manager: evict one
-// pod when memory.available < the hard threshold.
+// kubeletTick is one housekeeping pass of the eviction manager: when
+// memory.available is below the hard threshold, evict the first pod of
+// kube.RankEviction (one per pass).
 //
 // managerImpl.synchronize, pkg/kubelet/eviction: memory.available =
-// capacity − working set; rankMemoryPressure = exceedMemoryRequests, then
-// priority, then usage above request (spec/kubernetes.md §5).
+// capacity − working set (usage − inactive file); rankMemoryPressure
+// (spec/kubernetes.md §5).
 func (e *engine) kubeletTick() {
 	k := e.s.Kubelet
 	workingSet := (e.ramPages - e.freeRAM() - e.baseCach - e.cgCache) * page
@@ -401,66 +392,40 @@ func (e *engine) kubeletTick() {
 	if available >= k.EvictionHardBytes {
 		return
 	}
-	byPod := map[string]*podUsage{}
-	var order []string
+	kv := kubeletVersion(k)
+	usage := map[string]int64{}
+	procs := map[string][]*proc{}
+	var cands []kube.EvictionCandidate
 	for _, p := range e.procs {
 		if p.dead || !p.started || p.pod == "" {
 			continue
 		}
-		u := byPod[p.pod]
-		if u == nil {
+		if _, seen := procs[p.pod]; !seen {
 			pod := e.pods[p.pod]
-			if pod == nil || pod.Critical || pod.Priority >= 2000000000 {
-				continue
-			}
-			u = &podUsage{name: p.pod, pod: pod, request: podRequest(*pod)}
-			byPod[p.pod] = u
-			order = append(order, p.pod)
+			kp := kubePod(*pod)
+			cands = append(cands, kube.EvictionCandidate{Name: p.pod, Priority: int32(pod.Priority),
+				RequestBytes: kube.PodMemoryRequest(kp, kv), Critical: pod.Critical || kube.IsCriticalPod(kp, kv)})
 		}
-		u.workingSet += p.resident() * page
-		u.procs = append(u.procs, p)
+		usage[p.pod] += p.resident() * page
+		procs[p.pod] = append(procs[p.pod], p)
 	}
-	if len(order) == 0 {
+	for i := range cands {
+		u := usage[cands[i].Name]
+		cands[i].UsageBytes = &u
+	}
+	ranked := kube.RankEviction(cands)
+	if len(ranked) == 0 || ranked[0].Critical {
 		return
 	}
-	var cands []*podUsage
-	for _, n := range order {
-		cands = append(cands, byPod[n])
-	}
-	sort.SliceStable(cands, func(i, j int) bool {
-		a, b := cands[i], cands[j]
-		ax, bx := a.workingSet > a.request, b.workingSet > b.request
-		if ax != bx {
-			return ax
-		}
-		if a.pod.Priority != b.pod.Priority {
-			return a.pod.Priority < b.pod.Priority
-		}
-		return a.workingSet-a.request > b.workingSet-b.request
-	})
-	v := cands[0]
-	ev := Event{Event: EvEvict, Pod: v.name, QOSClass: PodQOS(*v.pod), WorkingSetBytes: i64(v.workingSet), RequestBytes: i64(v.request),
+	v := ranked[0]
+	ev := Event{Event: EvEvict, Pod: v.Name, QOSClass: PodQOS(*e.pods[v.Name], kv), WorkingSetBytes: i64(*v.UsageBytes), RequestBytes: i64(v.RequestBytes),
 		MemoryAvailableBytes: i64(available), ThresholdBytes: i64(k.EvictionHardBytes)}
-	for _, p := range slices.Clone(v.procs) {
+	for _, p := range procs[v.Name] {
 		e.stop(p, StopEvicted)
 		e.release(p)
 	}
 	e.evictions++
 	e.emit(&ev)
-}
-
-// podRequest is the pod's memory request: the sum of its containers'
-// requests, a request defaulting to the limit.
-func podRequest(p Pod) int64 {
-	var n int64
-	for _, c := range p.Containers {
-		if c.RequestBytes > 0 {
-			n += c.RequestBytes
-		} else {
-			n += c.LimitBytes
-		}
-	}
-	return n
 }
 
 func (e *engine) end() {

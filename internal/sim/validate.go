@@ -3,13 +3,12 @@ package sim
 import (
 	"fmt"
 	"strings"
-)
 
-// Kubernetes QoS classes.
-const (
-	QOSGuaranteed = "Guaranteed"
-	QOSBurstable  = "Burstable"
-	QOSBestEffort = "BestEffort"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/oomkit/oomkit/internal/kube"
 )
 
 // Sandbox (pause) process defaults: containerd's defaultSandboxOOMAdj and
@@ -169,97 +168,67 @@ func parentPath(p string) string {
 	return p[:i]
 }
 
-// PodQOS is the pod's QoS class: Guaranteed when every container has
-// memory and CPU limits and requests equal to them (requests default to
-// limits), BestEffort when no container sets any, Burstable otherwise.
-//
-// ComputePodQOS, pkg/apis/core/v1/helper/qos (spec/kubernetes.md §1.1).
-func PodQOS(p Pod) string {
-	guaranteed, any := true, false
+// kubePod is the pod as the kubelet sees it, after the API server's
+// defaulting (requests from limits): the input of internal/kube's QoS,
+// oom_score_adj and eviction rules.
+func kubePod(p Pod) *corev1.Pod {
+	pod := &corev1.Pod{}
+	pod.Name, pod.UID = p.Name, types.UID(p.UID)
+	prio := int32(p.Priority)
+	pod.Spec.Priority = &prio
 	for _, c := range p.Containers {
-		reqMem, reqCPU := c.RequestBytes, c.CPURequestMilli
-		if reqMem == 0 {
-			reqMem = c.LimitBytes
+		res := corev1.ResourceRequirements{}
+		add := func(list *corev1.ResourceList, mem, cpu int64) {
+			if mem == 0 && cpu == 0 {
+				return
+			}
+			*list = corev1.ResourceList{}
+			if mem != 0 {
+				(*list)[corev1.ResourceMemory] = *resource.NewQuantity(mem, resource.BinarySI)
+			}
+			if cpu != 0 {
+				(*list)[corev1.ResourceCPU] = *resource.NewMilliQuantity(cpu, resource.DecimalSI)
+			}
 		}
-		if reqCPU == 0 {
-			reqCPU = c.CPULimitMilli
-		}
-		if c.RequestBytes != 0 || c.LimitBytes != 0 || c.CPURequestMilli != 0 || c.CPULimitMilli != 0 {
-			any = true
-		}
-		if c.LimitBytes == 0 || c.CPULimitMilli == 0 || reqMem != c.LimitBytes || reqCPU != c.CPULimitMilli {
-			guaranteed = false
-		}
+		add(&res.Requests, c.RequestBytes, c.CPURequestMilli)
+		add(&res.Limits, c.LimitBytes, c.CPULimitMilli)
+		pod.Spec.Containers = append(pod.Spec.Containers, corev1.Container{Name: c.Name, Resources: res})
 	}
-	switch {
-	case !any:
-		return QOSBestEffort
-	case guaranteed:
-		return QOSGuaranteed
-	}
-	return QOSBurstable
+	kube.ApplyDefaults(pod)
+	return pod
 }
 
-// ContainerOOMScoreAdj is the kubelet's oom_score_adj for container c of a
-// pod of class qos on a node with memCapacity bytes: Guaranteed −997 (−998
-// before 1.20), BestEffort 1000, Burstable 1000 − 1000·request/capacity
-// clamped to [3, 999] ([2, 999] before 1.20).
-//
-// GetContainerOOMScoreAdjust, pkg/kubelet/qos/policy.go (spec/kubernetes.md §2.2).
-func ContainerOOMScoreAdj(qos string, c Container, memCapacity int64, before120 bool) int {
-	guaranteed, floor := -997, 3
-	if before120 {
-		guaranteed, floor = -998, 2
-	}
-	switch qos {
-	case QOSGuaranteed:
-		return guaranteed
-	case QOSBestEffort:
-		return 1000
-	}
-	req := c.RequestBytes
-	if req == 0 {
-		req = c.LimitBytes
-	}
-	if c.RequestBytes == 0 && c.LimitBytes != 0 {
-		req = c.LimitBytes // requests default to limits
-	}
-	adj := 1000 - int(1000*req/max(memCapacity, 1))
-	if adj < floor {
-		return floor
-	}
-	if adj == 1000 {
-		return 999
-	}
-	return adj
-}
+// PodQOS is the pod's QoS class under kubelet v (kube.PodQOS, i.e.
+// ComputePodQOS; spec/kubernetes.md §1.1).
+func PodQOS(p Pod, v kube.Version) string { return kube.PodQOS(kubePod(p), v) }
 
 // podCgroup is the kubelet's cgroupfs path of a pod: /kubepods/pod<uid>
 // for Guaranteed, /kubepods/{burstable,besteffort}/pod<uid> otherwise.
 func podCgroup(qos, uid string) string {
 	switch qos {
-	case QOSBurstable:
+	case kube.QOSBurstable:
 		return "/kubepods/burstable/pod" + uid
-	case QOSBestEffort:
+	case kube.QOSBestEffort:
 		return "/kubepods/besteffort/pod" + uid
 	}
 	return "/kubepods/pod" + uid
 }
 
-func kubeletBefore120(k *Kubelet) bool {
-	if k == nil {
-		return false
+// kubeletVersion is the scenario's kubelet release (1.30 without a
+// kubelet section).
+func kubeletVersion(k *Kubelet) kube.Version {
+	if k != nil {
+		if v, err := kube.ParseVersion(k.Version); err == nil {
+			return v
+		}
 	}
-	var major, minor int
-	if _, err := fmt.Sscanf(strings.TrimPrefix(k.Version, "v"), "%d.%d", &major, &minor); err != nil {
-		return false
-	}
-	return major == 1 && minor < 20
+	return kube.Version{Major: 1, Minor: 30}
 }
 
 // expandPods gives every pod its pod and container cgroups (pause first)
 // and a sandbox process, and resolves the processes that name a pod.
 func (l *loader) expandPods(s *Scenario) error {
+	kv := kubeletVersion(s.Kubelet)
 	pods := map[string]int{}
 	var podCgroups []Cgroup
 	var pauses []Process
@@ -273,7 +242,7 @@ func (l *loader) expandPods(s *Scenario) error {
 		if pod.UID == "" {
 			pod.UID = fmt.Sprintf("%08x-0000-4000-8000-%012x", i+1, i+1)
 		}
-		qos := PodQOS(*pod)
+		qos := PodQOS(*pod, kv)
 		base := podCgroup(qos, pod.UID)
 		podLimit := int64(0)
 		for _, c := range pod.Containers {
@@ -342,10 +311,17 @@ func (l *loader) expandPods(s *Scenario) error {
 				return l.errorf(p+".container", "%q is not a container of pod %q", pr.Container, pr.Pod)
 			}
 		}
-		qos := PodQOS(pod)
-		pr.Cgroup = podCgroup(qos, pod.UID) + "/" + ctr.Name
+		kp := kubePod(pod)
+		pr.Cgroup = podCgroup(kube.PodQOS(kp, kv), pod.UID) + "/" + ctr.Name
 		if pr.OOMScoreAdj == nil {
-			adj := ContainerOOMScoreAdj(qos, *ctr, s.Node.MemoryBytes, kubeletBefore120(s.Kubelet))
+			// GetContainerOOMScoreAdjust, pkg/kubelet/qos/policy.go.
+			var kc *corev1.Container
+			for j := range kp.Spec.Containers {
+				if kp.Spec.Containers[j].Name == ctr.Name {
+					kc = &kp.Spec.Containers[j]
+				}
+			}
+			adj := kube.ContainerOOMScoreAdj(kp, kc, s.Node.MemoryBytes, kv)
 			pr.OOMScoreAdj = &adj
 		}
 	}
