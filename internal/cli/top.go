@@ -713,7 +713,12 @@ var (
 func (m *topModel) View() tea.View {
 	var b strings.Builder
 	snap := m.snap
-	b.WriteString(topTitle.Render("oomkit top") + "  " + snap.At.Format("15:04:05") + "  " + strings.TrimSpace(topHeader(snap)) + "\n")
+	scope := "global OOM"
+	if snap.Scope != "global" {
+		scope = snap.Scope + " OOM"
+	}
+	fmt.Fprintf(&b, "%s  %s  ranked for a %s: totalpages %d, kernel %s (%s)\n", topTitle.Render("oomkit top"), snap.At.Format("15:04:05"),
+		scope, snap.TotalPages, snap.Kernel, snap.Rules)
 	mem := m.host.mem
 	fmt.Fprintf(&b, "MemTotal %s  MemAvailable %s  Swap %s  sort %s%s  filter %q%s\n",
 		kbWord(mem.MemTotalKB), kbWord(mem.MemAvailableKB), kbWord(mem.SwapTotalKB), m.sortKey, map[bool]string{true: " (reversed)"}[m.reverse],
