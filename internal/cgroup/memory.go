@@ -74,7 +74,7 @@ const v1Unlimited = 1 << 62
 var testHookRead func(name string)
 
 // ErrRemoved is wrapped by ReadMemory when the cgroup directory vanished.
-var ErrRemoved = errors.New("cgroup removed")
+var ErrRemoved = errors.New("no such cgroup (it does not exist or was just removed)")
 
 // ReadMemory reads the memory controller files of the cgroup directory dir
 // (path is the cgroup path to report). It fails only when the directory

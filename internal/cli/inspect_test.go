@@ -329,7 +329,7 @@ func TestInspectOddHosts(t *testing.T) {
 		procRoot, sysRoot := inspectFixture(t, defaultFakeHost)
 		os.RemoveAll(filepath.Join(sysRoot, "fs/cgroup", inspectSidecar))
 		_, stderr, code := run(t, procRoot, sysRoot, "--cgroup", inspectSidecar)
-		if code != 1 || !strings.Contains(stderr, "cgroup removed") || strings.Count(stderr, "\n") != 1 {
+		if code != 1 || !strings.Contains(stderr, "no such cgroup") || strings.Count(stderr, "\n") != 1 {
 			t.Errorf("exit %d, stderr %q", code, stderr)
 		}
 		// The pid's cgroup is gone but the process is still listed: same.
