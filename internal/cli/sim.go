@@ -123,6 +123,9 @@ func loadScenario(in io.Reader, arg string) (*sim.Scenario, error) {
 }
 
 func runSim(s *streams, cfg simRunConfig, arg string) error {
+	if cfg.json && cfg.report == "-" {
+		return usageError("--report - would mix the kernel log into --json's JSON Lines: give --report a FILE")
+	}
 	var assume *mm.Version
 	if cfg.assume != "" {
 		v, err := mm.ParseVersion(cfg.assume)

@@ -87,6 +87,7 @@ func TestSimExitCodes(t *testing.T) {
 		{[]string{"sim", "commit-limit", "--memory", "12GB"}, 2, "oomkit: --memory: \"12GB\" is ambiguous: write IEC units (e.g. 100MiB, 12GiB)\n"},
 		{[]string{"sim", "commit-limit", "--memory", "12GiB", "--ratio", "50", "--kbytes", "10"}, 2, ""},
 		{[]string{"sim", "show", "nope"}, 2, ""},
+		{[]string{"sim", "run", "fig3", "--json", "--report", "-"}, 2, "oomkit: --report - would mix the kernel log into --json's JSON Lines: give --report a FILE\n"},
 		{[]string{"sim", "show", "fig3"}, 0, ""},
 		{[]string{"sim", "run", "-"}, 1, "oomkit: -: node.swapp: unknown key (known: memory, swap, hugetlb, cgroup_version)\n"},
 	}
