@@ -38,6 +38,7 @@ func BenchmarkBootGuest(b *testing.B) {
 		{"empty/cpus=2", Config{CPUs: 2}, "^$"},
 		{"empty/cpus=1/gzip", Config{CPUs: 1, Compress: true}, "^$"},
 		{"empty/cpus=1/swap", Config{CPUs: 1, SwapMiB: 256}, "^$"},
+		{"empty/cpus=1/scratch", Config{CPUs: 1, ScratchMiB: 512}, "^$"},
 		{"group-kill/cpus=1", Config{CPUs: 1}, "^TestGroupKill$"},
 	} {
 		b.Run(c.name, func(b *testing.B) {
