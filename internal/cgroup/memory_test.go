@@ -214,3 +214,15 @@ func TestRemovedWhileReading(t *testing.T) {
 		t.Errorf("reading a removed cgroup: %v, want ErrRemoved", err)
 	}
 }
+
+// FuzzParseStat: memory.stat, memory.events and oom_control never panic.
+func FuzzParseStat(f *testing.F) {
+	for _, s := range []string{"low 0\nhigh 12\nmax 3\noom 2\noom_kill 1\n", "oom_kill_disable 1\nunder_oom 0\n", "hierarchical_memory_limit 18446744073709551615\n", "x\n"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		parseStat(b)
+		parseEvents(b)
+		parseOOMControl(b)
+	})
+}

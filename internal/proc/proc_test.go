@@ -294,3 +294,47 @@ func TestRealProc(t *testing.T) {
 		t.Errorf("missing pid: %v, want IsGone", err)
 	}
 }
+
+// TestZombieLeader: a leader that exited while a thread runs on has no
+// memory lines in its status; the live thread's are used, as
+// find_lock_task_mm() does for oom_badness().
+func TestZombieLeader(t *testing.T) {
+	root := copyTree(t, "testdata/host")
+	st, _ := os.ReadFile(filepath.Join(root, "4242", "status"))
+	var zombie []string
+	for _, l := range strings.Split(string(st), "\n") {
+		if !strings.HasPrefix(l, "Vm") && !strings.HasPrefix(l, "Rss") {
+			zombie = append(zombie, l)
+		}
+	}
+	os.WriteFile(filepath.Join(root, "4242", "status"), []byte(strings.Join(zombie, "\n")), 0o644)
+	for _, tid := range []string{"4242", "4243"} {
+		os.MkdirAll(filepath.Join(root, "4242", "task", tid), 0o755)
+	}
+	os.WriteFile(filepath.Join(root, "4242", "task", "4242", "status"), []byte(strings.Join(zombie, "\n")), 0o644)
+	os.WriteFile(filepath.Join(root, "4242", "task", "4243", "status"), st, 0o644)
+	f, _ := NewFS(root)
+	tk, err := f.ReadTask(4242, TaskOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !tk.Status.HasMM || tk.Status.RSSPages(4) != (1144+2916)/4 || tk.Status.Name != "bash" {
+		t.Errorf("zombie leader: %+v", tk.Status)
+	}
+}
+
+// FuzzParseStatus and FuzzParseStat: any input gives a result or an
+// error, never a panic.
+func FuzzParseStatus(f *testing.F) {
+	for _, s := range []string{"Name:\tbash\nVmRSS:\t    4060 kB\nRssAnon:\t 1144 kB\n", "Name:\t(resolved)\nKthread:\t1\n", "Uid:\t\nVmPTE:\t kB\n", ""} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) { parseStatus(b) })
+}
+
+func FuzzParseStat(f *testing.F) {
+	for _, s := range []string{"7 (a) b (c)) S 1 7 7 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 99 0 5 18446744073709551615\n", "1 (x) S", ")"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) { parseStat(b) })
+}

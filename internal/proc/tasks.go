@@ -3,6 +3,7 @@ package proc
 import (
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -78,6 +79,9 @@ func (f FS) readTask(pid int, o TaskOptions, buf []byte) (Task, error) {
 	}
 	if t.Status, err = parseStatus(b); err != nil {
 		return Task{}, fmt.Errorf("parse %s: %w", filepath.Join(dir, "status"), err)
+	}
+	if !t.Status.HasMM && !t.Status.Kthread {
+		f.threadMM(dir, &t.Status, buf)
 	}
 	readInt := func(name string) (int64, error) {
 		b, err := read(name)
@@ -165,4 +169,31 @@ func (f FS) ReadTasks(pids []int, o TaskOptions) TaskScan {
 		}
 	}
 	return s
+}
+
+// threadMM handles a thread-group leader that has exited while other
+// threads run on (a zombie leader): its status has no memory lines, but
+// oom_badness() scores the process through find_lock_task_mm(), which
+// takes any thread that still has the mm. The memory lines of the first
+// such thread are copied into st (the counters are per mm, the same for
+// every thread).
+func (f FS) threadMM(dir string, st *Status, buf []byte) {
+	ents, err := os.ReadDir(filepath.Join(dir, "task"))
+	if err != nil || len(ents) < 2 {
+		return
+	}
+	for _, e := range ents {
+		b, err := readAt(unix.AT_FDCWD, filepath.Join(dir, "task", e.Name(), "status"), buf)
+		if err != nil {
+			continue
+		}
+		ts, err := parseStatus(b)
+		if err != nil || !ts.HasMM {
+			continue
+		}
+		name, kthread, uid := st.Name, st.Kthread, st.UID
+		*st = ts
+		st.Name, st.Kthread, st.UID = name, kthread, uid
+		return
+	}
 }
