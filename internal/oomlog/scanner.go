@@ -122,8 +122,12 @@ func (s *Scanner) feed(b []byte, cut bool) {
 // per word: most log lines are not OOM reports and must cost next to
 // nothing.
 func mayStart(b []byte) bool {
-	if foreignSyslog(b) {
-		return false
+	if end := syslogTime(b); end >= 0 {
+		kernel, _, body := kernelTag(b[end+1:])
+		if !kernel {
+			return false // another program's syslog line
+		}
+		b = b[min(end+1+body, len(b)):] // only the kernel's text can matter
 	}
 	// "oom" (invoked oom-killer, oom-kill:, oom_reaper, memory.oom.group),
 	// "memory"/"Memory" (Out of memory, Memory cgroup …, memory: usage).
@@ -184,14 +188,3 @@ func hasPidHeader(b []byte) bool {
 	}
 }
 
-// foreignSyslog reports whether b is a syslog line ("Jan  5 15:19:27
-// [host] tag: …") written by a program other than the kernel; it agrees
-// with splitPrefix, which would call the line srcForeign.
-func foreignSyslog(b []byte) bool {
-	end := syslogTime(b)
-	if end < 0 {
-		return false
-	}
-	kernel, _, _ := kernelTag(b[end+1:])
-	return !kernel
-}
