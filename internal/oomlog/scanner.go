@@ -187,4 +187,3 @@ func hasPidHeader(b []byte) bool {
 		off = i + 1
 	}
 }
-
