@@ -24,6 +24,7 @@ type simRunConfig struct {
 	assume   string
 	duration string
 	full     bool
+	maxSteps int
 }
 
 func init() {
@@ -92,6 +93,7 @@ Exit status:
 	f.StringVar(&cfg.assume, "assume-kernel", "", "run with kernel `VERSION`'s rules instead of the scenario's (e.g. 6.1.0)")
 	f.StringVar(&cfg.duration, "duration", "", "simulate for `DURATION` instead of the scenario's (e.g. 10m)")
 	f.BoolVar(&cfg.full, "full", false, "print every allocation in the timeline")
+	f.IntVar(&cfg.maxSteps, "max-steps", sim.DefaultMaxSteps, "stop after `N` steps (allocations, forks, kubelet passes); the end record says truncated")
 	return cmd
 }
 
@@ -123,6 +125,9 @@ func loadScenario(in io.Reader, arg string) (*sim.Scenario, error) {
 }
 
 func runSim(s *streams, cfg simRunConfig, arg string) error {
+	if cfg.maxSteps < 1 {
+		return usageError("--max-steps %d: want 1 or more", cfg.maxSteps)
+	}
 	if cfg.json && cfg.report == "-" {
 		return usageError("--report - would mix the kernel log into --json's JSON Lines: give --report a FILE")
 	}
@@ -154,7 +159,7 @@ func runSim(s *streams, cfg simRunConfig, arg string) error {
 	if cfg.json {
 		enc := json.NewEncoder(w)
 		var encErr error
-		res, err = sim.Run(sc, sim.Options{OnEvent: func(ev *sim.Event) {
+		res, err = sim.Run(sc, sim.Options{MaxSteps: cfg.maxSteps, OnEvent: func(ev *sim.Event) {
 			if encErr == nil {
 				encErr = enc.Encode(ev)
 			}
@@ -163,7 +168,7 @@ func runSim(s *streams, cfg simRunConfig, arg string) error {
 			err = encErr
 		}
 	} else {
-		res, err = sim.Run(sc, sim.Options{})
+		res, err = sim.Run(sc, sim.Options{MaxSteps: cfg.maxSteps})
 		if err == nil {
 			writeSimText(w, sc, res, cfg.full)
 		}

@@ -13,8 +13,9 @@ import (
 
 const page = mm.PageSize
 
-// DefaultMaxSteps bounds a run: process steps plus kubelet ticks.
-const DefaultMaxSteps = 50_000_000
+// DefaultMaxSteps bounds a run: allocations, other process steps and
+// kubelet ticks. Two million keeps a collected timeline under a gigabyte.
+const DefaultMaxSteps = 2_000_000
 
 // defaultSwappiness is vm.swappiness (and every memcg's) in the model.
 const defaultSwappiness = 60
@@ -501,13 +502,10 @@ func (e *engine) step(p *proc) {
 			if p.left == 0 {
 				p.pc++
 			}
-			if a.Alloc.Every > 0 {
-				e.push(e.t+a.Alloc.Every, p)
-				return
-			}
-			if p.left != 0 {
-				continue
-			}
+			// Every block is one step, even back to back (every: 0), so
+			// MaxSteps bounds a run whatever repeat says.
+			e.push(e.t+a.Alloc.Every, p)
+			return
 		case ActSleep:
 			p.pc++
 			if a.Sleep > 0 {

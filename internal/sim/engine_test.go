@@ -302,3 +302,24 @@ duration: 5m
 		t.Fatalf("evictions %+v: want be (crit is critical although bigger)", ev)
 	}
 }
+
+// A plan of two billion back-to-back blocks stops at the step limit
+// instead of running forever.
+func TestStepLimit(t *testing.T) {
+	s, err := Load("t.yaml", []byte(`kernel: "6.1.0"
+node: {memory: 1GiB}
+sysctl: {vm.overcommit_memory: 1}
+processes: [{name: a, actions: [{alloc: {block: 1B, repeat: 2147483647}}]}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	res, err := Run(s, Options{MaxSteps: 1000, OnEvent: func(*Event) { n++ }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Truncated || !*res.End.Truncated || n != 1001 {
+		t.Errorf("truncated %v, %d events; want true and 1000 allocations + end", res.Truncated, n)
+	}
+}

@@ -102,7 +102,9 @@ type Event struct {
 	OOMKills        *int         `json:"oom_kills,omitempty"`
 	Evictions       *int         `json:"evictions,omitempty"`
 	Panicked        *bool        `json:"panicked,omitempty"`
-	Kernel          string       `json:"kernel,omitempty"`
+	// Truncated is true when the run stopped at its step limit.
+	Truncated *bool  `json:"truncated,omitempty"`
+	Kernel    string `json:"kernel,omitempty"`
 }
 
 // EndProcess is one process in the end record.

@@ -432,7 +432,7 @@ func (e *engine) end() {
 	ev := Event{Event: EvEnd, Kernel: e.v.String(), CommitLimitBytes: i64(e.commitLimit() * page), CommittedASBytes: i64(e.committed * page),
 		OvercommitMemory: iptr(e.sys.OvercommitMemory), MemoryBytes: i64(e.ramPages * page),
 		MemoryUsedBytes: i64((e.ramPages - e.freeRAM()) * page), SwapBytes: i64(e.swapPages * page), SwapUsedBytes: i64(e.swapUsed * page),
-		OOMKills: iptr(e.oomKills), Evictions: iptr(e.evictions), Panicked: bptr(e.panicked)}
+		OOMKills: iptr(e.oomKills), Evictions: iptr(e.evictions), Panicked: bptr(e.panicked), Truncated: bptr(e.res.Truncated)}
 	ev.Processes = make([]EndProcess, 0, len(e.procs))
 	for _, p := range e.procs {
 		ep := EndProcess{Process: p.name, PID: p.pid, Cgroup: p.cg.path, OOMScoreAdj: p.adj, AllocatedBytes: p.allocated,
