@@ -2,6 +2,7 @@ package alloc_test
 
 import (
 	"bytes"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,18 +27,21 @@ const (
 // BenchmarkTouchVsC runs `alloc --block 64MiB --touch 100% --max 2GiB
 // --interval 0` and the plain C loop of scripts/bench-alloc/touch.c (mmap +
 // one write per page, compiled here with gcc -O2) side by side in the same
-// 2.5 GiB memcg, and reports both page-touch rates and their ratio. Each
-// side times its own loop (alloc's elapsed_seconds, the C program's
+// 2.5 GiB memcg, and reports both page-touch rates (the best run of
+// each) and their ratio go/c_rate (≥ 0.9 is the goal). Each side times its
+// own loop (alloc's elapsed_seconds, the C program's
 // clock_gettime), so process start-up is left out of both.
 func BenchmarkTouchVsC(b *testing.B) {
 	m := kerneltest.NewMemcg(b, benchLimit)
 	cbin := buildTouchC(b)
-	var goSec, cSec float64
+	// The best (shortest) run of each side: on a shared machine the noise
+	// only ever adds time.
+	goSec, cSec := math.Inf(1), math.Inf(1)
 	for i := 0; i < b.N; i++ {
 		// Alternate which side goes first, so neither always runs right
 		// after the other's 2 GiB was freed.
 		if cbin != "" && i%2 == 1 {
-			cSec += runTouchC(b, m, cbin)
+			cSec = min(cSec, runTouchC(b, m, cbin))
 		}
 		p := startIn(b, m, alloc.Config{Mode: alloc.ModeMmap, BlockBytes: benchBlock, TouchPercent: 100, MaxBytes: benchMax})
 		recs := p.until(b, "stop")
@@ -45,18 +49,17 @@ func BenchmarkTouchVsC(b *testing.B) {
 		if *last.StopReason != alloc.StopMax || last.TouchedBytes != benchMax {
 			b.Fatalf("alloc stopped with %q after touching %d bytes", *last.StopReason, last.TouchedBytes)
 		}
-		goSec += last.ElapsedSeconds
+		goSec = min(goSec, last.ElapsedSeconds)
 		_ = p.cmd.Wait()
 		if cbin != "" && i%2 == 0 {
-			cSec += runTouchC(b, m, cbin)
+			cSec = min(cSec, runTouchC(b, m, cbin))
 		}
 	}
 	const gib = float64(alloc.GiB)
-	pages := float64(benchMax/4096) * float64(b.N)
-	b.ReportMetric(float64(benchMax)*float64(b.N)/goSec/gib, "go_GiB/s")
-	b.ReportMetric(pages/goSec/1e6, "go_Mpages/s")
+	b.ReportMetric(float64(benchMax)/goSec/gib, "go_GiB/s")
+	b.ReportMetric(float64(benchMax/4096)/goSec/1e6, "go_Mpages/s")
 	if cbin != "" {
-		b.ReportMetric(float64(benchMax)*float64(b.N)/cSec/gib, "c_GiB/s")
+		b.ReportMetric(float64(benchMax)/cSec/gib, "c_GiB/s")
 		b.ReportMetric(cSec/goSec, "go/c_rate")
 	}
 }

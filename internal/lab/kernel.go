@@ -52,9 +52,12 @@ func (k *kernelLog) pull() {
 }
 
 // reports parses everything logged so far and returns the OOM reports whose
-// OOM memcg (or, for a global OOM, the victim's memcg) is path or below it.
-// Other engineers' and other runs' OOMs in other cgroups are ignored.
-func (k *kernelLog) reports(path string) []*oomlog.Report {
+// OOM memcg (or, for a global OOM, the victim's memcg) is path or below it,
+// and reports that print no memcg at all but kill a process ours says is
+// its own: the kernel rate-limits the report's header, cgroup lines and
+// task table (oom_rs: 10 per 5 s, system-wide) and then prints only the
+// Killed line. Other engineers' and other runs' OOMs are ignored.
+func (k *kernelLog) reports(path string, ours func(pid int) bool) []*oomlog.Report {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.pull()
@@ -80,24 +83,29 @@ func (k *kernelLog) reports(path string) []*oomlog.Report {
 	all = append(all, a.Flush()...)
 	var mine []*oomlog.Report
 	for _, rep := range all {
-		if under(rep.OOMMemcg, path) || (rep.OOMMemcg == "" && under(rep.TaskMemcg, path)) {
+		switch {
+		case under(rep.OOMMemcg, path), rep.OOMMemcg == "" && under(rep.TaskMemcg, path):
+			mine = append(mine, rep)
+		case rep.OOMMemcg == "" && rep.TaskMemcg == "" && len(rep.Tasks) == 0 && killsOurs(rep, ours):
 			mine = append(mine, rep)
 		}
 	}
 	return mine
 }
 
-// victims counts the distinct processes killed in path's reports.
-func (k *kernelLog) victims(path string) int {
-	seen := map[int]bool{}
-	for _, rep := range k.reports(path) {
-		for _, v := range rep.Victims {
-			if !v.Exiting {
-				seen[v.PID] = true
-			}
+func killsOurs(rep *oomlog.Report, ours func(int) bool) bool {
+	for _, v := range rep.Victims {
+		if ours(v.PID) {
+			return true
 		}
 	}
-	return len(seen)
+	return false
+}
+
+// rateLimited reports whether rep is a Killed line without the report
+// around it (the kernel's oom_rs rate limit suppressed the rest).
+func rateLimited(rep *oomlog.Report) bool {
+	return len(rep.Victims) > 0 && rep.Tasks == nil && rep.OOMMemcg == "" && rep.Trigger == nil
 }
 
 // lost is how many records the kernel overwrote before they were read.

@@ -28,6 +28,7 @@ import (
 	"github.com/oomkit/oomkit/internal/cgroup"
 	"github.com/oomkit/oomkit/internal/explain"
 	"github.com/oomkit/oomkit/internal/mm"
+	"github.com/oomkit/oomkit/internal/oomlog"
 )
 
 // Schema is the JSON schema name of a Result.
@@ -207,14 +208,7 @@ func (c *Config) logf(format string, args ...any) {
 // stops it, removes its cgroup and returns ctx's cause as the error.
 func Run(ctx context.Context, cfg Config, sc Scenario) (Result, error) {
 	h := *cfg.Host
-	res := Result{
-		Schema: Schema, Scenario: sc.Name, Title: sc.Title, KernelVersion: h.KernelRelease,
-		KernelVictims: []Victim{}, PredictedVictims: []Victim{}, ExpectedVictims: []string{},
-		OtherKernels: []OtherKernel{}, Checks: []Check{}, LaterEvents: []explain.Event{}, Notes: []string{},
-	}
-	if h.Layout.Memory != "" {
-		res.CgroupVersion = ptr(string(h.Layout.Memory))
-	}
+	res := newResult(h, sc)
 	if sc.Needs == "v2" && h.Layout.Memory != cgroup.V2 {
 		res.Skipped = ptr(fmt.Sprintf("needs the cgroup v2 memory controller (memory.oom.group, memory.high, memory.events); this host has the memory controller on %s — run it in a v2 VM with --vm", h.Layout.Memory))
 		res.Summary = "skipped: " + *res.Skipped
@@ -225,23 +219,75 @@ func Run(ctx context.Context, cfg Config, sc Scenario) (Result, error) {
 		return res, err
 	}
 	started := time.Now()
-	r := &run{ctx: ctx, cfg: cfg, host: h, version: v, rules: mm.RulesFor(v), res: &res, limit: cfg.LimitBytes}
-	res.LimitBytes = ptr(cfg.LimitBytes)
-	err = r.setup()
-	if err == nil {
-		err = sc.run(r)
+	var retries []string
+	for attempt := 1; ; attempt++ {
+		res = newResult(h, sc)
+		r := &run{ctx: ctx, cfg: cfg, host: h, version: v, rules: mm.RulesFor(v), res: &res, limit: cfg.LimitBytes}
+		res.LimitBytes = ptr(cfg.LimitBytes)
+		err = r.setup()
+		if err == nil {
+			err = sc.run(r)
+		}
+		limited := r.rateLimited()
+		r.teardown()
+		if ctxErr := context.Cause(ctx); ctxErr != nil {
+			return res, ctxErr
+		}
+		if !limited || attempt == maxAttempts {
+			break
+		}
+		// A report without its task table cannot be checked against the
+		// model; the limit is system-wide (other OOMs on the machine count)
+		// and resets 5 s after its window began.
+		retries = append(retries, fmt.Sprintf("attempt %d: the kernel rate-limited its OOM report (at most 10 full reports per 5 s, system-wide) and printed only the Killed line; the scenario ran again after %s", attempt, rateLimitWait))
+		select {
+		case <-ctx.Done():
+			return res, context.Cause(ctx)
+		case <-time.After(rateLimitWait):
+		}
 	}
-	r.teardown()
+	res.Notes = append(append([]string{}, retries...), res.Notes...)
 	res.DurationSeconds = math.Round(time.Since(started).Seconds()*1000) / 1000
-	if ctxErr := context.Cause(ctx); ctxErr != nil {
-		return res, ctxErr
-	}
 	if err != nil {
 		res.Error = ptr(err.Error())
 		res.Agrees = false
 		res.Summary = "error: " + err.Error()
 	}
 	return res, nil
+}
+
+// A scenario whose report the kernel rate-limited runs again, up to
+// maxAttempts times, after rateLimitWait (oom_rs: DEFAULT_RATELIMIT_INTERVAL
+// 5 s, burst 10, mm/oom_kill.c).
+const (
+	maxAttempts   = 3
+	rateLimitWait = 5500 * time.Millisecond
+)
+
+func newResult(h Host, sc Scenario) Result {
+	res := Result{
+		Schema: Schema, Scenario: sc.Name, Title: sc.Title, KernelVersion: h.KernelRelease,
+		KernelVictims: []Victim{}, PredictedVictims: []Victim{}, ExpectedVictims: []string{},
+		OtherKernels: []OtherKernel{}, Checks: []Check{}, LaterEvents: []explain.Event{}, Notes: []string{},
+	}
+	if h.Layout.Memory != "" {
+		res.CgroupVersion = ptr(string(h.Layout.Memory))
+	}
+	return res
+}
+
+// rateLimited reports whether one of the scenario's kills was logged
+// without its report.
+func (r *run) rateLimited() bool {
+	if r.kernel == nil || r.root == nil {
+		return false
+	}
+	for _, rep := range r.reports() {
+		if rateLimited(rep) {
+			return true
+		}
+	}
+	return false
 }
 
 // run is one scenario's execution state.
@@ -408,7 +454,7 @@ func (r *run) waitKills(n int64, timeout time.Duration) error {
 	}
 	// The counter moves just before the "Killed process" line is printed.
 	for {
-		if r.kernel.victims(r.root.Path) >= int(n) {
+		if r.victimCount() >= int(n) {
 			return nil
 		}
 		if time.Now().After(deadline.Add(3 * time.Second)) {
@@ -416,10 +462,29 @@ func (r *run) waitKills(n int64, timeout time.Duration) error {
 			if l := r.kernel.lost(); l > 0 {
 				lost = fmt.Sprintf(" (the kernel overwrote %d records before they were read: a bigger log buffer, log_buf_len=, keeps them)", l)
 			}
-			return fmt.Errorf("the oom_kill counter of %s grew by %d but /dev/kmsg shows %d Killed line(s) for it%s", r.root.Path, n, r.kernel.victims(r.root.Path), lost)
+			return fmt.Errorf("the oom_kill counter of %s grew by %d but /dev/kmsg shows %d Killed line(s) for it%s", r.root.Path, n, r.victimCount(), lost)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// reports returns the kernel's reports for this scenario.
+func (r *run) reports() []*oomlog.Report {
+	return r.kernel.reports(r.root.Path, func(pid int) bool { return r.childOf(pid) != nil })
+}
+
+// victimCount counts the distinct processes killed in the scenario's
+// reports.
+func (r *run) victimCount() int {
+	seen := map[int]bool{}
+	for _, rep := range r.reports() {
+		for _, v := range rep.Victims {
+			if !v.Exiting {
+				seen[*r.victim(v.PID, v.Comm).PID] = true
+			}
+		}
+	}
+	return len(seen)
 }
 
 // allExited returns an error naming how the scenario's processes ended

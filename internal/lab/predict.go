@@ -134,7 +134,7 @@ func (r *run) victim(pid int, comm string) Victim {
 func (r *run) conclude() {
 	res := r.res
 	res.OOMKillDelta = ptr(r.oomKills() - r.killsAt0)
-	reports := r.kernel.reports(r.root.Path)
+	reports := r.reports()
 	killLines := 0
 	var prior []int
 	var kernelRounds, predictedRounds [][]Victim

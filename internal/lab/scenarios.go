@@ -282,7 +282,7 @@ func podLimit(r *run) error {
 		return err
 	}
 	r.checkKilled(a)
-	if reps := r.kernel.reports(r.root.Path); len(reps) > 0 {
+	if reps := r.reports(); len(reps) > 0 {
 		rep := reps[0]
 		r.check("oom_memcg is the pod cgroup", rep.OOMMemcg == r.root.Path,
 			fmt.Sprintf("oom_memcg=%s, pod cgroup %s (hierarchical accounting: the container's pages count against the pod's limit)", rep.OOMMemcg, r.root.Path))
@@ -369,7 +369,7 @@ func groupKill(r *run) error {
 	for _, c := range procs {
 		r.checkKilled(c)
 	}
-	if reps := r.kernel.reports(r.root.Path); len(reps) > 0 {
+	if reps := r.reports(); len(reps) > 0 {
 		r.check("the report names the group", reps[0].GroupKillPath == ctr.Path,
 			fmt.Sprintf("\"Tasks in %s are going to be killed due to memory.oom.group set\"; container %s", reps[0].GroupKillPath, ctr.Path))
 	}
