@@ -1,16 +1,18 @@
 package cli
 
 import (
-	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"path"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
@@ -472,16 +474,36 @@ func topNotes(snap topSnapshot) []string {
 }
 
 func writeTopJSON(w io.Writer, rows []topRow) error {
-	// One write per 64 KiB instead of one per process.
-	bw := bufio.NewWriterSize(w, 64<<10)
-	enc := json.NewEncoder(bw)
-	for i := range rows {
-		if err := enc.Encode(&rows[i]); err != nil {
+	// Encode chunks concurrently (encoding is a third of a 10,000-process
+	// run's own CPU time), then write them in order: one write per chunk,
+	// not one per process.
+	const chunk = 1024
+	bufs := make([]bytes.Buffer, (len(rows)+chunk-1)/chunk)
+	errs := make([]error, len(bufs))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	for i := range bufs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			enc := json.NewEncoder(&bufs[i])
+			for j := i * chunk; j < min((i+1)*chunk, len(rows)); j++ {
+				if err := enc.Encode(&rows[j]); err != nil {
+					errs[i] = err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for i := range bufs {
+		if errs[i] != nil {
+			return fmt.Errorf("encode: %w", errs[i])
+		}
+		if _, err := w.Write(bufs[i].Bytes()); err != nil {
 			return fmt.Errorf("write: %w", err)
 		}
-	}
-	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("write: %w", err)
 	}
 	return nil
 }
