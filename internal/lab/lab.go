@@ -233,6 +233,11 @@ func Run(ctx context.Context, cfg Config, sc Scenario) (Result, error) {
 		if ctxErr := context.Cause(ctx); ctxErr != nil {
 			return res, ctxErr
 		}
+		if limited && attempt == maxAttempts {
+			res.Agrees = false
+			res.Checks = append(res.Checks, Check{Name: "the kernel printed its full report", OK: false,
+				Detail: fmt.Sprintf("rate-limited on all %d attempts: many OOM kills elsewhere on this machine? run the scenario again later", maxAttempts)})
+		}
 		if !limited || attempt == maxAttempts {
 			break
 		}
