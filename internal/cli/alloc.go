@@ -166,8 +166,8 @@ func runAlloc(s *streams, cfg alloc.Config, asJSON bool) error {
 		case r.Event == "block":
 			fmt.Fprintln(s.out, allocLine(r))
 		default:
-			if live {
-				fmt.Fprint(s.out, "\r\033[K")
+			if live && r.Blocks > 0 {
+				fmt.Fprintln(s.out) // keep the last progress line above the summary
 			}
 			writeAllocSummary(s.out, r, cfg)
 		}
