@@ -380,6 +380,9 @@ func runInspect(s *streams, cfg inspectConfig, th evictionThreshold) error {
 		inspectRuntimes(h, &r, hier, cfg.pid)
 	}
 	inspectEvict(h, &r, th)
+	if r.Notes == nil {
+		r.Notes = []string{}
+	}
 	if cfg.json {
 		enc := json.NewEncoder(s.out)
 		if err := enc.Encode(r); err != nil {
