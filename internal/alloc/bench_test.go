@@ -2,11 +2,11 @@ package alloc_test
 
 import (
 	"bytes"
-	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -27,21 +27,22 @@ const (
 // BenchmarkTouchVsC runs `alloc --block 64MiB --touch 100% --max 2GiB
 // --interval 0` and the plain C loop of scripts/bench-alloc/touch.c (mmap +
 // one write per page, compiled here with gcc -O2) side by side in the same
-// 2.5 GiB memcg, and reports both page-touch rates (the best run of
-// each) and their ratio go/c_rate (≥ 0.9 is the goal). Each side times its
+// 2.5 GiB memcg, and reports both page-touch rates (medians) and the
+// median of the back-to-back pairs' ratios, go/c_rate (≥ 0.9 is the goal). Each side times its
 // own loop (alloc's elapsed_seconds, the C program's
 // clock_gettime), so process start-up is left out of both.
 func BenchmarkTouchVsC(b *testing.B) {
 	m := kerneltest.NewMemcg(b, benchLimit)
 	cbin := buildTouchC(b)
-	// The best (shortest) run of each side: on a shared machine the noise
-	// only ever adds time.
-	goSec, cSec := math.Inf(1), math.Inf(1)
+	// Medians, and the median of each back-to-back pair's ratio: on a
+	// shared machine the noise drifts over seconds, and a pair sees the
+	// same drift.
+	var goSecs, cSecs []float64
 	for i := 0; i < b.N; i++ {
 		// Alternate which side goes first, so neither always runs right
 		// after the other's 2 GiB was freed.
 		if cbin != "" && i%2 == 1 {
-			cSec = min(cSec, runTouchC(b, m, cbin))
+			cSecs = append(cSecs, runTouchC(b, m, cbin))
 		}
 		p := startIn(b, m, alloc.Config{Mode: alloc.ModeMmap, BlockBytes: benchBlock, TouchPercent: 100, MaxBytes: benchMax})
 		recs := p.until(b, "stop")
@@ -49,19 +50,33 @@ func BenchmarkTouchVsC(b *testing.B) {
 		if *last.StopReason != alloc.StopMax || last.TouchedBytes != benchMax {
 			b.Fatalf("alloc stopped with %q after touching %d bytes", *last.StopReason, last.TouchedBytes)
 		}
-		goSec = min(goSec, last.ElapsedSeconds)
+		goSecs = append(goSecs, last.ElapsedSeconds)
 		_ = p.cmd.Wait()
 		if cbin != "" && i%2 == 0 {
-			cSec = min(cSec, runTouchC(b, m, cbin))
+			cSecs = append(cSecs, runTouchC(b, m, cbin))
 		}
 	}
 	const gib = float64(alloc.GiB)
+	goSec := median(goSecs)
 	b.ReportMetric(float64(benchMax)/goSec/gib, "go_GiB/s")
 	b.ReportMetric(float64(benchMax/4096)/goSec/1e6, "go_Mpages/s")
 	if cbin != "" {
-		b.ReportMetric(float64(benchMax)/cSec/gib, "c_GiB/s")
-		b.ReportMetric(cSec/goSec, "go/c_rate")
+		ratios := make([]float64, len(goSecs))
+		for i := range goSecs {
+			ratios[i] = cSecs[i] / goSecs[i]
+		}
+		b.ReportMetric(float64(benchMax)/median(cSecs)/gib, "c_GiB/s")
+		b.ReportMetric(median(ratios), "go/c_rate")
 	}
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 // buildTouchC compiles the C loop; "" (and a logged reason) without gcc.
