@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // Hierarchy is a memory cgroup and its ancestors up to the root: where each
@@ -126,12 +128,16 @@ func Walk(l Layout) ([]string, error) {
 }
 
 // Children lists the child cgroups of the cgroup directory dir in creation
-// order; nil when dir cannot be read (e.g. it was just removed).
+// order — kernfs (cgroupfs) hands out inode numbers in creation order; on
+// any other filesystem (a fixture tree) they are sorted by name — or nil
+// when dir cannot be read (e.g. it was just removed).
 func Children(dir string) []string {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil
 	}
+	var sfs unix.Statfs_t
+	kernfs := unix.Statfs(dir, &sfs) == nil && (sfs.Type == unix.CGROUP_SUPER_MAGIC || sfs.Type == unix.CGROUP2_SUPER_MAGIC)
 	type child struct {
 		name string
 		ino  uint64
@@ -142,12 +148,14 @@ func Children(dir string) []string {
 			continue
 		}
 		var ino uint64
-		if fi, err := e.Info(); err == nil {
-			if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-				ino = st.Ino
+		if kernfs {
+			if fi, err := e.Info(); err == nil {
+				if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+					ino = st.Ino
+				}
+			} else if errors.Is(err, fs.ErrNotExist) {
+				continue
 			}
-		} else if errors.Is(err, fs.ErrNotExist) {
-			continue
 		}
 		cs = append(cs, child{e.Name(), ino})
 	}

@@ -81,3 +81,19 @@ func TestRealRemovedMidRead(t *testing.T) {
 		}
 	}
 }
+
+// TestRealChildrenOrder: on cgroupfs, children come back in creation
+// order (mem_cgroup_scan_tasks() order), not by name.
+func TestRealChildrenOrder(t *testing.T) {
+	l, _ := kerneltest.Require(t)
+	m := kerneltest.NewMemcg(t, 0)
+	for _, name := range []string{"zz", "aa", "mm"} {
+		if _, err := m.Child(l, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := cgroup.Children(m.Dir)
+	if strings.Join(got, ",") != "zz,aa,mm" {
+		t.Errorf("Children = %q, want creation order zz, aa, mm", got)
+	}
+}

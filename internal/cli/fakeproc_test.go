@@ -98,7 +98,7 @@ Hugetlb:               0 kB
 	for _, p := range ps {
 		d := fmt.Sprint(p.pid)
 		var st strings.Builder
-		fmt.Fprintf(&st, "Name:\t%s\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t1\nTracerPid:\t0\nUid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\n", p.comm, p.pid, p.pid)
+		fmt.Fprintf(&st, "Name:\t%s\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t1\nTracerPid:\t0\nUid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nCapEff:\t000001ffffffffff\n", p.comm, p.pid, p.pid)
 		if p.kthread {
 			st.WriteString("Kthread:\t1\nThreads:\t1\n")
 		} else {

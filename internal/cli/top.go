@@ -285,9 +285,13 @@ func (h *topHost) snapshot(cgPath string) (topSnapshot, error) {
 	if cgPath == "" {
 		h.orderByCreation(tasks, snap.TotalPages)
 	}
-	snap.Rows = rankTasks(tasks, h.rules, snap.TotalPages, snap.GlobalTotalPages, snap.Scope, h.version.String())
+	snap.Rows = rankTasks(tasks, h.rules, h.capBonus(), snap.TotalPages, snap.GlobalTotalPages, snap.Scope, h.version.String())
 	return snap, nil
 }
+
+// capBonus reports a kernel before 4.17, whose oom_badness() took 3 % off
+// for CAP_SYS_ADMIN (removed by d46078b28889).
+func (h *topHost) capBonus() bool { return !h.version.AtLeast(4, 17, 0) }
 
 // orderByCreation puts tasks (in PID order) into for_each_process()
 // order, oldest first, where it matters: only the relative order of tasks
@@ -299,7 +303,8 @@ func (h *topHost) orderByCreation(tasks []proc.Task, totalpages int64) {
 	for i, t := range tasks {
 		st := t.Status
 		mt := mm.Task{RSSPages: st.RSSPages(pageKB), SwapEnts: st.SwapPages(pageKB), PgtablePages: st.PgtablePages(pageKB),
-			OOMScoreAdj: int(t.OOMScoreAdj), Unkillable: !st.HasMM || st.Kthread || t.PID == 1}
+			OOMScoreAdj: int(t.OOMScoreAdj), Unkillable: !st.HasMM || st.Kthread || t.PID == 1,
+			CapSysAdmin: h.capBonus() && st.HasCapSysAdmin()}
 		if p, ok := mm.Badness(h.rules, mt, totalpages); ok {
 			groups[p] = append(groups[p], i)
 		}
@@ -361,7 +366,10 @@ func (h *topHost) memcgTotalPages(hier cgroup.Hierarchy, notes []string) (int64,
 }
 
 // rankTasks runs the model over tasks in scan order.
-func rankTasks(tasks []proc.Task, rules mm.Rules, totalpages, globalTotal int64, scope, kernel string) []topRow {
+//
+// capBonus is true for kernels before 4.17, which took 3 % off the badness
+// of CAP_SYS_ADMIN processes.
+func rankTasks(tasks []proc.Task, rules mm.Rules, capBonus bool, totalpages, globalTotal int64, scope, kernel string) []topRow {
 	mt := make([]mm.Task, len(tasks))
 	why := make([]string, len(tasks))
 	for i, t := range tasks {
@@ -369,7 +377,7 @@ func rankTasks(tasks []proc.Task, rules mm.Rules, totalpages, globalTotal int64,
 		mt[i] = mm.Task{
 			PID: t.PID, Name: st.Name,
 			RSSPages: st.RSSPages(pageKB), SwapEnts: st.SwapPages(pageKB), PgtablePages: st.PgtablePages(pageKB),
-			OOMScoreAdj: int(t.OOMScoreAdj),
+			OOMScoreAdj: int(t.OOMScoreAdj), CapSysAdmin: capBonus && st.HasCapSysAdmin(),
 		}
 		switch {
 		case st.Kthread:

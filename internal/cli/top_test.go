@@ -51,7 +51,7 @@ func TestTopModelAgreesWithKernel(t *testing.T) {
 			if err1 != nil || err2 != nil || !cmp.Equal(a, b) {
 				continue
 			}
-			rows := rankTasks([]proc.Task{a}, h.rules, snap.GlobalTotalPages, snap.GlobalTotalPages, "global", "")
+			rows := rankTasks([]proc.Task{a}, h.rules, h.capBonus(), snap.GlobalTotalPages, snap.GlobalTotalPages, "global", "")
 			ok = rows[0].ModelOOMScore == a.OOMScore
 			if !ok {
 				t.Errorf("pid %d (%s): kernel oom_score %d, model %d (rss %d swap %d pgtables %d adj %d pages)",
@@ -164,6 +164,8 @@ func TestTopGolden(t *testing.T) {
 		// 5.4.0: every task in the pod clamps to 1 point; the last scanned wins.
 		{"memcg-5.4.0.txt", []string{"--once", "--cgroup", pod, "--assume-kernel", "5.4.0"}},
 		{"filter-sort.txt", []string{"--once", "--filter", "kubepods", "--sort", "rss"}},
+		// 4.14: clamped badness, first scanned wins, root's 3 % bonus.
+		{"global-4.14.txt", []string{"--once", "--assume-kernel", "4.14.0"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errb bytes.Buffer

@@ -41,6 +41,7 @@ func TestParseStatus(t *testing.T) {
 			want: Status{Name: "Plex Media Server", HasMM: true, VmRSSKB: p64(4)},
 		},
 		{name: "brackets", in: "Name:\t(resolved)\n", want: Status{Name: "(resolved)"}},
+		{name: "capabilities", in: "Name:\tsshd\nCapPrm:\t000001ffffffffff\nCapEff:\t000001ffffffffff\n", want: Status{Name: "sshd", CapEff: 0x1ffffffffff}},
 		{name: "quotes", in: "Name:\t\"with quotes\"\n", want: Status{Name: `"with quotes"`}},
 		{name: "colon in name", in: "Name:\ta:b\n", want: Status{Name: "a:b"}},
 		{name: "empty", in: "", want: Status{}},

@@ -15,8 +15,11 @@ type Status struct {
 	// the Vm*/Rss* lines are missing and the kernel never scores it.
 	HasMM bool
 	// Kthread is the "Kthread: 1" line (6.4+), false when absent.
-	Kthread    bool
-	UID        *int64 // real UID
+	Kthread bool
+	UID     *int64 // real UID
+	// CapEff is the effective capability set (bit 21: CAP_SYS_ADMIN,
+	// which earned a 3 % badness bonus before 4.17).
+	CapEff     uint64
 	VmRSSKB    *int64
 	RssAnonKB  *int64
 	RssFileKB  *int64
@@ -27,6 +30,12 @@ type Status struct {
 	VmPTEKB *int64
 	VmPMDKB *int64
 }
+
+// CapSysAdmin is CAP_SYS_ADMIN's bit in CapEff.
+const CapSysAdmin = 21
+
+// HasCapSysAdmin reports whether the effective set holds CAP_SYS_ADMIN.
+func (s Status) HasCapSysAdmin() bool { return s.CapEff&(1<<CapSysAdmin) != 0 }
 
 // RSSPages is get_mm_rss(): RssAnon + RssFile + RssShmem in pages (VmRSS on
 // kernels that do not split it).
@@ -91,6 +100,11 @@ func parseStatus(b []byte) (Status, error) {
 		switch string(k) {
 		case "Name":
 			s.Name = string(bytes.TrimLeft(v, " \t"))
+			continue
+		case "CapEff":
+			if n, err := strconv.ParseUint(string(bytes.TrimSpace(v)), 16, 64); err == nil {
+				s.CapEff = n
+			}
 			continue
 		case "Kthread":
 			s.Kthread = string(bytes.TrimSpace(v)) == "1"
