@@ -157,3 +157,12 @@ func TestReportExplain(t *testing.T) {
 		})
 	}
 }
+
+// deref reads an optional value for a failure message; nil reads as zero.
+func deref[T int | int64 | string](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}
