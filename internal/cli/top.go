@@ -464,13 +464,15 @@ func runTopOnce(s *streams, cfg topConfig) error {
 		rows = rows[:cfg.limit]
 	}
 	if cfg.json {
-		return writeTopJSON(s.out, rows)
+		err = writeTopJSON(s.out, rows)
+	} else {
+		writeTopTable(s.out, snap, rows, 0)
 	}
-	writeTopTable(s.out, snap, rows, 0)
+	// Notes go to stderr in both formats, so JSON Lines stay clean.
 	for _, n := range topNotes(snap) {
 		fmt.Fprintf(s.err, "oomkit: note: %s\n", n)
 	}
-	return nil
+	return err
 }
 
 func topNotes(snap topSnapshot) []string {

@@ -202,10 +202,12 @@ func TestTopOddHosts(t *testing.T) {
 		procRoot, sysRoot := topFixture(t, t.TempDir())
 		// Listed in cgroup.procs, already gone from /proc.
 		os.RemoveAll(filepath.Join(procRoot, "511"))
-		var out, errb bytes.Buffer
-		code := Main([]string{"top", "--once", "--proc-root", procRoot, "--sys-root", sysRoot, "--cgroup", "/kubepods"}, nil, &out, &errb)
-		if code != 0 || !strings.Contains(errb.String(), "1 processes exited while they were read") || strings.Contains(out.String(), "(resolved)") {
-			t.Errorf("exit %d, stderr %q", code, errb.String())
+		for _, format := range []string{"--once", "--json"} {
+			var out, errb bytes.Buffer
+			code := Main([]string{"top", format, "--proc-root", procRoot, "--sys-root", sysRoot, "--cgroup", "/kubepods"}, nil, &out, &errb)
+			if code != 0 || !strings.Contains(errb.String(), "1 processes exited while they were read") || strings.Contains(out.String(), "(resolved)") {
+				t.Errorf("%s: exit %d, stderr %q", format, code, errb.String())
+			}
 		}
 	})
 	t.Run("no cgroup memory controller", func(t *testing.T) {
