@@ -255,12 +255,25 @@ type inspectCgroup struct {
 		High         *int64 `json:"high"`
 		Max          *int64 `json:"max"`
 	} `json:"events"`
-	OOMGroup     *bool              `json:"oom_group"`
-	UseHierarchy *bool              `json:"use_hierarchy"`
-	Swappiness   *int64             `json:"swappiness"`
-	Levels       []inspectLevel     `json:"levels,omitempty"`
-	Kubernetes   *inspectKubernetes `json:"kubernetes"`
-	Notes        []string           `json:"notes"`
+	OOMGroup     *bool          `json:"oom_group"`
+	UseHierarchy *bool          `json:"use_hierarchy"`
+	Swappiness   *int64         `json:"swappiness"`
+	Levels       []inspectLevel `json:"levels,omitempty"`
+	// NextVictim is the process the memcg OOM killer would choose now
+	// (the cgroup and its descendants, ranked as 'oomkit top --cgroup'
+	// does); null without a limit or with no eligible process.
+	NextVictim *inspectVictim     `json:"next_victim,omitempty"`
+	Kubernetes *inspectKubernetes `json:"kubernetes"`
+	Notes      []string           `json:"notes"`
+}
+
+type inspectVictim struct {
+	PID         int    `json:"pid"`
+	Comm        string `json:"comm"`
+	Points      int64  `json:"points"`
+	OOMScoreAdj int64  `json:"oom_score_adj"`
+	RSSPages    int64  `json:"rss_pages"`
+	TotalPages  int64  `json:"total_pages"`
 }
 
 type inspectKubernetes struct {
@@ -376,6 +389,9 @@ func runInspect(s *streams, cfg inspectConfig, th evictionThreshold) error {
 			return err
 		}
 		c := inspectOneCgroup(h, hier)
+		if c.LimitBytes != nil {
+			c.NextVictim = inspectNextVictim(h, &c, target)
+		}
 		r.Cgroup = &c
 		inspectRuntimes(h, &r, hier, cfg.pid)
 	}
@@ -519,6 +535,22 @@ func inspectOneCgroup(h *topHost, hier cgroup.Hierarchy) inspectCgroup {
 		c.Kubernetes = k
 	}
 	return c
+}
+
+// inspectNextVictim ranks the cgroup's processes for its memcg OOM.
+func inspectNextVictim(h *topHost, c *inspectCgroup, target string) *inspectVictim {
+	snap, err := h.snapshot(target)
+	if err != nil {
+		c.Notes = append(c.Notes, fmt.Sprintf("next victim: %v", err))
+		return nil
+	}
+	for _, row := range snap.Rows {
+		if row.Rank != nil && *row.Rank == 1 {
+			return &inspectVictim{PID: row.PID, Comm: row.Comm, Points: *row.Points, OOMScoreAdj: row.OOMScoreAdj,
+				RSSPages: row.RSSPages, TotalPages: row.TotalPages}
+		}
+	}
+	return nil
 }
 
 // inspectRuntimes lists the processes of the cgroup (subtree) with the
@@ -748,6 +780,10 @@ func writeInspectCgroup(w io.Writer, c inspectCgroup) {
 	fmt.Fprintf(tw, "  usage\t%s; working set %s (usage − inactive_file); reclaimable page cache %s\n", bytesWord(c.UsageBytes, "?"), bytesWord(c.WorkingSetBytes, "?"), bytesWord(c.ReclaimableBytes, "?"))
 	if c.HeadroomBytes != nil {
 		fmt.Fprintf(tw, "  headroom\t%s more resident memory before the memcg OOM killer runs (at %s)\n", kube.FormatBytes(*c.HeadroomBytes), *c.HeadroomPath)
+	}
+	if v := c.NextVictim; v != nil {
+		fmt.Fprintf(tw, "  next victim\tpid %d (%s): %d points, totalpages %d (rss %s, oom_score_adj %d) — see 'oomkit top --cgroup %s'\n",
+			v.PID, v.Comm, v.Points, v.TotalPages, pagesWord(v.RSSPages), v.OOMScoreAdj, c.Path)
 	}
 	switch c.Version {
 	case "v1":
