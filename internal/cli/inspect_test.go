@@ -138,6 +138,9 @@ func TestInspectRealMemcg(t *testing.T) {
 	if c.HeadroomBytes == nil || *c.HeadroomBytes != limit-*c.WorkingSetBytes {
 		t.Errorf("headroom %v, want limit − working set %v", c.HeadroomBytes, c.WorkingSetBytes)
 	}
+	if v := c.NextVictim; v == nil || v.PID != cmd.Process.Pid || v.RSSPages < touch/4096 || v.TotalPages != limit/4096 {
+		t.Errorf("next victim %+v, want the child %d with ≥ %d pages of %d", v, cmd.Process.Pid, touch/4096, limit/4096)
+	}
 	if len(r.Processes) != 1 || r.Processes[0].PID != cmd.Process.Pid {
 		t.Errorf("processes %+v, want the child %d", r.Processes, cmd.Process.Pid)
 	}
