@@ -607,6 +607,14 @@ func (a *Assembler) apply(b *builder, k lineKind, s, body string, lineNo int) {
 		}
 		if b.groupOpen {
 			v.GroupKill = true
+			// oom_kill_memcg_member() walks the whole group, the first
+			// victim included, so its Killed line comes twice: it is one
+			// process, listed once.
+			if hasVictim(r.Victims, v.PID) {
+				b.stage = stKilled
+				b.sec = secNone
+				return
+			}
 		} else if strings.HasPrefix(v.Message, "Out of memory") {
 			r.GlobalOOM = true
 		}
@@ -816,4 +824,14 @@ func (a *Assembler) emit(b *builder) {
 	}
 	a.stats.Reports++
 	a.out = append(a.out, b.r)
+}
+
+// hasVictim reports whether victims already holds pid.
+func hasVictim(victims []Victim, pid int) bool {
+	for i := range victims {
+		if victims[i].PID == pid {
+			return true
+		}
+	}
+	return false
 }

@@ -125,13 +125,15 @@ func (f *formatter) report() {
 	for i := range r.Victims {
 		vi := &r.Victims[i]
 		if vi.GroupKill && !groupDone && r.GroupKillPath != "" {
-			f.line("Tasks in %s are going to be killed due to memory.oom.group set", r.GroupKillPath)
+			f.groupKill(r)
 			groupDone = true
 		}
-		f.victim(vi)
+		if !vi.GroupKill || r.GroupKillPath == "" {
+			f.victim(vi)
+		}
 	}
 	if !groupDone && r.GroupKillPath != "" && len(r.Victims) > 0 {
-		f.line("Tasks in %s are going to be killed due to memory.oom.group set", r.GroupKillPath)
+		f.groupKill(r)
 	}
 	if v.atLeast(4, 6) {
 		for _, vi := range r.Victims {
@@ -411,4 +413,46 @@ func (f *formatter) victim(vi *Victim) {
 		fmt.Fprintf(&b, ", UID:%d", *vi.UID) // RHEL 8.3
 	}
 	f.line("%s", b.String())
+}
+
+// groupKill prints the memory.oom.group walk: the "Tasks in" line, then a
+// Killed line per member in scan order (the task table's order). The walk
+// (oom_kill_memcg_member(), mm/oom_kill.c) does not skip the victim just
+// killed, so its Killed line comes again at its place in the scan; the
+// parser lists it once.
+func (f *formatter) groupKill(r *Report) {
+	f.line("Tasks in %s are going to be killed due to memory.oom.group set", r.GroupKillPath)
+	var first *Victim
+	if len(r.Victims) > 0 && !r.Victims[0].GroupKill {
+		again := r.Victims[0]
+		again.GroupKill = true
+		first = &again
+	}
+	printed := make(map[int]bool)
+	byPID := make(map[int]*Victim)
+	for i := range r.Victims {
+		if r.Victims[i].GroupKill {
+			byPID[r.Victims[i].PID] = &r.Victims[i]
+		}
+	}
+	for _, t := range r.Tasks {
+		switch {
+		case first != nil && t.PID == first.PID && !printed[t.PID]:
+			f.victim(first)
+			printed[t.PID] = true
+		case byPID[t.PID] != nil && !printed[t.PID]:
+			f.victim(byPID[t.PID])
+			printed[t.PID] = true
+		}
+	}
+	if first != nil && !printed[first.PID] {
+		f.victim(first)
+		printed[first.PID] = true
+	}
+	for i := range r.Victims {
+		if vi := &r.Victims[i]; vi.GroupKill && !printed[vi.PID] {
+			f.victim(vi)
+			printed[vi.PID] = true
+		}
+	}
 }

@@ -153,7 +153,6 @@ func (e *engine) oom(trigger *proc, memcg *cgroup) bool {
 		r.GroupKillPath = g.path
 		group = slices.Clone(e.scan(g))
 	}
-	first := len(r.Victims)
 	freed := e.kill(r, victim, msg, false)
 	ev.Process, ev.PID, ev.Cgroup, ev.Pod, ev.OOMScoreAdj = victim.name, victim.pid, victim.cg.path, victim.pod, iptr(victim.adj)
 	ev.FreedBytes, ev.GroupKill = i64(freed*page), bptr(false)
@@ -162,12 +161,8 @@ func (e *engine) oom(trigger *proc, memcg *cgroup) bool {
 	for _, p := range group {
 		if p == victim {
 			// oom_kill_memcg_member() does not skip the victim it just
-			// killed: its mm is still there, so it is killed, and printed,
-			// again (the reaper is queued once).
-			again := r.Victims[first]
-			again.GroupKill, again.Reaped = true, false
-			again.ReapedAnonRSSKB, again.ReapedFileRSSKB, again.ReapedShmemRSSKB = nil, nil, nil
-			r.Victims = append(r.Victims, again)
+			// killed and prints it again; the report lists it once and
+			// oomlog.Format prints the repeat at its place in the scan.
 			continue
 		}
 		if p.adj == mm.OOMScoreAdjMin || p.dead {
