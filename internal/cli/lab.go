@@ -152,7 +152,7 @@ Exit status:
 				cfg.LimitBytes = n
 			}
 			if inVM {
-				return runLabInVM(cmd.Context(), s, vm.Config{Kernel: kernel, KernelPackage: kernelPkg, Stderr: s.err}, args, all, limit, asJSON)
+				return runLabInVM(cmd.Context(), s, vm.Config{Kernel: kernel, KernelPackage: kernelPkg, Stderr: s.err, SwapMiB: 256, ScratchMiB: 512}, args, all, limit, asJSON)
 			}
 			h := labHost()
 			cfg.Host = &h
