@@ -63,20 +63,7 @@ func TestKubeCLI(t *testing.T) {
 				t.Errorf("oomkit %s: exit %d, want %d\nstderr: %s", strings.Join(tt.args, " "), code, tt.code, errOut.String())
 			}
 			got := fmt.Sprintf("$ oomkit %s\nexit %d\n--- stdout\n%s--- stderr\n%s", strings.Join(tt.args, " "), code, out.String(), errOut.String())
-			golden := filepath.Join("testdata", "kube", tt.name+".golden")
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test ./internal/cli -run KubeCLI -update)", err)
-			}
-			if diff := cmp.Diff(string(want), got); diff != "" {
-				t.Errorf("oomkit %s (-want +got):\n%s", strings.Join(tt.args, " "), diff)
-			}
+			golden(t, filepath.Join("testdata", "kube", tt.name+".golden"), []byte(got))
 			if code != 0 && tt.name != "bad-dir" && tt.name != "partly-bad" {
 				if n := strings.Count(errOut.String(), "\n"); n != 1 || !strings.HasPrefix(errOut.String(), "oomkit: ") {
 					t.Errorf("stderr is not one oomkit: line: %q", errOut.String())

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
-
 	"github.com/oomkit/oomkit/internal/alloc"
 	"github.com/oomkit/oomkit/internal/cgroup"
 	"github.com/oomkit/oomkit/internal/lab"
@@ -90,32 +88,12 @@ func TestLabRefusesLimitOnThisHost(t *testing.T) {
 	}
 }
 
-func labGolden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./internal/cli -run %s -update)", err, t.Name())
-	}
-	if d := cmp.Diff(string(want), string(got)); d != "" {
-		t.Errorf("%s (-want +got):\n%s", path, d)
-	}
-}
-
 func TestLabListGolden(t *testing.T) {
 	var out, errOut bytes.Buffer
 	if code := Main([]string{"lab", "list"}, strings.NewReader(""), &out, &errOut); code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
-	labGolden(t, "lab/list.golden", out.Bytes())
+	golden(t, filepath.Join("testdata", "lab/list.golden"), out.Bytes())
 }
 
 // TestAllocRenderGolden pins the text alloc prints for fixed records: the
@@ -153,7 +131,7 @@ func TestAllocRenderGolden(t *testing.T) {
 		r.Event, r.StopReason, r.Signal, r.Error = stop.event, &stop.reason, stop.signal, stop.err
 		writeAllocSummary(&b, r, cfg)
 	}
-	labGolden(t, "alloc/render.golden", b.Bytes())
+	golden(t, filepath.Join("testdata", "alloc/render.golden"), b.Bytes())
 }
 
 // TestSchemasDocumented: every field of oomkit.alloc/v1 and oomkit.lab/v1
@@ -215,5 +193,5 @@ func TestLabRenderGolden(t *testing.T) {
 	for _, r := range []lab.Result{ok, bad, skip} {
 		writeLabResult(&b, r)
 	}
-	labGolden(t, "lab/render.golden", b.Bytes())
+	golden(t, filepath.Join("testdata", "lab/render.golden"), b.Bytes())
 }

@@ -178,25 +178,6 @@ func TestTopGolden(t *testing.T) {
 	}
 }
 
-// golden compares got with the golden file, or rewrites it with -update.
-func golden(t *testing.T, file string, got []byte) {
-	t.Helper()
-	if *update {
-		os.MkdirAll(filepath.Dir(file), 0o755)
-		if err := os.WriteFile(file, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatalf("%v (run go test ./internal/cli -update)", err)
-	}
-	if d := cmp.Diff(string(want), string(got)); d != "" {
-		t.Errorf("%s (-want +got):\n%s", file, d)
-	}
-}
-
 func TestTopOddHosts(t *testing.T) {
 	t.Run("process exits mid-scan", func(t *testing.T) {
 		procRoot, sysRoot := topFixture(t, t.TempDir())
