@@ -741,10 +741,26 @@ func writeInspectText(w io.Writer, r inspectReport) {
 	if len(r.Processes) > 0 {
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, "Runtimes")
+		// Native processes with nothing to say each get the same verdict:
+		// one line names them all.
+		var natives []string
+		nativeVerdict := ""
+		for _, p := range r.Processes {
+			if p.Runtime == nil && p.HeapCeilingBytes == nil && len(p.Warnings) == 0 && len(p.Notes) == 0 &&
+				(nativeVerdict == "" || p.Verdict == nativeVerdict) {
+				nativeVerdict = p.Verdict
+				natives = append(natives, fmt.Sprintf("%d %s", p.PID, p.Comm))
+			}
+		}
+		if len(natives) > 1 {
+			fmt.Fprintf(w, "  %d native processes (no managed heap): %s\n    %s\n", len(natives), nativeVerdict, strings.Join(natives, ", "))
+		}
 		for _, p := range r.Processes {
 			rt := "native"
 			if p.Runtime != nil {
 				rt = *p.Runtime
+			} else if len(natives) > 1 && p.HeapCeilingBytes == nil && len(p.Warnings) == 0 && len(p.Notes) == 0 && p.Verdict == nativeVerdict {
+				continue
 			}
 			fmt.Fprintf(w, "  %d %s (%s, heap ceiling %s): %s\n", p.PID, p.Comm, rt, bytesWord(p.HeapCeilingBytes, "none"), p.Verdict)
 			for _, x := range p.Warnings {
