@@ -169,8 +169,8 @@ func TestNonHierarchicalV1(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Before 5.11 a parent with use_hierarchy 0 does not charge its children.
-	os.WriteFile(filepath.Join(root, "sys/fs/cgroup/memory/process_api/memory.use_hierarchy"), []byte("0\n"), 0o644)
-	os.WriteFile(filepath.Join(root, "sys/fs/cgroup/memory/process_api/memory.limit_in_bytes"), []byte("1048576\n"), 0o644)
+	must(t, os.WriteFile(filepath.Join(root, "sys/fs/cgroup/memory/process_api/memory.use_hierarchy"), []byte("0\n"), 0o644))
+	must(t, os.WriteFile(filepath.Join(root, "sys/fs/cgroup/memory/process_api/memory.limit_in_bytes"), []byte("1048576\n"), 0o644))
 	l, err := Detect(Roots{Proc: filepath.Join(root, "proc"), Sys: filepath.Join(root, "sys")})
 	if err != nil {
 		t.Fatal(err)
@@ -221,8 +221,8 @@ func FuzzParseStat(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		parseStat(b)
-		parseEvents(b)
-		parseOOMControl(b)
+		_, _ = parseStat(b)
+		_, _ = parseEvents(b)
+		_, _ = parseOOMControl(b)
 	})
 }

@@ -73,7 +73,7 @@ func TestRealRemovedMidRead(t *testing.T) {
 			t.Fatal(err)
 		}
 		done := make(chan struct{})
-		go func() { defer close(done); m.Remove() }()
+		go func() { defer close(done); _ = m.Remove() }()
 		_, err = cgroup.ReadMemory(m.Dir, m.Path, l.Memory)
 		<-done
 		if err != nil && !strings.Contains(err.Error(), cgroup.ErrRemoved.Error()) {

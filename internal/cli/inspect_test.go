@@ -44,7 +44,7 @@ func TestInspectChildHelper(t *testing.T) {
 		mem[i] = 1
 	}
 	fmt.Println("touched")
-	io.Copy(io.Discard, in)
+	_, _ = io.Copy(io.Discard, in)
 	runtime.KeepAlive(mem)
 	os.Exit(0)
 }
@@ -91,7 +91,7 @@ func TestInspectRealMemcg(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { stdin.Close(); cmd.Wait() }()
+	defer func() { stdin.Close(); _ = cmd.Wait() }()
 	if err := m.AddProcess(cmd.Process.Pid); err != nil {
 		t.Fatal(err)
 	}
@@ -197,8 +197,8 @@ func asUser(t *testing.T, f func()) {
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	unix.Setfsuid(65534)
-	defer unix.Setfsuid(0)
+	_ = unix.Setfsuid(65534)
+	defer func() { _ = unix.Setfsuid(0) }()
 	f()
 }
 
@@ -208,7 +208,7 @@ func openUp(t *testing.T, dir string) {
 		if !strings.HasPrefix(d, os.TempDir()) || d == os.TempDir() {
 			break
 		}
-		os.Chmod(d, 0o755)
+		must(t, os.Chmod(d, 0o755))
 	}
 }
 
@@ -216,12 +216,12 @@ func TestInspectGolden(t *testing.T) {
 	procRoot, sysRoot := inspectFixture(t, defaultFakeHost)
 	openUp(t, procRoot)
 	// All but python3's environ (0400, root's) become readable by others.
-	filepath.Walk(filepath.Dir(procRoot), func(p string, fi os.FileInfo, err error) error {
+	must(t, filepath.Walk(filepath.Dir(procRoot), func(p string, fi os.FileInfo, err error) error {
 		if err == nil && !fi.IsDir() && !strings.HasSuffix(p, "4715/environ") {
-			os.Chmod(p, 0o644)
+			return os.Chmod(p, 0o644)
 		}
 		return nil
-	})
+	}))
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -312,7 +312,7 @@ func TestInspectOddHosts(t *testing.T) {
 	})
 	t.Run("mode 2 with huge pages", func(t *testing.T) {
 		procRoot, sysRoot := inspectFixture(t, defaultFakeHost)
-		os.WriteFile(filepath.Join(procRoot, "sys/vm/overcommit_memory"), []byte("2\n"), 0o644)
+		must(t, os.WriteFile(filepath.Join(procRoot, "sys/vm/overcommit_memory"), []byte("2\n"), 0o644))
 		r, _, code := run(t, procRoot, sysRoot)
 		oc := r.Overcommit
 		if code != 0 || oc.HeadroomKB == nil || *oc.HeadroomKB != 12342040-72048 || oc.LargestAllocationKB != nil || !strings.Contains(oc.Summary, "fork") {
@@ -343,7 +343,7 @@ func TestInspectOddHosts(t *testing.T) {
 	})
 	t.Run("no memory controller", func(t *testing.T) {
 		procRoot, _ := inspectFixture(t, defaultFakeHost)
-		os.WriteFile(filepath.Join(procRoot, "self/mountinfo"), []byte("22 1 254:1 / / rw - ext4 /dev/root rw\n"), 0o444)
+		must(t, os.WriteFile(filepath.Join(procRoot, "self/mountinfo"), []byte("22 1 254:1 / / rw - ext4 /dev/root rw\n"), 0o444))
 		r, _, code := run(t, procRoot, t.TempDir())
 		if code != 0 || r.Cgroup != nil || r.Overcommit.CommitLimitKB == nil {
 			t.Errorf("exit %d, %+v", code, r)

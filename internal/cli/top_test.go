@@ -134,7 +134,7 @@ func topFixture(t testing.TB, root string) (procRoot, sysRoot string) {
 	sysRoot = filepath.Join(root, "sys")
 	mem := filepath.Join(sysRoot, "fs/cgroup/memory")
 	for _, d := range []string{"", "/kubepods", pod, ctr, pod + "/aa5a2b8f0c4e9a7b6d1f2e3c4b5a69788796a5b4c3d2e1f0a9b8c7d6e5f4a3b2"} {
-		os.MkdirAll(mem+d, 0o755)
+		must(t, os.MkdirAll(mem+d, 0o755))
 		lim := "9223372036854771712"
 		if d == pod || d == ctr {
 			lim = "1073741824"
@@ -142,12 +142,12 @@ func topFixture(t testing.TB, root string) (procRoot, sysRoot string) {
 		for f, v := range map[string]string{"memory.limit_in_bytes": lim, "memory.usage_in_bytes": "950000000", "memory.failcnt": "0",
 			"memory.use_hierarchy": "1", "memory.swappiness": "60", "memory.oom_control": "oom_kill_disable 0\nunder_oom 0\noom_kill 0\n",
 			"memory.stat": "total_inactive_file 10000000\ntotal_active_file 2000000\n", "cgroup.procs": ""} {
-			os.WriteFile(filepath.Join(mem+d, f), []byte(v+"\n"), 0o644)
+			must(t, os.WriteFile(filepath.Join(mem+d, f), []byte(v+"\n"), 0o644))
 		}
 	}
-	os.WriteFile(filepath.Join(mem+ctr, "cgroup.procs"), []byte("510\n511\n"), 0o644)
-	os.WriteFile(filepath.Join(mem+pod+"/aa5a2b8f0c4e9a7b6d1f2e3c4b5a69788796a5b4c3d2e1f0a9b8c7d6e5f4a3b2", "cgroup.procs"), []byte("500\n"), 0o644)
-	os.MkdirAll(filepath.Join(sysRoot, "fs/cgroup/unified"), 0o755)
+	must(t, os.WriteFile(filepath.Join(mem+ctr, "cgroup.procs"), []byte("510\n511\n"), 0o644))
+	must(t, os.WriteFile(filepath.Join(mem+pod+"/aa5a2b8f0c4e9a7b6d1f2e3c4b5a69788796a5b4c3d2e1f0a9b8c7d6e5f4a3b2", "cgroup.procs"), []byte("500\n"), 0o644))
+	must(t, os.MkdirAll(filepath.Join(sysRoot, "fs/cgroup/unified"), 0o755))
 	return procRoot, sysRoot
 }
 
@@ -193,7 +193,7 @@ func TestTopOddHosts(t *testing.T) {
 	})
 	t.Run("no cgroup memory controller", func(t *testing.T) {
 		procRoot, _ := topFixture(t, t.TempDir())
-		os.WriteFile(filepath.Join(procRoot, "self/mountinfo"), []byte("22 1 254:1 / / rw - ext4 /dev/root rw\n"), 0o444)
+		must(t, os.WriteFile(filepath.Join(procRoot, "self/mountinfo"), []byte("22 1 254:1 / / rw - ext4 /dev/root rw\n"), 0o444))
 		var out, errb bytes.Buffer
 		code := Main([]string{"top", "--once", "--json", "--proc-root", procRoot, "--sys-root", t.TempDir()}, nil, &out, &errb)
 		if code != 0 || strings.Count(out.String(), "\n") != 9 {
@@ -255,11 +255,11 @@ func BenchmarkTopOnceJSON10k(b *testing.B) {
 	mem := filepath.Join(sysRoot, "fs/cgroup/memory")
 	for _, p := range ps {
 		dir := filepath.Join(mem, p.memcg)
-		os.MkdirAll(dir, 0o755)
-		os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(fmt.Sprintf("%d\n", p.pid)), 0o644)
+		must(b, os.MkdirAll(dir, 0o755))
+		must(b, os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(fmt.Sprintf("%d\n", p.pid)), 0o644))
 	}
 	for _, d := range []string{"", "kubepods", "kubepods/burstable"} {
-		os.WriteFile(filepath.Join(mem, d, "cgroup.procs"), nil, 0o644)
+		must(b, os.WriteFile(filepath.Join(mem, d, "cgroup.procs"), nil, 0o644))
 	}
 	b.ResetTimer()
 	defer reportCPU(b)()
@@ -305,10 +305,10 @@ func reportChildCPU(b *testing.B) func() { return reportRusage(b, syscall.RUSAGE
 
 func reportRusage(b *testing.B, who int) func() {
 	var r0 syscall.Rusage
-	syscall.Getrusage(who, &r0)
+	_ = syscall.Getrusage(who, &r0)
 	return func() {
 		var r1 syscall.Rusage
-		syscall.Getrusage(who, &r1)
+		_ = syscall.Getrusage(who, &r1)
 		cpu := r1.Utime.Nano() - r0.Utime.Nano() + r1.Stime.Nano() - r0.Stime.Nano()
 		b.ReportMetric(float64(cpu)/1e6/float64(b.N), "cpu-ms/op")
 	}

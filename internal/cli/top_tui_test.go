@@ -44,7 +44,7 @@ func TestTopTUI(t *testing.T) {
 	shell := fmt.Sprintf("%s=%q %q -test.run='^TestTopTUIHelper$'; echo $? > %q; sleep 30",
 		topTUIEnv, args, os.Args[0], exitFile)
 	tmux("new-session", "-d", "-s", session, "-x", "150", "-y", "30", shell)
-	defer exec.Command("tmux", "kill-session", "-t", session).Run()
+	defer func() { _ = exec.Command("tmux", "kill-session", "-t", session).Run() }()
 	// wait polls the pane until it contains want.
 	wait := func(want string) string {
 		t.Helper()

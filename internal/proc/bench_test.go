@@ -14,10 +14,10 @@ import (
 // defer reportCPU(b)().
 func reportCPU(b *testing.B) func() {
 	var r0 syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &r0)
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &r0)
 	return func() {
 		var r1 syscall.Rusage
-		syscall.Getrusage(syscall.RUSAGE_SELF, &r1)
+		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &r1)
 		cpu := time.Duration(r1.Utime.Nano()-r0.Utime.Nano()) + time.Duration(r1.Stime.Nano()-r0.Stime.Nano())
 		b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms/op")
 	}
@@ -40,9 +40,9 @@ func BenchmarkReadTasks10k(b *testing.B) {
 	for i := range pids {
 		pids[i] = 100 + i
 		d := filepath.Join(root, fmt.Sprint(pids[i]))
-		os.Mkdir(d, 0o755)
+		must(b, os.Mkdir(d, 0o755))
 		for n, data := range files {
-			os.WriteFile(filepath.Join(d, n), data, 0o444)
+			must(b, os.WriteFile(filepath.Join(d, n), data, 0o444))
 		}
 	}
 	f, err := NewFS(root)

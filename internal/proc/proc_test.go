@@ -253,7 +253,7 @@ func TestOddHosts(t *testing.T) {
 	})
 	t.Run("garbage status is a note, not an error", func(t *testing.T) {
 		root := copyTree(t, "testdata/host")
-		os.WriteFile(filepath.Join(root, "4242", "status"), []byte("Name:\tx\nVmRSS:\t?? kB\n"), 0o644)
+		must(t, os.WriteFile(filepath.Join(root, "4242", "status"), []byte("Name:\tx\nVmRSS:\t?? kB\n"), 0o644))
 		f, _ := NewFS(root)
 		scan := f.ReadTasks([]int{1, 4242}, TaskOptions{})
 		if scan.Gone != 0 || len(scan.Tasks) != 1 || len(scan.Notes) != 1 {
@@ -308,12 +308,12 @@ func TestZombieLeader(t *testing.T) {
 			zombie = append(zombie, l)
 		}
 	}
-	os.WriteFile(filepath.Join(root, "4242", "status"), []byte(strings.Join(zombie, "\n")), 0o644)
+	must(t, os.WriteFile(filepath.Join(root, "4242", "status"), []byte(strings.Join(zombie, "\n")), 0o644))
 	for _, tid := range []string{"4242", "4243"} {
-		os.MkdirAll(filepath.Join(root, "4242", "task", tid), 0o755)
+		must(t, os.MkdirAll(filepath.Join(root, "4242", "task", tid), 0o755))
 	}
-	os.WriteFile(filepath.Join(root, "4242", "task", "4242", "status"), []byte(strings.Join(zombie, "\n")), 0o644)
-	os.WriteFile(filepath.Join(root, "4242", "task", "4243", "status"), st, 0o644)
+	must(t, os.WriteFile(filepath.Join(root, "4242", "task", "4242", "status"), []byte(strings.Join(zombie, "\n")), 0o644))
+	must(t, os.WriteFile(filepath.Join(root, "4242", "task", "4243", "status"), st, 0o644))
 	f, _ := NewFS(root)
 	tk, err := f.ReadTask(4242, TaskOptions{})
 	if err != nil {
@@ -330,12 +330,12 @@ func FuzzParseStatus(f *testing.F) {
 	for _, s := range []string{"Name:\tbash\nVmRSS:\t    4060 kB\nRssAnon:\t 1144 kB\n", "Name:\t(resolved)\nKthread:\t1\n", "Uid:\t\nVmPTE:\t kB\n", ""} {
 		f.Add([]byte(s))
 	}
-	f.Fuzz(func(t *testing.T, b []byte) { parseStatus(b) })
+	f.Fuzz(func(t *testing.T, b []byte) { _, _ = parseStatus(b) })
 }
 
 func FuzzParseStat(f *testing.F) {
 	for _, s := range []string{"7 (a) b (c)) S 1 7 7 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 99 0 5 18446744073709551615\n", "1 (x) S", ")"} {
 		f.Add([]byte(s))
 	}
-	f.Fuzz(func(t *testing.T, b []byte) { parseStat(b) })
+	f.Fuzz(func(t *testing.T, b []byte) { _, _ = parseStat(b) })
 }

@@ -114,7 +114,7 @@ func parseStatus(b []byte) (Status, error) {
 			if len(f) > 0 {
 				n, err := strconv.ParseInt(string(f[0]), 10, 64)
 				if err != nil {
-					return Status{}, fmt.Errorf("Uid %q: %w", string(v), err)
+					return Status{}, fmt.Errorf("status Uid field %q: %w", string(v), err)
 				}
 				if used < len(store) {
 					store[used] = n

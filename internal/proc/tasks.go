@@ -1,6 +1,7 @@
 package proc
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -67,7 +68,8 @@ func (f FS) readTask(pid int, o TaskOptions, buf []byte) (Task, error) {
 	read := func(name string) ([]byte, error) {
 		b, err := readAt(dfd, name, buf)
 		if err != nil {
-			if pe, ok := err.(*fs.PathError); ok {
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
 				pe.Path = filepath.Join(dir, name)
 			}
 		}
