@@ -360,6 +360,7 @@ func (s *syncBuffer) String() string {
 // kernel OOM-kill a process in a throw-away memcg, and waits for the event
 // to come out; cancelling the context ends the command cleanly.
 func TestExplainFollow(t *testing.T) {
+	kerneltest.SerializeOOM(t)
 	m := kerneltest.NewMemcg(t, 64<<20)
 	var out, errOut syncBuffer
 	ctx, cancel := context.WithCancel(context.Background())

@@ -113,6 +113,7 @@ func startChild(t *testing.T, addProcess func(int) error, mib, adj int, wait boo
 // throw-away memcg and checks the explanation of its report, read back
 // from /dev/kmsg, against what the test set up.
 func TestRealKernelOOM(t *testing.T) {
+	kerneltest.SerializeOOM(t)
 	const limit = 128 << 20
 	m := kerneltest.NewMemcg(t, limit)
 	rd, err := kmsg.Open(kmsg.DefaultPath, true)
@@ -244,6 +245,7 @@ func readReports(t *testing.T, rd *kmsg.Reader) ([]*oomlog.Report, []byte) {
 // before a big one with 0, and the model says so; the big one dies in the
 // next OOM, with the first victim left out of the ranking.
 func TestRealKernelOOMScoreAdj(t *testing.T) {
+	kerneltest.SerializeOOM(t)
 	const limit = 128 << 20
 	m := kerneltest.NewMemcg(t, limit)
 	rd, err := kmsg.Open(kmsg.DefaultPath, true)

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestNewMemcgLimitAndCleanup(t *testing.T) {
@@ -34,4 +35,20 @@ func TestNewMemcgLimitAndCleanup(t *testing.T) {
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("cgroup %s still exists after the subtest ended (err %v)", dir, err)
 	}
+}
+
+// TestSerializeOOMSpacesHolders checks that a second holder of the gate
+// starts only after the report window of the first has passed.
+func TestSerializeOOMSpacesHolders(t *testing.T) {
+	var released time.Time
+	t.Run("first", func(t *testing.T) {
+		SerializeOOM(t)
+		t.Cleanup(func() { released = time.Now() })
+	})
+	t.Run("second", func(t *testing.T) {
+		SerializeOOM(t)
+		if gap := time.Since(released); gap < reportWindow-100*time.Millisecond {
+			t.Errorf("second holder started %v after the first released, want ≥ %v", gap, reportWindow)
+		}
+	})
 }

@@ -62,6 +62,7 @@ func runLab(t testing.TB, args ...string) (int, []lab.Result, string) {
 // must agree with the model, account for every kill in the cgroup's own
 // counter, and leave no cgroup behind.
 func TestRunAllForReal(t *testing.T) {
+	kerneltest.SerializeOOM(t)
 	layout, _ := kerneltest.Require(t)
 	code, results, stderr := runLab(t, "--all")
 	checkSuite(t, results, layout.Memory, func(path string) string { return layout.Dir(path) })
@@ -159,6 +160,7 @@ func checkSuite(t *testing.T, results []lab.Result, v cgroup.Version, dir func(s
 // story; the result must say what such a kernel would have chosen from the
 // same table (the later-joined helper), whatever this kernel chose.
 func TestTwistsSayWhatOlderKernelsDo(t *testing.T) {
+	kerneltest.SerializeOOM(t)
 	kerneltest.Require(t)
 	_, results, stderr := runLab(t, "twist-1", "twist-2")
 	if len(results) != 2 {
@@ -223,6 +225,7 @@ func startLabProcess(t *testing.T, name string) (*exec.Cmd, string, *syncBuffer)
 // TestInterruptRemovesCgroup sends SIGINT mid-scenario: the lab stops,
 // removes its cgroup (and the allocators in it) and exits 130.
 func TestInterruptRemovesCgroup(t *testing.T) {
+	kerneltest.SerializeOOM(t)
 	layout, _ := kerneltest.Require(t)
 	cmd, path, out := startLabProcess(t, "page-cache")
 	time.Sleep(150 * time.Millisecond) // inside the page-cache writer's 256 MiB
@@ -246,6 +249,7 @@ func TestInterruptRemovesCgroup(t *testing.T) {
 // TestCrashLeftoversAreCleaned SIGKILLs a running lab (nothing can clean
 // up then) and checks that the next run's cleanup removes what it left.
 func TestCrashLeftoversAreCleaned(t *testing.T) {
+	kerneltest.SerializeOOM(t)
 	layout, _ := kerneltest.Require(t)
 	cmd, path, _ := startLabProcess(t, "page-cache")
 	time.Sleep(150 * time.Millisecond)
@@ -270,6 +274,7 @@ func TestCrashLeftoversAreCleaned(t *testing.T) {
 // 60 s); it reports seconds per suite.
 func BenchmarkRunAll(b *testing.B) {
 	kerneltest.Require(b)
+	kerneltest.SerializeOOM(b)
 	start := time.Now()
 	for i := 0; i < b.N; i++ {
 		code, results, stderr := runLab(b, "--all")

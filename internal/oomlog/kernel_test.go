@@ -88,6 +88,7 @@ func readKmsg(t *testing.T, fd int) []string {
 // anon-rss can exceed the limit: pages the child touched before it was
 // moved into the memcg stay charged to its old one on cgroup v1.)
 func TestThisKernel(t *testing.T) {
+	kerneltest.SerializeOOM(t)
 	const limit = 64 << 20
 	m := kerneltest.NewMemcg(t, limit)
 	fd, err := unix.Open("/dev/kmsg", unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)

@@ -37,6 +37,7 @@ func TestMain(m *testing.M) {
 // mirror in the simulator with this kernel's version and cgroup version:
 // every kill both made names the same process, in the same order.
 func TestDifferentialLab(t *testing.T) {
+	kerneltest.SerializeOOM(t)
 	kerneltest.Require(t)
 	mirrored := map[string]bool{}
 	for _, name := range sim.LabMirrors {
