@@ -272,7 +272,7 @@ func (o *explainOut) noteStats(name string, read int, st oomlog.Stats, before in
 		fmt.Fprintf(o.s.err, "oomkit explain: %s: %d %s in or next to a report could not be read (NUL bytes, invalid UTF-8 or missing fields)\n", name, n, units(n, unit))
 	}
 	if o.n == before {
-		fmt.Fprintf(o.s.err, "oomkit explain: no OOM-killer report in %s (%d %s read)\n", name, read, unit)
+		fmt.Fprintf(o.s.err, "oomkit explain: no OOM-killer report in %s (%d %s read; oomkit explain --sample twist-1 shows what an explanation looks like)\n", name, read, units(read, unit))
 	}
 }
 

@@ -180,7 +180,7 @@ func TestExplainBadInput(t *testing.T) {
 		{"cut gzip", []string{write("cut.gz", cutGz)}, nil, 1, 1, "unexpected EOF", ""},
 		{"one of two missing", []string{filepath.Join(dir, "nope.log"), write("ok.log", tw)}, nil, 1, 1, "nope.log: no such file", "pid 14300"},
 		{"kmsg path missing", []string{"--kmsg-path", filepath.Join(dir, "no-kmsg")}, nil, 1, 0, "pass a log file: oomkit explain /var/log/kern.log", ""},
-		{"kmsg path is /dev/null", []string{"--kmsg-path", "/dev/null"}, nil, 0, 0, "no OOM-killer report in /dev/null (0 records read)", ""},
+		{"kmsg path is /dev/null", []string{"--kmsg-path", "/dev/null"}, nil, 0, 0, "no OOM-killer report in /dev/null (0 records read;", ""},
 		{"kmsg path is not a kmsg device", []string{"--kmsg-path", write("fake-kmsg", garbage[:4096])}, nil, 0, 0, "malformed /dev/kmsg record", ""},
 		{"bad --assume-kernel", []string{"--sample", "twist-1", "--assume-kernel", "five"}, nil, 2, 0, "--assume-kernel: kernel version \"five\"", ""},
 		{"--top 0", []string{"--sample", "twist-1", "--top", "0"}, nil, 2, 0, "--top 0: want 1 or more", ""},
