@@ -170,26 +170,3 @@ func RemoveDir(dir string) error {
 	}
 	return errors.Join(errs...)
 }
-
-// RemoveStale removes cgroups named prefix* directly under parentPath that
-// a crashed earlier run left behind, and returns their paths.
-func RemoveStale(l Layout, parentPath, prefix string) ([]string, error) {
-	dir := l.Dir(parentPath)
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", dir, err)
-	}
-	var removed []string
-	var errs []error
-	for _, e := range entries {
-		if !e.IsDir() || !strings.HasPrefix(e.Name(), prefix) {
-			continue
-		}
-		if err := RemoveDir(filepath.Join(dir, e.Name())); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		removed = append(removed, filepath.Join(parentPath, e.Name()))
-	}
-	return removed, errors.Join(errs...)
-}
