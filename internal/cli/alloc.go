@@ -139,21 +139,32 @@ func allocConfig(block, touch, max, mode, dir string, interval time.Duration, ho
 	return cfg, nil
 }
 
-func runAlloc(s *streams, cfg alloc.Config, asJSON bool) error {
-	a, err := alloc.New(cfg)
-	if err != nil {
-		return err
-	}
+// signalContext is cancelled by the first SIGINT or SIGTERM, with
+// alloc.Signaled as its cause, so a run can print its summary before it
+// exits 130 or 143; stop releases the signals.
+func signalContext() (ctx context.Context, stop func()) {
 	ctx, cancel := context.WithCancelCause(context.Background())
-	defer cancel(nil)
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sigs)
 	go func() {
 		if sig, ok := <-sigs; ok {
 			cancel(alloc.Signaled{Signal: sig})
 		}
 	}()
+	return ctx, func() {
+		signal.Stop(sigs)
+		close(sigs)
+		cancel(nil)
+	}
+}
+
+func runAlloc(s *streams, cfg alloc.Config, asJSON bool) error {
+	a, err := alloc.New(cfg)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signalContext()
+	defer stop()
 
 	live := !asJSON && isTerminal(s.out)
 	enc := json.NewEncoder(s.out)
