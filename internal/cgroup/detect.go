@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/oomkit/oomkit/internal/proc"
 )
 
 // Version is a cgroup hierarchy version: "v1" or "v2".
@@ -202,21 +204,8 @@ func parseProcCgroup(data []byte, v Version) (string, error) {
 	if v == "" {
 		return "", ErrNoMemoryController
 	}
-	for _, line := range strings.Split(string(data), "\n") {
-		id, rest, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
-		}
-		ctrls, p, ok := strings.Cut(rest, ":")
-		if !ok {
-			continue
-		}
-		if v == V1 && contains(strings.Split(ctrls, ","), "memory") {
-			return p, nil
-		}
-		if v == V2 && id == "0" && ctrls == "" {
-			return p, nil
-		}
+	if p := proc.ParseMemoryCgroup(data, v == V1); p != "" {
+		return p, nil
 	}
 	return "", fmt.Errorf("no %s memory cgroup line in /proc/PID/cgroup", v)
 }

@@ -28,7 +28,7 @@ var allowed = map[string][]string{
 	"internal/oomlog":     {},
 	"internal/kmsg":       {},
 	"internal/proc":       {},
-	"internal/cgroup":     {},
+	"internal/cgroup":     {"internal/proc"},
 	"internal/kerneltest": {"internal/cgroup"},
 	"scripts/gen-syslog":  {"internal/oomlog"},
 }

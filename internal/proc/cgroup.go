@@ -39,12 +39,13 @@ func (f FS) MemoryCgroup(pid int, v1 bool) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return parseMemoryCgroup(b, v1), nil
+	return ParseMemoryCgroup(b, v1), nil
 }
 
-// parseMemoryCgroup picks the memory controller's path from /proc/PID/cgroup;
-// "" when there is no such line.
-func parseMemoryCgroup(b []byte, v1 bool) string {
+// ParseMemoryCgroup picks the memory controller's path from the text of
+// /proc/PID/cgroup: the v1 line naming "memory" when v1 is true, else the
+// v2 "0::" line; "" when there is no such line.
+func ParseMemoryCgroup(b []byte, v1 bool) string {
 	for len(b) > 0 {
 		line := b
 		if i := bytes.IndexByte(b, '\n'); i >= 0 {

@@ -134,7 +134,7 @@ func TestParseMemoryCgroup(t *testing.T) {
 		{"none", "1:cpu:/\n", true, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := parseMemoryCgroup([]byte(tc.in), tc.v1); got != tc.want {
+			if got := ParseMemoryCgroup([]byte(tc.in), tc.v1); got != tc.want {
 				t.Errorf("got %q, want %q", got, tc.want)
 			}
 		})

@@ -107,7 +107,7 @@ func (f FS) readTask(pid int, o TaskOptions, buf []byte) (Task, error) {
 		if err != nil {
 			return Task{}, err
 		}
-		t.Memcg = parseMemoryCgroup(b, o.MemcgV1)
+		t.Memcg = ParseMemoryCgroup(b, o.MemcgV1)
 	}
 	if o.StartTime {
 		b, err := read("stat")
