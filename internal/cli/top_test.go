@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -32,16 +33,23 @@ func TestTopModelAgreesWithKernel(t *testing.T) {
 	if len(snap.Rows) < 2 {
 		t.Fatalf("only %d processes", len(snap.Rows))
 	}
-	checked, reread := 0, 0
+	checked, reread, unsettled := 0, 0, 0
 	for _, r := range snap.Rows {
 		if r.ModelOOMScore == r.OOMScore {
 			checked++
 			continue
 		}
 		// Re-read: stable inputs (two identical status reads around the
-		// oom_score read) must give the kernel's number.
-		ok := false
-		for try := 0; try < 20 && !ok; try++ {
+		// oom_score read) must give the kernel's number. A process that is
+		// busy allocating can read stable and still be off by one point:
+		// its RSS counters are per-CPU, and status and oom_score need not
+		// fold them in at the same moment. So a busy process gets more
+		// tries, a little apart; a model error fails every one of them.
+		ok, mismatch := false, ""
+		for try := 0; try < 50 && !ok; try++ {
+			if try > 0 {
+				time.Sleep(10 * time.Millisecond)
+			}
 			a, err1 := h.fs.ReadTask(r.PID, proc.TaskOptions{})
 			b, err2 := h.fs.ReadTask(r.PID, proc.TaskOptions{})
 			if proc.IsGone(err1) || proc.IsGone(err2) {
@@ -54,15 +62,26 @@ func TestTopModelAgreesWithKernel(t *testing.T) {
 			rows := rankTasks([]proc.Task{a}, h.rules, h.capBonus(), snap.GlobalTotalPages, snap.GlobalTotalPages, "global", "")
 			ok = rows[0].ModelOOMScore == a.OOMScore
 			if !ok {
-				t.Errorf("pid %d (%s): kernel oom_score %d, model %d (rss %d swap %d pgtables %d adj %d pages)",
-					r.PID, r.Comm, a.OOMScore, rows[0].ModelOOMScore, rows[0].RSSPages, rows[0].SwapPages, rows[0].PgtablesPages, rows[0].OOMScoreAdj)
-				break
+				mismatch = fmt.Sprintf("kernel oom_score %d, model %d (rss %d swap %d pgtables %d adj %d pages)",
+					a.OOMScore, rows[0].ModelOOMScore, rows[0].RSSPages, rows[0].SwapPages, rows[0].PgtablesPages, rows[0].OOMScoreAdj)
 			}
+		}
+		switch {
+		case !ok && mismatch == "":
+			// Never read the same twice in a row: nothing to compare.
+			t.Logf("pid %d (%s): memory changing on every read, not compared", r.PID, r.Comm)
+			unsettled++
+			continue
+		case !ok:
+			t.Errorf("pid %d (%s): %s", r.PID, r.Comm, mismatch)
 		}
 		reread++
 		checked++
 	}
-	t.Logf("%d processes: model oom_score == /proc/PID/oom_score for all (%d needed a re-read)", checked, reread)
+	t.Logf("%d processes: model oom_score == /proc/PID/oom_score for all (%d needed a re-read, %d never settled)", checked, reread, unsettled)
+	if unsettled > checked {
+		t.Errorf("only %d of %d processes could be compared", checked, checked+unsettled)
+	}
 	// The first in rank order has the highest oom_score.
 	first := snap.Rows[0]
 	for _, r := range snap.Rows {
