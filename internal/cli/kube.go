@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/oomkit/oomkit/internal/kube"
+	"github.com/oomkit/oomkit/internal/kube/manifest"
 	"github.com/oomkit/oomkit/internal/proc"
 )
 
@@ -126,8 +127,8 @@ func runKube(s *streams, cmd *cobra.Command, cfg kubeConfig, args []string) erro
 		}
 		args = []string{"-"}
 	}
-	var m kube.Manifests
-	kube.ReadPaths(args, s.in, &m)
+	var m manifest.Manifests
+	manifest.ReadPaths(args, s.in, &m)
 	if err := checkUsageTargets(cfg.usage, as.opt.UsageBytes, &m); err != nil {
 		return err
 	}
@@ -270,7 +271,7 @@ func parseSize(s string) (int64, error) {
 }
 
 // checkUsageTargets fails when a --usage names no container in the input.
-func checkUsageTargets(flags []string, usage map[string]int64, m *kube.Manifests) error {
+func checkUsageTargets(flags []string, usage map[string]int64, m *manifest.Manifests) error {
 	if len(usage) == 0 {
 		return nil
 	}

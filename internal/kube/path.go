@@ -6,8 +6,8 @@
 // kubelet's eviction ranking under memory pressure, and the heap ceilings of
 // managed runtimes (.NET, JVM, Go, Node.js) inside a memory limit.
 //
-// It is pure logic: the only I/O is reading manifests from an io.Reader or a
-// path the caller names.
+// It is pure logic and does no I/O; internal/kube/manifest reads the
+// manifests it analyses.
 package kube
 
 import (

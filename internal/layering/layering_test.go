@@ -6,6 +6,7 @@ package layering_test
 import (
 	"encoding/json"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -15,23 +16,32 @@ const mod = "github.com/oomkit/oomkit/"
 // allowed lists, per package, the oomkit packages it may import. A package
 // missing here may import no other oomkit package.
 var allowed = map[string][]string{
-	"cmd/oomkit":          {"internal/cli", "internal/vm"},
-	"internal/cli":        {"*"},
-	"internal/agent":      {"internal/explain", "internal/kube", "internal/oomlog", "internal/mm", "internal/proc", "internal/cgroup", "internal/kmsg"},
-	"internal/explain":    {"internal/mm", "internal/kube", "internal/oomlog"},
-	"internal/lab":        {"internal/explain", "internal/mm", "internal/kube", "internal/oomlog", "internal/proc", "internal/cgroup", "internal/kmsg", "internal/alloc", "internal/vm"},
-	"internal/sim":        {"internal/explain", "internal/mm", "internal/kube", "internal/oomlog"},
-	"internal/alloc":      {"internal/proc", "internal/cgroup", "internal/mm"},
-	"internal/vm":         {"internal/cgroup"},
-	"internal/kube":       {},
-	"internal/mm":         {},
-	"internal/oomlog":     {},
-	"internal/kmsg":       {},
-	"internal/proc":       {},
-	"internal/cgroup":     {"internal/proc"},
-	"internal/kerneltest": {"internal/cgroup"},
-	"scripts/gen-syslog":  {"internal/oomlog"},
+	"cmd/oomkit":             {"internal/cli", "internal/vm"},
+	"internal/cli":           {"*"},
+	"internal/agent":         {"internal/explain", "internal/kube", "internal/oomlog", "internal/mm", "internal/proc", "internal/cgroup", "internal/kmsg"},
+	"internal/explain":       {"internal/mm", "internal/kube", "internal/oomlog"},
+	"internal/lab":           {"internal/explain", "internal/mm", "internal/kube", "internal/oomlog", "internal/proc", "internal/cgroup", "internal/kmsg", "internal/alloc", "internal/vm"},
+	"internal/sim":           {"internal/explain", "internal/mm", "internal/kube", "internal/oomlog"},
+	"internal/alloc":         {"internal/proc", "internal/cgroup", "internal/mm"},
+	"internal/vm":            {"internal/cgroup"},
+	"internal/kube":          {},
+	"internal/kube/manifest": {"internal/kube"},
+	"internal/mm":            {},
+	"internal/oomlog":        {},
+	"internal/kmsg":          {},
+	"internal/proc":          {},
+	"internal/cgroup":        {"internal/proc"},
+	"internal/kerneltest":    {"internal/cgroup"},
+	"scripts/gen-syslog":     {"internal/oomlog"},
 }
+
+// model packages do no I/O (DESIGN.md): they take readers and values, and
+// the packages that touch files, processes and the kernel feed them.
+var model = []string{"internal/oomlog", "internal/mm", "internal/kube"}
+
+// ioImports are the standard packages that reach files, processes or the
+// network; a model package importing one has started doing I/O.
+var ioImports = []string{"os", "os/exec", "io/fs", "io/ioutil", "path/filepath", "syscall", "net", "net/http", "golang.org/x/sys/unix"}
 
 // heavy are third-party imports kept out of everything but the agent.
 var heavy = []string{"k8s.io/client-go", "github.com/prometheus/client_golang"}
@@ -60,6 +70,9 @@ func TestImports(t *testing.T) {
 				if strings.HasPrefix(imp, h) && name != "internal/agent" {
 					t.Errorf("%s imports %s: only internal/agent may", name, imp)
 				}
+			}
+			if slices.Contains(model, name) && slices.Contains(ioImports, imp) {
+				t.Errorf("%s imports %s, but model packages do no I/O; move the reading to a package above it (as internal/kube/manifest)", name, imp)
 			}
 			dep, isOurs := strings.CutPrefix(imp, mod)
 			if !isOurs {

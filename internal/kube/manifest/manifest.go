@@ -1,4 +1,8 @@
-package kube
+// Package manifest reads Kubernetes manifests (YAML or JSON, several
+// documents, List kinds, directories, `kubectl get -o yaml|json` output)
+// into the pods internal/kube analyses. It is the I/O half of `oomkit kube`:
+// the model in internal/kube never touches a file.
+package manifest
 
 import (
 	"bytes"
@@ -17,42 +21,14 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/oomkit/oomkit/internal/kube"
 )
-
-// Source locates a document: the file ("-" for stdin) and the line its
-// document starts on (1-based).
-type Source struct {
-	File string
-	Line int
-}
-
-// String prints "file:line".
-func (s Source) String() string { return s.File + ":" + strconv.Itoa(s.Line) }
-
-// Workload is one pod, or one workload's pod template turned into the pod
-// its controller would create.
-type Workload struct {
-	// Kind and Name are the object that carried the pod: "Pod", "Deployment", …
-	Kind, Name string
-	// Namespace is metadata.namespace, "" when the manifest does not say.
-	Namespace string
-	// Pod is the pod (for templates: metadata from the template, name and
-	// namespace from the workload). No defaulting has been applied.
-	Pod *corev1.Pod
-	// Source is where the object starts.
-	Source Source
-}
-
-// LimitRangeDoc is a LimitRange read from a manifest.
-type LimitRangeDoc struct {
-	LimitRange *corev1.LimitRange
-	Source     Source
-}
 
 // Manifests is everything read from a set of inputs.
 type Manifests struct {
-	Workloads   []Workload
-	LimitRanges []LimitRangeDoc
+	Workloads   []kube.Workload
+	LimitRanges []kube.LimitRangeDoc
 	// Skipped are objects of kinds that hold no pods, one note each.
 	Skipped []string
 	// Errors are documents and inputs that could not be read; each is an
@@ -63,7 +39,7 @@ type Manifests struct {
 // InputError is a problem with one input or document: where, the field
 // path when one is known, and what to do.
 type InputError struct {
-	Source Source
+	Source kube.Source
 	// Field is the JSON path of the offending field
 	// ("spec.template.spec.containers[1].resources.limits.memory"), or "".
 	Field string
@@ -93,7 +69,7 @@ func ReadPaths(paths []string, stdin io.Reader, m *Manifests) {
 		}
 		fi, err := os.Stat(p)
 		if err != nil {
-			m.Errors = append(m.Errors, &InputError{Source: Source{File: p}, Msg: describeOSError(err)})
+			m.Errors = append(m.Errors, &InputError{Source: kube.Source{File: p}, Msg: describeOSError(err)})
 			continue
 		}
 		if !fi.IsDir() {
@@ -103,7 +79,7 @@ func ReadPaths(paths []string, stdin io.Reader, m *Manifests) {
 		var files []string
 		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
 			if err != nil {
-				m.Errors = append(m.Errors, &InputError{Source: Source{File: path}, Msg: describeOSError(err)})
+				m.Errors = append(m.Errors, &InputError{Source: kube.Source{File: path}, Msg: describeOSError(err)})
 				return nil
 			}
 			if !d.IsDir() && isManifestName(path) {
@@ -112,10 +88,10 @@ func ReadPaths(paths []string, stdin io.Reader, m *Manifests) {
 			return nil
 		})
 		if err != nil {
-			m.Errors = append(m.Errors, &InputError{Source: Source{File: p}, Msg: describeOSError(err)})
+			m.Errors = append(m.Errors, &InputError{Source: kube.Source{File: p}, Msg: describeOSError(err)})
 		}
 		if len(files) == 0 {
-			m.Errors = append(m.Errors, &InputError{Source: Source{File: p}, Msg: "directory holds no .yaml, .yml or .json files"})
+			m.Errors = append(m.Errors, &InputError{Source: kube.Source{File: p}, Msg: "directory holds no .yaml, .yml or .json files"})
 			continue
 		}
 		slices.Sort(files)
@@ -136,7 +112,7 @@ func isManifestName(p string) bool {
 func readFile(p string, m *Manifests) {
 	f, err := os.Open(p)
 	if err != nil {
-		m.Errors = append(m.Errors, &InputError{Source: Source{File: p}, Msg: describeOSError(err)})
+		m.Errors = append(m.Errors, &InputError{Source: kube.Source{File: p}, Msg: describeOSError(err)})
 		return
 	}
 	defer f.Close()
@@ -168,11 +144,11 @@ const maxManifestBytes = 256 << 20
 func ReadManifests(r io.Reader, name string, m *Manifests) {
 	data, err := io.ReadAll(io.LimitReader(r, maxManifestBytes+1))
 	if err != nil {
-		m.Errors = append(m.Errors, &InputError{Source: Source{File: name}, Msg: "read: " + describeOSError(err)})
+		m.Errors = append(m.Errors, &InputError{Source: kube.Source{File: name}, Msg: "read: " + describeOSError(err)})
 		return
 	}
 	if len(data) > maxManifestBytes {
-		m.Errors = append(m.Errors, &InputError{Source: Source{File: name}, Msg: fmt.Sprintf("larger than %d MiB; split it into several files", maxManifestBytes>>20)})
+		m.Errors = append(m.Errors, &InputError{Source: kube.Source{File: name}, Msg: fmt.Sprintf("larger than %d MiB; split it into several files", maxManifestBytes>>20)})
 		return
 	}
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
@@ -182,10 +158,10 @@ func ReadManifests(r io.Reader, name string, m *Manifests) {
 			continue
 		}
 		found = true
-		readDocument(doc.text, Source{File: name, Line: doc.line}, m)
+		readDocument(doc.text, kube.Source{File: name, Line: doc.line}, m)
 	}
 	if !found {
-		m.Errors = append(m.Errors, &InputError{Source: Source{File: name}, Msg: "empty: no Kubernetes objects in it"})
+		m.Errors = append(m.Errors, &InputError{Source: kube.Source{File: name}, Msg: "empty: no Kubernetes objects in it"})
 	}
 }
 
@@ -252,8 +228,8 @@ func isBlankYAML(doc []byte) bool {
 // readDocument converts one document to JSON and reads the object in it.
 // src.Line is the document's first line; objects are reported at their
 // first line that is not blank or a comment.
-func readDocument(doc []byte, src Source, m *Manifests) {
-	obj := Source{File: src.File, Line: src.Line + leadingBlankLines(doc)}
+func readDocument(doc []byte, src kube.Source, m *Manifests) {
+	obj := kube.Source{File: src.File, Line: src.Line + leadingBlankLines(doc)}
 	trimmed := bytes.TrimSpace(doc)
 	if len(trimmed) > 0 && trimmed[0] == '{' {
 		// JSON (kubectl -o json): read it as is when it is valid JSON; a
@@ -298,7 +274,7 @@ func leadingBlankLines(doc []byte) int {
 }
 
 // yamlError rebases the parser's "line N" on the document's first line.
-func yamlError(err error, src Source) error {
+func yamlError(err error, src kube.Source) error {
 	msg := err.Error()
 	msg = strings.TrimPrefix(msg, "error converting YAML to JSON: ")
 	msg = strings.TrimPrefix(msg, "yaml: ")
@@ -316,7 +292,7 @@ func yamlError(err error, src Source) error {
 			}
 		}
 	}
-	return &InputError{Source: Source{File: src.File, Line: line}, Msg: "malformed YAML: " + msg + " (check indentation and quoting)"}
+	return &InputError{Source: kube.Source{File: src.File, Line: line}, Msg: "malformed YAML: " + msg + " (check indentation and quoting)"}
 }
 
 // envelope is enough of an object to dispatch on, and a List's items.
@@ -356,7 +332,7 @@ var podSpecPath = map[string]string{
 
 // readObject reads one JSON object; path is its location inside a List
 // ("items[3]."), "" at the top.
-func readObject(j []byte, src Source, path string, m *Manifests) {
+func readObject(j []byte, src kube.Source, path string, m *Manifests) {
 	if len(bytes.TrimSpace(j)) > 0 && bytes.TrimSpace(j)[0] != '{' {
 		m.Errors = append(m.Errors, &InputError{Source: src, Field: strings.TrimSuffix(path, "."), Msg: "not a Kubernetes object (expected a mapping with apiVersion and kind)"})
 		return
@@ -370,7 +346,7 @@ func readObject(j []byte, src Source, path string, m *Manifests) {
 }
 
 // readEnvelope reads the object j whose envelope is already decoded.
-func readEnvelope(j []byte, env *envelope, src Source, path string, m *Manifests) {
+func readEnvelope(j []byte, env *envelope, src kube.Source, path string, m *Manifests) {
 	kind, tm := env.Kind, env
 	switch {
 	case kind == "":
@@ -387,7 +363,7 @@ func readEnvelope(j []byte, env *envelope, src Source, path string, m *Manifests
 			m.Errors = append(m.Errors, decodeError(j, src, path, kind, err))
 			return
 		}
-		m.LimitRanges = append(m.LimitRanges, LimitRangeDoc{&lr, src})
+		m.LimitRanges = append(m.LimitRanges, kube.LimitRangeDoc{LimitRange: &lr, Source: src})
 		return
 	}
 	specPath, ok := podSpecPath[kind]
@@ -395,7 +371,7 @@ func readEnvelope(j []byte, env *envelope, src Source, path string, m *Manifests
 		m.Skipped = append(m.Skipped, fmt.Sprintf("%s: %s/%s holds no pods, skipped", src, kind, objectName(tm.Metadata)))
 		return
 	}
-	w := Workload{Kind: kind, Name: objectName(tm.Metadata), Namespace: tm.Metadata.Namespace, Source: src}
+	w := kube.Workload{Kind: kind, Name: objectName(tm.Metadata), Namespace: tm.Metadata.Namespace, Source: src}
 	if kind == "Pod" {
 		var pod corev1.Pod
 		if err := json.Unmarshal(j, &pod); err != nil {
@@ -446,7 +422,7 @@ func objectName(meta metav1.ObjectMeta) string {
 // decodeError explains why a typed decode failed: for an invalid quantity it
 // finds the field path by walking the generic document, since
 // resource.Quantity's error does not carry one.
-func decodeError(j []byte, src Source, path, kind string, err error) error {
+func decodeError(j []byte, src kube.Source, path, kind string, err error) error {
 	var generic any
 	dec := json.NewDecoder(bytes.NewReader(j))
 	dec.UseNumber()

@@ -1,4 +1,4 @@
-package kube
+package manifest
 
 import (
 	"os"
@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/oomkit/oomkit/internal/kube"
 )
 
 // summary is what a test compares: every workload, note and error as a line.
@@ -156,6 +158,6 @@ func FuzzReadManifests(f *testing.F) {
 			}
 		}
 		// Whatever was read must analyse without panicking.
-		Analyze(m.Workloads, m.LimitRanges, Options{NodeMemoryBytes: 8 * GiB, Version: Newest, CgroupVersion: 2, Runtime: RuntimeContainerd})
+		kube.Analyze(m.Workloads, m.LimitRanges, kube.Options{NodeMemoryBytes: 8 * kube.GiB, Version: kube.Newest, CgroupVersion: 2, Runtime: kube.RuntimeContainerd})
 	})
 }
