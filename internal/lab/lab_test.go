@@ -71,8 +71,14 @@ func TestRunAllForReal(t *testing.T) {
 	}
 }
 
-// TestRunAllInVM runs the suite in a cgroup v2 guest (lab run --all --vm):
-// nothing may skip there, group-kill takes every process.
+// secondGuestKernel is the other kernel the VM suite runs on: Debian 12's
+// 6.12 image, next to the default 6.1 one (scripts/ci-vm-setup.sh fetches
+// both).
+const secondGuestKernel = "linux-image-6.12-cloud-amd64"
+
+// TestRunAllInVM runs the suite in a cgroup v2 guest (lab run --all --vm),
+// once on the default kernel and once on 6.12: nothing may skip there,
+// group-kill takes every process.
 func TestRunAllInVM(t *testing.T) {
 	if testing.Short() {
 		t.Skip("boots a VM (about a minute under TCG)")
@@ -80,28 +86,42 @@ func TestRunAllInVM(t *testing.T) {
 	if _, err := vm.FindQEMU(""); err != nil {
 		kerneltest.Skip(t, err.Error())
 	}
-	var out, errOut bytes.Buffer
-	code := cli.Main([]string{"lab", "run", "--all", "--vm", "--json"}, strings.NewReader(""), &out, &errOut)
-	if code == 1 && strings.Contains(errOut.String(), "lab in a VM:") {
-		kerneltest.Skip(t, strings.TrimSpace(errOut.String())) // no kernel to boot, no network
-	}
-	var results []lab.Result
-	dec := json.NewDecoder(&out)
-	for dec.More() {
-		var r lab.Result
-		if err := dec.Decode(&r); err != nil {
-			t.Fatal(err)
-		}
-		results = append(results, r)
-	}
-	checkSuite(t, results, cgroup.V2, nil)
-	if code != 0 {
-		t.Errorf("exit %d: %s", code, errOut.String())
-	}
-	for _, r := range results {
-		if r.Scenario == "group-kill" && len(r.KernelVictims) != 3 {
-			t.Errorf("group-kill killed %d processes, want all 3", len(r.KernelVictims))
-		}
+	for _, k := range []struct{ name, pkg, release string }{
+		{"default", "", ""},
+		{"6.12", secondGuestKernel, "6.12."},
+	} {
+		t.Run(k.name, func(t *testing.T) {
+			args := []string{"lab", "run", "--all", "--vm", "--json"}
+			if k.pkg != "" {
+				args = append(args, "--kernel-package", k.pkg)
+			}
+			var out, errOut bytes.Buffer
+			code := cli.Main(args, strings.NewReader(""), &out, &errOut)
+			if code == 1 && strings.Contains(errOut.String(), "lab in a VM:") {
+				kerneltest.Skip(t, strings.TrimSpace(errOut.String())) // no kernel to boot, no network
+			}
+			var results []lab.Result
+			dec := json.NewDecoder(&out)
+			for dec.More() {
+				var r lab.Result
+				if err := dec.Decode(&r); err != nil {
+					t.Fatal(err)
+				}
+				results = append(results, r)
+			}
+			checkSuite(t, results, cgroup.V2, nil)
+			if code != 0 {
+				t.Errorf("exit %d: %s", code, errOut.String())
+			}
+			for _, r := range results {
+				if !strings.HasPrefix(r.KernelVersion, k.release) {
+					t.Errorf("%s ran on kernel %q, want %s*", r.Scenario, r.KernelVersion, k.release)
+				}
+				if r.Scenario == "group-kill" && len(r.KernelVictims) != 3 {
+					t.Errorf("group-kill killed %d processes, want all 3", len(r.KernelVictims))
+				}
+			}
+		})
 	}
 }
 
