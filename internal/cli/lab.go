@@ -118,6 +118,7 @@ Exit status:
 		Example: `  sudo oomkit lab run container-limit
   sudo oomkit lab run twist-1 twist-2 --limit 256MiB
   oomkit lab run --all --vm          # cgroup v2 in a qemu VM (Debian's kernel)
+  oomkit lab run group-kill --vm --kernel-package linux-image-6.12-cloud-amd64
   sudo oomkit lab run --all --json | jq '{scenario, agrees, kernel_victims}'`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var scs []lab.Scenario
