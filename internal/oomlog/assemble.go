@@ -613,6 +613,7 @@ func (a *Assembler) apply(b *builder, k lineKind, s, body string, lineNo int) {
 			if hasVictim(r.Victims, v.PID) {
 				b.stage = stKilled
 				b.sec = secNone
+				b.touch(lineNo) // still a line of this report
 				return
 			}
 		} else if strings.HasPrefix(v.Message, "Out of memory") {

@@ -293,13 +293,19 @@ func saveGroupKillLog(t *testing.T, res *Result) {
 			recs = append(recs, line)
 		}
 	}
-	if err := os.WriteFile("testdata/guest-6.1-group-kill.kmsg", []byte(raw), 0o644); err != nil {
+	// Named by the guest's major.minor: guest-6.1-…, guest-6.12-….
+	parts := strings.SplitN(res.KernelRelease, ".", 3)
+	if len(parts) < 2 {
+		t.Fatalf("guest kernel release %q has no major.minor", res.KernelRelease)
+	}
+	base := "testdata/guest-" + parts[0] + "." + strings.TrimRightFunc(parts[1], func(r rune) bool { return r < '0' || r > '9' }) + "-group-kill"
+	if err := os.WriteFile(base+".kmsg", []byte(raw), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile("testdata/guest-6.1-group-kill.log", []byte(dmesgText(recs)), 0o644); err != nil {
+	if err := os.WriteFile(base+".log", []byte(dmesgText(recs)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("wrote testdata from kernel %s", res.KernelRelease)
+	t.Logf("wrote %s.{log,kmsg} from kernel %s", base, res.KernelRelease)
 }
 
 func TestMemoryHigh(t *testing.T) {
