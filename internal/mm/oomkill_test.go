@@ -137,3 +137,54 @@ func TestCommitLimit(t *testing.T) {
 		t.Errorf("no-swap memcg totalpages = %d, want the limit 262144", got)
 	}
 }
+
+func TestRSSCounterLag(t *testing.T) {
+	for _, tc := range []struct {
+		kernel string
+		cpus   int
+		want   int64
+	}{
+		{"6.1.0-56-cloud-amd64", 64, 0}, // per-task caches, read alike by status and the OOM killer
+		{"5.4.0-1059-azure", 8, 0},
+		{"6.2.0", 1, 3 * 32},
+		{"6.12.117+deb12-cloud-amd64", 2, 3 * 2 * 32},
+		{"6.18.44", 64, 3 * 64 * 128}, // batch 2 × CPUs above 16 CPUs
+	} {
+		v, err := ParseVersion(tc.kernel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := RSSCounterLagPages(v, tc.cpus); got != tc.want {
+			t.Errorf("%s, %d CPUs: %d pages, want %d", tc.kernel, tc.cpus, got, tc.want)
+		}
+	}
+}
+
+// TestOOMScoreLagCoversTheLag checks the bound against the formula itself:
+// lowering a task's points by up to lag pages never lowers OOMScore by
+// more than OOMScoreLag, and the bound is tight enough to mean something.
+func TestOOMScoreLagCoversTheLag(t *testing.T) {
+	for _, r := range []Rules{RulesSigned, RulesClamp} {
+		for _, total := range []int64{119009, 2_000_000, 6171021} {
+			lag := int64(96)
+			bound := OOMScoreLag(r, lag, total)
+			if bound > 3 {
+				t.Errorf("%v, totalpages %d: bound %d points for %d pages is too loose", r, total, bound, lag)
+			}
+			for points := -total; points <= total; points += total / 997 {
+				for d := int64(0); d <= lag; d += 7 {
+					hi, lo := OOMScore(r, points, true, total), OOMScore(r, points-d, true, total)
+					if r != RulesSigned && points-d < 1 {
+						continue // ≤ 5.8 clamps at 1 before scaling
+					}
+					if hi-lo > bound || lo > hi {
+						t.Fatalf("%v, totalpages %d: points %d → %d lowers oom_score %d → %d, bound %d", r, total, points, points-d, hi, lo, bound)
+					}
+				}
+			}
+		}
+	}
+	if OOMScoreLag(RulesSigned, 0, 119009) != 0 {
+		t.Error("no lag must give no slack")
+	}
+}

@@ -3,6 +3,7 @@ package proc
 import (
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -338,4 +339,26 @@ func FuzzParseStat(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) { _, _ = parseStat(b) })
+}
+
+func TestOnlineCPUs(t *testing.T) {
+	fs, err := NewFS("")
+	if err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	n, err := fs.OnlineCPUs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// sched_getaffinity can be narrower than the online set, never wider.
+	if n < runtime.NumCPU() {
+		t.Errorf("OnlineCPUs = %d, fewer than the %d this process may run on", n, runtime.NumCPU())
+	}
+	dir := t.TempDir()
+	must(t, os.WriteFile(filepath.Join(dir, "stat"), []byte("cpu  1 2 3 4 5 6 7 0 0 0\ncpu0 1 1 1 1 1 1 1 0 0 0\ncpu3 1 1 1 1 1 1 1 0 0 0\nintr 0\nctxt 0\nbtime 1\nprocesses 1\nprocs_running 1\nprocs_blocked 0\n"), 0o644))
+	fake, err := NewFS(dir)
+	must(t, err)
+	if n, err := fake.OnlineCPUs(); err != nil || n != 2 {
+		t.Errorf("fake /proc/stat with cpu0 and cpu3: %d, %v; want 2", n, err)
+	}
 }
