@@ -159,8 +159,11 @@ type topSnapshot struct {
 	Rules                        mm.Rules
 	Kernel                       string
 	Gone                         int
-	Notes                        []string
-	At                           time.Time
+	// OOMScoreLag is how many points below model_oom_score the kernel's
+	// oom_score may read on this kernel and CPU count (mm.OOMScoreLag).
+	OOMScoreLag int64
+	Notes       []string
+	At          time.Time
 }
 
 // topHost holds what top and inspect read once per host.
@@ -171,6 +174,7 @@ type topHost struct {
 	mem     proc.Meminfo
 	version mm.Version
 	rules   mm.Rules
+	cpus    int // online CPUs, for the per-CPU RSS counters' lag
 	notes   []string
 }
 
@@ -202,6 +206,9 @@ func loadHost(procRoot, sysRoot, assumeKernel string) (*topHost, error) {
 		h.version, _ = mm.ParseVersion("6.18")
 	}
 	h.rules = mm.RulesFor(h.version)
+	if h.cpus, err = fs.OnlineCPUs(); err != nil {
+		h.cpus = runtime.NumCPU()
+	}
 	h.layout, err = cgroup.Detect(h.roots)
 	if err != nil {
 		h.notes = append(h.notes, fmt.Sprintf("cgroups not detected: %v", err))
@@ -232,6 +239,7 @@ func (h *topHost) snapshot(cgPath string) (topSnapshot, error) {
 	snap := topSnapshot{Scope: "global", Rules: h.rules, Kernel: h.version.String(), At: time.Now(), Notes: slices.Clone(h.notes)}
 	snap.GlobalTotalPages = h.globalTotalPages()
 	snap.TotalPages = snap.GlobalTotalPages
+	snap.OOMScoreLag = mm.OOMScoreLag(h.rules, mm.RSSCounterLagPages(h.version, h.cpus), snap.GlobalTotalPages)
 	// With --cgroup, the processes and their memcgs come from the cgroup
 	// tree, in mem_cgroup_scan_tasks()'s order: the cgroup, then its
 	// descendants in pre-order, each one's processes in cgroup.procs order.
@@ -577,7 +585,7 @@ func writeTopTable(w io.Writer, snap topSnapshot, rows []topRow, maxRows int) {
 		if maxRows > 0 && i >= maxRows {
 			break
 		}
-		fmt.Fprintln(w, topLine(r))
+		fmt.Fprintln(w, topLine(r, snap.OOMScoreLag))
 	}
 }
 
@@ -589,7 +597,10 @@ func topHeader(snap topSnapshot) string {
 	return fmt.Sprintf("Ranked for a %s: totalpages %d, kernel %s (%s rules)\n", scope, snap.TotalPages, snap.Kernel, snap.Rules)
 }
 
-func topLine(r topRow) string {
+// topLine prints one row. Its mark after MODEL: "*" where the kernel's
+// oom_score and the model's differ, "~" where the kernel reads at most lag
+// points lower (its per-CPU RSS counters not yet folded; mm.OOMScoreLag).
+func topLine(r topRow, lag int64) string {
 	rank, points := "-", "-"
 	if r.Rank != nil {
 		rank = strconv.Itoa(*r.Rank)
@@ -600,7 +611,10 @@ func topLine(r topRow) string {
 		pod = "-"
 	}
 	mark := ""
-	if r.ModelOOMScore != r.OOMScore {
+	switch d := r.ModelOOMScore - r.OOMScore; {
+	case d > 0 && d <= lag:
+		mark = " ~"
+	case d != 0:
 		mark = " *"
 	}
 	return fmt.Sprintf("%5s %7d  %-15s %-26s %9s %8s %6s %5d %9s %5d %5d%s",
@@ -771,7 +785,7 @@ func (m *topModel) View() tea.View {
 		if i >= room {
 			break
 		}
-		line := topLine(r)
+		line := topLine(r, snap.OOMScoreLag)
 		switch {
 		case r.Rank != nil && *r.Rank == 1:
 			line = topFirst.Render(line)

@@ -33,18 +33,34 @@ func TestTopModelAgreesWithKernel(t *testing.T) {
 	if len(snap.Rows) < 2 {
 		t.Fatalf("only %d processes", len(snap.Rows))
 	}
+	checkModelAgrees(t, h, snap)
+}
+
+// checkModelAgrees compares every row's model oom_score with the kernel's,
+// re-reading a process whose inputs changed, and checks that rank 1 has
+// the highest oom_score. The kernel may read up to snap.OOMScoreLag points
+// lower (per-CPU RSS counters, 6.2+), never higher.
+func checkModelAgrees(t *testing.T, h *topHost, snap topSnapshot) {
+	t.Helper()
+	agrees := func(model, kernel int64) bool {
+		d := model - kernel
+		return d >= 0 && d <= snap.OOMScoreLag
+	}
+	lagged := 0
 	checked, reread, unsettled := 0, 0, 0
 	for _, r := range snap.Rows {
-		if r.ModelOOMScore == r.OOMScore {
+		if agrees(r.ModelOOMScore, r.OOMScore) {
+			if r.ModelOOMScore != r.OOMScore {
+				lagged++
+			}
 			checked++
 			continue
 		}
 		// Re-read: stable inputs (two identical status reads around the
-		// oom_score read) must give the kernel's number. A process that is
-		// busy allocating can read stable and still be off by one point:
-		// its RSS counters are per-CPU, and status and oom_score need not
-		// fold them in at the same moment. So a busy process gets more
-		// tries, a little apart; a model error fails every one of them.
+		// oom_score read) must give the kernel's number. A process busy
+		// allocating can read stable twice and still have moved between
+		// the files, so it gets more tries, a little apart; a model error
+		// fails every one of them.
 		ok, mismatch := false, ""
 		for try := 0; try < 50 && !ok; try++ {
 			if try > 0 {
@@ -60,7 +76,7 @@ func TestTopModelAgreesWithKernel(t *testing.T) {
 				continue
 			}
 			rows := rankTasks([]proc.Task{a}, h.rules, h.capBonus(), snap.GlobalTotalPages, snap.GlobalTotalPages, "global", "")
-			ok = rows[0].ModelOOMScore == a.OOMScore
+			ok = agrees(rows[0].ModelOOMScore, a.OOMScore)
 			if !ok {
 				mismatch = fmt.Sprintf("kernel oom_score %d, model %d (rss %d swap %d pgtables %d adj %d pages)",
 					a.OOMScore, rows[0].ModelOOMScore, rows[0].RSSPages, rows[0].SwapPages, rows[0].PgtablesPages, rows[0].OOMScoreAdj)
@@ -78,7 +94,8 @@ func TestTopModelAgreesWithKernel(t *testing.T) {
 		reread++
 		checked++
 	}
-	t.Logf("%d processes: model oom_score == /proc/PID/oom_score for all (%d needed a re-read, %d never settled)", checked, reread, unsettled)
+	t.Logf("%d processes: model oom_score == /proc/PID/oom_score for all (%d needed a re-read, %d never settled, %d read lower within the %d-point per-CPU counter lag)",
+		checked, reread, unsettled, lagged, snap.OOMScoreLag)
 	if unsettled > checked {
 		t.Errorf("only %d of %d processes could be compared", checked, checked+unsettled)
 	}
