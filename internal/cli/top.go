@@ -51,8 +51,11 @@ func newTopCommand(s *streams) *cobra.Command {
 and shows why: the badness inputs (resident pages, swap entries, page-table
 pages), oom_score_adj, the badness points, /proc/PID/oom_score as the kernel
 reports it, and oomkit's own oom_score computed from the same inputs with the
-running kernel's rules (they agree; a difference means the process changed
-between the reads, or a kernel whose rules oomkit does not know).
+running kernel's rules. They agree; a "*" after MODEL marks a difference
+(the process changed between the reads, or a kernel whose rules oomkit does
+not know), a "~" a kernel value a point or two lower that 6.2+ kernels'
+per-CPU RSS counters explain (the OOM killer reads them before they are
+summed; status shows the sum).
 
 Without --cgroup the ranking is for a global OOM ("Out of memory"): every
 process, totalpages = RAM + swap, scanned oldest first. With --cgroup PATH it
