@@ -63,5 +63,5 @@ if [ -n "${OOMKIT_VM_KERNEL:-}" ]; then
 else
 	fetch "${OOMKIT_VM_KERNEL_PACKAGE:-linux-image-cloud-amd64}"
 fi
-# The second guest kernel of the lab's VM suite (internal/lab secondGuestKernel).
+# The second guest kernel of the VM tests (internal/vm SecondKernelPackage).
 fetch linux-image-6.12-cloud-amd64

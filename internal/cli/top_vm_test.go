@@ -56,7 +56,7 @@ func hold(spec string) {
 // kernel (6.1) and the 6.12 one, as internal/lab's VM suite does.
 var guestKernels = []struct{ name, pkg string }{
 	{"default", ""},
-	{"6.12", "linux-image-6.12-cloud-amd64"},
+	{"6.12", vm.SecondKernelPackage},
 }
 
 // TestTopModelAgreesWithKernelInVM is TestTopModelAgreesWithKernel on

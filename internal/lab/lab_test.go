@@ -71,11 +71,6 @@ func TestRunAllForReal(t *testing.T) {
 	}
 }
 
-// secondGuestKernel is the other kernel the VM suite runs on: Debian 12's
-// 6.12 image, next to the default 6.1 one (scripts/ci-vm-setup.sh fetches
-// both).
-const secondGuestKernel = "linux-image-6.12-cloud-amd64"
-
 // TestRunAllInVM runs the suite in a cgroup v2 guest (lab run --all --vm),
 // once on the default kernel and once on 6.12: nothing may skip there,
 // group-kill takes every process.
@@ -88,7 +83,7 @@ func TestRunAllInVM(t *testing.T) {
 	}
 	for _, k := range []struct{ name, pkg, release string }{
 		{"default", "", ""},
-		{"6.12", secondGuestKernel, "6.12."},
+		{"6.12", vm.SecondKernelPackage, "6.12."},
 	} {
 		t.Run(k.name, func(t *testing.T) {
 			args := []string{"lab", "run", "--all", "--vm", "--json"}

@@ -25,6 +25,12 @@ import (
 // 8250 console built in, so the guest needs no modules.
 const DefaultKernelPackage = "linux-image-cloud-amd64"
 
+// SecondKernelPackage is the other kernel oomkit's own VM tests boot, next
+// to the default (6.1 on Debian 12): Debian 12's 6.12 cloud image, so the
+// parser and the model meet two real kernels (scripts/ci-vm-setup.sh
+// fetches both).
+const SecondKernelPackage = "linux-image-6.12-cloud-amd64"
+
 // kernelPath returns the kernel image to boot: Config.Kernel, or the cached
 // (fetched if need be) image of Config.KernelPackage.
 func (c Config) kernelPath(ctx context.Context) (string, error) {
