@@ -47,7 +47,8 @@ kernels would have done.
 Safety: nothing allocates outside a cgroup the lab created with a limit; a
 --limit above half of MemAvailable is refused; the cgroups are removed at the
 end, on Ctrl-C or SIGTERM, and by the next run (or 'oomkit lab clean') if a
-crash left them. The lab never writes vm.* sysctls.`,
+crash left them. The lab never writes vm.* sysctls. node-oom, which exhausts
+the whole machine, runs only in the throw-away VM of 'lab run --vm'.`,
 		Example: `  oomkit lab list
   sudo oomkit lab run twist-1
   sudo oomkit lab run --all --json`,

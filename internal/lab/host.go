@@ -12,6 +12,7 @@ import (
 
 	"github.com/oomkit/oomkit/internal/alloc"
 	"github.com/oomkit/oomkit/internal/cgroup"
+	"github.com/oomkit/oomkit/internal/vm"
 )
 
 // Prefix names every cgroup the lab creates.
@@ -31,8 +32,9 @@ type Host struct {
 	OwnMemcgErr string
 	// MemAvailableBytes is /proc/meminfo's MemAvailable, 0 if unknown.
 	MemAvailableBytes int64
-	// SwapTotalBytes is /proc/meminfo's SwapTotal.
-	SwapTotalBytes int64
+	// MemTotalBytes and SwapTotalBytes are /proc/meminfo's MemTotal and
+	// SwapTotal.
+	MemTotalBytes, SwapTotalBytes int64
 	// KernelRelease is uname -r.
 	KernelRelease string
 	// CanLowerAdj is whether this process may set a negative
@@ -40,6 +42,9 @@ type Host struct {
 	// drop it). Without it scenarios run their processes at adj 0 and say
 	// so.
 	CanLowerAdj bool
+	// ThrowawayVM is true inside a VM oomkit booted for `lab run --vm`,
+	// the only place a scenario may exhaust the whole machine's memory.
+	ThrowawayVM bool
 }
 
 // CurrentHost looks at this machine: euid, the cgroup layout, this
@@ -54,11 +59,15 @@ func CurrentHost() Host {
 		h.MemAvailableBytes = v
 	}
 	h.CanLowerAdj = hasCap("/proc/self/status", unix.CAP_SYS_RESOURCE)
+	h.ThrowawayVM = vm.InGuest()
 	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
 			var kb int64
 			if _, err := fmt.Sscanf(line, "SwapTotal: %d kB", &kb); err == nil {
 				h.SwapTotalBytes = kb * 1024
+			}
+			if _, err := fmt.Sscanf(line, "MemTotal: %d kB", &kb); err == nil {
+				h.MemTotalBytes = kb * 1024
 			}
 		}
 	}

@@ -143,7 +143,9 @@ type Result struct {
 type Scenario struct {
 	Name  string
 	Title string
-	// Needs is "v2" for scenarios that only mean something on cgroup v2.
+	// Needs is "v2" for scenarios that only mean something on cgroup v2,
+	// "vm" for those that exhaust the whole machine's memory and so run
+	// only in a throw-away VM (`lab run --vm`; its cgroups are v2).
 	Needs string
 	run   func(*run) error
 }
@@ -211,6 +213,11 @@ func Run(ctx context.Context, cfg Config, sc Scenario) (Result, error) {
 	res := newResult(h, sc)
 	if sc.Needs == "v2" && h.Layout.Memory != cgroup.V2 {
 		res.Skipped = ptr(fmt.Sprintf("needs the cgroup v2 memory controller (memory.oom.group, memory.high, memory.events); this host has the memory controller on %s — run it in a v2 VM with --vm", h.Layout.Memory))
+		res.Summary = "skipped: " + *res.Skipped
+		return res, nil
+	}
+	if sc.Needs == "vm" && !h.ThrowawayVM {
+		res.Skipped = ptr("runs only in a throw-away VM (--vm): it makes the whole machine run out of memory, which the lab never does to a real host")
 		res.Summary = "skipped: " + *res.Skipped
 		return res, nil
 	}
@@ -311,6 +318,9 @@ type run struct {
 	kernel   *kernelLog
 	killsAt0 int64
 	plan     []round
+	// nodePages is the OOM killer's totalpages for a global OOM (RAM +
+	// swap), set by scenarios that exhaust the machine; 0 otherwise.
+	nodePages int64
 	// intended is the oom_score_adj each role was meant to have, where the
 	// host could not set it.
 	intended map[string]int

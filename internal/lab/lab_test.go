@@ -36,8 +36,12 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// v2Only are the scenarios that skip on a v1 host.
-var v2Only = []string{"group-kill", "child-not-init-v2", "memory-high"}
+// v2Only are the scenarios that skip on a v1 host; vmOnly those that skip
+// anywhere but in a throw-away VM.
+var (
+	v2Only = []string{"group-kill", "child-not-init-v2", "memory-high"}
+	vmOnly = []string{"node-oom"}
+)
 
 func runLab(t testing.TB, args ...string) (int, []lab.Result, string) {
 	t.Helper()
@@ -65,7 +69,7 @@ func TestRunAllForReal(t *testing.T) {
 	kerneltest.SerializeOOM(t)
 	layout, _ := kerneltest.Require(t)
 	code, results, stderr := runLab(t, "--all")
-	checkSuite(t, results, layout.Memory, func(path string) string { return layout.Dir(path) })
+	checkSuite(t, results, layout.Memory, false, func(path string) string { return layout.Dir(path) })
 	if code != 0 {
 		t.Errorf("exit %d: %s", code, stderr)
 	}
@@ -104,7 +108,7 @@ func TestRunAllInVM(t *testing.T) {
 				}
 				results = append(results, r)
 			}
-			checkSuite(t, results, cgroup.V2, nil)
+			checkSuite(t, results, cgroup.V2, true, nil)
 			if code != 0 {
 				t.Errorf("exit %d: %s", code, errOut.String())
 			}
@@ -121,8 +125,9 @@ func TestRunAllInVM(t *testing.T) {
 }
 
 // checkSuite checks one --all run on a host whose memory controller is on
-// v; dir maps a cgroup path to its directory (nil: not on this host).
-func checkSuite(t *testing.T, results []lab.Result, v cgroup.Version, dir func(string) string) {
+// v, or in a throw-away VM; dir maps a cgroup path to its directory (nil:
+// not on this host).
+func checkSuite(t *testing.T, results []lab.Result, v cgroup.Version, inVM bool, dir func(string) string) {
 	t.Helper()
 	if len(results) != len(lab.Scenarios()) {
 		t.Fatalf("%d results for %d scenarios", len(results), len(lab.Scenarios()))
@@ -133,10 +138,16 @@ func checkSuite(t *testing.T, results []lab.Result, v cgroup.Version, dir func(s
 				t.Errorf("schema %q", r.Schema)
 			}
 			if r.Skipped != nil {
-				if v == cgroup.V2 || !slices.Contains(v2Only, r.Scenario) {
+				switch {
+				case inVM:
+					t.Fatalf("skipped in the VM: %s", *r.Skipped)
+				case slices.Contains(vmOnly, r.Scenario):
+					if !strings.Contains(*r.Skipped, "VM") {
+						t.Errorf("skip reason does not say why: %s", *r.Skipped)
+					}
+				case v == cgroup.V2 || !slices.Contains(v2Only, r.Scenario):
 					t.Fatalf("skipped: %s", *r.Skipped)
-				}
-				if !strings.Contains(*r.Skipped, "cgroup v2") {
+				case !strings.Contains(*r.Skipped, "cgroup v2"):
 					t.Errorf("skip reason does not say why: %s", *r.Skipped)
 				}
 				return
@@ -155,7 +166,13 @@ func checkSuite(t *testing.T, results []lab.Result, v cgroup.Version, dir func(s
 				if len(r.KernelVictims) == 0 || r.Event == nil {
 					t.Fatalf("no kill or no event: %s", r.Summary)
 				}
-				if r.Event.OOMMemcg == nil || !strings.HasPrefix(*r.Event.OOMMemcg, *r.Cgroup) {
+				switch {
+				case slices.Contains(vmOnly, r.Scenario):
+					// The machine's OOM: no OOM memcg, the victim's is ours.
+					if r.Event.OOMKind == nil || *r.Event.OOMKind != "global" || r.Event.TaskMemcg == nil || !strings.HasPrefix(*r.Event.TaskMemcg, *r.Cgroup) {
+						t.Errorf("event oom_kind %v task_memcg %v, want a global OOM of a task in %s", r.Event.OOMKind, r.Event.TaskMemcg, *r.Cgroup)
+					}
+				case r.Event.OOMMemcg == nil || !strings.HasPrefix(*r.Event.OOMMemcg, *r.Cgroup):
 					t.Errorf("event oom_memcg %v, scenario cgroup %s", r.Event.OOMMemcg, *r.Cgroup)
 				}
 			}

@@ -57,7 +57,11 @@ func (r *run) chooseFromPlan(rules mm.Rules, rd round) []string {
 	for i, t := range rd {
 		tasks[i] = mm.Task{Name: t.role, RSSPages: (t.rssBytes + r.cfg.runtimeRSS) / mm.PageSize, OOMScoreAdj: t.adj}
 	}
-	sel := mm.Select(rules, tasks, r.totalPages(r.limit/1024))
+	total := r.totalPages(r.limit / 1024)
+	if r.nodePages > 0 {
+		total = r.nodePages
+	}
+	sel := mm.Select(rules, tasks, total)
 	if sel.Chosen < 0 {
 		return nil
 	}
@@ -254,7 +258,11 @@ func (r *run) predictFromReport(rules mm.Rules, rep *oomlog.Report, prior []int)
 	if rep.Memcg != nil && rep.Memcg.LimitKB != nil {
 		limitKB = *rep.Memcg.LimitKB
 	}
-	sel := mm.Select(rules, tasks, r.totalPages(limitKB))
+	total := r.totalPages(limitKB)
+	if rep.OOMMemcg == "" && r.nodePages > 0 {
+		total = r.nodePages // a global OOM: RAM + swap
+	}
+	sel := mm.Select(rules, tasks, total)
 	if sel.Chosen < 0 {
 		return nil
 	}

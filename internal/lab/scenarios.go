@@ -12,6 +12,7 @@ import (
 
 	"github.com/oomkit/oomkit/internal/alloc"
 	"github.com/oomkit/oomkit/internal/cgroup"
+	"github.com/oomkit/oomkit/internal/mm"
 )
 
 // killTimeout bounds the wait for a scenario's OOM kills.
@@ -34,6 +35,7 @@ var scenarios = []Scenario{
 	{Name: "group-kill", Title: "cgroup v2 memory.oom.group=1: one OOM kill takes every process of the container", Needs: "v2", run: groupKill},
 	{Name: "child-not-init-v2", Title: "child-not-init with memory.oom.group=1 (kubelet 1.28+ on v2): the first process dies too", Needs: "v2", run: childNotInitV2},
 	{Name: "memory-high", Title: "cgroup v2 memory.high: a cgroup over it is throttled and reclaimed, not killed", Needs: "v2", run: memoryHigh},
+	{Name: "node-oom", Title: "The node runs out of memory (a global OOM) with QoS-class adjs: BestEffort dies first however small, then the leaking Burstable process, never Guaranteed", Needs: "vm", run: nodeOOM},
 }
 
 // start spawns and releases an allocator.
@@ -395,6 +397,82 @@ func memoryHigh(r *run) error {
 	high := readKeyed(filepath.Join(r.root.Dir, "memory.events"), "high")
 	r.check("memory.high was crossed", high > 0, fmt.Sprintf("memory.events high %d", high))
 	r.checkAlive(c, "memory.high throttles and reclaims; only memory.max invokes the OOM killer")
+	r.conclude()
+	return nil
+}
+
+// Kubelet adjs for the node-oom pods, as the kubelet computes them for a
+// Burstable container: 1000 − 1000 × request / node memory.
+const (
+	adjBurstable70 = 300 // requests 70% of the node
+	adjBurstable90 = 100 // requests 90% of the node
+	adjBestEffort  = 1000
+)
+
+// nodeOOM exhausts the whole (virtual) machine, as pods exceeding their
+// requests exhaust a node: the kernel's global OOM killer ranks every
+// process by its usage plus oom_score_adj × (RAM + swap) / 1000, so the
+// QoS classes' adjs decide. A 4 MiB BestEffort process (1000) dies first;
+// then the leaking Burstable process (adj 100, hundreds of MiB) scores
+// above a Burstable one that asked for more and uses little (300); the
+// Guaranteed process (-997) survives. Only in a throw-away VM.
+func nodeOOM(r *run) error {
+	ram := r.host.MemTotalBytes
+	if ram <= 0 {
+		return fmt.Errorf("node-oom needs MemTotal from /proc/meminfo")
+	}
+	// No memory limit: the OOM is the machine's. The cgroup keeps the swap
+	// limit of 0 the lab gave it, so the leak's pages stay resident, where
+	// the OOM killer counts them the same with or without guest swap.
+	if err := r.root.Write("memory.max", "max"); err != nil {
+		return err
+	}
+	r.res.LimitBytes = nil
+	r.cfg.logf("%s: limit removed from %s: the machine's %s of RAM and %s of swap are the limit", r.res.Scenario, r.root.Path, alloc.FormatSize(ram), alloc.FormatSize(r.host.SwapTotalBytes))
+	// The lab must survive the OOM it causes (its allocators set their own adj).
+	if err := os.WriteFile("/proc/self/oom_score_adj", []byte("-1000"), 0); err != nil {
+		return fmt.Errorf("node-oom: protect the lab from the OOM killer: %w", err)
+	}
+	r.nodePages = (ram + r.host.SwapTotalBytes) / mm.PageSize
+	guaranteed, burstable, bestEffort := ram/8, ram/16, 4*alloc.MiB
+	// The leak's size when the OOM comes depends on what else holds RAM
+	// (the kernel, the initramfs); half of RAM is a low estimate that
+	// still ranks it where the kernel will.
+	leak := ram / 2
+	r.expect(
+		round{
+			{role: "guaranteed", rssBytes: guaranteed, adj: adjGuaranteed},
+			{role: "burstable", rssBytes: burstable, adj: adjBurstable70},
+			{role: "besteffort", rssBytes: bestEffort, adj: adjBestEffort},
+			{role: "leak", rssBytes: leak, adj: adjBurstable90},
+		},
+		round{
+			{role: "guaranteed", rssBytes: guaranteed, adj: adjGuaranteed},
+			{role: "burstable", rssBytes: burstable, adj: adjBurstable70},
+			{role: "leak", rssBytes: leak, adj: adjBurstable90},
+		},
+	)
+	g, err := r.startHolding("guaranteed", r.root, allocArgs(guaranteed/8, guaranteed, 0, r.adj("guaranteed", adjGuaranteed), true))
+	if err != nil {
+		return err
+	}
+	if _, err := r.startHolding("burstable", r.root, allocArgs(burstable/4, burstable, 0, adjBurstable70, true)); err != nil {
+		return err
+	}
+	be, err := r.startHolding("besteffort", r.root, allocArgs(bestEffort, bestEffort, 0, adjBestEffort, true))
+	if err != nil {
+		return err
+	}
+	lk, err := r.start("leak", r.root, allocArgs(4*alloc.MiB, 0, 0, adjBurstable90, false))
+	if err != nil {
+		return err
+	}
+	if err := r.waitKills(2, killTimeout); err != nil {
+		return err
+	}
+	r.checkKilled(be)
+	r.checkKilled(lk)
+	r.checkAlive(g, "adj -997 takes nearly all of RAM + swap off its score")
 	r.conclude()
 	return nil
 }
