@@ -429,10 +429,17 @@ func nodeOOM(r *run) error {
 	}
 	r.res.LimitBytes = nil
 	r.cfg.logf("%s: limit removed from %s: the machine's %s of RAM and %s of swap are the limit", r.res.Scenario, r.root.Path, alloc.FormatSize(ram), alloc.FormatSize(r.host.SwapTotalBytes))
-	// The lab must survive the OOM it causes (its allocators set their own adj).
-	if err := os.WriteFile("/proc/self/oom_score_adj", []byte("-1000"), 0); err != nil {
+	// The lab must survive the OOM it causes (its allocators set their own
+	// adj); later scenarios get its adj back.
+	const selfAdj = "/proc/self/oom_score_adj"
+	old, err := os.ReadFile(selfAdj)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(selfAdj, []byte("-1000"), 0); err != nil {
 		return fmt.Errorf("node-oom: protect the lab from the OOM killer: %w", err)
 	}
+	defer func() { _ = os.WriteFile(selfAdj, old, 0) }()
 	r.nodePages = (ram + r.host.SwapTotalBytes) / mm.PageSize
 	guaranteed, burstable, bestEffort := ram/8, ram/16, 4*alloc.MiB
 	// The leak's size when the OOM comes depends on what else holds RAM
