@@ -160,6 +160,9 @@ func (r *run) conclude() {
 			seen[*vic.PID] = true
 			kv = append(kv, vic)
 		}
+		// A group kill's repeated Killed line for its victim is one more
+		// kill to the counter, though the report lists the process once.
+		killLines += rep.RepeatedKills
 		pv := r.predictFromReport(r.rules, rep, prior)
 		for _, rules := range mm.AllRules {
 			if rules != r.rules {

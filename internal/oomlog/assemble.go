@@ -611,6 +611,7 @@ func (a *Assembler) apply(b *builder, k lineKind, s, body string, lineNo int) {
 			// victim included, so its Killed line comes twice: it is one
 			// process, listed once.
 			if hasVictim(r.Victims, v.PID) {
+				r.RepeatedKills++
 				b.stage = stKilled
 				b.sec = secNone
 				b.touch(lineNo) // still a line of this report

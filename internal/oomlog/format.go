@@ -418,12 +418,12 @@ func (f *formatter) victim(vi *Victim) {
 // groupKill prints the memory.oom.group walk: the "Tasks in" line, then a
 // Killed line per member in scan order (the task table's order). The walk
 // (oom_kill_memcg_member(), mm/oom_kill.c) does not skip the victim just
-// killed, so its Killed line comes again at its place in the scan; the
-// parser lists it once.
+// killed: when r.RepeatedKills says the kernel killed it again, its Killed
+// line comes again at its place in the scan; the parser lists it once.
 func (f *formatter) groupKill(r *Report) {
 	f.line("Tasks in %s are going to be killed due to memory.oom.group set", r.GroupKillPath)
 	var first *Victim
-	if len(r.Victims) > 0 && !r.Victims[0].GroupKill {
+	if len(r.Victims) > 0 && !r.Victims[0].GroupKill && r.RepeatedKills > 0 {
 		again := r.Victims[0]
 		again.GroupKill = true
 		first = &again

@@ -62,6 +62,9 @@ func TestGroupKillListsEachProcessOnce(t *testing.T) {
 			if r.GroupKillPath != "/oomkit-vmtest-group" {
 				t.Errorf("group path %q", r.GroupKillPath)
 			}
+			if r.RepeatedKills != 1 {
+				t.Errorf("repeated kills %d, want 1 (the victim's second Killed line)", r.RepeatedKills)
+			}
 
 			// Format prints the repeat in the group walk too, and reads back the same.
 			var buf bytes.Buffer
@@ -74,6 +77,9 @@ func TestGroupKillListsEachProcessOnce(t *testing.T) {
 			back := parseAll(t, buf.Bytes())
 			if len(back) != 1 || len(back[0].Victims) != 3 {
 				t.Fatalf("round trip: %d reports, victims %+v", len(back), back)
+			}
+			if back[0].RepeatedKills != r.RepeatedKills {
+				t.Errorf("round trip repeated kills %d, want %d", back[0].RepeatedKills, r.RepeatedKills)
 			}
 			if diff := cmp.Diff(r.Victims, back[0].Victims); diff != "" {
 				t.Errorf("round trip victims (-read +formatted):\n%s", diff)

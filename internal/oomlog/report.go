@@ -205,6 +205,12 @@ type Report struct {
 	// GroupKillPath is the path of "Tasks in <path> are going to be killed
 	// due to memory.oom.group set", "" when absent.
 	GroupKillPath string
+	// RepeatedKills counts Killed lines for a process Victims already
+	// lists: the memory.oom.group walk does not skip the victim just
+	// killed, and kills it again while its memory is still mapped. Each is
+	// a kill to the kernel's oom_kill counters (/proc/vmstat, the memcg's
+	// memory.events), so counters exceed len(Victims) by this much.
+	RepeatedKills int
 
 	// NoKillable is set by "Out of memory and no killable processes...".
 	NoKillable bool
