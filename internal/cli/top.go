@@ -53,7 +53,7 @@ pages), oom_score_adj, the badness points, /proc/PID/oom_score as the kernel
 reports it, and oomkit's own oom_score computed from the same inputs with the
 running kernel's rules. They agree; a "*" after MODEL marks a difference
 (the process changed between the reads, or a kernel whose rules oomkit does
-not know), a "~" a kernel value a point or two lower that 6.2+ kernels'
+not know), a "~" a difference of a point or two that 6.2+ kernels'
 per-CPU RSS counters explain (the OOM killer reads them before they are
 summed; status shows the sum).
 
@@ -162,8 +162,8 @@ type topSnapshot struct {
 	Rules                        mm.Rules
 	Kernel                       string
 	Gone                         int
-	// OOMScoreLag is how many points below model_oom_score the kernel's
-	// oom_score may read on this kernel and CPU count (mm.OOMScoreLag).
+	// OOMScoreLag is how many points the kernel's oom_score may differ
+	// from model_oom_score on this kernel and CPU count (mm.OOMScoreLag).
 	OOMScoreLag int64
 	Notes       []string
 	At          time.Time
@@ -601,8 +601,8 @@ func topHeader(snap topSnapshot) string {
 }
 
 // topLine prints one row. Its mark after MODEL: "*" where the kernel's
-// oom_score and the model's differ, "~" where the kernel reads at most lag
-// points lower (its per-CPU RSS counters not yet folded; mm.OOMScoreLag).
+// oom_score and the model's differ, "~" where they differ by at most lag
+// points (per-CPU RSS counters not yet folded; mm.OOMScoreLag).
 func topLine(r topRow, lag int64) string {
 	rank, points := "-", "-"
 	if r.Rank != nil {
@@ -615,7 +615,7 @@ func topLine(r topRow, lag int64) string {
 	}
 	mark := ""
 	switch d := r.ModelOOMScore - r.OOMScore; {
-	case d > 0 && d <= lag:
+	case d != 0 && d >= -lag && d <= lag:
 		mark = " ~"
 	case d != 0:
 		mark = " *"

@@ -246,18 +246,19 @@ func DescribeTotalPages(totalpages int64, memcg bool) string {
 	return fmt.Sprintf("%d pages (RAM + swap)", totalpages)
 }
 
-// RSSCounterLagPages bounds, for one process, how many pages the RSS the
-// OOM killer reads may lag behind the RSS /proc/PID/status shows, on a
+// RSSCounterLagPages bounds, for one process, how far the RSS the OOM
+// killer reads may be from the RSS /proc/PID/status shows, either way, on a
 // machine with cpus online CPUs.
 //
-// Since 6.2 (f1a7941243c1, "mm: convert mm's rss stats into
-// percpu_counter") a process's file, anon and shmem page counts are
-// per-CPU counters: each CPU keeps up to a batch of max(32, 2 × CPUs)
-// updates to itself before folding them in. oom_badness() reads the
-// folded count (get_mm_rss), which misses what the CPUs hold; status can
-// show the exact sum. Observed in a Debian 6.12.117 guest: idle processes
-// whose oom_score stayed one point below the value status implies, about
-// 10 pages short. Before 6.2 both read the same counters: 0.
+// Since 6.2 ("mm: convert mm's rss stats into percpu_counter") a process's
+// file, anon and shmem page counts are per-CPU counters: each CPU keeps up
+// to a batch of max(32, 2 × CPUs) updates, up or down, before folding them
+// in. oom_badness() reads the folded count (get_mm_rss), which misses what
+// the CPUs hold; status can show the exact sum. Observed in a Debian
+// 6.12.117 guest: idle processes that had grown, whose oom_score stayed one
+// point below the value status implies, about 10 pages short; a process
+// that has shrunk reads above instead. Before 6.2 both read the same
+// counters: 0.
 func RSSCounterLagPages(v Version, cpus int) int64 {
 	if !v.AtLeast(6, 2, 0) {
 		return 0
@@ -267,10 +268,10 @@ func RSSCounterLagPages(v Version, cpus int) int64 {
 	return int64(3 * cpus * batch)
 }
 
-// OOMScoreLag is how many points /proc/PID/oom_score may read below
-// OOMScore computed from status when the OOM killer's RSS lags by up to
-// lagPages (RSSCounterLagPages): the lag in points, plus one for each of
-// the formula's two truncations.
+// OOMScoreLag is how many points /proc/PID/oom_score may differ, either
+// way, from OOMScore computed from status when the OOM killer's RSS is off
+// by up to lagPages (RSSCounterLagPages): the lag in points, plus one for
+// each of the formula's two truncations.
 func OOMScoreLag(r Rules, lagPages, totalpages int64) int64 {
 	if lagPages <= 0 || totalpages <= 0 {
 		return 0

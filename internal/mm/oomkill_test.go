@@ -161,8 +161,9 @@ func TestRSSCounterLag(t *testing.T) {
 }
 
 // TestOOMScoreLagCoversTheLag checks the bound against the formula itself:
-// lowering a task's points by up to lag pages never lowers OOMScore by
-// more than OOMScoreLag, and the bound is tight enough to mean something.
+// moving a task's points by up to lag pages either way never moves
+// OOMScore by more than OOMScoreLag, and the bound is tight enough to mean
+// something.
 func TestOOMScoreLagCoversTheLag(t *testing.T) {
 	for _, r := range []Rules{RulesSigned, RulesClamp} {
 		for _, total := range []int64{119009, 2_000_000, 6171021} {
@@ -173,12 +174,14 @@ func TestOOMScoreLagCoversTheLag(t *testing.T) {
 			}
 			for points := -total; points <= total; points += total / 997 {
 				for d := int64(0); d <= lag; d += 7 {
-					hi, lo := OOMScore(r, points, true, total), OOMScore(r, points-d, true, total)
 					if r != RulesSigned && points-d < 1 {
 						continue // ≤ 5.8 clamps at 1 before scaling
 					}
-					if hi-lo > bound || lo > hi {
-						t.Fatalf("%v, totalpages %d: points %d → %d lowers oom_score %d → %d, bound %d", r, total, points, points-d, hi, lo, bound)
+					// points−d and points+d are the kernel reading below and above.
+					mid := OOMScore(r, points, true, total)
+					lo, hi := OOMScore(r, points-d, true, total), OOMScore(r, points+d, true, total)
+					if mid-lo > bound || hi-mid > bound || lo > mid || mid > hi {
+						t.Fatalf("%v, totalpages %d: points %d±%d gives oom_score %d, %d, %d; bound %d", r, total, points, d, lo, mid, hi, bound)
 					}
 				}
 			}
