@@ -52,13 +52,6 @@ func hold(spec string) {
 	os.Exit(0)
 }
 
-// guestKernels are the kernels the VM tests boot: Debian's default cloud
-// kernel (6.1) and the 6.12 one, as internal/lab's VM suite does.
-var guestKernels = []struct{ name, pkg string }{
-	{"default", ""},
-	{"6.12", vm.SecondKernelPackage},
-}
-
 // TestTopModelAgreesWithKernelInVM is TestTopModelAgreesWithKernel on
 // other kernels, with what this host cannot set up: negative
 // oom_score_adj (the kubelet's -997 and -998, -500, -1000) next to 0, 500,
@@ -67,10 +60,10 @@ func TestTopModelAgreesWithKernelInVM(t *testing.T) {
 	if testing.Short() && !vm.InGuest() {
 		t.Skip("boots two VMs")
 	}
-	for _, k := range guestKernels {
-		t.Run(k.name, func(t *testing.T) {
+	for _, k := range vm.TestKernels {
+		t.Run(k.Name, func(t *testing.T) {
 			if !vm.InGuest() {
-				vm.RunTest(t, vm.Config{KernelPackage: k.pkg})
+				vm.RunTest(t, vm.Config{KernelPackage: k.Package})
 				return
 			}
 			topAgreesInGuest(t)

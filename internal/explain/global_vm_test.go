@@ -21,10 +21,10 @@ func TestGlobalOOMInVM(t *testing.T) {
 	if testing.Short() && !vm.InGuest() {
 		t.Skip("boots two VMs")
 	}
-	for _, k := range []struct{ name, pkg string }{{"default", ""}, {"6.12", vm.SecondKernelPackage}} {
-		t.Run(k.name, func(t *testing.T) {
+	for _, k := range vm.TestKernels {
+		t.Run(k.Name, func(t *testing.T) {
 			if !vm.InGuest() {
-				vm.RunTest(t, vm.Config{KernelPackage: k.pkg})
+				vm.RunTest(t, vm.Config{KernelPackage: k.Package})
 				return
 			}
 			globalOOMInGuest(t)

@@ -85,14 +85,13 @@ func TestRunAllInVM(t *testing.T) {
 	if _, err := vm.FindQEMU(""); err != nil {
 		kerneltest.Skip(t, err.Error())
 	}
-	for _, k := range []struct{ name, pkg, release string }{
-		{"default", "", ""},
-		{"6.12", vm.SecondKernelPackage, "6.12."},
-	} {
-		t.Run(k.name, func(t *testing.T) {
+	for _, k := range vm.TestKernels {
+		t.Run(k.Name, func(t *testing.T) {
 			args := []string{"lab", "run", "--all", "--vm", "--json"}
-			if k.pkg != "" {
-				args = append(args, "--kernel-package", k.pkg)
+			release := "" // the default kernel's release is whatever Debian ships
+			if k.Package != "" {
+				args = append(args, "--kernel-package", k.Package)
+				release = k.Name + "."
 			}
 			var out, errOut bytes.Buffer
 			code := cli.Main(args, strings.NewReader(""), &out, &errOut)
@@ -113,8 +112,8 @@ func TestRunAllInVM(t *testing.T) {
 				t.Errorf("exit %d: %s", code, errOut.String())
 			}
 			for _, r := range results {
-				if !strings.HasPrefix(r.KernelVersion, k.release) {
-					t.Errorf("%s ran on kernel %q, want %s*", r.Scenario, r.KernelVersion, k.release)
+				if !strings.HasPrefix(r.KernelVersion, release) {
+					t.Errorf("%s ran on kernel %q, want %s*", r.Scenario, r.KernelVersion, release)
 				}
 				if r.Scenario == "group-kill" && len(r.KernelVictims) != 3 {
 					t.Errorf("group-kill killed %d processes, want all 3", len(r.KernelVictims))

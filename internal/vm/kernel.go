@@ -31,6 +31,14 @@ const DefaultKernelPackage = "linux-image-cloud-amd64"
 // fetches both).
 const SecondKernelPackage = "linux-image-6.12-cloud-amd64"
 
+// TestKernel is a kernel the project's VM-backed tests boot: Name for the
+// subtest, Package for Config.KernelPackage ("" = the default).
+type TestKernel struct{ Name, Package string }
+
+// TestKernels are the kernels every VM-backed test runs on, one subtest
+// each: Debian 12's default cloud kernel (6.1) and its 6.12 image.
+var TestKernels = []TestKernel{{"default", ""}, {"6.12", SecondKernelPackage}}
+
 // kernelPath returns the kernel image to boot: Config.Kernel, or the cached
 // (fetched if need be) image of Config.KernelPackage.
 func (c Config) kernelPath(ctx context.Context) (string, error) {
