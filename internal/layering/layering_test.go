@@ -27,7 +27,7 @@ var allowed = map[string][]string{
 	"internal/kube":          {},
 	"internal/kube/manifest": {"internal/kube"},
 	"internal/mm":            {},
-	"internal/oomlog":        {},
+	"internal/oomlog":        {"internal/kmsg"},
 	"internal/kmsg":          {},
 	"internal/proc":          {},
 	"internal/cgroup":        {"internal/proc"},

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/oomkit/oomkit/internal/kmsg"
 )
 
 // Record is one line of kernel log text handed to an Assembler.
@@ -14,8 +16,8 @@ type Record struct {
 	// and removed. Embedded newlines and rsyslog "#012" escapes split it
 	// into several lines that share the stamp.
 	Text string
-	// Stamp and HasStamp let a source that parsed the prefix itself (a
-	// /dev/kmsg reader: seq and µs) pass the bare message in Text.
+	// Stamp and HasStamp let a source that parsed the prefix itself pass
+	// the bare message in Text (a /dev/kmsg reader should use FeedKmsg).
 	Stamp    Stamp
 	HasStamp bool
 	// Line is the 1-based line number in the caller's input; 0 lets the
@@ -51,23 +53,54 @@ type Options struct {
 	Location *time.Location
 }
 
+// Bounds on what the Assembler keeps. Each says why it is large enough for
+// any real log, and what it protects against in a hostile one.
 const (
-	defaultMaxLine = 64 << 10
-	defaultHold    = 4096
-	staleLines     = 4096    // an open report with no line of its own for this long is over
-	postKillLines  = 64      // group-kill lines follow the first Killed line closely
-	maxTasks       = 1 << 17 // rows kept per table; more are counted in a warning
-	maxWarnings    = 64
-	maxStats       = 512
-	maxOpen        = 8
+	// defaultMaxLineBytes: the kernel prints at most 1 KiB per record
+	// (LOG_LINE_MAX/PRINTKRB_RECORD_MAX, kernel/printk/printk.c), 8 KiB
+	// once /dev/kmsg escapes it (CONSOLE_EXT_LOG_MAX); a syslog daemon
+	// joining a record's embedded lines with "#012" (the ≤6.x memory.stat
+	// block) makes a few KiB. 64 KiB keeps all of them whole and bounds a
+	// line of garbage.
+	defaultMaxLineBytes = 64 << 10
+	// defaultHoldLines: the oom_reaper prints its line up to
+	// OOM_REAPER_DELAY (2 s, queue_oom_reaper(), mm/oom_kill.c, 5.18+ and
+	// stable backports) plus MAX_OOM_REAP_RETRIES × HZ/10 (1 s) after the
+	// kill; 4096 lines cover those 3 s on a node logging over 1,000 lines
+	// a second. A follower flushes on idle instead.
+	defaultHoldLines = 4096
+	// staleLines: out_of_memory() prints a whole report in one go under
+	// oom_lock (mm/oom_kill.c); what comes between two of its lines is
+	// other CPUs' output, far less than this. An open report that gets no
+	// line of its own for this long lost its end.
+	staleLines = 4096
+	// postKillLines: after the Killed line come only the group kill's
+	// Killed lines (mem_cgroup_scan_tasks(oom_kill_memcg_member), still
+	// under oom_lock) and, for a report whose summary named a victim, its
+	// Killed line printed after another CPU's header.
+	postKillLines = 64
+	// maxTasks: rows kept per table. dump_tasks() prints one row per
+	// process; 131,072 is 4× the default pid_max (32768,
+	// include/linux/threads.h) and bounds a report to ~20 MB.
+	maxTasks = 1 << 17
+	// maxWarnings per report: enough to see what went wrong.
+	maxWarnings = 64
+	// maxStats: memory.stat keys kept; memory_stat_format()
+	// (mm/memcontrol.c) prints about 60 in 6.x.
+	maxStats = 512
+	// maxOpen: reports open at once. A kernel prints its reports one
+	// after another (oom_lock); several are open only when a report lost
+	// its end or a log interleaves CPUs' output by caller id. Eight bounds
+	// the routing work per line.
+	maxOpen = 8
 )
 
 func (o Options) withDefaults() Options {
 	if o.MaxLineBytes <= 0 {
-		o.MaxLineBytes = defaultMaxLine
+		o.MaxLineBytes = defaultMaxLineBytes
 	}
 	if o.HoldLines <= 0 {
-		o.HoldLines = defaultHold
+		o.HoldLines = defaultHoldLines
 	}
 	if o.Location == nil {
 		o.Location = time.UTC
@@ -75,35 +108,49 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
+// stage is how far a report has got.
 type stage uint8
 
 const (
-	stOpen   stage = iota // before the kill line
-	stChosen              // "Kill process … or sacrifice child" seen, "Killed process" due
-	stKilled              // kill line seen; group-kill lines may follow
+	beforeKill   stage = iota // header, memcg or Mem-Info block, task table
+	victimChosen              // ≤5.0 "Kill process … or sacrifice child" read; "Killed process" due
+	afterKill                 // kill line read; group-kill lines may follow
 )
 
-type section uint8
+// block is the multi-line block whose untagged lines a report is reading.
+type block uint8
 
 const (
-	secNone section = iota
-	secStats
-	secMemInfo
-	secTable
+	noBlock      block = iota
+	statsBlock         // memory.stat "key value" lines after "Memory cgroup stats for"
+	memInfoBlock       // show_mem() lines after "Mem-Info:"
+	taskTable          // rows after the table header
 )
 
 // builder is a report being read.
 type builder struct {
-	r          *Report
-	caller     string
-	stage      stage
-	sec        section
-	cols       []column
-	statsSeen  bool // a "Memory cgroup stats for" block was read (≤5.2 prints one per memcg)
+	r      *Report
+	caller string
+	stage  stage
+	block  block
+	cols   []column
+	// statsSeen: a "Memory cgroup stats for" block was read (≤5.2
+	// prints one per memcg of the subtree; the first is the OOMing one).
+	statsSeen bool
+	// groupOpen: the memory.oom.group line was read; Killed lines follow.
 	groupOpen  bool
 	lastLine   int
 	finishedAt int
 	dropped    int // task rows over maxTasks
+}
+
+// logLine is one message line, its prefix removed.
+type logLine struct {
+	text  string // as printed, leading blanks kept (a task name may start with one)
+	body  string // text without leading blanks
+	kind  lineKind
+	no    int
+	stamp Stamp
 }
 
 // Assembler groups kernel log lines into Reports. Feed it lines in order;
@@ -111,16 +158,19 @@ type builder struct {
 // first line, when its lines stop, or on Flush. Finished reports wait up to
 // Options.HoldLines lines for their victims' oom_reaper lines; a caller that
 // follows a live log should call Flush when the log has been idle for a few
-// seconds (the reaper prints within ~2 s of the kill).
+// seconds (the reaper prints within ~3 s of the kill).
 type Assembler struct {
-	opts        Options
-	line        int
-	open        []*builder
-	done        []*builder
+	opts Options
+	line int
+	open []*builder // reports being read, oldest first
+	done []*builder // finished reports held for their reaper lines
+	// lastRelease is the kernel release of the last stack dump banner.
 	lastRelease string
-	prevKmsg    bool
-	stats       Stats
-	out         []*Report
+	// prevKmsg: the last line was a /dev/kmsg record, so lines starting
+	// with a space are its dictionary, not text.
+	prevKmsg bool
+	stats    Stats
+	out      []*Report
 }
 
 // NewAssembler returns an Assembler with opts (zero value: defaults).
@@ -130,11 +180,7 @@ func NewAssembler(opts Options) *Assembler {
 
 // Feed adds one record and returns the reports it completed, if any.
 func (a *Assembler) Feed(rec Record) []*Report {
-	a.line++
-	if rec.Line > 0 {
-		a.line = rec.Line
-	}
-	a.stats.Lines++
+	a.count(rec.Line)
 	if rec.HasStamp {
 		a.prevKmsg = false
 		a.feedBody(rec.Text, rec.Stamp, a.line)
@@ -143,6 +189,31 @@ func (a *Assembler) Feed(rec Record) []*Report {
 	}
 	a.expire()
 	return a.take()
+}
+
+// FeedKmsg adds one /dev/kmsg record (from kmsg.Reader.Next) and returns
+// the reports it completed, if any. Records of user space (a facility
+// other than the kernel's) are counted and skipped; the kernel's \xNN
+// escapes in the text are decoded.
+func (a *Assembler) FeedKmsg(rec kmsg.Record) []*Report {
+	a.count(0)
+	a.prevKmsg = false
+	if rec.Facility() == 0 {
+		seq, up := rec.Seq, float64(rec.Usec)/1e6
+		a.feedKmsgText(rec.Text, Stamp{Seq: &seq, Uptime: &up, Caller: rec.Caller}, a.line)
+	}
+	a.expire()
+	return a.take()
+}
+
+// count numbers the next line: lineNo when the caller numbers its lines,
+// else one more than the last.
+func (a *Assembler) count(lineNo int) {
+	a.line++
+	if lineNo > 0 {
+		a.line = lineNo
+	}
+	a.stats.Lines++
 }
 
 // Flush finishes every report still open or held and returns them.
@@ -198,21 +269,24 @@ func (a *Assembler) feedRaw(line string, lineNo int) {
 	}
 	var st Stamp
 	body, src := splitPrefix(line, &st, a.opts.Location)
-	a.prevKmsg = src == srcKmsg
-	if src == srcForeign {
+	a.prevKmsg = src == srcKmsg || src == srcForeignKmsg
+	switch src {
+	case srcForeign, srcForeignKmsg:
+		return
+	case srcKmsg:
+		a.feedKmsgText(body, st, lineNo)
 		return
 	}
-	if src == srcKmsg {
-		// A raw newline in a record starts its dictionary (" SUBSYSTEM=…");
-		// newlines in the text itself are escaped as \x0a.
-		if i := strings.IndexByte(body, '\n'); i >= 0 {
-			body = body[:i]
-		}
-	}
-	if src == srcKmsg && strings.Contains(body, `\x`) {
-		body = unescapeKmsg(body)
-	}
 	a.feedBody(body, st, lineNo)
+}
+
+// feedKmsgText feeds the text of a /dev/kmsg record: the kernel escaped
+// non-printable bytes (and newlines) in it as \xNN.
+func (a *Assembler) feedKmsgText(text string, st Stamp, lineNo int) {
+	if strings.Contains(text, `\x`) {
+		text = unescapeKmsg(text)
+	}
+	a.feedBody(text, st, lineNo)
 }
 
 // feedBody splits embedded newlines and rsyslog "#012" escapes and feeds
@@ -268,97 +342,72 @@ func hexVal(c byte) (byte, bool) {
 	return 0, false
 }
 
-// feedLine handles one message line.
-func (a *Assembler) feedLine(s string, st Stamp, lineNo int) {
-	body := strings.TrimLeft(s, " \t")
-	kind := classify(body)
-	b := a.route(st.Caller, kind)
-
-	if b == nil && (kind == kOther || kind == kUsage && !strings.HasPrefix(body, "memory: ")) {
-		// Only the first line of a memcg block can begin a report.
+// feedLine reads one message line: it finds the report the line belongs
+// to, begins a new one when the grammar says the line cannot continue it,
+// and reads the line into it.
+func (a *Assembler) feedLine(text string, st Stamp, lineNo int) {
+	l := logLine{text: text, body: strings.TrimLeft(text, " \t"), no: lineNo, stamp: st}
+	l.kind = classify(l.body)
+	g := &grammar[l.kind]
+	b := a.route(st.Caller, l.kind)
+	if b == nil && !g.opens && !g.wide {
 		return
 	}
-	if b != nil && !validText(s) {
-		a.stats.InvalidLines++
-		b.warn(fmt.Sprintf("line %d: NUL bytes or invalid UTF-8 in the log text", lineNo))
+	if b != nil && !validText(text) {
+		a.malformed(b, lineNo, "NUL bytes or invalid UTF-8 in the log text")
 	}
-
-	switch kind {
-	case kReaper:
-		a.reaper(body, lineNo)
+	if g.wide {
+		g.read(a, b, &l)
 		return
-	case kCPU:
-		comm, pid, release, ok := parseCPULine(body)
-		if !ok {
+	}
+	if o := a.killOwner(&l, b); o != nil {
+		b = o
+	} else if b == nil || g.follows != nil && !g.follows(b) {
+		if !g.opens {
 			return
 		}
-		if release != "" {
-			a.lastRelease = release
-		}
-		if b != nil && b.stage == stOpen && b.r.Trigger != nil && b.r.Trigger.PID == nil && comm == b.r.Trigger.Comm {
-			b.r.Trigger.PID = pid
-			b.r.KernelVersion = release
-			b.touch(lineNo)
-		}
-		return
-	case kBoot:
-		// A new boot: nothing open can continue.
-		for len(a.open) > 0 {
-			a.finish(a.open[0])
-		}
-		if f := strings.Fields(body); len(f) >= 3 {
-			a.lastRelease = f[2]
-		}
-		return
-	case kPanic:
-		if b == nil {
-			if !strings.Contains(body, "Out of memory") {
-				return
-			}
-			b = a.start(nil, st, lineNo, "")
-		}
-		b.r.Panic = strings.TrimPrefix(body, "Kernel panic - not syncing: ")
-		if strings.Contains(body, "no killable processes") {
-			b.r.NoKillable = true // ≤4.17 panics with this text (spec/kernel.md §2.9)
-		}
-		b.touch(lineNo)
-		a.finish(b)
-		return
-	}
-
-	if kind == kKilled || kind == kExiting {
-		// Without caller ids, a report's kill line can come after the
-		// next report's header (another CPU printed in between): it
-		// belongs to the report whose summary or "Kill process" line
-		// named its pid.
-		if pid, ok := killedPID(body); ok {
-			if o := a.namedVictim(pid, b); o != nil {
-				a.apply(o, kind, s, body, lineNo)
-				return
-			}
-		}
-	}
-	if starts(kind) && (b == nil || !a.fits(b, kind)) {
 		if b != nil {
 			a.finish(b)
 		}
-		if kind == kHeader {
-			t, ok := parseHeader(body)
-			if !ok {
-				a.stats.InvalidLines++
-			}
-			nb := a.start(t, st, lineNo, st.Caller)
-			if !ok {
-				nb.warn(fmt.Sprintf("line %d: header without gfp_mask= or order=", lineNo))
-			}
-			return
+		b = a.start(st, lineNo, st.Caller)
+	}
+	if g.read(a, b, &l) {
+		b.touch(lineNo)
+	}
+}
+
+// killOwner returns the report a kill line belongs to when that is not
+// cur: without caller ids, a report's kill line can come after the next
+// report's header (another CPU printed in between), and it belongs to the
+// report whose summary or "Kill process" line named its pid. Nil when cur
+// is that report, or none is.
+func (a *Assembler) killOwner(l *logLine, cur *builder) *builder {
+	if l.kind != lineKilled && l.kind != lineExiting || cur == nil {
+		return nil
+	}
+	pid, ok := killedPID(l.body)
+	if !ok {
+		return nil
+	}
+	names := func(b *builder) bool {
+		r := b.r
+		return len(r.Victims) == 0 && !r.NoKillable &&
+			(r.SummaryPID != nil && *r.SummaryPID == pid || r.ChosenPID != nil && *r.ChosenPID == pid)
+	}
+	if names(cur) {
+		return nil
+	}
+	for i := len(a.open) - 1; i >= 0; i-- {
+		if a.open[i] != cur && names(a.open[i]) {
+			return a.open[i]
 		}
-		b = a.start(nil, st, lineNo, st.Caller)
 	}
-	if b == nil {
-		return
+	for i := len(a.done) - 1; i >= 0; i-- {
+		if names(a.done[i]) {
+			return a.done[i]
+		}
 	}
-	a.apply(b, kind, s, body, lineNo)
+	return nil
 }
 
 // killedPID reads the pid of a "Killed process N" or "OOM victim N" line.
@@ -383,31 +432,6 @@ func killedPID(body string) (int, bool) {
 	return *p, true
 }
 
-// namedVictim returns the report, other than cur, still without a victim
-// whose summary or chosen process is pid; nil when cur is that report or
-// there is none.
-func (a *Assembler) namedVictim(pid int, cur *builder) *builder {
-	names := func(b *builder) bool {
-		r := b.r
-		return len(r.Victims) == 0 && !r.NoKillable &&
-			(r.SummaryPID != nil && *r.SummaryPID == pid || r.ChosenPID != nil && *r.ChosenPID == pid)
-	}
-	if cur == nil || names(cur) {
-		return nil
-	}
-	for i := len(a.open) - 1; i >= 0; i-- {
-		if a.open[i] != cur && names(a.open[i]) {
-			return a.open[i]
-		}
-	}
-	for i := len(a.done) - 1; i >= 0; i-- {
-		if names(a.done[i]) {
-			return a.done[i]
-		}
-	}
-	return nil
-}
-
 // validText reports whether s has no NUL bytes and is valid UTF-8.
 func validText(s string) bool {
 	return strings.IndexByte(s, 0) < 0 && utf8.ValidString(s)
@@ -425,47 +449,19 @@ func (a *Assembler) route(caller string, kind lineKind) *builder {
 				return a.open[i]
 			}
 		}
-		if starts(kind) {
+		if grammar[kind].opens {
 			return nil
 		}
 	}
 	return a.open[len(a.open)-1]
 }
 
-// fits reports whether a report-starting line of kind k continues b rather
-// than beginning a new report.
-func (a *Assembler) fits(b *builder, k lineKind) bool {
-	r := b.r
-	switch k {
-	case kHeader:
-		return false
-	case kKilled:
-		return b.stage != stKilled || b.groupOpen
-	case kExiting, kChosen, kNoKillable:
-		return b.stage == stOpen
-	case kSummary:
-		return b.stage != stKilled && r.SummaryPID == nil
-	case kGroup:
-		return b.stage == stKilled && r.GroupKillPath == ""
-	case kTasksState:
-		return b.stage == stOpen && r.Tasks == nil
-	case kTableHeader:
-		return b.stage == stOpen && b.cols == nil
-	case kTaskIn, kMemLimit:
-		return b.stage == stOpen && r.OOMMemcg == "" && r.Tasks == nil
-	case kUsage, kStatsHeader:
-		return b.stage == stOpen && r.Tasks == nil
-	case kPanicOnOOM:
-		return b.stage == stOpen
-	}
-	return true
-}
-
-func (a *Assembler) start(t *Trigger, st Stamp, lineNo int, caller string) *builder {
+// start opens a new report at line lineNo.
+func (a *Assembler) start(st Stamp, lineNo int, caller string) *builder {
 	if len(a.open) >= maxOpen {
 		a.finish(a.open[0])
 	}
-	b := &builder{r: &Report{FirstLine: lineNo, LastLine: lineNo, Stamp: st, Trigger: t}, caller: caller, lastLine: lineNo}
+	b := &builder{r: &Report{FirstLine: lineNo, LastLine: lineNo, Stamp: st}, caller: caller, lastLine: lineNo}
 	a.open = append(a.open, b)
 	return b
 }
@@ -483,265 +479,10 @@ func (b *builder) warn(w string) {
 	}
 }
 
+// malformed counts a line of b that could not be read and says so in b.
 func (a *Assembler) malformed(b *builder, lineNo int, what string) {
 	a.stats.InvalidLines++
 	b.warn(fmt.Sprintf("line %d: %s", lineNo, what))
-}
-
-// apply adds a line of kind k to b.
-func (a *Assembler) apply(b *builder, k lineKind, s, body string, lineNo int) {
-	r := b.r
-	switch k {
-	case kCpuset:
-		comm, cpuset, mems, ok := parseCpuset(body)
-		if ok && r.Trigger != nil && comm == r.Trigger.Comm && r.Trigger.Cpuset == "" {
-			r.Trigger.Cpuset, r.Trigger.MemsAllowed = cpuset, mems
-			b.touch(lineNo)
-		}
-		return
-	case kTaskIn:
-		task, oom, _ := parseTaskIn(body)
-		r.TaskMemcg, r.OOMMemcg = task, oom
-		b.sec = secNone
-	case kMemLimit:
-		r.OOMMemcg = strings.TrimPrefix(body, "Memory limit reached of cgroup ")
-		b.sec = secNone
-	case kUsage:
-		u, ok := parseUsage(body)
-		if !ok {
-			a.malformed(b, lineNo, "memcg usage line without usage or limit")
-			return
-		}
-		if r.Memcg == nil {
-			r.Memcg = &MemcgUsage{}
-		}
-		m := r.Memcg
-		switch u.kind {
-		case "memory":
-			m.UsageKB, m.LimitKB, m.Failcnt = u.usage, u.limit, u.failcnt
-		case "memory+swap":
-			m.SwapUsageKB, m.SwapLimitKB, m.SwapFailcnt = u.usage, u.limit, u.failcnt
-			m.SwapIsMemsw = true
-		case "swap":
-			m.SwapUsageKB, m.SwapLimitKB, m.SwapFailcnt = u.usage, u.limit, u.failcnt
-		case "kmem":
-			m.KmemUsageKB, m.KmemLimitKB = u.usage, u.limit
-		}
-		b.sec = secNone
-	case kStatsHeader:
-		path, inline, _ := parseStatsHeader(body)
-		if b.statsSeen {
-			b.sec = secNone
-			break
-		}
-		b.statsSeen = true
-		if r.Memcg == nil {
-			r.Memcg = &MemcgUsage{}
-		}
-		r.Memcg.StatsPath = path
-		r.Memcg.Stats = map[string]int64{}
-		if inline != "" {
-			for _, f := range strings.Fields(inline) {
-				key, val, found := strings.Cut(f, ":")
-				if !found {
-					continue
-				}
-				if n := parseKB(val); n != nil && len(r.Memcg.Stats) < maxStats {
-					r.Memcg.Stats[key] = *n * 1024
-				}
-			}
-			b.sec = secNone
-		} else {
-			b.sec = secStats
-		}
-	case kMemInfo:
-		if r.MemInfo == nil {
-			r.MemInfo = &MemInfo{}
-		}
-		r.GlobalOOM = true
-		b.sec = secMemInfo
-	case kTasksState:
-		if r.Tasks == nil {
-			r.Tasks = []Task{}
-		}
-		b.sec = secNone
-	case kTableHeader:
-		cols, format, ok := parseTableHeader(body)
-		if !ok {
-			a.malformed(b, lineNo, "task table header without a name column")
-			return
-		}
-		b.cols, r.TableFormat = cols, format
-		if r.Tasks == nil {
-			r.Tasks = []Task{}
-		}
-		b.sec = secTable
-	case kSummary:
-		if !parseSummary(body, r, r.Trigger) {
-			a.malformed(b, lineNo, "oom-kill: line without task=, pid=, uid=")
-		}
-		b.sec = secNone
-	case kChosen:
-		msg, pid, comm, score, ok := parseChosen(body)
-		if !ok {
-			a.malformed(b, lineNo, "Kill process line without pid or comm")
-			return
-		}
-		r.ChosenPID, r.ChosenComm, r.ChosenScore = &pid, comm, score
-		if strings.HasPrefix(msg, "Out of memory") {
-			r.GlobalOOM = true
-		}
-		b.stage = stChosen
-		b.sec = secNone
-	case kKilled, kExiting:
-		var v Victim
-		var ok bool
-		if k == kKilled {
-			v, ok = parseKilled(body)
-		} else {
-			v, ok = parseExiting(body)
-		}
-		if !ok {
-			a.malformed(b, lineNo, "kill line without pid or comm")
-			return
-		}
-		if b.groupOpen {
-			v.GroupKill = true
-			// oom_kill_memcg_member() walks the whole group, the first
-			// victim included, so its Killed line comes twice: it is one
-			// process, listed once.
-			if hasVictim(r.Victims, v.PID) {
-				r.RepeatedKills++
-				b.stage = stKilled
-				b.sec = secNone
-				b.touch(lineNo) // still a line of this report
-				return
-			}
-		} else if strings.HasPrefix(v.Message, "Out of memory") {
-			r.GlobalOOM = true
-		}
-		if len(r.Victims) < maxTasks {
-			r.Victims = append(r.Victims, v)
-		}
-		b.stage = stKilled
-		b.sec = secNone
-	case kGroup:
-		r.GroupKillPath, _ = parseGroup(body)
-		b.groupOpen = true
-	case kNoKillable:
-		r.NoKillable = true
-		b.stage = stKilled
-		b.sec = secNone
-	case kPanicOnOOM:
-		r.PanicOnOOM = 1
-		if strings.Contains(body, "compulsory") {
-			r.PanicOnOOM = 2
-		}
-	case kOther:
-		if !a.applyWeak(b, s, body, lineNo) {
-			return
-		}
-	}
-	b.touch(lineNo)
-}
-
-// applyWeak handles lines that mean something only inside a report: task
-// rows, memory.stat lines, Mem-Info totals.
-func (a *Assembler) applyWeak(b *builder, s, body string, lineNo int) bool {
-	r := b.r
-	if b.stage != stOpen {
-		return false
-	}
-	switch b.sec {
-	case secTable:
-		if len(body) > 0 && body[0] == '[' {
-			t, ok := parseTaskRow(body, b.cols)
-			if !ok {
-				if strings.HasPrefix(body, "[<") {
-					return false // an old-style stack frame
-				}
-				a.malformed(b, lineNo, "task table row that does not match the header")
-				return false
-			}
-			if len(r.Tasks) >= maxTasks {
-				b.dropped++
-				if b.dropped == 1 {
-					b.warn(fmt.Sprintf("task table longer than %d rows; the rest were not kept", maxTasks))
-				}
-				return true
-			}
-			r.Tasks = append(r.Tasks, t)
-			return true
-		}
-	case secStats:
-		if key, n, ok := parseStatKV(body); ok {
-			if len(r.Memcg.Stats) < maxStats {
-				r.Memcg.Stats[key] = n
-			}
-			return true
-		}
-	case secMemInfo:
-		m := r.MemInfo
-		switch {
-		case strings.HasSuffix(body, " pages RAM"):
-			m.RAMPages = parseCount(body, " pages RAM")
-		case strings.HasSuffix(body, " pages reserved") && !strings.Contains(body, "cma"):
-			m.ReservedPages = parseCount(body, " pages reserved")
-		case strings.HasPrefix(body, "Total swap = "):
-			m.SwapTotalKB = parseKB(strings.TrimPrefix(body, "Total swap = "))
-		case strings.HasPrefix(body, "Free swap"):
-			_, v, _ := strings.Cut(body, "= ")
-			m.SwapFreeKB = parseKB(v)
-		case m.FreePages == nil && !strings.HasPrefix(body, "Node ") && strings.Contains(body, "free:"):
-			m.FreePages = parseFreePages(body)
-			if m.FreePages == nil {
-				return false
-			}
-		default:
-			return false
-		}
-		return true
-	}
-	return false
-}
-
-// reaper attaches an oom_reaper line to its victim, in an open or a held
-// report, newest first.
-func (a *Assembler) reaper(body string, lineNo int) {
-	l, ok := parseReaper(body)
-	if !ok {
-		a.stats.InvalidLines++
-		return
-	}
-	mark := func(b *builder) bool {
-		for i := range b.r.Victims {
-			v := &b.r.Victims[i]
-			if v.PID != l.pid || v.Reaped || v.ReapFailed {
-				continue
-			}
-			if l.failed {
-				v.ReapFailed = true
-			} else {
-				v.Reaped = true
-				v.ReapedAnonRSSKB, v.ReapedFileRSSKB, v.ReapedShmemRSSKB = l.anon, l.file, l.shmem
-			}
-			b.touch(lineNo)
-			return true
-		}
-		return false
-	}
-	for i := len(a.open) - 1; i >= 0; i-- {
-		if mark(a.open[i]) {
-			return
-		}
-	}
-	for i := len(a.done) - 1; i >= 0; i-- {
-		if mark(a.done[i]) {
-			a.expire()
-			return
-		}
-	}
-	a.stats.OrphanReaperLines++
 }
 
 // finish closes b and holds it for reaper lines.
@@ -754,13 +495,20 @@ func (a *Assembler) finish(b *builder) {
 	}
 	r := b.r
 	if r.KernelVersion == "" {
-		// The report printed no CPU line of its own (cut short, or
-		// interleaved with another splat); the kernel that printed the
+		// The report printed no stack dump banner of its own (cut short,
+		// or interleaved with another splat); the kernel that printed the
 		// lines before it in the same boot is the same kernel.
 		r.KernelVersion = a.lastRelease
 	}
 	b.finishedAt = a.line
 	a.done = append(a.done, b)
+}
+
+// finishAll closes every open report: the log moved on (a new boot).
+func (a *Assembler) finishAll() {
+	for len(a.open) > 0 {
+		a.finish(a.open[0])
+	}
 }
 
 // expire finishes stale open reports and releases held reports whose reaper
@@ -769,7 +517,7 @@ func (a *Assembler) expire() {
 	for i := 0; i < len(a.open); {
 		b := a.open[i]
 		limit := staleLines
-		if b.stage == stKilled {
+		if b.stage == afterKill {
 			limit = postKillLines
 		}
 		if a.line-b.lastLine > limit {
@@ -815,6 +563,7 @@ func (a *Assembler) holdFor(b *builder) int {
 	return 0
 }
 
+// emit returns b's report.
 func (a *Assembler) emit(b *builder) {
 	b.r.Truncated = len(b.r.Victims) == 0 && !b.r.NoKillable
 	if b.dropped > 0 && len(b.r.Warnings) > 0 {
@@ -826,14 +575,4 @@ func (a *Assembler) emit(b *builder) {
 	}
 	a.stats.Reports++
 	a.out = append(a.out, b.r)
-}
-
-// hasVictim reports whether victims already holds pid.
-func hasVictim(victims []Victim, pid int) bool {
-	for i := range victims {
-		if victims[i].PID == pid {
-			return true
-		}
-	}
-	return false
 }

@@ -48,7 +48,7 @@ func TestParseHeader(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if classify(tc.line) != kHeader {
+			if classify(tc.line) != lineHeader {
 				t.Fatalf("classify = %d, want header", classify(tc.line))
 			}
 			got, ok := parseHeader(tc.line)
@@ -117,7 +117,7 @@ func TestParseKilled(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if k := classify(tc.line); k != kKilled {
+			if k := classify(tc.line); k != lineKilled {
 				t.Fatalf("classify = %d", k)
 			}
 			got, ok := parseKilled(tc.line)

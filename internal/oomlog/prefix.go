@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/oomkit/oomkit/internal/kmsg"
 )
 
 // lineSource says what kind of prefix a line carried; it matters for the
@@ -12,10 +14,11 @@ import (
 type lineSource uint8
 
 const (
-	srcPlain   lineSource = iota // no prefix, or only a dmesg stamp
-	srcKmsg                      // "prio,seq,usec,flags;text"
-	srcSyslog                    // syslog / journal prefix with a kernel tag
-	srcForeign                   // syslog / journal prefix of another program: not kernel text
+	srcPlain       lineSource = iota // no prefix, or only a dmesg stamp
+	srcKmsg                          // "prio,seq,usec,flags;text"
+	srcForeignKmsg                   // a /dev/kmsg record of user space (facility > 0): not kernel text
+	srcSyslog                        // syslog / journal prefix with a kernel tag
+	srcForeign                       // syslog / journal prefix of another program: not kernel text
 )
 
 // splitPrefix removes every log prefix from line and records what it said in
@@ -25,8 +28,8 @@ func splitPrefix(line string, st *Stamp, loc *time.Location) (string, lineSource
 	s := stripLevel(line)
 	src := srcPlain
 	if len(s) > 0 && s[0] >= '0' && s[0] <= '9' {
-		if body, ok := splitKmsg(s, st); ok {
-			return stripLevel(body), srcKmsg
+		if body, src, ok := splitKmsg(s, st); ok {
+			return stripLevel(body), src
 		}
 		if rest, ok := splitISO(s, st, loc); ok {
 			if st.Text != "" && strings.IndexByte(st.Text, ',') > 0 {
@@ -152,31 +155,24 @@ func kmsgHead[T string | []byte](s T) int {
 	return -1
 }
 
-// splitKmsg parses a raw /dev/kmsg record "prio,seq,usec,flags[,more];text".
-func splitKmsg(s string, st *Stamp) (string, bool) {
+// splitKmsg reads a saved /dev/kmsg record "prio,seq,usec,flags[,more];text"
+// with the kmsg package's record parser; kmsgHead, a cheap test of the
+// prefix's shape, keeps lines that merely contain a ';' away from it.
+func splitKmsg(s string, st *Stamp) (string, lineSource, bool) {
 	semi := kmsgHead(s)
 	if semi < 0 {
-		return "", false
+		return "", 0, false
 	}
-	head := s[:semi]
-	_, rest, _ := strings.Cut(head, ",")
-	seqS, rest, _ := strings.Cut(rest, ",")
-	usecS, rest, _ := strings.Cut(rest, ",")
-	seq, err1 := strconv.ParseUint(seqS, 10, 64)
-	usec, err2 := strconv.ParseUint(usecS, 10, 64)
-	if err1 != nil || err2 != nil {
-		return "", false
+	rec, err := kmsg.Parse([]byte(s))
+	if err != nil {
+		return "", 0, false
 	}
-	st.Seq = &seq
-	up := float64(usec) / 1e6
-	st.Uptime = &up
-	st.Text = head
-	for _, f := range strings.Split(rest, ",") {
-		if c, ok := strings.CutPrefix(f, "caller="); ok {
-			st.Caller = c
-		}
+	seq, up := rec.Seq, float64(rec.Usec)/1e6
+	st.Seq, st.Uptime, st.Text, st.Caller = &seq, &up, s[:semi], rec.Caller
+	if rec.Facility() != 0 {
+		return "", srcForeignKmsg, true
 	}
-	return s[semi+1:], true
+	return rec.Text, srcKmsg, true
 }
 
 // splitISO parses an ISO 8601 stamp ("2024-02-01T10:00:00+0100",
@@ -410,7 +406,7 @@ func isUptime(s string) bool {
 }
 
 // isRelative reports whether s is a dmesg reltime or delta stamp: "
-// +0.000123", "<    0.000123>", or "Jan16 21:33".
+// +0.000123", "<    0.000123>", "Jan16 21:33" or "Dec 4 18:13".
 func isRelative(s string) bool {
 	t := strings.TrimLeft(s, " ")
 	switch {
@@ -419,8 +415,9 @@ func isRelative(s string) bool {
 	case strings.HasPrefix(t, "<") && strings.HasSuffix(t, ">"):
 		return isUptime(t[1 : len(t)-1])
 	}
-	// "Jan16 21:33" / "Jan16 21:33:51"
-	if len(t) < 11 || !isMonth3(t[:3]+" ") || t[5] != ' ' || !isDigit(t[3]) || !isDigit(t[4]) {
+	// "Jan16 21:33" / "Jan16 21:33:51"; util-linux prints the day with
+	// strftime's %e, space-padded: "Dec 4 18:13".
+	if len(t) < 11 || !isMonth3(t[:3]+" ") || t[5] != ' ' || !(isDigit(t[3]) || t[3] == ' ') || !isDigit(t[4]) {
 		return false
 	}
 	c := t[6:]

@@ -74,6 +74,7 @@ var prefixCases = []struct {
 	{"kmsg caller", "4,77,1000000,c,caller=T99;text",
 		"text", srcKmsg, Stamp{Text: "4,77,1000000,c,caller=T99", Uptime: f64(1), Seq: u64(77), Caller: "T99"}},
 	{"dmesg reltime minute", "[Jan16 21:33] oom invoked oom-killer: x", "oom invoked oom-killer: x", srcPlain, Stamp{Text: "[Jan16 21:33]"}},
+	{"dmesg reltime minute, one-digit day", "[Dec 4 18:13] oom invoked oom-killer: x", "oom invoked oom-killer: x", srcPlain, Stamp{Text: "[Dec 4 18:13]"}},
 	{"dmesg reltime delta", "[  +0.000123] oom invoked oom-killer: x", "oom invoked oom-killer: x", srcPlain, Stamp{Text: "[  +0.000123]"}},
 	{"dmesg delta", "[<    0.000123>] oom invoked oom-killer: x", "oom invoked oom-killer: x", srcPlain, Stamp{Text: "[<    0.000123>]"}},
 	{"dmesg -x", "kern  :warn  : [ 1414.258748] oom invoked oom-killer: x",

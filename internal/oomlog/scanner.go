@@ -109,7 +109,7 @@ func (s *Scanner) feed(b []byte, cut bool) {
 		a.skip(s.line, b)
 		return
 	}
-	if cut && len(a.open) > 0 && a.open[len(a.open)-1].stage != stKilled {
+	if cut && len(a.open) > 0 && a.open[len(a.open)-1].stage != afterKill {
 		a.open[len(a.open)-1].warn(fmt.Sprintf("line %d: longer than %d bytes, cut short", s.line, s.max))
 	}
 	s.queue = append(s.queue, a.Feed(Record{Text: string(b), Line: s.line})...)
