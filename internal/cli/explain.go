@@ -535,7 +535,7 @@ func renderEvent(w *bufio.Writer, e *explain.Event, n int, verbose bool, boot ti
 		if a.TotalPages != nil {
 			tp = fmt.Sprintf("%d pages = %s", *a.TotalPages, explain.HumanPages(*a.TotalPages))
 			if a.TotalPagesFrom != nil {
-				tp += ", " + totalPagesWords(*a.TotalPagesFrom)
+				tp += ", " + totalPagesWords(string(*a.TotalPagesFrom))
 			}
 		}
 		fmt.Fprintf(w, "  ranking    (totalpages %s)\n", tp)
@@ -624,7 +624,7 @@ func eligible(e *explain.Event) int {
 }
 
 func limitLine(e *explain.Event) string {
-	kind := deref(e.OOMKind, "")
+	kind := deref((*string)(e.OOMKind), "")
 	switch kind {
 	case "memcg":
 		s := "memcg " + clean(deref(e.OOMMemcg, "(path not printed)"))
@@ -733,7 +733,7 @@ func decidedWords(a *explain.Analysis) string {
 	case "oom_kill_allocating_task":
 		return "vm.oom_kill_allocating_task: the allocating task, no ranking"
 	}
-	return *a.DecidedBy
+	return string(*a.DecidedBy)
 }
 
 func deref(p *string, def string) string {

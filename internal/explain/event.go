@@ -25,9 +25,8 @@ type Event struct {
 	KernelVersion *string  `json:"kernel_version"`
 	Trigger       *Trigger `json:"trigger"`
 	Constraint    *string  `json:"constraint"`
-	// OOMKind is "memcg" (a cgroup limit was hit), "global" (the machine,
-	// a cpuset or a mempolicy ran out) or null when the report does not say.
-	OOMKind   *string `json:"oom_kind"`
+	// OOMKind is null when the report does not say.
+	OOMKind   *OOMKind `json:"oom_kind"`
 	OOMMemcg  *string `json:"oom_memcg"`
 	TaskMemcg *string `json:"task_memcg"`
 	// CgroupVersion is "v1" or "v2" when the report's format shows it
@@ -160,17 +159,14 @@ type Analysis struct {
 	Rules *string `json:"rules"`
 	// RulesKernels names the kernels of Rules ("5.3–5.8/5.4.0–5.4.143").
 	RulesKernels *string `json:"rules_kernels"`
-	// RulesFrom is "report" (the CPU line's release), "assumed"
-	// (--assume-kernel), "format" (no version printed, but the report's
-	// format allows only one rule set) or "unknown".
-	RulesFrom string `json:"rules_from"`
+	// RulesFrom says where Rules came from.
+	RulesFrom RulesSource `json:"rules_from"`
 	// AssumedKernel is the --assume-kernel version, null otherwise.
 	AssumedKernel *string `json:"assumed_kernel"`
 	// TotalPages is the denominator of the oom_score_adj term, and
-	// TotalPagesFrom where it came from: "memcg_limit", "memcg_limit_no_swap_assumed",
-	// "ram_plus_swap", "ram_plus_swap_approx" or null when unknown.
-	TotalPages     *int64  `json:"totalpages"`
-	TotalPagesFrom *string `json:"totalpages_from"`
+	// TotalPagesFrom where it came from; both null when unknown.
+	TotalPages     *int64            `json:"totalpages"`
+	TotalPagesFrom *TotalPagesSource `json:"totalpages_from"`
 	// Ranking is the top of the kernel's order of preference, best first.
 	Ranking []Rank `json:"ranking"`
 	// PredictedVictimPID is the task the model picks, null when there is
@@ -182,9 +178,8 @@ type Analysis struct {
 	// Agrees is whether the prediction is the kernel's choice; null when
 	// either is unknown.
 	Agrees *bool `json:"agrees"`
-	// DecidedBy is "score" (the victim had the most points), "tie_last_scanned",
-	// "tie_first_scanned", "oom_kill_allocating_task" or null.
-	DecidedBy *string `json:"decided_by"`
+	// DecidedBy is what decided the choice, null without a prediction.
+	DecidedBy *Decision `json:"decided_by"`
 	// Clamped is how many eligible tasks had their badness raised to 1.
 	Clamped int `json:"clamped"`
 	// TiedWith is how many eligible tasks share the top score.
@@ -216,3 +211,61 @@ type RulesOutcome struct {
 	PredictedVictimPID *int   `json:"predicted_victim_pid"`
 	Agrees             *bool  `json:"agrees"`
 }
+
+// OOMKind is which memory ran out.
+type OOMKind string
+
+const (
+	// OOMMemcg: a memory cgroup hit its limit.
+	OOMMemcg OOMKind = "memcg"
+	// OOMGlobal: the machine, a cpuset or a mempolicy's nodes ran out.
+	OOMGlobal OOMKind = "global"
+)
+
+// RulesSource says where Analysis.Rules came from.
+type RulesSource string
+
+const (
+	// RulesFromReport: the release the report's stack dump banner printed.
+	RulesFromReport RulesSource = "report"
+	// RulesFromAssumed: --assume-kernel.
+	RulesFromAssumed RulesSource = "assumed"
+	// RulesFromFormat: no release printed, but the report's format
+	// allows only one rule set.
+	RulesFromFormat RulesSource = "format"
+	// RulesFromUnknown: every rule set the format allows was tried.
+	RulesFromUnknown RulesSource = "unknown"
+)
+
+// TotalPagesSource says where Analysis.TotalPages came from, and how sure
+// it is (constrained_alloc(), mm/oom_kill.c).
+type TotalPagesSource string
+
+const (
+	// TotalPagesMemcgLimit: the memcg limit, and no swap can be added.
+	TotalPagesMemcgLimit TotalPagesSource = "memcg_limit"
+	// TotalPagesMemcgLimitNoSwap: the memcg limit; the swap the kernel
+	// may add is not printed, so none is assumed.
+	TotalPagesMemcgLimitNoSwap TotalPagesSource = "memcg_limit_no_swap_assumed"
+	// TotalPagesRAMPlusSwap: Mem-Info's RAM less reserved, plus swap.
+	TotalPagesRAMPlusSwap TotalPagesSource = "ram_plus_swap"
+	// TotalPagesRAMPlusSwapApprox: the same, an upper bound for a cpuset
+	// or mempolicy OOM, which counts only the allowed nodes.
+	TotalPagesRAMPlusSwapApprox TotalPagesSource = "ram_plus_swap_approx"
+)
+
+// Decision is what decided the kernel's choice.
+type Decision string
+
+const (
+	// DecidedByScore: the victim had the most points.
+	DecidedByScore Decision = "score"
+	// DecidedByTieLastScanned: tasks tied; the last one scanned wins (5.3+).
+	DecidedByTieLastScanned Decision = "tie_last_scanned"
+	// DecidedByTieFirstScanned: tasks tied; the first one scanned keeps
+	// the slot (≤5.2).
+	DecidedByTieFirstScanned Decision = "tie_first_scanned"
+	// DecidedByAllocatingTask: vm.oom_kill_allocating_task=1 killed the
+	// allocating task without a scan.
+	DecidedByAllocatingTask Decision = "oom_kill_allocating_task"
+)

@@ -55,9 +55,9 @@ func Explain(r *oomlog.Report, opts Options) Event {
 		e.Warnings = append(e.Warnings, fmt.Sprintf("kernel version %q does not parse; trying every rule set", r.KernelVersion))
 	}
 	e.Kubernetes = attribute(r, &e)
-	var st *analysis
-	e.Analysis, st = analyse(r, &e, v, haveVersion, opts)
-	e.Analysis.Summary = summarize(r, &e, st)
+	var c *choice
+	e.Analysis, c = analyse(r, &e, v, haveVersion, opts)
+	e.Analysis.Summary = summarize(r, &e, c)
 	return e
 }
 
@@ -94,16 +94,16 @@ func facts(e *Event, r *oomlog.Report) {
 	e.Constraint = strPtr(r.Constraint)
 	switch {
 	case r.OOMMemcg != "" || r.Constraint == "CONSTRAINT_MEMCG" || r.Memcg != nil:
-		e.OOMKind = ptr("memcg")
+		e.OOMKind = ptr(OOMMemcg)
 	case r.GlobalOOM || r.MemInfo != nil || r.Constraint != "":
-		e.OOMKind = ptr("global")
+		e.OOMKind = ptr(OOMGlobal)
 	default:
 		for _, v := range r.Victims {
 			switch {
 			case strings.HasPrefix(v.Message, "Memory cgroup"):
-				e.OOMKind = ptr("memcg")
+				e.OOMKind = ptr(OOMMemcg)
 			case strings.HasPrefix(v.Message, "Out of memory"):
-				e.OOMKind = ptr("global")
+				e.OOMKind = ptr(OOMGlobal)
 			}
 			if e.OOMKind != nil {
 				break

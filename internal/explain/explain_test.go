@@ -85,7 +85,7 @@ func TestTwists(t *testing.T) {
 				Predicted int
 				Agrees    bool
 				DecidedBy string
-			}{deref(a.PredictedVictimPID), deref(a.Agrees), deref(a.DecidedBy)}
+			}{deref(a.PredictedVictimPID), deref(a.Agrees), string(deref(a.DecidedBy))}
 			want := struct {
 				Predicted int
 				Agrees    bool

@@ -166,7 +166,7 @@ func TestRealKernelOOM(t *testing.T) {
 	release := unix.ByteSliceToString(uts.Release[:])
 	got := map[string]any{
 		"kernel_version": deref(e.KernelVersion),
-		"oom_kind":       deref(e.OOMKind),
+		"oom_kind":       string(deref(e.OOMKind)),
 		"oom_memcg":      deref(e.OOMMemcg),
 		"task_memcg":     deref(e.TaskMemcg),
 		"limit_kb":       deref(e.Memcg.LimitKB),

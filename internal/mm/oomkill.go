@@ -112,6 +112,24 @@ type Task struct {
 // 5.4.0–5.4.143 return points > 0 ? points : 1; ≥ 5.9 and 5.4.144+ return
 // the signed sum.
 func Badness(r Rules, t Task, totalpages int64) (points int64, eligible bool) {
+	points, eligible = RawBadness(r, t, totalpages)
+	if !eligible {
+		return 0, false
+	}
+	return r.clamp(points), true
+}
+
+// clamp is the ≤ 5.8 "points > 0 ? points : 1" of oom_badness().
+func (r Rules) clamp(points int64) int64 {
+	if r.Clamps() && points <= 0 {
+		return 1
+	}
+	return points
+}
+
+// RawBadness is Badness before the clamp of the ≤ 5.8 rules: the signed
+// sum that those kernels raise to 1 when it is ≤ 0.
+func RawBadness(r Rules, t Task, totalpages int64) (points int64, eligible bool) {
 	if t.Unkillable || t.OOMScoreAdj == OOMScoreAdjMin {
 		return 0, false
 	}
@@ -121,20 +139,18 @@ func Badness(r Rules, t Task, totalpages int64) (points int64, eligible bool) {
 		// CapSysAdmin only for those kernels.
 		points -= points * 3 / 100
 	}
-	points += int64(t.OOMScoreAdj) * (totalpages / 1000)
-	if r.Clamps() && points <= 0 {
-		points = 1
-	}
-	return points, true
+	return points + int64(t.OOMScoreAdj)*(totalpages/1000), true
 }
 
 // Ranked is one task in the kernel's order of preference.
 type Ranked struct {
-	Index    int // position in the scanned slice
-	PID      int
-	Name     string
-	Points   int64
-	Eligible bool
+	Index  int // position in the scanned slice
+	PID    int
+	Name   string
+	Points int64
+	// RawPoints is Points before the ≤ 5.8 clamp (RawBadness).
+	RawPoints int64
+	Eligible  bool
 	// Rank is 1 for the task the kernel chooses, 2 for the runner-up, …;
 	// 0 for ineligible tasks.
 	Rank int
@@ -167,14 +183,18 @@ type Selection struct {
 func Select(r Rules, tasks []Task, totalpages int64) Selection {
 	sel := Selection{Rules: r, TotalPages: totalpages, Chosen: -1}
 	type scored struct {
-		points   int64
-		eligible bool
+		points, raw int64
+		eligible    bool
 	}
 	sc := make([]scored, len(tasks))
 	var chosen int64 = math.MinInt64
 	for i, t := range tasks {
-		p, ok := Badness(r, t, totalpages)
-		sc[i] = scored{p, ok}
+		raw, ok := RawBadness(r, t, totalpages)
+		p := raw
+		if ok {
+			p = r.clamp(raw)
+		}
+		sc[i] = scored{p, raw, ok}
 		if !ok {
 			continue
 		}
@@ -207,7 +227,7 @@ func Select(r Rules, tasks []Task, totalpages int64) Selection {
 	})
 	rank := 0
 	for _, i := range order {
-		rk := Ranked{Index: i, PID: tasks[i].PID, Name: tasks[i].Name, Points: sc[i].points, Eligible: sc[i].eligible}
+		rk := Ranked{Index: i, PID: tasks[i].PID, Name: tasks[i].Name, Points: sc[i].points, RawPoints: sc[i].raw, Eligible: sc[i].eligible}
 		if sc[i].eligible {
 			rank++
 			rk.Rank = rank
