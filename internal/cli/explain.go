@@ -158,7 +158,7 @@ func (o *explainOut) run(ctx context.Context, cfg explainConfig, args []string) 
 		if err != nil {
 			return usageError("--sample: %v", err)
 		}
-		return o.scan("sample:"+cfg.sample, bytes.NewReader(b))
+		return o.scan("sample:"+cfg.sample, bytes.NewReader(b), time.Time{})
 	}
 	if len(args) == 0 {
 		return o.kmsg(ctx)
@@ -181,6 +181,7 @@ func (o *explainOut) run(ctx context.Context, cfg explainConfig, args []string) 
 // file explains the reports in the file name ("-": standard input).
 func (o *explainOut) file(name string) error {
 	var r io.Reader
+	var mod time.Time
 	if name == "-" {
 		r = o.s.in
 	} else {
@@ -191,6 +192,8 @@ func (o *explainOut) file(name string) error {
 		defer f.Close()
 		if fi, err := f.Stat(); err == nil && fi.IsDir() {
 			return fmt.Errorf("%s is a directory (pass a log file, e.g. %s/kern.log)", name, strings.TrimSuffix(name, "/"))
+		} else if err == nil {
+			mod = fi.ModTime() // the year of syslog stamps that print none
 		}
 		r = f
 	}
@@ -204,11 +207,11 @@ func (o *explainOut) file(name string) error {
 			return fmt.Errorf("%s: %w (the file is damaged; check it with gzip -t)", name, err)
 		}
 		defer zr.Close()
-		return o.scan(name, zr)
+		return o.scan(name, zr, mod)
 	case strings.HasSuffix(name, ".gz"):
 		return fmt.Errorf("%s: not gzip data although the name ends in .gz (rename it, or decompress the right file)", name)
 	}
-	return o.scan(name, br)
+	return o.scan(name, br, mod)
 }
 
 // fileError adds what to do to an open error.
@@ -222,9 +225,10 @@ func fileError(err error) error {
 	return err
 }
 
-// scan explains every report read from r.
-func (o *explainOut) scan(name string, r io.Reader) error {
-	sc := oomlog.NewScanner(r, oomlog.Options{})
+// scan explains every report read from r, a file last modified at mod
+// (zero: unknown).
+func (o *explainOut) scan(name string, r io.Reader, mod time.Time) error {
+	sc := oomlog.NewScanner(r, oomlog.Options{ModTime: mod})
 	before := o.n
 	var prior []int
 	for sc.Scan() {

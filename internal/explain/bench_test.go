@@ -8,7 +8,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/oomkit/oomkit/internal/oomlog"
 )
@@ -160,5 +163,94 @@ func BenchmarkExplainBigLog(b *testing.B) {
 				b.Fatal("no match")
 			}
 		}
+	})
+}
+
+// report100 is a real 5.4 memcg report (the article's first twist) with its
+// task table grown to 100 rows: the size of a busy pod's or a small node's
+// report.
+func report100(b *testing.B) []byte {
+	data, err := Sample("twist-1")
+	if err != nil {
+		b.Fatal(err)
+	}
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	var out bytes.Buffer
+	for _, l := range lines {
+		out.Write(l)
+		if bytes.Contains(l, []byte("[  pid  ]")) {
+			prefix := l[:bytes.Index(l, []byte("[  pid  ]"))]
+			for i := 0; i < 96; i++ {
+				fmt.Fprintf(&out, "%s[%7d] %5d %5d %8d %8d %8d %8d         %5d %s\n", prefix, 20000+i, 0, 20000+i, 43026975, 1000+i*37, 2060288, 0, -997, "dotnet worker")
+			}
+		}
+	}
+	return out.Bytes()
+}
+
+// threadCPU is the CPU time this OS thread has used: on a shared machine
+// wall-clock ns/op swing with other processes' load, the thread's own CPU
+// time does not.
+func threadCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(1 /* RUSAGE_THREAD */, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// loopCPU runs body under b.Loop on a locked thread and adds cpu-ns/op.
+func loopCPU(b *testing.B, body func()) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	c0 := threadCPU()
+	for b.Loop() {
+		body()
+	}
+	b.ReportMetric(float64((threadCPU()-c0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+}
+
+// BenchmarkReport100 is one 100-task report parsed, explained and encoded
+// as JSON (issue 14's goal: ≤ 100 µs), and each step alone.
+func BenchmarkReport100(b *testing.B) {
+	data := report100(b)
+	s := oomlog.NewScanner(bytes.NewReader(data), oomlog.Options{})
+	if !s.Scan() || len(s.Report().Tasks) != 100 {
+		b.Fatalf("want one report of 100 tasks")
+	}
+	r := s.Report()
+	b.Run("parse+explain+json", func(b *testing.B) {
+		// As explain --json does per report of a file: the Scanner and
+		// the writer exist once per input, so they are made once per
+		// report here only because the input is one report.
+		b.ReportAllocs()
+		b.SetBytes(int64(len(data)))
+		loopCPU(b, func() {
+			if pipeline(bytes.NewReader(data), io.Discard) != 1 {
+				b.Fatal("want one event")
+			}
+		})
+	})
+	b.Run("parse", func(b *testing.B) {
+		b.ReportAllocs()
+		loopCPU(b, func() {
+			s := oomlog.NewScanner(bytes.NewReader(data), oomlog.Options{})
+			s.Scan()
+		})
+	})
+	b.Run("explain", func(b *testing.B) {
+		b.ReportAllocs()
+		loopCPU(b, func() {
+			_ = Explain(r, Options{})
+		})
+	})
+	e := Explain(r, Options{})
+	b.Run("json", func(b *testing.B) {
+		b.ReportAllocs()
+		enc := json.NewEncoder(io.Discard)
+		enc.SetEscapeHTML(false)
+		loopCPU(b, func() {
+			_ = enc.Encode(e)
+		})
 	})
 }

@@ -14,21 +14,28 @@ const Schema = "oomkit.event/v1"
 type Event struct {
 	Schema string `json:"schema"`
 	Source Source `json:"source"`
-	// Time is RFC 3339, only when the log prefix carries a full date.
-	Time *string `json:"time"`
+	// Time is RFC 3339, null when the log does not say; TimeFrom says how
+	// it is known.
+	Time     *string     `json:"time"`
+	TimeFrom *TimeSource `json:"time_from"`
 	// TimeText is the first line's stamp as printed.
 	TimeText      *string  `json:"time_text"`
 	UptimeSeconds *float64 `json:"uptime_seconds"`
 	Host          *string  `json:"host"`
+	// BootID is the journal's _BOOT_ID of the report's first line.
+	BootID *string `json:"boot_id"`
 	// KmsgSeq is the /dev/kmsg sequence number of the first record.
-	KmsgSeq       *uint64  `json:"kmsg_seq"`
-	KernelVersion *string  `json:"kernel_version"`
-	Trigger       *Trigger `json:"trigger"`
-	Constraint    *string  `json:"constraint"`
+	KmsgSeq       *uint64 `json:"kmsg_seq"`
+	KernelVersion *string `json:"kernel_version"`
+	// KernelVersionFrom says whether the report printed KernelVersion or
+	// it was inferred from another line of the same log, host and boot.
+	KernelVersionFrom *KernelVersionSource `json:"kernel_version_from"`
+	Trigger           *Trigger             `json:"trigger"`
+	Constraint        *string              `json:"constraint"`
 	// OOMKind is null when the report does not say.
 	OOMKind   *OOMKind `json:"oom_kind"`
-	OOMMemcg  *string `json:"oom_memcg"`
-	TaskMemcg *string `json:"task_memcg"`
+	OOMMemcg  *string  `json:"oom_memcg"`
+	TaskMemcg *string  `json:"task_memcg"`
 	// CgroupVersion is "v1" or "v2" when the report's format shows it
 	// (memory+swap/kmem lines are v1; a swap: line or memory.oom.group is
 	// v2), else null.
@@ -123,6 +130,8 @@ type Victim struct {
 	ReapFailed  bool    `json:"reap_failed"`
 	GroupKill   bool    `json:"group_kill"`
 	Message     *string `json:"message"`
+	// From says which line showed the kill.
+	From VictimSource `json:"from"`
 }
 
 // Kube is the Kubernetes reading of the report's memcg paths.
@@ -211,6 +220,43 @@ type RulesOutcome struct {
 	PredictedVictimPID *int   `json:"predicted_victim_pid"`
 	Agrees             *bool  `json:"agrees"`
 }
+
+// TimeSource says how Event.Time is known.
+type TimeSource string
+
+const (
+	// TimeFromStamp: the log prefix printed a full date.
+	TimeFromStamp TimeSource = "stamp"
+	// TimeFromJournal: the journal's __REALTIME_TIMESTAMP, the time
+	// journald received the record.
+	TimeFromJournal TimeSource = "journal"
+	// TimeYearInferred: a syslog stamp without a year, the year taken
+	// from the file's modification time.
+	TimeYearInferred TimeSource = "year_inferred"
+)
+
+// KernelVersionSource says where Event.KernelVersion came from.
+type KernelVersionSource string
+
+const (
+	// KernelVersionFromReport: the report's own stack dump banner.
+	KernelVersionFromReport KernelVersionSource = "report"
+	// KernelVersionInferred: another line of the same log, host and boot
+	// (another report's banner, before or after it, or the boot's "Linux
+	// version" line).
+	KernelVersionInferred KernelVersionSource = "inferred"
+)
+
+// VictimSource says which line showed that a process was killed.
+type VictimSource string
+
+const (
+	// VictimFromKilledLine: its "Killed process" line.
+	VictimFromKilledLine VictimSource = "killed_line"
+	// VictimFromSummaryLine: only the oom-kill: summary line (task=,
+	// pid=, uid=); the Killed line is not in the log.
+	VictimFromSummaryLine VictimSource = "summary_line"
+)
 
 // OOMKind is which memory ran out.
 type OOMKind string

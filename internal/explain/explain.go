@@ -30,13 +30,15 @@ type Options struct {
 	PriorVictims []int
 }
 
-// Explain turns one report into an Event.
+// Explain turns one report into an Event. Values the kernel cannot print
+// (check.go) are left out with a warning, and the rest is explained.
 func Explain(r *oomlog.Report, opts Options) Event {
+	r, impossible := checked(r)
 	e := Event{
 		Schema:   Schema,
 		Source:   Source{File: opts.File},
 		Victims:  []Victim{},
-		Warnings: append([]string{}, r.Warnings...),
+		Warnings: append(append([]string{}, r.Warnings...), impossible...),
 	}
 	if opts.File == "" {
 		e.Source.File = "-"
@@ -75,12 +77,23 @@ func facts(e *Event, r *oomlog.Report) {
 	st := r.Stamp
 	if st.Time != nil {
 		e.Time = ptr(st.Time.Format(time.RFC3339Nano))
+		if st.TimeFrom != "" {
+			e.TimeFrom = ptr(TimeSource(st.TimeFrom))
+		}
 	}
 	e.TimeText = strPtr(st.Text)
 	e.UptimeSeconds = st.Uptime
 	e.Host = strPtr(st.Host)
+	e.BootID = strPtr(st.BootID)
 	e.KmsgSeq = st.Seq
 	e.KernelVersion = strPtr(r.KernelVersion)
+	switch {
+	case r.KernelVersion == "":
+	case r.KernelVersionInferred:
+		e.KernelVersionFrom = ptr(KernelVersionInferred)
+	default:
+		e.KernelVersionFrom = ptr(KernelVersionFromReport)
+	}
 	if t := r.Trigger; t != nil {
 		e.Trigger = &Trigger{
 			Comm:        strPtr(t.Comm),
@@ -144,14 +157,24 @@ func facts(e *Event, r *oomlog.Report) {
 			PID: v.PID, Comm: v.Comm, TotalVMKB: v.TotalVMKB, AnonRSSKB: v.AnonRSSKB,
 			FileRSSKB: v.FileRSSKB, ShmemRSSKB: v.ShmemRSSKB, UID: v.UID, PgtablesKB: v.PgtablesKB,
 			OOMScoreAdj: v.OOMScoreAdj, Reaped: v.Reaped, ReapFailed: v.ReapFailed,
-			GroupKill: v.GroupKill, Message: strPtr(v.Message),
+			GroupKill: v.GroupKill, Message: strPtr(v.Message), From: victimFrom(v),
 		})
 	}
 	e.GroupKillPath = strPtr(r.GroupKillPath)
 	e.NoKillable = r.NoKillable
 	e.Panic = strPtr(r.Panic)
-	e.Truncated = r.Truncated
+	// A line cut short leaves the report as incomplete as a missing kill
+	// line does; its warnings say which.
+	e.Truncated = r.Truncated || r.CutLines > 0
 	e.CgroupVersion = cgroupVersion(r)
+}
+
+// victimFrom says which line showed the kill.
+func victimFrom(v oomlog.Victim) VictimSource {
+	if v.FromSummary {
+		return VictimFromSummaryLine
+	}
+	return VictimFromKilledLine
 }
 
 // cgroupVersion reads v1 or v2 off the report's format: 5.3+ prints

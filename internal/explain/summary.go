@@ -105,6 +105,8 @@ func summarize(r *oomlog.Report, e *Event, c *choice) string {
 	switch {
 	case r.NoKillable:
 		b.WriteString("No process could be killed (\"Out of memory and no killable processes\"). ")
+	case first != nil && first.From == VictimFromSummaryLine:
+		fmt.Fprintf(&b, "The kernel killed %s (the oom-kill: line names it; its Killed line is not in the log)", procName(first.Comm, &first.PID))
 	case first != nil:
 		fmt.Fprintf(&b, "The kernel killed %s", victimWords(first, r))
 		if n := len(e.Victims) - 1; n > 0 && r.GroupKillPath != "" {
@@ -156,15 +158,13 @@ func victimWords(v *Victim, r *oomlog.Report) string {
 
 // victimSize is "169 MiB resident" or "".
 func victimSize(v *Victim, r *oomlog.Report) string {
-	var kb int64
-	have := false
+	var parts []int64
 	for _, p := range []*int64{v.AnonRSSKB, v.FileRSSKB, v.ShmemRSSKB} {
 		if p != nil {
-			kb += *p
-			have = true
+			parts = append(parts, *p)
 		}
 	}
-	if have {
+	if kb, ok := addKB(parts...); ok && len(parts) > 0 {
 		return HumanKB(kb) + " resident"
 	}
 	for _, t := range r.Tasks {

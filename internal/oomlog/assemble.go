@@ -49,8 +49,14 @@ type Options struct {
 	// (default 4096). Flush returns held reports at once.
 	HoldLines int
 	// Location is the time zone of stamps that print none (dmesg -T,
-	// "2006-01-02 15:04:05"); default UTC.
+	// syslog, "2006-01-02 15:04:05"); default UTC.
 	Location *time.Location
+	// ModTime is the modification time of the file being read, zero when
+	// unknown (standard input, /dev/kmsg). A syslog stamp without a year
+	// ("Jan 16 21:33:51") gets the latest year that does not put it after
+	// ModTime: rotated logs keep the time of their last line. Such a
+	// Stamp.Time is marked TimeYearInferred.
+	ModTime time.Time
 }
 
 // Bounds on what the Assembler keeps. Each says why it is large enough for
@@ -138,7 +144,16 @@ type builder struct {
 	// prints one per memcg of the subtree; the first is the OOMing one).
 	statsSeen bool
 	// groupOpen: the memory.oom.group line was read; Killed lines follow.
-	groupOpen  bool
+	groupOpen bool
+	// boot is the host and boot the report was printed in.
+	boot bootKey
+	// last is the report's last line read, kept so that a line a
+	// terminal or a mail wrapped can be read again whole (wrap.go).
+	last lastRead
+	// lead is the raw text before " invoked oom-killer" on the header:
+	// the trigger's comm, and perhaps more of a prefix oomlog did not
+	// know, which the stack dump banner's comm then settles.
+	lead       string
 	lastLine   int
 	finishedAt int
 	dropped    int // task rows over maxTasks
@@ -151,6 +166,9 @@ type logLine struct {
 	kind  lineKind
 	no    int
 	stamp Stamp
+	// prefixed: the raw line carried a log prefix (a stamp, a tag), so a
+	// line without one right after it may be its wrapped rest (wrap.go).
+	prefixed bool
 }
 
 // Assembler groups kernel log lines into Reports. Feed it lines in order;
@@ -164,13 +182,33 @@ type Assembler struct {
 	line int
 	open []*builder // reports being read, oldest first
 	done []*builder // finished reports held for their reaper lines
-	// lastRelease is the kernel release of the last stack dump banner.
-	lastRelease string
 	// prevKmsg: the last line was a /dev/kmsg record, so lines starting
 	// with a space are its dictionary, not text.
 	prevKmsg bool
-	stats    Stats
-	out      []*Report
+	// raw is the line being fed, prefix and all, until its first message
+	// line was read: where oomlog did not know the prefix, the message
+	// is looked for in it.
+	raw string
+	// shape is the prefix oomlog learned (message.go) from the line that
+	// began the report being read, nil while prefixes are ones it knows;
+	// viaShape is set while a line found that way is read.
+	shape    prefixShape
+	viaShape bool
+	// prefixed: the line being read carried a log prefix.
+	prefixed bool
+	// boot is the host and boot the lines come from; release the kernel
+	// release last printed in it (boot.go).
+	boot    bootKey
+	release string
+	uptime  float64 // the last dmesg uptime read
+	// stack is the last stack dump banner read outside a report, and
+	// oomFrame the line of the last OOM-killer frame of a stack trace
+	// seen outside one (excerpt.go).
+	stack *stackBanner
+	// export is set once the input turned out to be journalctl -o export.
+	export *exportReader
+	stats  Stats
+	out    []*Report
 }
 
 // NewAssembler returns an Assembler with opts (zero value: defaults).
@@ -218,6 +256,11 @@ func (a *Assembler) count(lineNo int) {
 
 // Flush finishes every report still open or held and returns them.
 func (a *Assembler) Flush() []*Report {
+	if x := a.export; x != nil && x.first != 0 {
+		// The last entry of an export ends with the input, not an empty line.
+		a.feedJournal(&x.entry, x.first)
+		x.entry, x.first = journalEntry{}, 0
+	}
 	for len(a.open) > 0 {
 		a.finish(a.open[0])
 	}
@@ -261,11 +304,34 @@ func (a *Assembler) skip(lineNo int, line []byte) {
 
 // feedRaw parses the prefix of one raw line and feeds its message text.
 func (a *Assembler) feedRaw(line string, lineNo int) {
+	if a.export != nil || exportStarts(line) {
+		if a.export == nil {
+			a.export = &exportReader{}
+		}
+		a.exportLine(line, lineNo)
+		return
+	}
 	line = strings.TrimRight(line, "\r\n")
+	if len(line) > 0 && line[0] == '{' {
+		if e, ok := journalJSON(line); ok {
+			a.prevKmsg = false
+			a.feedJournal(&e, lineNo)
+			return
+		}
+	}
 	if a.prevKmsg && len(line) > 0 && line[0] == ' ' {
 		// Dictionary entries of the previous /dev/kmsg record ("
 		// SUBSYSTEM=…"), not message text.
 		return
+	}
+	if a.shape != nil {
+		if prefix, body, ok := a.shape.strip(line); ok {
+			a.prevKmsg = false
+			a.viaShape, a.prefixed = true, prefix != ""
+			a.feedBody(body, prefixStamp(prefix, a.opts.Location), lineNo)
+			a.viaShape = false
+			return
+		}
 	}
 	var st Stamp
 	body, src := splitPrefix(line, &st, a.opts.Location)
@@ -276,8 +342,63 @@ func (a *Assembler) feedRaw(line string, lineNo int) {
 	case srcKmsg:
 		a.feedKmsgText(body, st, lineNo)
 		return
+	case srcPlain:
+		if st == (Stamp{}) && a.wrappedRest(line, lineNo) {
+			return
+		}
 	}
+	a.prefixed = len(body) < len(line)
+	a.raw = line
 	a.feedBody(body, st, lineNo)
+	a.raw = ""
+}
+
+// refeed handles a line whose prefix oomlog did not know: when no report
+// is open and the line says nothing as parsed, or when its prefix leaked
+// into a comm or a kill message, it looks for the kernel's message in
+// the raw line, feeds that instead, and when it begins a report, gives
+// the report the prefix's shape to strip from its later lines. It reports
+// whether it did.
+func (a *Assembler) refeed(raw string, l *logLine) bool {
+	if !(l.kind == lineOther && !a.busy()) && !leaksPrefix(l.body, l.kind) {
+		return false
+	}
+	start, ok := findMessage(raw)
+	if !ok {
+		return false
+	}
+	msg := raw[start:]
+	first := msg
+	if i := strings.IndexByte(first, '\n'); i >= 0 {
+		first = first[:i]
+	}
+	if i := strings.Index(first, "#012"); i >= 0 {
+		first = first[:i]
+	}
+	kind := classify(strings.TrimLeft(first, " \t"))
+	if g := &grammar[kind]; !g.opens && !g.wide || leaksPrefix(strings.TrimLeft(first, " \t"), kind) {
+		return false
+	}
+	st := prefixStamp(raw[:start], a.opts.Location)
+	if st.Text == "" {
+		st.Text, st.Time, st.TimeFrom = l.stamp.Text, l.stamp.Time, l.stamp.TimeFrom
+	}
+	if st.Host == "" {
+		st.Host = l.stamp.Host
+	}
+	a.shape = learnShape(raw[:start])
+	a.viaShape, a.prefixed = true, start > 0
+	a.feedBody(msg, st, l.no)
+	a.viaShape = false
+	return true
+}
+
+// newest is the report opened last, nil when none is open.
+func (a *Assembler) newest() *builder {
+	if len(a.open) == 0 {
+		return nil
+	}
+	return a.open[len(a.open)-1]
 }
 
 // feedKmsgText feeds the text of a /dev/kmsg record: the kernel escaped
@@ -292,6 +413,7 @@ func (a *Assembler) feedKmsgText(text string, st Stamp, lineNo int) {
 // feedBody splits embedded newlines and rsyslog "#012" escapes and feeds
 // each piece.
 func (a *Assembler) feedBody(body string, st Stamp, lineNo int) {
+	a.noteStamp(&st)
 	for {
 		i := strings.IndexByte(body, '\n')
 		j := strings.Index(body, "#012")
@@ -346,11 +468,21 @@ func hexVal(c byte) (byte, bool) {
 // to, begins a new one when the grammar says the line cannot continue it,
 // and reads the line into it.
 func (a *Assembler) feedLine(text string, st Stamp, lineNo int) {
-	l := logLine{text: text, body: strings.TrimLeft(text, " \t"), no: lineNo, stamp: st}
+	l := logLine{text: text, body: strings.TrimLeft(text, " \t"), no: lineNo, stamp: st, prefixed: a.prefixed}
 	l.kind = classify(l.body)
+	if raw := a.raw; raw != "" {
+		// Only the first message of a raw line follows its prefix.
+		a.raw = ""
+		if a.refeed(raw, &l) {
+			return
+		}
+	}
 	g := &grammar[l.kind]
 	b := a.route(st.Caller, l.kind)
 	if b == nil && !g.opens && !g.wide {
+		if l.kind == lineOther && isOOMFrame(l.body) {
+			a.openFromTrace(&l)
+		}
 		return
 	}
 	if b != nil && !validText(text) {
@@ -363,7 +495,7 @@ func (a *Assembler) feedLine(text string, st Stamp, lineNo int) {
 	if o := a.killOwner(&l, b); o != nil {
 		b = o
 	} else if b == nil || g.follows != nil && !g.follows(b) {
-		if !g.opens {
+		if !g.opens || !opensHere(&l) {
 			return
 		}
 		if b != nil {
@@ -371,9 +503,20 @@ func (a *Assembler) feedLine(text string, st Stamp, lineNo int) {
 		}
 		b = a.start(st, lineNo, st.Caller)
 	}
+	b.remember(&l)
 	if g.read(a, b, &l) {
 		b.touch(lineNo)
 	}
+}
+
+// opensHere reports whether an opening line can begin a report on its
+// own: a task row only when its shape is one the kernel prints.
+func opensHere(l *logLine) bool {
+	if l.kind != lineTaskRow {
+		return true
+	}
+	_, _, ok := rowShape(l.body)
+	return ok
 }
 
 // killOwner returns the report a kill line belongs to when that is not
@@ -461,7 +604,12 @@ func (a *Assembler) start(st Stamp, lineNo int, caller string) *builder {
 	if len(a.open) >= maxOpen {
 		a.finish(a.open[0])
 	}
-	b := &builder{r: &Report{FirstLine: lineNo, LastLine: lineNo, Stamp: st}, caller: caller, lastLine: lineNo}
+	if !a.viaShape {
+		// The report's first line has a prefix oomlog knows: a prefix it
+		// learned earlier no longer applies.
+		a.shape = nil
+	}
+	b := &builder{r: &Report{FirstLine: lineNo, LastLine: lineNo, Stamp: st}, caller: caller, lastLine: lineNo, boot: a.boot}
 	a.open = append(a.open, b)
 	return b
 }
@@ -493,13 +641,10 @@ func (a *Assembler) finish(b *builder) {
 			break
 		}
 	}
-	r := b.r
-	if r.KernelVersion == "" {
-		// The report printed no stack dump banner of its own (cut short,
-		// or interleaved with another splat); the kernel that printed the
-		// lines before it in the same boot is the same kernel.
-		r.KernelVersion = a.lastRelease
-	}
+	// A report that printed no stack dump banner of its own (cut short,
+	// or interleaved with another splat) was printed by the kernel that
+	// printed the lines before it in the same boot, or after it (boot.go).
+	a.inferRelease(b)
 	b.finishedAt = a.line
 	a.done = append(a.done, b)
 }
@@ -546,6 +691,11 @@ func (a *Assembler) expire() {
 // summary named a victim but the next report began first (postKillLines).
 func (a *Assembler) holdFor(b *builder) int {
 	r := b.r
+	if r.KernelVersion == "" {
+		// Wait for a later stack dump banner of the same boot to name
+		// the kernel (boot.go), as long as for reaper lines.
+		return a.opts.HoldLines
+	}
 	if len(r.Victims) == 0 {
 		if !r.NoKillable && r.Panic == "" && (r.SummaryPID != nil || r.ChosenPID != nil) {
 			return postKillLines
@@ -563,9 +713,18 @@ func (a *Assembler) holdFor(b *builder) int {
 	return 0
 }
 
-// emit returns b's report.
+// emit returns b's report. A report whose summary line named a victim
+// but whose Killed line is not in the log (an excerpt, a grep for
+// oom-kill:, a journal that dropped a line) lists that victim, marked
+// FromSummary: the summary is printed as the kill begins
+// (oom_kill_process(), mm/oom_kill.c), so the kernel did kill it.
 func (a *Assembler) emit(b *builder) {
-	b.r.Truncated = len(b.r.Victims) == 0 && !b.r.NoKillable
+	r := b.r
+	r.Truncated = len(r.Victims) == 0 && !r.NoKillable
+	if len(r.Victims) == 0 && r.SummaryPID != nil && !r.NoKillable {
+		r.Victims = append(r.Victims, Victim{PID: *r.SummaryPID, Comm: r.SummaryComm, UID: r.SummaryUID, FromSummary: true})
+	}
+	inferYear(&r.Stamp, a.opts.ModTime, a.opts.Location)
 	if b.dropped > 0 && len(b.r.Warnings) > 0 {
 		for i, w := range b.r.Warnings {
 			if strings.HasPrefix(w, "task table longer than") {

@@ -102,8 +102,9 @@ func TestGrouping(t *testing.T) {
 		{"kill line after the next header, no caller ids", hdr54 + table54 + sum54 + strings.ReplaceAll(hdr54, "dotnet", "java") + killed54(14300, "dotnet") +
 			"Tasks state (memory values in pages):\n" + killed54(77, "java"),
 			[]shape{{Trigger: "dotnet", Tasks: 2, Victims: []string{"14300 dotnet"}}, {Trigger: "java", Tasks: 0, Victims: []string{"77 java"}}}},
-		{"header-less tail", "[  14300]     0 14300 43012649    43356   581632        0          -997 dotnet\n" + sum54 + killed54(14300, "dotnet"),
-			[]shape{{Tasks: -1, Victims: []string{"14300 dotnet"}}}},
+		{"header-less tail: a row read by its shape", "[  14300]     0 14300 43012649    43356   581632        0          -997 dotnet\n" + sum54 + killed54(14300, "dotnet"),
+			[]shape{{Tasks: 1, Victims: []string{"14300 dotnet"}}}},
+		{"rows of no era's shape open nothing", "[  14300]     0 14300 43012649 dotnet\n", nil},
 		{"header-less tail with table", table54 + sum54 + killed54(14300, "dotnet"),
 			[]shape{{Tasks: 2, Victims: []string{"14300 dotnet"}}}},
 		{"no killable processes then panic", hdr54 + table54 + "Out of memory and no killable processes...\nKernel panic - not syncing: System is deadlocked on memory\n",
@@ -288,8 +289,10 @@ func TestBadInput(t *testing.T) {
 		}
 	})
 	t.Run("malformed OOM lines", func(t *testing.T) {
+		// The summary line is one cut after its constraint: kept, counted
+		// as cut, not as unreadable.
 		reps, st := scanString(t, hdr54+"memory: usage lots, limit 1kB, failcnt 0\noom-kill:constraint=CONSTRAINT_NONE\nKilled process x (y)\n")
-		if len(reps) != 1 || st.InvalidLines != 3 || len(reps[0].Warnings) != 3 {
+		if len(reps) != 1 || st.InvalidLines != 2 || len(reps[0].Warnings) != 3 || reps[0].CutLines != 1 || reps[0].Constraint != "CONSTRAINT_NONE" {
 			t.Errorf("reports %d, stats %+v", len(reps), st)
 		}
 	})

@@ -64,7 +64,7 @@ func BenchmarkSummaryLine(b *testing.B) {
 		var r Report
 		var t Trigger
 		perOp(b, func() {
-			if !parseSummary(body, &r, &t) {
+			if ok, _ := parseSummary(body, &r, &t); !ok {
 				b.Fatal("no parse")
 			}
 		})

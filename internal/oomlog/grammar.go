@@ -19,6 +19,7 @@ const (
 	lineMemInfo                      // "Mem-Info:"
 	lineTasksState                   // "Tasks state (memory values in pages):"
 	lineTableHeader                  // "[  pid  ]   uid  tgid total_vm      rss … name"
+	lineTaskRow                      // "[  14300]     0 14300 43012649    43356 …  -997 dotnet"
 	linePanicOnOOM                   // "Out of memory: system-wide panic_on_oom is enabled"
 	lineNoKillable                   // "Out of memory and no killable processes..."
 	lineSummary                      // "oom-kill:constraint=…,task=…,pid=…,uid=…"
@@ -62,8 +63,8 @@ type rule struct {
 // kill, and later the oom_reaper thread its line.
 var grammar = [lineKinds]rule{
 	// Lines without fixed words: what they are depends on the block they
-	// are in (task rows, memory.stat lines, Mem-Info totals).
-	lineOther: {printedBy: "dump_task(), memory_stat_format(), show_mem()", read: (*Assembler).readBlockLine},
+	// are in (memory.stat lines, Mem-Info totals).
+	lineOther: {printedBy: "memory_stat_format(), show_mem()", read: (*Assembler).readBlockLine},
 	lineHeader: {printedBy: "dump_header(), mm/oom_kill.c", opens: true,
 		follows: never, read: (*Assembler).readHeader},
 	lineCpuset: {printedBy: "cpuset_print_current_mems_allowed(), kernel/cgroup/cpuset.c, ≤4.20",
@@ -90,6 +91,10 @@ var grammar = [lineKinds]rule{
 		follows: beforeTable, read: (*Assembler).readTasksState},
 	lineTableHeader: {printedBy: "dump_tasks(), mm/oom_kill.c", opens: true,
 		follows: beforeTableHeader, read: (*Assembler).readTableHeader},
+	// A row opens a report when its header was cut or grepped away; it is
+	// then read by its shape (excerpt.go).
+	lineTaskRow: {printedBy: "dump_task(), mm/oom_kill.c", opens: true,
+		follows: stillBeforeKill, read: (*Assembler).readTaskRow},
 	// What out_of_memory() does after dump_header().
 	linePanicOnOOM: {printedBy: "check_panic_on_oom(), mm/oom_kill.c", opens: true,
 		follows: stillBeforeKill, read: (*Assembler).readPanicOnOOM},
@@ -195,7 +200,7 @@ func classify(s string) lineKind {
 		}
 		if isRowStart(s) {
 			// A task row: its name may say anything.
-			return lineOther
+			return lineTaskRow
 		}
 	case 'K':
 		if strings.HasPrefix(s, "Kernel panic - not syncing: ") {
@@ -214,7 +219,7 @@ func classify(s string) lineKind {
 	if strings.Contains(s, "Killed process ") {
 		return lineKilled
 	}
-	if strings.Contains(s, invokedSep) {
+	if strings.Contains(s, invokedSep) || strings.HasSuffix(s, " invoked oom-killer") || cutHeader(s) {
 		return lineHeader
 	}
 	if strings.Contains(s, "Kill process ") && strings.Contains(s, "sacrifice child") {
@@ -235,6 +240,13 @@ func classify(s string) lineKind {
 		return lineCpuset
 	}
 	return lineOther
+}
+
+// cutHeader reports whether s ends in the middle of " invoked
+// oom-killer", past " invoked oom-": a header cut before its arguments.
+func cutHeader(s string) bool {
+	i := strings.LastIndex(s, invokedCut)
+	return i > 0 && strings.HasPrefix(invokedSep, s[i:])
 }
 
 // isRowStart reports whether s begins like a task row or a dmesg stamp:

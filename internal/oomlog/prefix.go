@@ -19,6 +19,7 @@ const (
 	srcForeignKmsg                   // a /dev/kmsg record of user space (facility > 0): not kernel text
 	srcSyslog                        // syslog / journal prefix with a kernel tag
 	srcForeign                       // syslog / journal prefix of another program: not kernel text
+	srcUntagged                      // a time stamp, then no tag where syslog puts one: look for the message
 )
 
 // splitPrefix removes every log prefix from line and records what it said in
@@ -36,11 +37,10 @@ func splitPrefix(line string, st *Stamp, loc *time.Location) (string, lineSource
 				// dmesg --time-format iso: the message follows directly.
 				s = rest
 			} else {
-				body, own := splitTag(rest, st)
-				if !own {
-					return "", srcForeign
+				s, src = splitTag(rest, st)
+				if src != srcSyslog {
+					return s, src
 				}
-				s, src = body, srcSyslog
 			}
 		}
 	} else if rest, fac, ok := splitDecode(s); ok {
@@ -59,11 +59,10 @@ func splitPrefix(line string, st *Stamp, loc *time.Location) (string, lineSource
 		}
 	} else if isMonth3(s) {
 		if rest, ok := splitSyslogTime(s, st); ok {
-			body, own := splitTag(rest, st)
-			if !own {
-				return "", srcForeign
+			s, src = splitTag(rest, st)
+			if src != srcSyslog {
+				return s, src
 			}
-			s, src = body, srcSyslog
 		}
 	}
 	s = stripLevel(s)
@@ -199,7 +198,7 @@ func splitISO(s string, st *Stamp, loc *time.Location) (string, bool) {
 	norm := strings.Replace(text, ",", ".", 1)
 	for _, layout := range isoLayouts {
 		if t, err := time.ParseInLocation(layout, norm, loc); err == nil {
-			st.Time = &t
+			st.Time, st.TimeFrom = &t, TimeFromStamp
 			break
 		}
 	}
@@ -250,6 +249,45 @@ func syslogTime[T string | []byte](s T) int {
 	return end
 }
 
+// inferYear gives a syslog stamp without a year ("Jan 16 21:33:51",
+// "Jan 16 21:33:51.123456") the latest year that does not put it after
+// mod, the file's modification time: a log file is written in order and
+// rotated logs keep the time of their last line. A day of slack allows
+// for a host whose clock ran ahead. It does nothing to other stamps.
+func inferYear(st *Stamp, mod time.Time, loc *time.Location) {
+	if st.Time != nil || mod.IsZero() {
+		return
+	}
+	s := st.Text
+	if syslogTime(s+" ") < 0 {
+		return
+	}
+	month := monthNumber(s[:3])
+	day, _ := strconv.Atoi(strings.TrimLeft(s[4:6], " "))
+	h, _ := strconv.Atoi(s[7:9])
+	mi, _ := strconv.Atoi(s[10:12])
+	se, _ := strconv.Atoi(s[13:15])
+	ns := 0
+	if len(s) > 16 && s[15] == '.' {
+		frac := (s[16:] + "000000000")[:9]
+		ns, _ = strconv.Atoi(frac)
+	}
+	if month == 0 || day < 1 || day > 31 || h > 23 || mi > 59 || se > 60 {
+		return
+	}
+	limit := mod.Add(24 * time.Hour)
+	for y := mod.In(loc).Year(); y >= mod.In(loc).Year()-1; y-- {
+		t := time.Date(y, time.Month(month), day, h, mi, se, ns, loc)
+		if t.Month() != time.Month(month) {
+			continue // Feb 29 of a year without one
+		}
+		if !t.After(limit) {
+			st.Time, st.TimeFrom = &t, TimeYearInferred
+			return
+		}
+	}
+}
+
 // splitSyslogTime records a syslog or journal stamp and returns the text
 // after it.
 func splitSyslogTime(s string, st *Stamp) (string, bool) {
@@ -261,10 +299,18 @@ func splitSyslogTime(s string, st *Stamp) (string, bool) {
 	return s[end+1:], true
 }
 
-// kernelTag reports whether "[host] tag: …" (after a syslog stamp) is the
-// kernel's, and where the message starts and the host ends (hostEnd -1:
-// no host).
-func kernelTag[T string | []byte](s T) (kernel bool, hostEnd, body int) {
+// tagKind is whose line a syslog line is, by its tag.
+type tagKind uint8
+
+const (
+	tagNone   tagKind = iota // no "tag:" where syslog puts one: a prefix oomlog does not know
+	tagKernel                // "kernel:"
+	tagOther                 // another program's tag ("CRON[14500]:")
+)
+
+// kernelTag reads "[host] tag: …" after a syslog stamp: whose line it is,
+// where the host ends (hostEnd -1: no host) and where the message starts.
+func kernelTag[T string | []byte](s T) (kind tagKind, hostEnd, body int) {
 	sp := indexByte(s, ' ')
 	tok := s
 	if sp >= 0 {
@@ -272,12 +318,15 @@ func kernelTag[T string | []byte](s T) (kernel bool, hostEnd, body int) {
 	}
 	if string(tok) == "kernel:" {
 		if sp < 0 {
-			return true, -1, len(s)
+			return tagKernel, -1, len(s)
 		}
-		return true, -1, sp + 1
+		return tagKernel, -1, sp + 1
 	}
-	if len(tok) > 0 && tok[len(tok)-1] == ':' || sp < 0 {
-		return false, 0, 0
+	if len(tok) > 0 && tok[len(tok)-1] == ':' {
+		return tagOther, 0, 0
+	}
+	if sp < 0 {
+		return tagNone, 0, 0
 	}
 	r := s[sp+1:]
 	sp2 := indexByte(r, ' ')
@@ -285,13 +334,16 @@ func kernelTag[T string | []byte](s T) (kernel bool, hostEnd, body int) {
 	if sp2 >= 0 {
 		tag = r[:sp2]
 	}
-	if string(tag) == "kernel:" {
+	switch {
+	case string(tag) == "kernel:":
 		if sp2 < 0 {
-			return true, sp, len(s)
+			return tagKernel, sp, len(s)
 		}
-		return true, sp, sp + 1 + sp2 + 1
+		return tagKernel, sp, sp + 1 + sp2 + 1
+	case len(tag) > 0 && tag[len(tag)-1] == ':':
+		return tagOther, 0, 0
 	}
-	return false, 0, 0
+	return tagNone, 0, 0
 }
 
 func indexByte[T string | []byte](s T, c byte) int {
@@ -303,20 +355,25 @@ func indexByte[T string | []byte](s T, c byte) int {
 	return -1
 }
 
-// splitTag reads "[host] tag: text" after a syslog or journal time stamp. It
-// reports whether the tag is the kernel's.
-func splitTag(s string, st *Stamp) (string, bool) {
-	kernel, hostEnd, body := kernelTag(s)
-	if !kernel {
-		return "", false
+// splitTag reads "[host] tag: text" after a syslog or journal time stamp:
+// the kernel's message, another program's line (srcForeign), or, without
+// a tag where syslog puts one, the rest of a prefix oomlog does not know
+// (srcUntagged).
+func splitTag(s string, st *Stamp) (string, lineSource) {
+	kind, hostEnd, body := kernelTag(s)
+	switch kind {
+	case tagOther:
+		return "", srcForeign
+	case tagNone:
+		return s, srcUntagged
 	}
 	if hostEnd >= 0 {
 		st.Host = s[:hostEnd]
 	}
 	if body > len(s) {
-		return "", true
+		return "", srcSyslog
 	}
-	return s[body:], true
+	return s[body:], srcSyslog
 }
 
 // splitKernelTag strips "host kernel: " or "kernel: " after a monotonic
@@ -372,7 +429,7 @@ func splitBracket(s string, st *Stamp, loc *time.Location) (string, bool) {
 			st.Text = s[:end+1]
 		}
 		if t != nil {
-			st.Time = t
+			st.Time, st.TimeFrom = t, TimeFromStamp
 		}
 	}
 	if len(rest) > 2 && rest[0] == '[' {

@@ -10,11 +10,26 @@ import (
 
 func (a *Assembler) readHeader(b *builder, l *logLine) bool {
 	t, ok := parseHeader(l.body)
+	if t == nil {
+		a.malformed(b, l.no, "header without a comm")
+		return false
+	}
 	b.r.Trigger = t
-	if !ok {
+	b.lead = t.Comm
+	switch {
+	case headerCut(l.body):
+		a.cut(b, l.no, "header")
+	case !ok:
 		a.malformed(b, l.no, "header without gfp_mask= or order=")
 	}
 	return true
+}
+
+// cut counts a line of b that ends before its grammar does; what it
+// printed up to the cut was kept.
+func (a *Assembler) cut(b *builder, lineNo int, what string) {
+	b.r.CutLines++
+	b.warn(fmt.Sprintf("line %d: %s cut short; the fields before the cut are kept", lineNo, what))
 }
 
 // readCpuset takes the ≤4.20 cpuset line printed for the trigger.
@@ -29,24 +44,35 @@ func (a *Assembler) readCpuset(b *builder, l *logLine) bool {
 }
 
 // readStack reads the stack dump banner. It names the kernel release for
-// every later report of the log, and the trigger's pid for the report it
-// is part of. Stack dumps of other splats print it too.
+// the reports of its host and boot, and the trigger's pid for the report
+// it is part of. Stack dumps of other splats print it too; one read while
+// no report is open may begin an excerpt's report (excerpt.go).
 func (a *Assembler) readStack(b *builder, l *logLine) bool {
 	comm, pid, release, ok := parseCPULine(l.body)
 	if !ok {
 		return false
 	}
 	if release != "" {
-		a.lastRelease = release
+		a.learnRelease(release)
 	}
-	if b == nil || b.stage != beforeKill {
+	if b == nil {
+		a.stack = &stackBanner{comm: comm, pid: pid, release: release, line: l.no, stamp: l.stamp}
+		return false
+	}
+	if b.stage != beforeKill {
 		return false
 	}
 	t := b.r.Trigger
-	if t == nil || t.PID != nil || comm != t.Comm {
+	if t == nil || t.PID != nil || comm != t.Comm && !strings.HasSuffix(b.lead, " "+comm) {
 		return false
 	}
+	// The banner prints the comm whole: where the header's did not
+	// show where it starts (a prefix oomlog did not know), this does.
+	t.Comm = comm
 	t.PID = pid
+	if pid == nil {
+		a.malformed(b, l.no, "stack dump banner with a PID out of range")
+	}
 	b.r.KernelVersion = release
 	b.touch(l.no)
 	return true
@@ -55,8 +81,9 @@ func (a *Assembler) readStack(b *builder, l *logLine) bool {
 // readBoot: a new boot, so nothing open can continue.
 func (a *Assembler) readBoot(_ *builder, l *logLine) bool {
 	a.finishAll()
+	a.newBoot()
 	if f := strings.Fields(l.body); len(f) >= 3 {
-		a.lastRelease = f[2]
+		a.release = f[2]
 	}
 	return true
 }
@@ -198,7 +225,11 @@ func (a *Assembler) readNoKillable(b *builder, l *logLine) bool {
 }
 
 func (a *Assembler) readSummary(b *builder, l *logLine) bool {
-	if !parseSummary(l.body, b.r, b.r.Trigger) {
+	ok, cut := parseSummary(l.body, b.r, b.r.Trigger)
+	switch {
+	case cut && ok:
+		a.cut(b, l.no, "oom-kill: line")
+	case !ok:
 		a.malformed(b, l.no, "oom-kill: line without task=, pid=, uid=")
 	}
 	b.block = noBlock
@@ -237,6 +268,9 @@ func (a *Assembler) readKill(b *builder, l *logLine) bool {
 		a.malformed(b, l.no, "kill line without pid or comm")
 		return false
 	}
+	if v.Cut {
+		a.cut(b, l.no, "Killed line")
+	}
 	r := b.r
 	b.stage = afterKill
 	b.block = noBlock
@@ -265,15 +299,13 @@ func (a *Assembler) readGroup(b *builder, l *logLine) bool {
 }
 
 // readBlockLine reads a line without fixed words by the block it is in:
-// task rows, memory.stat lines, Mem-Info totals. Such lines mean nothing
-// once the kill was read.
+// memory.stat lines, Mem-Info totals. Such lines mean nothing once the
+// kill was read.
 func (a *Assembler) readBlockLine(b *builder, l *logLine) bool {
 	if b.stage != beforeKill {
 		return false
 	}
 	switch b.block {
-	case taskTable:
-		return a.readTaskRow(b, l)
 	case statsBlock:
 		key, n, ok := parseStatKV(l.body)
 		if ok && len(b.r.Memcg.Stats) < maxStats {
@@ -286,20 +318,30 @@ func (a *Assembler) readBlockLine(b *builder, l *logLine) bool {
 	return false
 }
 
-// readTaskRow reads one row of the task table with the header's columns.
+// readTaskRow reads one row of the task table with the header's columns,
+// or by its shape when the header was cut or grepped away.
 func (a *Assembler) readTaskRow(b *builder, l *logLine) bool {
 	body := l.body
-	if len(body) == 0 || body[0] != '[' {
-		return false
-	}
-	t, ok := parseTaskRow(body, b.cols)
-	if !ok {
-		if !strings.HasPrefix(body, "[<") { // not an old-style stack frame
-			a.malformed(b, l.no, "task table row that does not match the header")
-		}
-		return false
-	}
+	cols := b.cols
 	r := b.r
+	if cols == nil {
+		shape, format, ok := rowShape(body)
+		if !ok {
+			return false
+		}
+		cols = shape
+		if r.TableFormat == TableUnknown {
+			r.TableFormat = format
+		}
+		if r.Tasks == nil {
+			r.Tasks = []Task{}
+		}
+	}
+	t, ok := parseTaskRow(body, cols)
+	if !ok {
+		a.malformed(b, l.no, "task table row that does not match the header")
+		return false
+	}
 	if len(r.Tasks) >= maxTasks {
 		b.dropped++
 		if b.dropped == 1 {
@@ -308,6 +350,7 @@ func (a *Assembler) readTaskRow(b *builder, l *logLine) bool {
 		return true
 	}
 	r.Tasks = append(r.Tasks, t)
+	b.block = taskTable
 	return true
 }
 

@@ -105,7 +105,7 @@ func (s *Scanner) readLine() {
 
 func (s *Scanner) feed(b []byte, cut bool) {
 	a := s.asm
-	if !a.busy() && !mayStart(b) {
+	if !a.busy() && a.export == nil && !mayStart(b) && !bytes.HasPrefix(b, []byte("__CURSOR=")) {
 		a.skip(s.line, b)
 		return
 	}
@@ -123,11 +123,12 @@ func (s *Scanner) feed(b []byte, cut bool) {
 // nothing.
 func mayStart(b []byte) bool {
 	if end := syslogTime(b); end >= 0 {
-		kernel, _, body := kernelTag(b[end+1:])
-		if !kernel {
+		switch kind, _, body := kernelTag(b[end+1:]); kind {
+		case tagOther:
 			return false // another program's syslog line
+		case tagKernel:
+			b = b[min(end+1+body, len(b)):] // only the kernel's text can matter
 		}
-		b = b[min(end+1+body, len(b)):] // only the kernel's text can matter
 	}
 	// "oom" (invoked oom-killer, oom-kill:, oom_reaper, memory.oom.group),
 	// "memory"/"Memory" (Out of memory, Memory cgroup …, memory: usage).
@@ -150,7 +151,40 @@ func mayStart(b []byte) bool {
 		hasWordAt(b, 'T', "Task", "") || // Task in, Tasks state, Tasks in
 		hasWordAt(b, 'P', "PID: ", "Pid: ") || // the kernel release on CPU lines
 		hasWordAt(b, 'L', "Linux version", "") ||
-		hasPidHeader(b)
+		hasPidHeader(b) ||
+		hasTaskRow(b)
+}
+
+// hasTaskRow finds a task-table row, "[  14300]     0 14300 …": "[",
+// spaces, digits, "]", then spaces and a digit (a dmesg stamp has a dot
+// inside its brackets). Rows whose header was cut begin a report on their
+// own (excerpt.go).
+func hasTaskRow(b []byte) bool {
+	for off := 0; ; {
+		i := bytes.IndexByte(b[off:], '[')
+		if i < 0 {
+			return false
+		}
+		i += off
+		j := i + 1
+		for j < len(b) && b[j] == ' ' {
+			j++
+		}
+		d := j
+		for j < len(b) && isDigit(b[j]) {
+			j++
+		}
+		if j > d && j+2 < len(b) && b[j] == ']' && b[j+1] == ' ' {
+			k := j + 1
+			for k < len(b) && b[k] == ' ' {
+				k++
+			}
+			if k < len(b) && isDigit(b[k]) {
+				return true
+			}
+		}
+		off = i + 1
+	}
 }
 
 // hasWordAt reports whether b holds w1 or w2, both starting with c.
