@@ -7,6 +7,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -336,6 +337,9 @@ func TestSchemaExample(t *testing.T) {
 	}
 }
 
+// negativeSize matches a size that wrapped negative ("-4 KiB").
+var negativeSize = regexp.MustCompile(`-[0-9][0-9.]* (B|KiB|MiB|GiB|TiB|PiB|EiB)\b`)
+
 // FuzzExplain feeds arbitrary logs through the scanner and Explain and
 // encodes the events: no input may panic or produce invalid JSON.
 func FuzzExplain(f *testing.F) {
@@ -347,6 +351,14 @@ func FuzzExplain(f *testing.F) {
 		}
 		f.Add(b)
 	}
+	// Impossible numbers (issue 15 §5): out-of-range sizes, adj, pids.
+	f.Add([]byte("a invoked oom-killer: gfp_mask=0x0, order=0, oom_score_adj=-5000\nCPU: 0 PID: 99999999999 Comm: a Not tainted 5.4.0 #1\n" +
+		"memory: usage -5kB, limit 9223372036854775807kB, failcnt -1\nTasks state (memory values in pages):\n" +
+		"[  pid  ]   uid  tgid total_vm      rss pgtables_bytes swapents oom_score_adj name\n" +
+		"[      1]     0     1 9223372036854775807 -9223372036854775807 -1 -1 -32768 a\n" +
+		"Memory cgroup out of memory: Killed process 1 (a) total-vm:9223372036854775807kB, anon-rss:9223372036854775807kB, file-rss:9223372036854775807kB, shmem-rss:9223372036854775807kB, UID:0 pgtables:1kB oom_score_adj:-32768\n"))
+	f.Add([]byte("Mem-Info:\n9223372036854775807 pages RAM\n-5 pages reserved\nTotal swap = 9223372036854775807kB\n" +
+		"[  pid  ]   uid  tgid total_vm      rss pgtables_bytes swapents oom_score_adj name\n[      2]     0     2 1 1 4096 0 1000 b\nOut of memory: Killed process 2 (b) total-vm:1kB, anon-rss:1kB, file-rss:1kB, shmem-rss:0kB\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s := oomlog.NewScanner(bytes.NewReader(b), oomlog.Options{})
 		var prior []int
@@ -359,6 +371,9 @@ func FuzzExplain(f *testing.F) {
 				}
 				if e.Analysis.Summary == "" {
 					t.Fatal("empty summary")
+				}
+				if negativeSize.MatchString(e.Analysis.Summary) {
+					t.Fatalf("summary shows a negative size: %s", e.Analysis.Summary)
 				}
 				if e.Analysis.KernelVictimPID != nil {
 					prior = append(prior, *e.Analysis.KernelVictimPID)

@@ -393,14 +393,6 @@ func (a *Assembler) refeed(raw string, l *logLine) bool {
 	return true
 }
 
-// newest is the report opened last, nil when none is open.
-func (a *Assembler) newest() *builder {
-	if len(a.open) == 0 {
-		return nil
-	}
-	return a.open[len(a.open)-1]
-}
-
 // feedKmsgText feeds the text of a /dev/kmsg record: the kernel escaped
 // non-printable bytes (and newlines) in it as \xNN.
 func (a *Assembler) feedKmsgText(text string, st Stamp, lineNo int) {

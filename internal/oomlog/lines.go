@@ -191,9 +191,8 @@ func parseCPULine(body string) (comm string, pid *int, release string, ok bool) 
 	} else {
 		return
 	}
-	if pid == nil {
-		return
-	}
+	// A pid out of range is left nil (the caller warns); the comm and the
+	// release are still read.
 	// The comm is at most 20 bytes and may hold spaces; the taint marker
 	// follows it.
 	cut := -1

@@ -244,29 +244,30 @@ func (sh prefixShape) strip(line string) (prefix, body string, ok bool) {
 // 11:15:43"), and the host before a "kernel:" tag.
 func prefixStamp(prefix string, loc *time.Location) Stamp {
 	var st Stamp
-	var fs []string
+	var fs []field
 	for i := 0; ; {
 		f, ok := nextField(prefix, i)
 		if !ok {
 			break
 		}
-		fs = append(fs, prefix[f.start:f.end])
+		fs = append(fs, f)
 		i = f.end
 	}
+	text := func(f field) string { return prefix[f.start:f.end] }
 	for i, f := range fs {
-		switch {
-		case stampField(f):
-			in := strings.TrimSpace(stripLevel(f))
+		switch t := text(f); {
+		case stampField(t):
+			in := strings.TrimSpace(stripLevel(t))
 			in = in[1 : len(in)-1]
 			if isCaller(in) {
 				st.Caller = strings.TrimLeft(in, " ")
 			} else if v, err := strconv.ParseFloat(strings.TrimSpace(in), 64); err == nil {
 				st.Uptime = &v
 			}
-		case f == "kernel:" && i > 0 && !isTimeField(fs[i-1]) && !isFacilityLevel(fs[i-1]):
-			st.Host = fs[i-1]
+		case t == "kernel:" && i > 0 && !isTimeField(text(fs[i-1])) && !isFacilityLevel(text(fs[i-1])):
+			st.Host = text(fs[i-1])
 		case st.Text == "":
-			readTimeFields(fs[i:], &st, loc)
+			readTimeFields(prefix, fs[i:], &st, loc)
 		}
 	}
 	return st
@@ -285,10 +286,12 @@ func isTimeField(f string) bool {
 	return f != "" && isDigit(f[0])
 }
 
-// readTimeFields reads a time stamp that starts at fs[0], if one does:
-// ISO 8601, or [weekday] month day hh:mm:ss [year].
-func readTimeFields(fs []string, st *Stamp, loc *time.Location) {
-	f := stripLevel(fs[0])
+// readTimeFields reads a time stamp of prefix that starts at fs[0], if
+// one does: ISO 8601, or [weekday] month day hh:mm:ss [year]. Stamp.Text
+// is the stamp as printed.
+func readTimeFields(prefix string, fs []field, st *Stamp, loc *time.Location) {
+	text := func(f field) string { return stripLevel(prefix[f.start:f.end]) }
+	f := text(fs[0])
 	if len(f) >= 19 && f[4] == '-' && f[10] == 'T' {
 		var tmp Stamp
 		if _, ok := splitISO(f+" ", &tmp, loc); ok && tmp.Time != nil {
@@ -297,27 +300,30 @@ func readTimeFields(fs []string, st *Stamp, loc *time.Location) {
 		return
 	}
 	k := 0
-	if len(fs) > 1 && len(f) == 3 && monthNumber(f) == 0 && monthNumber(fs[1]) != 0 {
+	if len(fs) > 1 && len(f) == 3 && monthNumber(f) == 0 && monthNumber(text(fs[1])) != 0 {
 		k = 1 // a weekday first
 	}
 	if len(fs) < k+3 {
 		return
 	}
-	month := monthNumber(stripLevel(fs[k]))
-	day, err := strconv.Atoi(fs[k+1])
-	clock := fs[k+2]
+	month := monthNumber(text(fs[k]))
+	day, err := strconv.Atoi(text(fs[k+1]))
+	clock := text(fs[k+2])
 	if month == 0 || err != nil || day < 1 || day > 31 || len(clock) != 8 || clock[2] != ':' || clock[5] != ':' {
 		return
 	}
-	parts := append([]string{stripLevel(fs[k])}, fs[k+1:k+3]...)
-	if len(fs) > k+3 && len(fs[k+3]) == 4 && allDigits(fs[k+3]) {
-		y, _ := strconv.Atoi(fs[k+3])
+	// The stamp as printed, from the month (past a "<N>" level glued to
+	// it) to the clock or the year.
+	start := fs[k].start + len(prefix[fs[k].start:fs[k].end]) - len(text(fs[k]))
+	end := fs[k+2].end
+	if len(fs) > k+3 && len(text(fs[k+3])) == 4 && allDigits(text(fs[k+3])) {
+		y, _ := strconv.Atoi(text(fs[k+3]))
 		h, _ := strconv.Atoi(clock[0:2])
 		mi, _ := strconv.Atoi(clock[3:5])
 		se, _ := strconv.Atoi(clock[6:8])
 		t := time.Date(y, time.Month(month), day, h, mi, se, 0, loc)
 		st.Time, st.TimeFrom = &t, TimeFromStamp
-		parts = append(parts, fs[k+3])
+		end = fs[k+3].end
 	}
-	st.Text = strings.Join(parts, " ")
+	st.Text = prefix[start:end]
 }

@@ -32,6 +32,11 @@ func splitPrefix(line string, st *Stamp, loc *time.Location) (string, lineSource
 		if body, src, ok := splitKmsg(s, st); ok {
 			return stripLevel(body), src
 		}
+		if len(s) < len(line) && strings.HasPrefix(s, "1 ") {
+			if body, src, ok := splitRFC5424(s, st, loc); ok {
+				return body, src
+			}
+		}
 		if rest, ok := splitISO(s, st, loc); ok {
 			if st.Text != "" && strings.IndexByte(st.Text, ',') > 0 {
 				// dmesg --time-format iso: the message follows directly.
@@ -78,6 +83,50 @@ func splitPrefix(line string, st *Stamp, loc *time.Location) (string, lineSource
 		}
 	}
 	return stripLevel(s), src
+}
+
+// splitRFC5424 reads an RFC 5424 syslog line after its "<PRI>": "1
+// TIMESTAMP HOSTNAME APP-NAME PROCID MSGID STRUCTURED-DATA MSG", each
+// field "-" when absent. The message is the kernel's when APP-NAME is
+// "kernel".
+func splitRFC5424(s string, st *Stamp, loc *time.Location) (string, lineSource, bool) {
+	f := strings.SplitN(s, " ", 7)
+	if len(f) < 7 || f[0] != "1" {
+		return "", 0, false
+	}
+	if f[1] != "-" {
+		if _, ok := splitISO(f[1]+" ", st, loc); !ok {
+			return "", 0, false
+		}
+	}
+	if f[2] != "-" {
+		st.Host = f[2]
+	}
+	rest := f[6]
+	// STRUCTURED-DATA: "-" or "[id k=\"v\" …]…" (a "]" inside a value is
+	// escaped as "\]").
+	if strings.HasPrefix(rest, "-") {
+		rest = rest[1:]
+	} else {
+		for strings.HasPrefix(rest, "[") {
+			i := 1
+			for i < len(rest) && rest[i] != ']' {
+				if rest[i] == '\\' {
+					i++
+				}
+				i++
+			}
+			if i >= len(rest) {
+				return "", 0, false
+			}
+			rest = rest[i+1:]
+		}
+	}
+	rest = strings.TrimPrefix(strings.TrimPrefix(rest, " "), "\ufeff")
+	if f[3] != "kernel" {
+		return "", srcForeign, true
+	}
+	return rest, srcSyslog, true
 }
 
 // splitDecode parses dmesg -x's "facility:level : " prefix ("kern  :warn  : ").
