@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -104,7 +103,7 @@ type explainOut struct {
 	s    *streams
 	cfg  explainConfig
 	w    *bufio.Writer
-	enc  *json.Encoder
+	line []byte // an event's JSON line (explain.Event.AppendJSON)
 	opts explain.Options
 	n    int
 	// boot is the wall-clock boot time, for /dev/kmsg events whose stamps
@@ -140,8 +139,6 @@ func runExplain(ctx context.Context, s *streams, cfg explainConfig, args []strin
 		ctx = context.Background()
 	}
 	o := &explainOut{s: s, cfg: cfg, w: bufio.NewWriterSize(s.out, 64<<10), opts: opts}
-	o.enc = json.NewEncoder(o.w)
-	o.enc.SetEscapeHTML(false)
 	err := o.run(ctx, cfg, args)
 	if ferr := o.w.Flush(); ferr != nil && err == nil {
 		err = fmt.Errorf("write output: %w", ferr)
@@ -256,7 +253,8 @@ func (o *explainOut) event(name string, r *oomlog.Report, prior *[]int) {
 	}
 	o.n++
 	if o.cfg.json {
-		_ = o.enc.Encode(e)
+		o.line = append(e.AppendJSON(o.line[:0]), '\n')
+		_, _ = o.w.Write(o.line)
 		return
 	}
 	if o.n > 1 {

@@ -68,16 +68,18 @@ func analyse(r *oomlog.Report, e *Event, v mm.Version, haveVersion bool, opts Op
 	}
 	c.allocating = allocatingTask(r)
 
-	sels := c.selectByRules(&a, r)
+	c.chooseByRules(&a, r)
+	ranked := c.rules
 	if c.rules == mm.RulesUnknown {
-		c.settleUnknown(&a, candidates, sels)
+		ranked = c.settleUnknown(&a, candidates)
 	}
 	if c.rules != mm.RulesUnknown {
 		a.Rules = ptr(c.rules.ID())
 		a.RulesKernels = ptr(c.rules.String())
-		if sel, ok := sels[c.rules]; ok {
-			c.sel = &sel
-		}
+	}
+	if ranked != mm.RulesUnknown && r.Tasks != nil {
+		sel := mm.Select(ranked, c.m.tasks, c.m.tp)
+		c.sel = &sel
 	}
 	if c.sel != nil {
 		c.rank(&a, opts)
@@ -120,34 +122,32 @@ func allocatingTask(r *oomlog.Report) bool {
 	return false
 }
 
-// selectByRules runs the selection of every rule set over the task
-// table, so "which kernels explain this outcome" and "what would another
-// kernel have done" can be answered.
-func (c *choice) selectByRules(a *Analysis, r *oomlog.Report) map[mm.Rules]mm.Selection {
-	sels := map[mm.Rules]mm.Selection{}
+// chooseByRules runs the selection of every rule set over the task table
+// (its choice only; the ranking is built for one), so "which kernels
+// explain this outcome" and "what would another kernel have done" can be
+// answered.
+func (c *choice) chooseByRules(a *Analysis, r *oomlog.Report) {
 	for _, rs := range mm.AllRules {
 		out := RulesOutcome{Rules: rs.ID(), Kernels: rs.String()}
 		if r.Tasks != nil {
-			sel := mm.Select(rs, c.m.tasks, c.m.tp)
-			sels[rs] = sel
-			if sel.Chosen >= 0 {
-				out.PredictedVictimPID = ptr(c.m.rows[sel.Chosen].PID)
+			if ch := mm.Choose(rs, c.m.tasks, c.m.tp); ch.Index >= 0 {
+				out.PredictedVictimPID = ptr(c.m.rows[ch.Index].PID)
 				c.outcomes[rs] = out.PredictedVictimPID
 				if c.haveVictim {
-					out.Agrees = ptr(matches(c.m.rows[sel.Chosen], c.victimPID))
+					out.Agrees = ptr(matches(c.m.rows[ch.Index], c.victimPID))
 				}
 			}
 		}
 		a.ByRules = append(a.ByRules, out)
 	}
-	return sels
 }
 
 // settleUnknown decides what an unknown kernel version leaves: one rule
 // set when the format allows only one; else a prediction only if every
 // rule set the format allows makes it (ranked with the newest of them,
-// Rules left null).
-func (c *choice) settleUnknown(a *Analysis, candidates []mm.Rules, sels map[mm.Rules]mm.Selection) {
+// Rules left null). It returns the rule set to rank with, RulesUnknown
+// for none.
+func (c *choice) settleUnknown(a *Analysis, candidates []mm.Rules) mm.Rules {
 	first := c.outcomes[candidates[0]]
 	same := true
 	for _, rs := range candidates[1:] {
@@ -156,13 +156,14 @@ func (c *choice) settleUnknown(a *Analysis, candidates []mm.Rules, sels map[mm.R
 			same = false
 		}
 	}
+	ranked := mm.RulesUnknown
 	switch {
 	case len(candidates) == 1:
 		c.rules = candidates[0]
 		a.RulesFrom = RulesFromFormat
+		ranked = c.rules
 	case same && first != nil:
-		sel := sels[candidates[len(candidates)-1]]
-		c.sel = &sel
+		ranked = candidates[len(candidates)-1]
 	}
 	names := make([]string, len(candidates))
 	for i, rs := range candidates {
@@ -173,6 +174,7 @@ func (c *choice) settleUnknown(a *Analysis, candidates []mm.Rules, sels map[mm.R
 	} else {
 		a.Reasons = append(a.Reasons, "the report does not print the kernel version: every rule set was tried (pass --assume-kernel VERSION to pick one)")
 	}
+	return ranked
 }
 
 // rank lists the top of the selection's order of preference.

@@ -1,9 +1,10 @@
 package mm
 
 import (
+	"cmp"
 	"fmt"
 	"math"
-	"sort"
+	"slices"
 )
 
 // PageSize is the base page size the OOM arithmetic counts in (x86-64).
@@ -212,19 +213,22 @@ func Select(r Rules, tasks []Task, totalpages int64) Selection {
 	for i := range order {
 		order[i] = i
 	}
-	sort.SliceStable(order, func(a, b int) bool {
-		x, y := sc[order[a]], sc[order[b]]
-		if x.eligible != y.eligible {
-			return x.eligible
+	slices.SortStableFunc(order, func(a, b int) int {
+		x, y := sc[a], sc[b]
+		switch {
+		case x.eligible != y.eligible:
+			if x.eligible {
+				return -1
+			}
+			return 1
+		case x.points != y.points:
+			return cmp.Compare(y.points, x.points)
+		case r == RulesLeader:
+			return cmp.Compare(a, b)
 		}
-		if x.points != y.points {
-			return x.points > y.points
-		}
-		if r == RulesLeader {
-			return order[a] < order[b]
-		}
-		return order[a] > order[b]
+		return cmp.Compare(b, a)
 	})
+	sel.Ranking = make([]Ranked, 0, len(tasks))
 	rank := 0
 	for _, i := range order {
 		rk := Ranked{Index: i, PID: tasks[i].PID, Name: tasks[i].Name, Points: sc[i].points, RawPoints: sc[i].raw, Eligible: sc[i].eligible}

@@ -156,6 +156,8 @@ type builder struct {
 	lead       string
 	lastLine   int
 	finishedAt int
+	// rowValues is the block the task rows' values come from (read.go).
+	rowValues []rowValues
 	dropped    int // task rows over maxTasks
 }
 
@@ -185,6 +187,11 @@ type Assembler struct {
 	// prevKmsg: the last line was a /dev/kmsg record, so lines starting
 	// with a space are its dictionary, not text.
 	prevKmsg bool
+	// cur is the message line being read (feedLine).
+	cur logLine
+	// uptimeScratch holds the uptime of the line being read until the
+	// line begins a report (ownStamp).
+	uptimeScratch float64
 	// raw is the line being fed, prefix and all, until its first message
 	// line was read: where oomlog did not know the prefix, the message
 	// is looked for in it.
@@ -194,6 +201,7 @@ type Assembler struct {
 	// viaShape is set while a line found that way is read.
 	shape    prefixShape
 	viaShape bool
+	started  int // reports begun
 	// prefixed: the line being read carried a log prefix.
 	prefixed bool
 	// boot is the host and boot the lines come from; release the kernel
@@ -334,7 +342,7 @@ func (a *Assembler) feedRaw(line string, lineNo int) {
 		}
 	}
 	var st Stamp
-	body, src := splitPrefix(line, &st, a.opts.Location)
+	body, src := splitPrefixInto(line, &st, a.opts.Location, &a.uptimeScratch)
 	a.prevKmsg = src == srcKmsg || src == srcForeignKmsg
 	switch src {
 	case srcForeign, srcForeignKmsg:
@@ -386,10 +394,16 @@ func (a *Assembler) refeed(raw string, l *logLine) bool {
 	if st.Host == "" {
 		st.Host = l.stamp.Host
 	}
+	// The prefix's shape holds for the lines after this one only if this
+	// line began a report or was a stack banner that may begin one.
+	old, started := a.shape, a.started
 	a.shape = learnShape(raw[:start])
 	a.viaShape, a.prefixed = true, start > 0
 	a.feedBody(msg, st, l.no)
 	a.viaShape = false
+	if a.started == started && kind != lineStack {
+		a.shape = old
+	}
 	return true
 }
 
@@ -405,7 +419,6 @@ func (a *Assembler) feedKmsgText(text string, st Stamp, lineNo int) {
 // feedBody splits embedded newlines and rsyslog "#012" escapes and feeds
 // each piece.
 func (a *Assembler) feedBody(body string, st Stamp, lineNo int) {
-	a.noteStamp(&st)
 	for {
 		i := strings.IndexByte(body, '\n')
 		j := strings.Index(body, "#012")
@@ -460,12 +473,15 @@ func hexVal(c byte) (byte, bool) {
 // to, begins a new one when the grammar says the line cannot continue it,
 // and reads the line into it.
 func (a *Assembler) feedLine(text string, st Stamp, lineNo int) {
-	l := logLine{text: text, body: strings.TrimLeft(text, " \t"), no: lineNo, stamp: st, prefixed: a.prefixed}
+	// The line lives in the Assembler: the grammar's readers are called
+	// through the table, so a local would escape to the heap per line.
+	l := &a.cur
+	*l = logLine{text: text, body: trimBlanks(text), no: lineNo, stamp: st, prefixed: a.prefixed}
 	l.kind = classify(l.body)
 	if raw := a.raw; raw != "" {
 		// Only the first message of a raw line follows its prefix.
 		a.raw = ""
-		if a.refeed(raw, &l) {
+		if a.refeed(raw, l) {
 			return
 		}
 	}
@@ -473,21 +489,25 @@ func (a *Assembler) feedLine(text string, st Stamp, lineNo int) {
 	b := a.route(st.Caller, l.kind)
 	if b == nil && !g.opens && !g.wide {
 		if l.kind == lineOther && isOOMFrame(l.body) {
-			a.openFromTrace(&l)
+			a.noteStamp(&l.stamp)
+			a.openFromTrace(l)
 		}
 		return
 	}
+	// Only lines that can matter follow the boot: the Scanner's
+	// prefilter skips the others unread, and both must agree.
+	a.noteStamp(&l.stamp)
 	if b != nil && !validText(text) {
 		a.malformed(b, lineNo, "NUL bytes or invalid UTF-8 in the log text")
 	}
 	if g.wide {
-		g.read(a, b, &l)
+		g.read(a, b, l)
 		return
 	}
-	if o := a.killOwner(&l, b); o != nil {
+	if o := a.killOwner(l, b); o != nil {
 		b = o
 	} else if b == nil || g.follows != nil && !g.follows(b) {
-		if !g.opens || !opensHere(&l) {
+		if !g.opens || !opensHere(l) {
 			return
 		}
 		if b != nil {
@@ -495,10 +515,20 @@ func (a *Assembler) feedLine(text string, st Stamp, lineNo int) {
 		}
 		b = a.start(st, lineNo, st.Caller)
 	}
-	b.remember(&l)
-	if g.read(a, b, &l) {
+	b.remember(l)
+	if g.read(a, b, l) {
 		b.touch(lineNo)
 	}
+}
+
+// trimBlanks removes leading spaces and tabs (strings.TrimLeft builds a
+// set of its cutset on every call).
+func trimBlanks(s string) string {
+	i := 0
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
+		i++
+	}
+	return s[i:]
 }
 
 // opensHere reports whether an opening line can begin a report on its
@@ -601,7 +631,8 @@ func (a *Assembler) start(st Stamp, lineNo int, caller string) *builder {
 		// learned earlier no longer applies.
 		a.shape = nil
 	}
-	b := &builder{r: &Report{FirstLine: lineNo, LastLine: lineNo, Stamp: st}, caller: caller, lastLine: lineNo, boot: a.boot}
+	a.started++
+	b := &builder{r: &Report{FirstLine: lineNo, LastLine: lineNo, Stamp: a.ownStamp(st)}, caller: caller, lastLine: lineNo, boot: a.boot}
 	a.open = append(a.open, b)
 	return b
 }
@@ -623,6 +654,16 @@ func (b *builder) warn(w string) {
 func (a *Assembler) malformed(b *builder, lineNo int, what string) {
 	a.stats.InvalidLines++
 	b.warn(fmt.Sprintf("line %d: %s", lineNo, what))
+}
+
+// ownStamp returns st with its own copy of the uptime where st's points
+// into the scratch of the line being read.
+func (a *Assembler) ownStamp(st Stamp) Stamp {
+	if st.Uptime == &a.uptimeScratch {
+		v := a.uptimeScratch
+		st.Uptime = &v
+	}
+	return st
 }
 
 // finish closes b and holds it for reaper lines.

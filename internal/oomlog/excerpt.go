@@ -27,12 +27,14 @@ const maxTraceLines = 128
 
 // oomFrames are functions on the stack of every OOM report
 // (mm/oom_kill.c): dump_header() prints the banner from inside
-// oom_kill_process() or out_of_memory().
-var oomFrames = []string{"dump_header", "oom_kill_process", "out_of_memory"}
+// oom_kill_process() or out_of_memory(). dump_header itself is not
+// looked for: its frame line holds no word the Scanner's prefilter
+// passes, and the next frame names one of these.
+var oomFrames = []string{"oom_kill_process", "out_of_memory"}
 
 // isOOMFrame reports whether body is a stack trace line of the OOM killer
-// (" dump_header+0x4f/0x1f6", "[<ffffffff816300fc>] dump_header+0x8e/0x214",
-// "dump_header from oom_kill_process+0x23c/0x248").
+// (" oom_kill_process+0xe6/0x120", "[<ffffffff8116cdde>]
+// oom_kill_process+0x24e/0x3b0", "dump_header from oom_kill_process+0x23c/0x248").
 func isOOMFrame(body string) bool {
 	if !strings.Contains(body, "+0x") {
 		return false
@@ -87,7 +89,12 @@ var rowShapes = map[int][]column{
 // holds, ok false when no era printed a row of that shape.
 func rowShape(body string) (cols []column, format TableFormat, ok bool) {
 	end := strings.IndexByte(body, ']')
-	if end < 0 {
+	// "] " and a digit, as the Scanner's prefilter asks (hasTaskRow):
+	// dump_task() prints "[%7d] %5d …", the uid first.
+	if end < 0 || end+1 >= len(body) || body[end+1] != ' ' {
+		return nil, "", false
+	}
+	if first := strings.TrimLeft(body[end+1:], " "); first == "" || !isDigit(first[0]) {
 		return nil, "", false
 	}
 	n := 0

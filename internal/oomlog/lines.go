@@ -699,6 +699,19 @@ func parseTableHeader(body string) ([]column, TableFormat, bool) {
 // name is everything after the single space that follows the last number,
 // so names with spaces, brackets and parentheses survive.
 func parseTaskRow(body string, cols []column) (Task, bool) {
+	return parseTaskRowInto(body, cols, new(rowValues))
+}
+
+// rowValues holds the values a row's pointer fields point to; a table's
+// rows take them from one block (builder.rowValues) instead of one
+// allocation each.
+type rowValues struct {
+	uid, tgid, cpu, oomAdj               int
+	anon, file, shmem, pgt, swap, pm, pp int64
+}
+
+// parseTaskRowInto is parseTaskRow with the row's values kept in vals.
+func parseTaskRowInto(body string, cols []column, vals *rowValues) (Task, bool) {
 	if len(body) < 3 || body[0] != '[' {
 		return Task{}, false
 	}
@@ -713,11 +726,6 @@ func parseTaskRow(body string, cols []column) (Task, bool) {
 	t := Task{PID: int(pid)}
 	rest := body[end+1:]
 	var ptes, pmds *int64
-	// One allocation holds every value the row's pointers point to.
-	vals := new(struct {
-		uid, tgid, cpu, oomAdj               int
-		anon, file, shmem, pgt, swap, pm, pp int64
-	})
 	for _, c := range cols {
 		rest = strings.TrimLeft(rest, " ")
 		sp := strings.IndexByte(rest, ' ')

@@ -26,6 +26,13 @@ const (
 // st. It returns the kernel's message text. A line that another program
 // wrote (a syslog line whose tag is not "kernel") comes back as srcForeign.
 func splitPrefix(line string, st *Stamp, loc *time.Location) (string, lineSource) {
+	return splitPrefixInto(line, st, loc, nil)
+}
+
+// splitPrefixInto is splitPrefix with a dmesg stamp's uptime kept in *up
+// (nil: a new float64): the Assembler reads a line's stamp before it
+// knows whether the line begins a report, and copies it only if it does.
+func splitPrefixInto(line string, st *Stamp, loc *time.Location, up *float64) (string, lineSource) {
 	s := stripLevel(line)
 	src := srcPlain
 	if len(s) > 0 && s[0] >= '0' && s[0] <= '9' {
@@ -72,7 +79,7 @@ func splitPrefix(line string, st *Stamp, loc *time.Location) (string, lineSource
 	}
 	s = stripLevel(s)
 	if len(s) > 2 && s[0] == '[' {
-		if rest, ok := splitBracket(s, st, loc); ok {
+		if rest, ok := splitBracket(s, st, loc, up); ok {
 			s = rest
 			if src == srcPlain {
 				// journalctl -o short-monotonic: "[ 12.3] host kernel: text".
@@ -443,7 +450,7 @@ func splitKernelTag(s string, st *Stamp) (string, bool) {
 
 // splitBracket parses "[ 5864.708440]" (dmesg), "[Di Aug 12 03:54:03 2025]"
 // (dmesg -T, any locale) and a following caller id "[ T1234]" or "[C2]".
-func splitBracket(s string, st *Stamp, loc *time.Location) (string, bool) {
+func splitBracket(s string, st *Stamp, loc *time.Location, up *float64) (string, bool) {
 	end := strings.IndexByte(s, ']')
 	if end < 2 || end > 64 {
 		return "", false
@@ -452,14 +459,18 @@ func splitBracket(s string, st *Stamp, loc *time.Location) (string, bool) {
 	rest := s[end+1:]
 	switch {
 	case isUptime(inner):
-		v, err := strconv.ParseFloat(strings.TrimLeft(inner, " "), 64)
-		if err != nil {
+		v, ok := parseUptime(strings.TrimLeft(inner, " "))
+		if !ok {
 			return "", false
 		}
 		if st.Text == "" {
 			st.Text = s[:end+1]
 		}
-		st.Uptime = &v
+		if up == nil {
+			up = new(float64)
+		}
+		*up = v
+		st.Uptime = up
 	case isCaller(inner):
 		st.Caller = strings.TrimLeft(inner, " ")
 		return strings.TrimPrefix(rest, " "), true
@@ -489,6 +500,37 @@ func splitBracket(s string, st *Stamp, loc *time.Location) (string, bool) {
 	}
 	return strings.TrimPrefix(rest, " "), true
 }
+
+// parseUptime reads "123.456789" (isUptime) as strconv.ParseFloat does,
+// without its general path: the digits as one integer, divided by the
+// power of ten of the fraction. Both are exact float64 values below 2^53
+// and one division rounds correctly, so the result is ParseFloat's.
+func parseUptime(s string) (float64, bool) {
+	var n uint64
+	frac := -1
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '.' {
+			frac = 0
+			continue
+		}
+		n = n*10 + uint64(c-'0')
+		if frac >= 0 {
+			frac++
+		}
+		if n >= 1<<53 || frac > len(pow10)-1 {
+			v, err := strconv.ParseFloat(s, 64)
+			return v, err == nil
+		}
+	}
+	if frac < 0 {
+		frac = 0
+	}
+	return float64(n) / pow10[frac], true
+}
+
+// pow10 are the powers of ten a stamp's fraction divides by, exactly.
+var pow10 = [...]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15}
 
 // isUptime reports whether s is "  123.456789".
 func isUptime(s string) bool {

@@ -1,6 +1,7 @@
 package oomlog
 
 import (
+	"strconv"
 	"testing"
 	"time"
 
@@ -106,5 +107,18 @@ func TestSplitPrefix(t *testing.T) {
 				t.Errorf("stamp (-want +got):\n%s", d)
 			}
 		})
+	}
+}
+
+// TestParseUptime: the fast path reads every stamp as strconv.ParseFloat
+// does, bit for bit.
+func TestParseUptime(t *testing.T) {
+	for _, s := range []string{"0.000000", "8334.895293", "39290745.072205", "503.279096", "1.5", "26.337940",
+		"4650180.470877", "99999999999.999999", "123456789012345.678", "0.1", "7", "1234567890.123456789012"} {
+		want, err := strconv.ParseFloat(s, 64)
+		got, ok := parseUptime(s)
+		if err != nil || !ok || got != want {
+			t.Errorf("parseUptime(%q) = %v, %v; ParseFloat %v, %v", s, got, ok, want, err)
+		}
 	}
 }

@@ -56,7 +56,7 @@ func (a *Assembler) readStack(b *builder, l *logLine) bool {
 		a.learnRelease(release)
 	}
 	if b == nil {
-		a.stack = &stackBanner{comm: comm, pid: pid, release: release, line: l.no, stamp: l.stamp}
+		a.stack = &stackBanner{comm: comm, pid: pid, release: release, line: l.no, stamp: a.ownStamp(l.stamp)}
 		return false
 	}
 	if b.stage != beforeKill {
@@ -189,7 +189,7 @@ func (a *Assembler) readMemInfo(b *builder, l *logLine) bool {
 
 func (a *Assembler) readTasksState(b *builder, l *logLine) bool {
 	if b.r.Tasks == nil {
-		b.r.Tasks = []Task{}
+		b.r.Tasks = make([]Task, 0, tasksCap)
 	}
 	b.block = noBlock
 	return true
@@ -203,7 +203,7 @@ func (a *Assembler) readTableHeader(b *builder, l *logLine) bool {
 	}
 	b.cols, b.r.TableFormat = cols, format
 	if b.r.Tasks == nil {
-		b.r.Tasks = []Task{}
+		b.r.Tasks = make([]Task, 0, tasksCap)
 	}
 	b.block = taskTable
 	return true
@@ -334,10 +334,10 @@ func (a *Assembler) readTaskRow(b *builder, l *logLine) bool {
 			r.TableFormat = format
 		}
 		if r.Tasks == nil {
-			r.Tasks = []Task{}
+			r.Tasks = make([]Task, 0, tasksCap)
 		}
 	}
-	t, ok := parseTaskRow(body, cols)
+	t, ok := parseTaskRowInto(body, cols, b.nextRowValues())
 	if !ok {
 		a.malformed(b, l.no, "task table row that does not match the header")
 		return false
@@ -353,6 +353,23 @@ func (a *Assembler) readTaskRow(b *builder, l *logLine) bool {
 	b.block = taskTable
 	return true
 }
+
+// nextRowValues hands out the values of one task row, from blocks of
+// rowBlock rows.
+func (b *builder) nextRowValues() *rowValues {
+	if len(b.rowValues) == cap(b.rowValues) {
+		b.rowValues = make([]rowValues, 0, rowBlock)
+	}
+	b.rowValues = b.rowValues[:len(b.rowValues)+1]
+	return &b.rowValues[len(b.rowValues)-1]
+}
+
+// rowBlock is how many task rows' values one allocation holds.
+const rowBlock = 64
+
+// tasksCap is the room a task table starts with: a container's or a
+// small node's table fits, a busy node's grows a few times.
+const tasksCap = 64
 
 // readMemInfoLine takes the totals oomkit uses from a line of the Mem-Info
 // block (show_mem(), mm/show_mem.c).

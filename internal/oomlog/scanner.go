@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
+	"sync"
 )
 
 // Scanner reads kernel OOM reports from a log stream: dmesg output, syslog
@@ -26,19 +28,62 @@ type Scanner struct {
 	queue []*Report
 	cur   *Report
 	long  []byte
+	arena strings.Builder // see text
 	err   error
 	eof   bool
 	line  int
 }
 
+// readBufBytes is the read buffer: 64 KiB reads keep the system calls
+// few on a big file, and a line up to it is read without a copy.
+const readBufBytes = 64 << 10
+
+// readers keeps read buffers between Scanners: a caller that scans many
+// small inputs (one report each) does not pay for a fresh 64 KiB buffer
+// every time.
+var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBufBytes) }}
+
 // NewScanner returns a Scanner reading r.
 func NewScanner(r io.Reader, opts Options) *Scanner {
 	opts = opts.withDefaults()
-	size := 64 << 10
-	if opts.MaxLineBytes > size {
-		size = opts.MaxLineBytes
+	var br *bufio.Reader
+	if opts.MaxLineBytes > readBufBytes {
+		br = bufio.NewReaderSize(r, opts.MaxLineBytes)
+	} else {
+		br = readers.Get().(*bufio.Reader)
+		br.Reset(r)
 	}
-	return &Scanner{br: bufio.NewReaderSize(r, size), asm: NewAssembler(opts), max: opts.MaxLineBytes}
+	return &Scanner{br: br, asm: NewAssembler(opts), max: opts.MaxLineBytes}
+}
+
+// arenaBytes is the block lines fed to the Assembler are copied into: one
+// allocation for many lines of a report instead of one each. A
+// strings.Builder only appends (and allocates without zeroing), so the
+// strings made from its text stay as they were; a full block is left to
+// the reports that hold strings of it.
+const arenaBytes = 16 << 10
+
+// text returns b as a string copied into the arena.
+func (s *Scanner) text(b []byte) string {
+	if len(b) > arenaBytes/4 {
+		return string(b)
+	}
+	if s.arena.Cap()-s.arena.Len() < len(b) {
+		s.arena = strings.Builder{}
+		s.arena.Grow(arenaBytes)
+	}
+	start := s.arena.Len()
+	s.arena.Write(b)
+	return s.arena.String()[start:]
+}
+
+// release returns the read buffer once the input has ended.
+func (s *Scanner) release() {
+	if s.br != nil && s.br.Size() == readBufBytes {
+		s.br.Reset(nil)
+		readers.Put(s.br)
+	}
+	s.br = nil
 }
 
 // Scan advances to the next report. It returns false at the end of the
@@ -99,6 +144,7 @@ func (s *Scanner) readLine() {
 			s.err = err
 		}
 		s.eof = true
+		s.release()
 		s.queue = append(s.queue, s.asm.Flush()...)
 	}
 }
@@ -112,7 +158,7 @@ func (s *Scanner) feed(b []byte, cut bool) {
 	if cut && len(a.open) > 0 && a.open[len(a.open)-1].stage != afterKill {
 		a.open[len(a.open)-1].warn(fmt.Sprintf("line %d: longer than %d bytes, cut short", s.line, s.max))
 	}
-	s.queue = append(s.queue, a.Feed(Record{Text: string(b), Line: s.line})...)
+	s.queue = append(s.queue, a.Feed(Record{Text: s.text(b), Line: s.line})...)
 }
 
 // mayStart is the cheap test every line passes through when no report is

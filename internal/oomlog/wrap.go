@@ -6,8 +6,15 @@ package oomlog
 // continuation lines are) and meaning nothing on its own, it is the rest
 // of the line before. The line before is read again, whole.
 
+// maxWrapped bounds a line joined from its wrapped pieces: a kernel
+// record is at most 8 KiB even escaped (CONSOLE_EXT_LOG_MAX,
+// kernel/printk/printk.c), and a bound keeps a run of prefixless lines from
+// being joined into one ever longer line.
+const maxWrapped = 8 << 10
+
 // lastRead is what a report's last line changed, so that it can be read
-// again once the rest of the line turns up.
+// again once the rest of the line turns up. Its stamp is not kept: no
+// line read again uses it.
 type lastRead struct {
 	line      logLine
 	victims   int // len(Victims) before the line
@@ -18,7 +25,10 @@ type lastRead struct {
 
 // remember records l as b's last line, before it is read.
 func (b *builder) remember(l *logLine) {
-	b.last = lastRead{line: *l, victims: len(b.r.Victims), tasks: len(b.r.Tasks), cut: b.r.CutLines, statsSeen: b.statsSeen}
+	b.last = lastRead{
+		line:    logLine{text: l.text, body: l.body, kind: l.kind, no: l.no, prefixed: l.prefixed},
+		victims: len(b.r.Victims), tasks: len(b.r.Tasks), cut: b.r.CutLines, statsSeen: b.statsSeen,
+	}
 }
 
 // wrappedRest reports whether line, fed as lineNo with no prefix at all,
@@ -33,7 +43,7 @@ func (a *Assembler) wrappedRest(line string, lineNo int) bool {
 	if prev.no != lineNo-1 || b.lastLine != lineNo-1 || !prev.prefixed {
 		return false
 	}
-	if classify(line) != lineOther || grammar[prev.kind].wide {
+	if classify(line) != lineOther || grammar[prev.kind].wide || len(prev.text)+len(line) > maxWrapped {
 		return false
 	}
 	if prev.kind == lineOther {
