@@ -285,6 +285,11 @@ func buildModel(r *oomlog.Report, v *mm.Version, prior []int) model {
 // each print some thread of it that holds the mm (find_lock_task_mm()).
 func Candidates(r *oomlog.Report, v *mm.Version, prior []int) (tasks []mm.Task, skipped []int) {
 	rootBonus := v != nil && !v.AtLeast(4, 17, 0)
+	// A log's earlier victims may be many (a storm): look them up in a
+	// sorted copy, not once per row.
+	sorted := slices.Clone(prior)
+	slices.Sort(sorted)
+	earlier := func(pid int) bool { _, found := slices.BinarySearch(sorted, pid); return found }
 	tasks = make([]mm.Task, 0, len(r.Tasks))
 	for _, t := range r.Tasks {
 		mt := mm.Task{PID: t.PID, Name: t.Name, RSSPages: t.RSSPages, OOMScoreAdj: t.OOMScoreAdj}
@@ -300,7 +305,7 @@ func Candidates(r *oomlog.Report, v *mm.Version, prior []int) (tasks []mm.Task, 
 		// ≤4.16 took 3% off for CAP_SYS_ADMIN; uid 0 is the closest the
 		// table shows.
 		mt.CapSysAdmin = rootBonus && t.UID != nil && *t.UID == 0
-		if slices.ContainsFunc(prior, func(p int) bool { return matches(t, p) }) {
+		if earlier(t.PID) || t.TGID != nil && earlier(*t.TGID) {
 			mt.Unkillable = true
 			skipped = append(skipped, t.PID)
 		}

@@ -29,7 +29,9 @@ func TestMain(m *testing.M) {
 	if spec := os.Getenv(allocEnv); spec != "" {
 		os.Exit(allocChild(spec))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	removeBigLogs()
+	os.Exit(code)
 }
 
 // allocChild sets its own oom_score_adj, waits for a line on stdin (the

@@ -2,6 +2,7 @@ package oomlog
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -77,9 +78,10 @@ const (
 	defaultHoldLines = 4096
 	// staleLines: out_of_memory() prints a whole report in one go under
 	// oom_lock (mm/oom_kill.c); what comes between two of its lines is
-	// other CPUs' output, far less than this. An open report that gets no
-	// line of its own for this long lost its end.
-	staleLines = 4096
+	// other CPUs' and programs' output of those few milliseconds, far less
+	// than this. An open report that gets no line of its own for this long
+	// lost its end. (Until then the Scanner reads every line for it.)
+	staleLines = 512
 	// postKillLines: after the Killed line come only the group kill's
 	// Killed lines (mem_cgroup_scan_tasks(oom_kill_memcg_member), still
 	// under oom_lock) and, for a report whose summary named a victim, its
@@ -215,8 +217,12 @@ type Assembler struct {
 	stack *stackBanner
 	// export is set once the input turned out to be journalctl -o export.
 	export *exportReader
-	stats  Stats
-	out    []*Report
+	// expireAt is the line at which the first held report may be returned,
+	// as expire last worked out; lines read in between cannot change it
+	// unless the Assembler reads them (skip does not).
+	expireAt int
+	stats    Stats
+	out      []*Report
 }
 
 // NewAssembler returns an Assembler with opts (zero value: defaults).
@@ -291,21 +297,36 @@ func (a *Assembler) take() []*Report {
 	return out
 }
 
-// busy reports whether a report is open; when none is, lines that fail the
-// prefilter can be skipped unparsed (held reports only wait for oom_reaper
-// lines, which pass it).
+// busy reports whether a report is open.
 func (a *Assembler) busy() bool { return len(a.open) > 0 }
+
+// needsEveryLine reports whether an open report may read a line that the
+// Scanner's prefilter (mayStart) would skip: one still before its kill,
+// whose blocks hold lines without any of the prefilter's words (task
+// rows' names aside, memory.stat and Mem-Info lines, the cpuset line), or
+// one whose last line was the line before (the next may be its wrapped
+// rest). Otherwise the lines that matter all pass the prefilter: kill,
+// group-kill and reaper lines, banners, and every line that begins a
+// report; held reports wait only for those.
+func (a *Assembler) needsEveryLine() bool {
+	for _, b := range a.open {
+		if b.stage != afterKill || b.lastLine == a.line {
+			return true
+		}
+	}
+	return false
+}
 
 // skip counts a line that the prefilter ruled out, remembering whether it
 // was a /dev/kmsg record (whose dictionary lines follow).
-func (a *Assembler) skip(lineNo int, line []byte) {
+func (a *Assembler) skip(lineNo int, line string) {
 	a.line = lineNo
 	a.stats.Lines++
 	// As feedRaw: a dictionary line keeps the record's state.
 	if !a.prevKmsg || len(line) == 0 || line[0] != ' ' {
 		a.prevKmsg = kmsgHead(stripLevel(line)) >= 0
 	}
-	if len(a.done) > 0 {
+	if a.busy() || len(a.done) > 0 && a.line >= a.expireAt {
 		a.expire()
 	}
 }
@@ -487,6 +508,8 @@ func (a *Assembler) feedLine(text string, st Stamp, lineNo int) {
 	}
 	g := &grammar[l.kind]
 	b := a.route(st.Caller, l.kind)
+	// Only lines that are used follow the boot (noteStamp): the Scanner's
+	// prefilter skips others unread, and both readers must agree.
 	if b == nil && !g.opens && !g.wide {
 		if l.kind == lineOther && isOOMFrame(l.body) {
 			a.noteStamp(&l.stamp)
@@ -494,13 +517,11 @@ func (a *Assembler) feedLine(text string, st Stamp, lineNo int) {
 		}
 		return
 	}
-	// Only lines that can matter follow the boot: the Scanner's
-	// prefilter skips the others unread, and both must agree.
-	a.noteStamp(&l.stamp)
-	if b != nil && !validText(text) {
-		a.malformed(b, lineNo, "NUL bytes or invalid UTF-8 in the log text")
-	}
 	if g.wide {
+		if b != nil && !validText(text) {
+			a.malformed(b, lineNo, "NUL bytes or invalid UTF-8 in the log text")
+		}
+		a.noteStamp(&l.stamp)
 		g.read(a, b, l)
 		return
 	}
@@ -513,11 +534,18 @@ func (a *Assembler) feedLine(text string, st Stamp, lineNo int) {
 		if b != nil {
 			a.finish(b)
 		}
+		a.noteStamp(&l.stamp)
 		b = a.start(st, lineNo, st.Caller)
 	}
 	b.remember(l)
 	if g.read(a, b, l) {
+		a.noteStamp(&l.stamp)
 		b.touch(lineNo)
+	}
+	if b.lastLine == lineNo && !validText(text) {
+		// Only a line the report used is its to warn about: the Scanner
+		// does not read the others.
+		a.malformed(b, lineNo, "NUL bytes or invalid UTF-8 in the log text")
 	}
 }
 
@@ -705,9 +733,13 @@ func (a *Assembler) expire() {
 		i++
 	}
 	n := 0
+	a.expireAt = math.MaxInt
 	for n < len(a.done) {
 		b := a.done[n]
-		if a.line-b.finishedAt < a.holdFor(b) {
+		if hold := a.holdFor(b); a.line-b.finishedAt < hold {
+			// Reports are returned in order: the first still held
+			// decides when anything can be next.
+			a.expireAt = b.finishedAt + hold
 			break
 		}
 		a.emit(b)

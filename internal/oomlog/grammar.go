@@ -68,7 +68,7 @@ var grammar = [lineKinds]rule{
 	lineHeader: {printedBy: "dump_header(), mm/oom_kill.c", opens: true,
 		follows: never, read: (*Assembler).readHeader},
 	lineCpuset: {printedBy: "cpuset_print_current_mems_allowed(), kernel/cgroup/cpuset.c, ≤4.20",
-		read: (*Assembler).readCpuset},
+		follows: stillBeforeKill, read: (*Assembler).readCpuset},
 	lineStack: {printedBy: "dump_stack() → dump_stack_print_info(), lib/dump_stack.c",
 		wide: true, read: (*Assembler).readStack},
 	// The memcg block of a memcg OOM (dump_header() → mem_cgroup_print_oom_context()
@@ -85,7 +85,7 @@ var grammar = [lineKinds]rule{
 		follows: beforeTable, read: (*Assembler).readStatsHeader},
 	// The Mem-Info block of a global OOM.
 	lineMemInfo: {printedBy: "dump_header() → show_mem() → show_free_areas(), mm/show_mem.c (≤6.0 lib/show_mem.c, mm/page_alloc.c)",
-		read: (*Assembler).readMemInfo},
+		follows: stillBeforeKill, read: (*Assembler).readMemInfo},
 	// The task table (vm.oom_dump_tasks=1, the default).
 	lineTasksState: {printedBy: "dump_tasks(), mm/oom_kill.c, 4.19+", opens: true,
 		follows: beforeTable, read: (*Assembler).readTasksState},

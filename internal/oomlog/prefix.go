@@ -55,6 +55,13 @@ func splitPrefixInto(line string, st *Stamp, loc *time.Location, up *float64) (s
 				}
 			}
 		}
+	} else if isMonth3(s) {
+		if rest, ok := splitSyslogTime(s, st); ok {
+			s, src = splitTag(rest, st)
+			if src != srcSyslog {
+				return s, src
+			}
+		}
 	} else if rest, fac, ok := splitDecode(s); ok {
 		// dmesg -x: "kern  :warn  : [ 12.3] text".
 		if fac != "kern" {
@@ -67,13 +74,6 @@ func splitPrefixInto(line string, st *Stamp, loc *time.Location, up *float64) (s
 				s = body
 			} else {
 				*st = Stamp{}
-			}
-		}
-	} else if isMonth3(s) {
-		if rest, ok := splitSyslogTime(s, st); ok {
-			s, src = splitTag(rest, st)
-			if src != srcSyslog {
-				return s, src
 			}
 		}
 	}
@@ -162,7 +162,7 @@ var (
 )
 
 // stripLevel removes a "<N>" console level prefix.
-func stripLevel[T string | []byte](s T) T {
+func stripLevel(s string) string {
 	if len(s) >= 3 && s[0] == '<' {
 		for i := 1; i < len(s) && i <= 4; i++ {
 			c := s[i]
@@ -182,7 +182,7 @@ func stripLevel[T string | []byte](s T) T {
 
 // kmsgHead returns the length of a /dev/kmsg record header
 // "prio,seq,usec,flags[,more]" ending at a ';', or -1.
-func kmsgHead[T string | []byte](s T) int {
+func kmsgHead(s string) int {
 	n := len(s)
 	if n > 129 {
 		n = 129
@@ -270,16 +270,32 @@ var isoLayouts = []string{
 	"2006-01-02 15:04:05",
 }
 
-var months3 = [...]string{"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"}
-
-func isMonth3[T string | []byte](s T) bool {
+// isMonth3 reports whether s starts with an English month abbreviation
+// and a space, as a syslog stamp does.
+func isMonth3(s string) bool {
 	if len(s) < 4 || s[3] != ' ' {
 		return false
 	}
-	for _, m := range months3 {
-		if s[0] == m[0] && s[1] == m[1] && s[2] == m[2] {
-			return true
-		}
+	// Every line of a syslog file asks: switch on the first letter
+	// rather than compare with all twelve.
+	a, b, c := s[0], s[1], s[2]
+	switch a {
+	case 'J':
+		return b == 'a' && c == 'n' || b == 'u' && (c == 'n' || c == 'l')
+	case 'F':
+		return b == 'e' && c == 'b'
+	case 'M':
+		return b == 'a' && (c == 'r' || c == 'y')
+	case 'A':
+		return b == 'p' && c == 'r' || b == 'u' && c == 'g'
+	case 'S':
+		return b == 'e' && c == 'p'
+	case 'O':
+		return b == 'c' && c == 't'
+	case 'N':
+		return b == 'o' && c == 'v'
+	case 'D':
+		return b == 'e' && c == 'c'
 	}
 	return false
 }
@@ -288,7 +304,7 @@ func isMonth3[T string | []byte](s T) bool {
 // journalctl short) or "Jan  5 15:19:27.123456" (journalctl
 // short-precise) stamp, or -1. The year is not printed, so such a stamp
 // never gives a Time.
-func syslogTime[T string | []byte](s T) int {
+func syslogTime(s string) int {
 	if len(s) < 16 || !isMonth3(s) || s[6] != ' ' || s[9] != ':' || s[12] != ':' || !isDigit(s[7]) || !isDigit(s[14]) {
 		return -1
 	}
@@ -366,13 +382,13 @@ const (
 
 // kernelTag reads "[host] tag: …" after a syslog stamp: whose line it is,
 // where the host ends (hostEnd -1: no host) and where the message starts.
-func kernelTag[T string | []byte](s T) (kind tagKind, hostEnd, body int) {
-	sp := indexByte(s, ' ')
+func kernelTag(s string) (kind tagKind, hostEnd, body int) {
+	sp := strings.IndexByte(s, ' ')
 	tok := s
 	if sp >= 0 {
 		tok = s[:sp]
 	}
-	if string(tok) == "kernel:" {
+	if tok == "kernel:" {
 		if sp < 0 {
 			return tagKernel, -1, len(s)
 		}
@@ -385,13 +401,13 @@ func kernelTag[T string | []byte](s T) (kind tagKind, hostEnd, body int) {
 		return tagNone, 0, 0
 	}
 	r := s[sp+1:]
-	sp2 := indexByte(r, ' ')
+	sp2 := strings.IndexByte(r, ' ')
 	tag := r
 	if sp2 >= 0 {
 		tag = r[:sp2]
 	}
 	switch {
-	case string(tag) == "kernel:":
+	case tag == "kernel:":
 		if sp2 < 0 {
 			return tagKernel, sp, len(s)
 		}
@@ -400,15 +416,6 @@ func kernelTag[T string | []byte](s T) (kind tagKind, hostEnd, body int) {
 		return tagOther, 0, 0
 	}
 	return tagNone, 0, 0
-}
-
-func indexByte[T string | []byte](s T, c byte) int {
-	for i := 0; i < len(s); i++ {
-		if s[i] == c {
-			return i
-		}
-	}
-	return -1
 }
 
 // splitTag reads "[host] tag: text" after a syslog or journal time stamp:

@@ -122,3 +122,25 @@ func TestParseUptime(t *testing.T) {
 		}
 	}
 }
+
+// TestIsMonth3: exactly the twelve English month abbreviations syslog
+// prints, followed by a space.
+func TestIsMonth3(t *testing.T) {
+	months := map[string]bool{}
+	for _, m := range []string{"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"} {
+		months[m] = true
+	}
+	for a := 'A'; a <= 'Z'; a++ {
+		for b := 'a'; b <= 'z'; b++ {
+			for c := 'a'; c <= 'z'; c++ {
+				m := string([]rune{a, b, c})
+				if isMonth3(m+" ") != months[m] {
+					t.Errorf("isMonth3(%q) = %v", m+" ", !months[m])
+				}
+			}
+		}
+	}
+	if isMonth3("Jan") || isMonth3("Jan:") {
+		t.Error("a month without the space after it")
+	}
+}
