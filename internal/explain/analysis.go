@@ -290,9 +290,10 @@ func Candidates(r *oomlog.Report, v *mm.Version, prior []int) (tasks []mm.Task, 
 	sorted := slices.Clone(prior)
 	slices.Sort(sorted)
 	earlier := func(pid int) bool { _, found := slices.BinarySearch(sorted, pid); return found }
-	tasks = make([]mm.Task, 0, len(r.Tasks))
-	for _, t := range r.Tasks {
-		mt := mm.Task{PID: t.PID, Name: t.Name, RSSPages: t.RSSPages, OOMScoreAdj: t.OOMScoreAdj}
+	tasks = make([]mm.Task, len(r.Tasks))
+	for i := range r.Tasks {
+		t, mt := &r.Tasks[i], &tasks[i]
+		mt.PID, mt.Name, mt.RSSPages, mt.OOMScoreAdj = t.PID, t.Name, t.RSSPages, t.OOMScoreAdj
 		if t.SwapEnts != nil {
 			mt.SwapEnts = *t.SwapEnts
 		}
@@ -309,7 +310,6 @@ func Candidates(r *oomlog.Report, v *mm.Version, prior []int) (tasks []mm.Task, 
 			mt.Unkillable = true
 			skipped = append(skipped, t.PID)
 		}
-		tasks = append(tasks, mt)
 	}
 	return tasks, skipped
 }

@@ -137,15 +137,13 @@ func facts(e *Event, r *oomlog.Report) {
 			SwapTotalKB: m.SwapTotalKB, SwapFreeKB: m.SwapFreeKB, FreePages: m.FreePages}
 	}
 	if r.Tasks != nil {
-		e.Tasks = make([]Task, 0, len(r.Tasks))
-		for _, t := range r.Tasks {
-			pgb := t.PgtablesBytes
-			e.Tasks = append(e.Tasks, Task{
-				PID: t.PID, UID: t.UID, TGID: t.TGID,
-				TotalVMPages: t.TotalVMPages, RSSPages: t.RSSPages,
-				RSSAnonPages: t.RSSAnonPages, RSSFilePages: t.RSSFilePages, RSSShmemPages: t.RSSShmemPages,
-				PgtablesBytes: pgb, SwapEnts: t.SwapEnts, OOMScoreAdj: t.OOMScoreAdj, Name: t.Name,
-			})
+		e.Tasks = make([]Task, len(r.Tasks))
+		for i := range r.Tasks {
+			t, et := &r.Tasks[i], &e.Tasks[i]
+			et.PID, et.UID, et.TGID = t.PID, t.UID, t.TGID
+			et.TotalVMPages, et.RSSPages = t.TotalVMPages, t.RSSPages
+			et.RSSAnonPages, et.RSSFilePages, et.RSSShmemPages = t.RSSAnonPages, t.RSSFilePages, t.RSSShmemPages
+			et.PgtablesBytes, et.SwapEnts, et.OOMScoreAdj, et.Name = t.PgtablesBytes, t.SwapEnts, t.OOMScoreAdj, t.Name
 		}
 	}
 	for _, v := range r.Victims {

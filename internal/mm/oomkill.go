@@ -183,8 +183,12 @@ type Selection struct {
 // scanned wins); ≥ 5.9/5.4.144+ starts from LONG_MIN with signed points.
 func Select(r Rules, tasks []Task, totalpages int64) Selection {
 	sel := Selection{Rules: r, TotalPages: totalpages, Chosen: -1}
+	// One key per task, sorted by value: the comparison reads no other
+	// slice. Index breaks every tie, so the order is total and an
+	// unstable sort gives the one answer.
 	type scored struct {
 		points, raw int64
+		index       int
 		eligible    bool
 	}
 	sc := make([]scored, len(tasks))
@@ -195,7 +199,7 @@ func Select(r Rules, tasks []Task, totalpages int64) Selection {
 		if ok {
 			p = r.clamp(raw)
 		}
-		sc[i] = scored{p, raw, ok}
+		sc[i] = scored{p, raw, i, ok}
 		if !ok {
 			continue
 		}
@@ -209,12 +213,7 @@ func Select(r Rules, tasks []Task, totalpages int64) Selection {
 		}
 	}
 	// Preference order: higher points first; among equals, the tie rule.
-	order := make([]int, len(tasks))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortStableFunc(order, func(a, b int) int {
-		x, y := sc[a], sc[b]
+	slices.SortFunc(sc, func(x, y scored) int {
 		switch {
 		case x.eligible != y.eligible:
 			if x.eligible {
@@ -224,22 +223,22 @@ func Select(r Rules, tasks []Task, totalpages int64) Selection {
 		case x.points != y.points:
 			return cmp.Compare(y.points, x.points)
 		case r == RulesLeader:
-			return cmp.Compare(a, b)
+			return cmp.Compare(x.index, y.index)
 		}
-		return cmp.Compare(b, a)
+		return cmp.Compare(y.index, x.index)
 	})
-	sel.Ranking = make([]Ranked, 0, len(tasks))
+	sel.Ranking = make([]Ranked, len(tasks))
 	rank := 0
-	for _, i := range order {
-		rk := Ranked{Index: i, PID: tasks[i].PID, Name: tasks[i].Name, Points: sc[i].points, RawPoints: sc[i].raw, Eligible: sc[i].eligible}
-		if sc[i].eligible {
+	for k, s := range sc {
+		i := s.index
+		sel.Ranking[k] = Ranked{Index: i, PID: tasks[i].PID, Name: tasks[i].Name, Points: s.points, RawPoints: s.raw, Eligible: s.eligible}
+		if s.eligible {
 			rank++
-			rk.Rank = rank
-			if sel.Chosen >= 0 && sc[i].points == chosen {
+			sel.Ranking[k].Rank = rank
+			if sel.Chosen >= 0 && s.points == chosen {
 				sel.TiedWith++
 			}
 		}
-		sel.Ranking = append(sel.Ranking, rk)
 	}
 	sel.Tie = sel.TiedWith > 1
 	return sel

@@ -331,6 +331,15 @@ func (a *Assembler) skip(lineNo int, line string) {
 	}
 }
 
+// trimEOL is strings.TrimRight(s, "\r\n") without building the cutset
+// for every line.
+func trimEOL(s string) string {
+	for len(s) > 0 && (s[len(s)-1] == '\n' || s[len(s)-1] == '\r') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
 // feedRaw parses the prefix of one raw line and feeds its message text.
 func (a *Assembler) feedRaw(line string, lineNo int) {
 	if a.export != nil || exportStarts(line) {
@@ -340,7 +349,7 @@ func (a *Assembler) feedRaw(line string, lineNo int) {
 		a.exportLine(line, lineNo)
 		return
 	}
-	line = strings.TrimRight(line, "\r\n")
+	line = trimEOL(line)
 	if len(line) > 0 && line[0] == '{' {
 		if e, ok := journalJSON(line); ok {
 			a.prevKmsg = false

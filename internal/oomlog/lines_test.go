@@ -347,3 +347,43 @@ func TestReleaseOf(t *testing.T) {
 		}
 	}
 }
+
+// oldRowField is how task rows were read before rowField: the reference
+// rowField must agree with.
+func oldRowField(s string) (int64, string, bool) {
+	s = strings.TrimLeft(s, " ")
+	sp := strings.IndexByte(s, ' ')
+	if sp < 0 {
+		return 0, "", false
+	}
+	n, ok := parseInt(s[:sp])
+	if !ok {
+		return 0, "", false
+	}
+	return n, s[sp:], true
+}
+
+func TestRowFieldAgreesWithParseInt(t *testing.T) {
+	for _, s := range []string{"", " ", "1", "1 ", "  42 x", "-3 a", "+7 b", "- x", "+ x", "12a x", "007 n",
+		"9223372036854775807 x", "9223372036854775808 x", "-9223372036854775807 x",
+		"000000000000000000001 x", "00000000000000000001 x", "  -1000 name with spaces"} {
+		n, rest, ok := rowField(s)
+		wn, wrest, wok := oldRowField(s)
+		if n != wn || rest != wrest || ok != wok {
+			t.Errorf("rowField(%q) = %d %q %v, want %d %q %v", s, n, rest, ok, wn, wrest, wok)
+		}
+	}
+}
+
+func FuzzRowField(f *testing.F) {
+	f.Add("  1000  65534 5 x")
+	f.Add("-1000 x")
+	f.Add("99999999999999999999 x")
+	f.Fuzz(func(t *testing.T, s string) {
+		n, rest, ok := rowField(s)
+		wn, wrest, wok := oldRowField(s)
+		if n != wn || rest != wrest || ok != wok {
+			t.Errorf("rowField(%q) = %d %q %v, want %d %q %v", s, n, rest, ok, wn, wrest, wok)
+		}
+	})
+}

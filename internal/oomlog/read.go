@@ -337,19 +337,24 @@ func (a *Assembler) readTaskRow(b *builder, l *logLine) bool {
 			r.Tasks = make([]Task, 0, tasksCap)
 		}
 	}
-	t, ok := parseTaskRowInto(body, cols, b.nextRowValues())
-	if !ok {
-		a.malformed(b, l.no, "task table row that does not match the header")
-		return false
-	}
 	if len(r.Tasks) >= maxTasks {
+		if _, ok := parseTaskRow(body, cols); !ok {
+			a.malformed(b, l.no, "task table row that does not match the header")
+			return false
+		}
 		b.dropped++
 		if b.dropped == 1 {
 			b.warn(fmt.Sprintf("task table longer than %d rows; the rest were not kept", maxTasks))
 		}
 		return true
 	}
-	r.Tasks = append(r.Tasks, t)
+	r.Tasks = append(r.Tasks, Task{})
+	if !parseTaskRowInto(body, cols, b.nextRowValues(), &r.Tasks[len(r.Tasks)-1]) {
+		r.Tasks[len(r.Tasks)-1] = Task{}
+		r.Tasks = r.Tasks[:len(r.Tasks)-1]
+		a.malformed(b, l.no, "task table row that does not match the header")
+		return false
+	}
 	b.block = taskTable
 	return true
 }
