@@ -65,3 +65,25 @@ func FuzzParseSmapsCommit(f *testing.F) {
 		}
 	})
 }
+
+func TestParseSysVShm(t *testing.T) {
+	b, err := os.ReadFile("testdata/smaps/sysvipc-shm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, segs, err := parseSysVShm(b)
+	if err != nil || n != 1064960 || segs != 2 {
+		t.Errorf("parseSysVShm = %d, %d, %v; want 1064960, 2", n, segs, err)
+	}
+	if _, _, err := parseSysVShm([]byte("garbage\n")); err == nil {
+		t.Error("no header: want an error")
+	}
+}
+
+func TestParseTmpfsMounts(t *testing.T) {
+	in := "tmpfs /dev/shm tmpfs rw,nosuid 0 0\nproc /proc proc rw 0 0\ntmpfs /run/with\\040space tmpfs rw 0 0\n"
+	got := parseTmpfsMounts([]byte(in))
+	if diff := cmp.Diff([]string{"/dev/shm", "/run/with space"}, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
