@@ -354,4 +354,3 @@ func rawFork() (int, syscall.Errno) {
 	}
 	return int(pid), 0
 }
-
