@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/oomkit/oomkit/internal/cgroup"
+	"github.com/oomkit/oomkit/internal/proc"
 )
 
 // unlimitedBytes is the smallest value treated as "no limit": cgroup v1
@@ -22,6 +23,9 @@ type Stats struct {
 	// RSSBytes is the resident set (/proc/self/statm "resident" × page
 	// size): anon + file + shmem pages mapped by this process.
 	RSSBytes *int64
+	// CommitBytes is this process's own commit charge as the kernel counts
+	// it: its VM_ACCOUNT mappings in /proc/self/smaps (proc.ReadCommit).
+	CommitBytes *int64
 	// CommittedASBytes and CommitLimitBytes are /proc/meminfo's
 	// Committed_AS and CommitLimit (system-wide).
 	CommittedASBytes *int64
@@ -62,6 +66,11 @@ func (r *statsReader) read() Stats {
 			if n, err := strconv.ParseInt(f[1], 10, 64); err == nil {
 				s.RSSBytes = ptr(n * int64(os.Getpagesize()))
 			}
+		}
+	}
+	if f, err := proc.NewFS(r.procRoot); err == nil {
+		if c, err := f.ReadCommit(os.Getpid()); err == nil {
+			s.CommitBytes = ptr(c.Bytes)
 		}
 	}
 	if b, err := os.ReadFile(filepath.Join(r.procRoot, "meminfo")); err == nil {
