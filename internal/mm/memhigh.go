@@ -31,10 +31,10 @@ const (
 	// scaled down by 2^14 more, so an overage of 100 % owes 64 s per batch.
 	delayScalingShift = 14
 	// MaxHighDelay is MEMCG_MAX_HIGH_DELAY_JIFFIES (2 × HZ): the longest
-	// sleep per return to user space, so a task over high still moves.
+	// sleep per return to user space, so a task over high still moves. A
+	// penalty of at most HZ/100 jiffies (8 ms at HZ 250, 10 ms at 1000) is
+	// forgiven.
 	MaxHighDelay = 2 * time.Second
-	// MinHighDelay is HZ/100: a penalty at or below it is not slept.
-	MinHighDelay = 10 * time.Millisecond
 )
 
 // HighOverage is calculate_overage(): how far usage is above high, as a
