@@ -18,8 +18,9 @@ import (
 // 250 or more once 4 ms per sleep is taken off (a tick of rounding).
 const guestHZ = 250
 
-// memoryHighMax is a MemoryQoS container: memory.high 1/32 below
-// memory.max. Phase 1: an allocator stops halfway between them and holds.
+// memoryHighMax is a MemoryQoS container: memory.high 1/16 below
+// memory.max. Phase 1: an allocator stops a quarter of the way from one to
+// the other and holds.
 // The model (mm.HighPenalty, MEMCG_CHARGE_BATCH, the 16 reclaim retries)
 // predicts, for the charge batches between memory.high and the usage the
 // kernel reports: at least one "high" event per batch and at most 17; a
@@ -29,18 +30,26 @@ const guestHZ = 250
 // does the memcg OOM killer run, and it picks whom the model picks.
 func memoryHighMax(r *run) error {
 	L := r.limit
-	H := L - L/32
+	H := L - L/16
 	if err := r.root.Write("memory.high", strconv.FormatInt(H, 10)); err != nil {
 		return err
 	}
 	events := filepath.Join(r.root.Dir, "memory.events")
 	psi0 := psiSomeTotal(filepath.Join(r.root.Dir, "memory.pressure"))
-	hold := H + (L-H)/2
+	// A quarter of the way from high to max: the allocator's page tables
+	// and its runtime's own growth are charged too, and must not reach max.
+	// The allocator's runtime pages are charged here too (r.cfg.runtimeRSS),
+	// so its blocks stop that much short.
+	hold := H + (L-H)/4
+	rt := r.cfg.runtimeRSS
+	if rt > H/2 {
+		return fmt.Errorf("an allocator has %s resident before it allocates, too much for a %s limit: use a larger --limit", alloc.FormatSize(rt), alloc.FormatSize(L))
+	}
 	r.expect(round{
-		{role: "holder", rssBytes: hold},
-		{role: "pusher", rssBytes: L - hold},
+		{role: "holder", rssBytes: hold - rt},
+		{role: "pusher", rssBytes: L - hold - rt},
 	})
-	holder, err := r.startHolding("holder", r.root, allocArgs(L/64, hold, 0, 0, true))
+	holder, err := r.startHolding("holder", r.root, allocArgs(L/128, hold-rt, 0, 0, true))
 	if err != nil {
 		return err
 	}
@@ -67,7 +76,7 @@ func memoryHighMax(r *run) error {
 		sl.HighEvents != nil && *sl.HighEvents >= high, fmt.Sprintf("read %v / %v", deref(sl.HighBytes), deref(sl.HighEvents)))
 
 	// Phase 2: up to memory.max.
-	if _, err := r.start("pusher", r.root, allocArgs(L/128, L, 0, 0, true)); err != nil {
+	if _, err := r.start("pusher", r.root, allocArgs(L/256, L, 0, 0, true)); err != nil {
 		return err
 	}
 	if err := r.waitKills(1, killTimeout); err != nil {

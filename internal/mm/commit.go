@@ -1,5 +1,10 @@
 package mm
 
+import (
+	"fmt"
+	"strings"
+)
+
 // This file is the per-process side of overcommit accounting: which
 // mappings a process is charged for (so that its commit charge can be read
 // from /proc/PID/smaps), what is charged to Committed_AS outside every
@@ -147,3 +152,21 @@ func CommittedASExact(v Version) bool { return v.AtLeast(5, 10, 0) }
 // charge is made: vma_pages() of a page-aligned VMA, PAGE_ALIGN(len) in
 // do_mmap() and brk().
 func PageRound(bytes int64) int64 { return (bytes + PageSize - 1) / PageSize }
+
+// Explain says in plain words what the gap between Committed_AS and the
+// attributed charges is made of; unreadable is the number of processes
+// whose charge could not be read, v the kernel.
+func (g CommitGap) Explain(v Version, unreadable int) string {
+	mib := func(pages int64) string { return fmt.Sprintf("%.1f MiB", float64(pages*PageSize)/(1<<20)) }
+	s := fmt.Sprintf("Committed_AS %s = processes' private writable mappings %s + shared anonymous %s + SysV shm %s + tmpfs %s + unattributed %s.",
+		mib(g.CommittedPages), mib(g.ProcessPages), mib(g.Outside.SharedAnonPages), mib(g.Outside.SysVShmPages), mib(g.Outside.TmpfsPages), mib(g.ResidualPages()))
+	var why []string
+	if unreadable > 0 {
+		why = append(why, fmt.Sprintf("%d processes whose smaps could not be read", unreadable))
+	}
+	if !CommittedASExact(v) {
+		why = append(why, "the per-CPU counter's lag (Committed_AS is approximate before 5.10)")
+	}
+	why = append(why, "memfd and unlimited-tmpfs files (no file counts them)", "processes outside this PID namespace", "processes that started or exited during the walk")
+	return s + " Unattributed is " + strings.Join(why, "; ") + "."
+}

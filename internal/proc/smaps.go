@@ -22,6 +22,10 @@ type Commit struct {
 	Bytes int64
 	// VMAs is the number of mappings read.
 	VMAs int
+	// TotalBytes is the size of all its mappings: mm->total_vm (VmSize),
+	// which the mode-2 check takes 3 % of as the caller's reserve.
+	// [vsyscall], a fixed page outside the mm, is not counted.
+	TotalBytes int64
 	// SharedAnon lists the shared anonymous memory this process maps:
 	// charged once to the shmem object (not "ac"), keyed by inode.
 	SharedAnon map[uint64]int64
@@ -57,7 +61,12 @@ func (f FS) readCommit(pid int, buf []byte) (Commit, error) {
 // take a short read as the end, because a seq_file hands out at most one
 // buffer of records per read.
 func readAll(path string, buf []byte) ([]byte, error) {
-	fd, err := openRetry(path)
+	return readAllAt(unix.AT_FDCWD, path, buf)
+}
+
+// readAllAt is readAll relative to the directory descriptor dirfd.
+func readAllAt(dirfd int, path string, buf []byte) ([]byte, error) {
+	fd, err := openRetry(dirfd, path)
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
@@ -82,9 +91,9 @@ func readAll(path string, buf []byte) ([]byte, error) {
 	}
 }
 
-func openRetry(path string) (int, error) {
+func openRetry(dirfd int, path string) (int, error) {
 	for {
-		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		fd, err := unix.Openat(dirfd, path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != unix.EINTR {
 			return fd, err
 		}
@@ -121,6 +130,9 @@ func parseSmapsCommit(b []byte) (Commit, error) {
 			size, inode, sharedAnon, err = parseSmapsHeader(line)
 			if err != nil {
 				return Commit{}, err
+			}
+			if !bytes.HasSuffix(line, []byte(" [vsyscall]")) {
+				c.TotalBytes += size
 			}
 			inVMA = true
 			c.VMAs++

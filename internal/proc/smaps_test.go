@@ -17,7 +17,9 @@ func TestParseSmapsCommit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Commit{Bytes: 765952, VMAs: 19, SharedAnon: map[uint64]int64{25: 204800}}
+	// TotalBytes: every mapping but [vsyscall], summed by hand from the
+	// header lines: 1471 pages.
+	want := Commit{Bytes: 765952, VMAs: 19, TotalBytes: 1471 * 4096, SharedAnon: map[uint64]int64{25: 204800}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("parseSmapsCommit (-want +got):\n%s", diff)
 	}
