@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/oomkit/oomkit/internal/alloc"
@@ -19,15 +21,16 @@ import (
 const guestHZ = 250
 
 // memoryHighMax is a MemoryQoS container: memory.high 1/16 below
-// memory.max. Phase 1: an allocator stops a quarter of the way from one to
-// the other and holds.
-// The model (mm.HighPenalty, MEMCG_CHARGE_BATCH, the 16 reclaim retries)
-// predicts, for the charge batches between memory.high and the usage the
-// kernel reports: at least one "high" event per batch and at most 17; a
-// sleep of at least the summed penalties, which the kernel accounts as a
-// memory stall (memory.pressure "some" total); no OOM, no "max" event, no
-// kill. Phase 2: a second allocator pushes usage to memory.max: only then
-// does the memcg OOM killer run, and it picks whom the model picks.
+// memory.max, one allocator adding 1 MiB every 10 ms.
+// Phase 1: once usage is a quarter of the way from high to max, the lab
+// stops the allocator (SIGSTOP) and reads the kernel's counters. The
+// model (mm.HighPenalty, MEMCG_CHARGE_BATCH, the 16 reclaim retries)
+// predicts, for the charge batches between memory.high and that usage: at
+// least one "high" event per batch and at most 17; a sleep of at least the
+// summed penalties, which the kernel accounts as a memory stall
+// (memory.pressure "some" total); no OOM, no "max" event, no kill. Phase
+// 2: the allocator goes on (SIGCONT) to memory.max: only then does the
+// memcg OOM killer run, and it kills the allocator, as the model says.
 func memoryHighMax(r *run) error {
 	L := r.limit
 	H := L - L/16
@@ -35,56 +38,78 @@ func memoryHighMax(r *run) error {
 		return err
 	}
 	events := filepath.Join(r.root.Dir, "memory.events")
+	current := filepath.Join(r.root.Dir, "memory.current")
 	psi0 := psiSomeTotal(filepath.Join(r.root.Dir, "memory.pressure"))
-	// A quarter of the way from high to max: the allocator's page tables
-	// and its runtime's own growth are charged too, and must not reach max.
-	// The allocator's runtime pages are charged here too (r.cfg.runtimeRSS),
-	// so its blocks stop that much short.
-	hold := H + (L-H)/4
-	rt := r.cfg.runtimeRSS
-	if rt > H/2 {
-		return fmt.Errorf("an allocator has %s resident before it allocates, too much for a %s limit: use a larger --limit", alloc.FormatSize(rt), alloc.FormatSize(L))
-	}
-	r.expect(round{
-		{role: "holder", rssBytes: hold - rt},
-		{role: "pusher", rssBytes: L - hold - rt},
-	})
-	holder, err := r.startHolding("holder", r.root, allocArgs(L/128, hold-rt, 0, 0, true))
+	target := H + (L-H)/4
+	r.expect(round{{role: "allocator", rssBytes: L}})
+	batch := mm.ChargeBatchPages(r.version) * mm.PageSize
+	// Blocks of 1 MiB (the kernel still charges them 256 KiB at a time as
+	// the pages fault in), 10 ms apart: slow enough to stop near target.
+	c, err := r.start("allocator", r.root, allocArgs(alloc.MiB, 2*L, 10*time.Millisecond, 0, false))
 	if err != nil {
 		return err
 	}
-	usage := readInt(filepath.Join(r.root.Dir, "memory.current"))
+	var belowHigh, aboveHigh []float64 // seconds per block
+	var last float64
+	_, err = c.waitFor(r.ctx, 2*killTimeout, "a quarter of the way from memory.high to memory.max", func(rec alloc.Record) bool {
+		u := readInt(current)
+		if rec.Event == "block" {
+			if u > H {
+				aboveHigh = append(aboveHigh, rec.ElapsedSeconds-last)
+			} else {
+				belowHigh = append(belowHigh, rec.ElapsedSeconds-last)
+			}
+			last = rec.ElapsedSeconds
+		}
+		return u >= target
+	})
+	if err != nil {
+		return err
+	}
+	if err := syscall.Kill(c.pid, syscall.SIGSTOP); err != nil {
+		return err
+	}
+	usage := readInt(current)
 	high := readKeyed(events, "high")
 	psi := psiSomeTotal(filepath.Join(r.root.Dir, "memory.pressure")) - psi0
-	batch := mm.ChargeBatchPages(r.version) * mm.PageSize
 	minEvents, maxEvents, sleep := predictOverHigh(r.version, H, usage, batch)
-	r.cfg.logf("%s: memory.high %s, memory.max %s; holding at %s: %d high events (model: %d to %d), %v stalled (model: at least %v)",
+	r.cfg.logf("%s: memory.high %s, memory.max %s; stopped at %s: %d high events (model: %d to %d), %v stalled (model: at least %v); a block took %.0f ms below high, %.0f ms above (medians)",
 		r.res.Scenario, alloc.FormatSize(H), alloc.FormatSize(L), alloc.FormatSize(usage), high, minEvents, maxEvents,
-		time.Duration(psi)*time.Microsecond, sleep)
-	r.check("the holder is over memory.high and under memory.max", usage > H && usage < L,
+		time.Duration(psi)*time.Microsecond, sleep, 1000*median(belowHigh), 1000*median(aboveHigh))
+	r.check("the allocator is over memory.high and under memory.max", usage > H && usage < L,
 		fmt.Sprintf("memory.current %d, memory.high %d, memory.max %d", usage, H, L))
 	r.check("high events as the model predicts (one per charge batch over high, 17 when throttled)",
 		high >= minEvents && high <= maxEvents, fmt.Sprintf("memory.events high %d, model [%d, %d]", high, minEvents, maxEvents))
 	r.check("the kernel stalled the allocator at least the model's penalties",
-		time.Duration(psi)*time.Microsecond >= sleep, fmt.Sprintf("memory.pressure some total grew %dµs, model ≥ %v", psi, sleep))
+		sleep > 0 && time.Duration(psi)*time.Microsecond >= sleep, fmt.Sprintf("memory.pressure some total grew %dµs, model ≥ %v", psi, sleep))
 	r.check("no OOM and no memory.max event below memory.max",
 		readKeyed(events, "oom") == 0 && readKeyed(events, "max") == 0 && readKeyed(events, "oom_kill") == 0,
-		strings.TrimSpace(readString(events)))
-	r.checkAlive(holder, "memory.high throttles; it never kills")
+		strings.Join(strings.Fields(readString(events)), " "))
+	r.checkAlive(c, "memory.high throttles; it never kills")
 	sl := cgroup.ReadSoftLimits(r.root.Dir, r.root.Path, cgroup.V2)
 	r.check("oomkit's soft-limit reader sees memory.high and its events", sl.HighBytes != nil && *sl.HighBytes == H/mm.PageSize*mm.PageSize &&
-		sl.HighEvents != nil && *sl.HighEvents >= high, fmt.Sprintf("read %v / %v", deref(sl.HighBytes), deref(sl.HighEvents)))
+		sl.HighEvents != nil && *sl.HighEvents >= high, fmt.Sprintf("read %s / %s", deref(sl.HighBytes), deref(sl.HighEvents)))
 
-	// Phase 2: up to memory.max.
-	if _, err := r.start("pusher", r.root, allocArgs(L/256, L, 0, 0, true)); err != nil {
+	// Phase 2: on to memory.max.
+	if err := syscall.Kill(c.pid, syscall.SIGCONT); err != nil {
 		return err
 	}
 	if err := r.waitKills(1, killTimeout); err != nil {
 		return err
 	}
-	r.check("memory.max was hit before the kill", readKeyed(events, "max") > 0, strings.TrimSpace(readString(events)))
+	r.checkKilled(c)
+	r.check("memory.max was hit before the kill", readKeyed(events, "max") > 0, strings.Join(strings.Fields(readString(events)), " "))
 	r.conclude()
 	return nil
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
 
 // predictOverHigh is the model's account of charging from memory.high

@@ -162,10 +162,13 @@ func (g CommitGap) Explain(v Version, unreadable int) string {
 		mib(g.CommittedPages), mib(g.ProcessPages), mib(g.Outside.SharedAnonPages), mib(g.Outside.SysVShmPages), mib(g.Outside.TmpfsPages), mib(g.ResidualPages()))
 	var why []string
 	if unreadable > 0 {
-		why = append(why, fmt.Sprintf("%d processes whose smaps could not be read", unreadable))
+		why = append(why, fmt.Sprintf("%d process(es) whose smaps could not be read", unreadable))
 	}
 	if !CommittedASExact(v) {
 		why = append(why, "the per-CPU counter's lag (Committed_AS is approximate before 5.10)")
+	}
+	if g.ResidualPages() < 0 {
+		return s + " More is attributed than Committed_AS holds: processes mapped or unmapped between the reads (Committed_AS was read last)."
 	}
 	why = append(why, "memfd and unlimited-tmpfs files (no file counts them)", "processes outside this PID namespace", "processes that started or exited during the walk")
 	return s + " Unattributed is " + strings.Join(why, "; ") + "."

@@ -100,7 +100,7 @@ func (f FS) CommitCensus(pids []int) CommitCensus {
 		c.SharedAnonBytes += n
 	}
 	if c.Unreadable > 0 {
-		c.Notes = append(c.Notes, fmt.Sprintf("%d processes' smaps could not be read (first: %v): their commit charge is in the gap", c.Unreadable, firstErr))
+		c.Notes = append(c.Notes, fmt.Sprintf("%d process(es) whose smaps could not be read (first: %v): their commit charge is in Committed_AS's unattributed part", c.Unreadable, firstErr))
 	}
 	c.Shared = f.SharedMemory()
 	c.Notes = append(c.Notes, c.Shared.Notes...)

@@ -45,7 +45,9 @@ func (f FS) SharedMemory() SharedMemory {
 	}
 	b, err := readAll(f.path("mounts"), make([]byte, 8192))
 	if err != nil {
-		s.Notes = append(s.Notes, err.Error())
+		if !IsGone(err) {
+			s.Notes = append(s.Notes, err.Error())
+		}
 		return s
 	}
 	seen := map[[2]int32]bool{}
