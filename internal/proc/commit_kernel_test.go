@@ -152,6 +152,72 @@ func commitCases(t *testing.T, place func(pid int)) {
 			}
 		})
 	}
+	// Charged outside the process: Committed_AS moves, the process's own
+	// figure does not, and what oomkit attributes outside processes moves
+	// by the same amount.
+	outside := func(name, do string, undo func(string) string, want int64, attributed func(proc.CommitCensus) int64) {
+		t.Run(name, func(t *testing.T) {
+			ok := false
+			var last string
+			for attempt := 1; attempt <= 300 && !ok; attempt++ {
+				cen0 := f.CommitCensus([]int{h.pid})
+				c0 := committedBytes(t, f)
+				reply := h.cmd(t, do)
+				c1 := committedBytes(t, f)
+				cen1 := f.CommitCensus([]int{h.pid})
+				h.cmd(t, undo(reply))
+				dp := cen1.ByPID[h.pid].Bytes - cen0.ByPID[h.pid].Bytes
+				da := attributed(cen1) - attributed(cen0)
+				last = fmt.Sprintf("attempt %d: Committed_AS moved %d, attributed outside %d, the process's own figure %d, want %d", attempt, c1-c0, da, dp, want)
+				if c1-c0 == want && da == want && dp == 0 {
+					ok = true
+					t.Logf("exact on %s", last)
+				}
+			}
+			if !ok {
+				t.Errorf("no attempt matched exactly; last %s", last)
+			}
+		})
+	}
+	sysv := func(c proc.CommitCensus) int64 { return *c.Shared.SysVBytes }
+	outside("SysV segment (page-rounded)", "shmget 1048676", func(id string) string { return "shmrm " + id }, 1048576+pg, sysv)
+	outside("shared anonymous mapping", "mmapshared 2097152", func(a string) string { return "munmap " + a + " 2097152" }, 2<<20,
+		func(c proc.CommitCensus) int64 { return c.SharedAnonBytes })
+	if vm.InGuest() {
+		// A size-limited tmpfs (the guest's own mount): its pages are
+		// charged one by one as they are written (shmem_acct_blocks).
+		dir := "/oomkit-tmpfs"
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=64m"); err != nil {
+			t.Fatal(err)
+		}
+		t.Run("tmpfs file written", func(t *testing.T) {
+			data := make([]byte, 3<<20)
+			ok := false
+			var last string
+			for attempt := 1; attempt <= 300 && !ok; attempt++ {
+				s0 := f.SharedMemory()
+				c0 := committedBytes(t, f)
+				if err := os.WriteFile(dir+"/f", data, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				c1 := committedBytes(t, f)
+				s1 := f.SharedMemory()
+				if err := os.Remove(dir + "/f"); err != nil {
+					t.Fatal(err)
+				}
+				last = fmt.Sprintf("attempt %d: Committed_AS moved %d, tmpfs attributed %d, want %d", attempt, c1-c0, s1.TmpfsBytes-s0.TmpfsBytes, 3<<20)
+				ok = c1-c0 == 3<<20 && s1.TmpfsBytes-s0.TmpfsBytes == 3<<20
+			}
+			if !ok {
+				t.Errorf("no attempt matched exactly; last %s", last)
+			} else {
+				t.Logf("exact on %s", last)
+			}
+		})
+	}
 	t.Run("PROT_NONE reservation made writable", func(t *testing.T) {
 		addr := h.cmd(t, "reserve 4194304")
 		defer h.cmd(t, "munmap "+addr+" 4194304")
@@ -290,6 +356,26 @@ func commitHelper(r io.Reader, w io.Writer) {
 				prot = unix.PROT_NONE
 			}
 			addr, _, errno := syscall.Syscall6(syscall.SYS_MMAP, 0, num(1), uintptr(prot), uintptr(flags), ^uintptr(0), 0)
+			if errno != 0 {
+				fail(errno)
+				continue
+			}
+			reply("%#x", addr)
+		case "shmget":
+			id, _, errno := syscall.Syscall(syscall.SYS_SHMGET, 0 /* IPC_PRIVATE */, num(1), 0o1000|0o600 /* IPC_CREAT */)
+			if errno != 0 {
+				fail(errno)
+				continue
+			}
+			reply("%d", id)
+		case "shmrm":
+			if _, _, errno := syscall.Syscall(syscall.SYS_SHMCTL, num(1), 0 /* IPC_RMID */, 0); errno != 0 {
+				fail(errno)
+				continue
+			}
+			reply("")
+		case "mmapshared":
+			addr, _, errno := syscall.Syscall6(syscall.SYS_MMAP, 0, num(1), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_ANONYMOUS, ^uintptr(0), 0)
 			if errno != 0 {
 				fail(errno)
 				continue
