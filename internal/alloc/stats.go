@@ -47,10 +47,18 @@ type statsReader struct {
 	procRoot string
 	layout   cgroup.Layout
 	memcg    string // "" when unknown
+	// proc reads the commit charge (nil when the proc root is unusable);
+	// smaps is its reused read buffer, so a record adds no garbage that
+	// would show in the RSS the allocator reports.
+	proc  *proc.FS
+	smaps []byte
 }
 
 func newStatsReader(procRoot string) *statsReader {
-	r := &statsReader{procRoot: procRoot}
+	r := &statsReader{procRoot: procRoot, smaps: make([]byte, 64<<10)}
+	if f, err := proc.NewFS(procRoot); err == nil {
+		r.proc = &f
+	}
 	if l, err := cgroup.Detect(cgroup.Roots{Proc: procRoot}); err == nil && l.Memory != "" {
 		if p, err := cgroup.ProcessMemcg(cgroup.Roots{Proc: procRoot}, l, 0); err == nil {
 			r.layout, r.memcg = l, p
@@ -68,8 +76,10 @@ func (r *statsReader) read() Stats {
 			}
 		}
 	}
-	if f, err := proc.NewFS(r.procRoot); err == nil {
-		if c, err := f.ReadCommit(os.Getpid()); err == nil {
+	if r.proc != nil {
+		var c proc.Commit
+		var err error
+		if c, r.smaps, err = r.proc.ReadCommitBuf(os.Getpid(), r.smaps); err == nil {
 			s.CommitBytes = ptr(c.Bytes)
 		}
 	}

@@ -45,16 +45,23 @@ func (f FS) ReadCommit(pid int) (Commit, error) {
 }
 
 func (f FS) readCommit(pid int, buf []byte) (Commit, error) {
+	c, _, err := f.ReadCommitBuf(pid, buf)
+	return c, err
+}
+
+// ReadCommitBuf is ReadCommit into a caller's buffer, returned (grown if
+// need be) for the next call: a caller that reads often makes no garbage.
+func (f FS) ReadCommitBuf(pid int, buf []byte) (Commit, []byte, error) {
 	path := f.pidPath(pid, "smaps")
-	b, err := readAll(path, buf)
+	b, err := readAll(path, buf[:cap(buf)])
 	if err != nil {
-		return Commit{}, err
+		return Commit{}, buf, err
 	}
 	c, err := parseSmapsCommit(b)
 	if err != nil {
-		return Commit{}, fmt.Errorf("parse %s: %w", path, err)
+		return Commit{}, b, fmt.Errorf("parse %s: %w", path, err)
 	}
-	return c, nil
+	return c, b, nil
 }
 
 // readAll reads a whole /proc file until EOF: unlike readSmall it does not
