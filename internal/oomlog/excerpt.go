@@ -89,7 +89,7 @@ var rowShapes = map[int][]column{
 // holds, ok false when no era printed a row of that shape.
 func rowShape(body string) (cols []column, format TableFormat, ok bool) {
 	end := strings.IndexByte(body, ']')
-	// "] " and a digit, as the Scanner's prefilter asks (hasTaskRow):
+	// "] " and a digit, as the Scanner's prefilter asks (isTaskRowAt):
 	// dump_task() prints "[%7d] %5d …", the uid first.
 	if end < 0 || end+1 >= len(body) || body[end+1] != ' ' {
 		return nil, "", false

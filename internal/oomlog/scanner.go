@@ -192,94 +192,95 @@ func mayStart(b string) bool {
 			}
 		}
 	}
-	// "oom" (invoked oom-killer, oom-kill:, oom_reaper, memory.oom.group),
-	// "memory"/"Memory" (Out of memory, Memory cgroup …, memory: usage).
-	for off := 0; ; {
-		i := strings.IndexByte(b[off:], 'm')
-		if i < 0 {
-			break
-		}
-		i += off
-		if i >= 2 && b[i-1] == 'o' && b[i-2] == 'o' {
-			return true
-		}
-		if i+3 < len(b) && b[i+1] == 'o' && b[i+2] == 'r' && b[i+3] == 'y' {
-			return true
-		}
-		off = i + 1
-	}
-	return hasWordAt(b, 'K', "Kill", "Kernel panic") || // Kill process, Killed process, panics
-		hasWordAt(b, 'O', "OOM victim", "") ||
-		hasWordAt(b, 'T', "Task", "") || // Task in, Tasks state, Tasks in
-		hasWordAt(b, 'P', "PID: ", "Pid: ") || // the kernel release on CPU lines
-		hasWordAt(b, 'L', "Linux version", "") ||
-		hasPidHeader(b) ||
-		hasTaskRow(b)
+	return hasRareWord(b)
 }
 
-// hasTaskRow finds a task-table row, "[  14300]     0 14300 …": "[",
-// spaces, digits, "]", then spaces and a digit (a dmesg stamp has a dot
-// inside its brackets). Rows whose header was cut begin a report on their
-// own (excerpt.go).
-func hasTaskRow(b string) bool {
-	for off := 0; ; {
-		i := strings.IndexByte(b[off:], '[')
-		if i < 0 {
-			return false
+// rareByte marks the bytes hasRareWord stops at: the first (or, for
+// "oom" and "]", a telling) byte of each word it looks for.
+var rareByte = [256]bool{'m': true, 'K': true, 'O': true, 'T': true, 'P': true, 'L': true, '[': true, ']': true}
+
+// hasRareWord is mayStart's search of the kernel's text, in one pass over
+// it (a kernel line that is not about OOM would otherwise be read once per
+// word): at each rare byte, does one of these words start or end here?
+//
+//	"oom"                invoked oom-killer, oom-kill:, oom_reaper, memory.oom.group
+//	"mory"               Out of memory, Memory cgroup …, memory: usage
+//	"Kill", "Kernel panic"  Kill process, Killed process, panics
+//	"OOM victim"         OOM victim … is already exiting
+//	"Task"               Task in, Tasks state, Tasks in
+//	"PID: ", "Pid: "     the kernel release on CPU lines
+//	"Linux version"      the boot banner
+//	"pid ]"              the task table header "[ pid ]" / "[  pid  ]"
+//	"[ 123]  1"          a task-table row: "[", spaces, digits, "] ",
+//	                     spaces, a digit (a dmesg stamp has a dot inside
+//	                     its brackets); rows whose header was cut begin
+//	                     a report on their own (excerpt.go)
+func hasRareWord(b string) bool {
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if !rareByte[c] {
+			continue
 		}
-		i += off
-		j := i + 1
-		for j < len(b) && b[j] == ' ' {
-			j++
-		}
-		d := j
-		for j < len(b) && isDigit(b[j]) {
-			j++
-		}
-		if j > d && j+2 < len(b) && b[j] == ']' && b[j+1] == ' ' {
-			k := j + 1
-			for k < len(b) && b[k] == ' ' {
-				k++
+		r := b[i:]
+		switch c {
+		case 'm':
+			if i >= 2 && b[i-1] == 'o' && b[i-2] == 'o' || len(r) > 3 && r[1] == 'o' && r[2] == 'r' && r[3] == 'y' {
+				return true
 			}
-			if k < len(b) && isDigit(b[k]) {
+		case 'K':
+			if strings.HasPrefix(r, "Kill") || strings.HasPrefix(r, "Kernel panic") {
+				return true
+			}
+		case 'O':
+			if strings.HasPrefix(r, "OOM victim") {
+				return true
+			}
+		case 'T':
+			if strings.HasPrefix(r, "Task") {
+				return true
+			}
+		case 'P':
+			if strings.HasPrefix(r, "PID: ") || strings.HasPrefix(r, "Pid: ") {
+				return true
+			}
+		case 'L':
+			if strings.HasPrefix(r, "Linux version") {
+				return true
+			}
+		case ']':
+			j := i - 1
+			for j >= 0 && b[j] == ' ' {
+				j--
+			}
+			if j >= 2 && b[j] == 'd' && b[j-1] == 'i' && b[j-2] == 'p' {
+				return true
+			}
+		case '[':
+			if isTaskRowAt(r) {
 				return true
 			}
 		}
-		off = i + 1
 	}
+	return false
 }
 
-// hasWordAt reports whether b holds w1 or w2, both starting with c.
-func hasWordAt(b string, c byte, w1, w2 string) bool {
-	for off := 0; ; {
-		i := strings.IndexByte(b[off:], c)
-		if i < 0 {
-			return false
-		}
-		i += off
-		r := b[i:]
-		if strings.HasPrefix(r, w1) || w2 != "" && strings.HasPrefix(r, w2) {
-			return true
-		}
-		off = i + 1
+// isTaskRowAt reports whether r starts like a task-table row: "[",
+// spaces, digits, "] ", spaces, a digit.
+func isTaskRowAt(r string) bool {
+	j := 1
+	for j < len(r) && r[j] == ' ' {
+		j++
 	}
-}
-
-// hasPidHeader finds the task table header "[ pid ]" / "[  pid  ]".
-func hasPidHeader(b string) bool {
-	for off := 0; ; {
-		i := strings.IndexByte(b[off:], ']')
-		if i < 0 {
-			return false
-		}
-		i += off
-		j := i - 1
-		for j >= 0 && b[j] == ' ' {
-			j--
-		}
-		if j >= 2 && b[j] == 'd' && b[j-1] == 'i' && b[j-2] == 'p' {
-			return true
-		}
-		off = i + 1
+	d := j
+	for j < len(r) && isDigit(r[j]) {
+		j++
 	}
+	if j == d || j+2 >= len(r) || r[j] != ']' || r[j+1] != ' ' {
+		return false
+	}
+	k := j + 1
+	for k < len(r) && r[k] == ' ' {
+		k++
+	}
+	return k < len(r) && isDigit(r[k])
 }
