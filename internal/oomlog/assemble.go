@@ -398,7 +398,10 @@ func (a *Assembler) feedRaw(line string, lineNo int) {
 // the report the prefix's shape to strip from its later lines. It reports
 // whether it did.
 func (a *Assembler) refeed(raw string, l *logLine) bool {
-	if !(l.kind == lineOther && !a.busy()) && !leaksPrefix(l.body, l.kind) {
+	// Text oomlog does not know (outside a report), or a known line whose
+	// name field swallowed a prefix.
+	unknown := l.kind == lineOther && !a.busy()
+	if !unknown && !leaksPrefix(l.body, l.kind) {
 		return false
 	}
 	start, ok := findMessage(raw)

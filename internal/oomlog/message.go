@@ -153,9 +153,10 @@ func leaksPrefix(body string, kind lineKind) bool {
 		return badComm(body[:strings.Index(body, " cpuset=")])
 	case lineKilled, lineChosen, lineExiting:
 		word := "Killed process "
-		if kind == lineChosen {
+		switch kind {
+		case lineChosen:
 			word = "Kill process "
-		} else if kind == lineExiting {
+		case lineExiting:
 			word = "OOM victim "
 		}
 		switch killMessage(body[:strings.Index(body, word)]) {

@@ -572,7 +572,7 @@ func isRelative(s string) bool {
 	}
 	// "Jan16 21:33" / "Jan16 21:33:51"; util-linux prints the day with
 	// strftime's %e, space-padded: "Dec 4 18:13".
-	if len(t) < 11 || !isMonth3(t[:3]+" ") || t[5] != ' ' || !(isDigit(t[3]) || t[3] == ' ') || !isDigit(t[4]) {
+	if len(t) < 11 || !isMonth3(t[:3]+" ") || t[5] != ' ' || !isDigit(t[3]) && t[3] != ' ' || !isDigit(t[4]) {
 		return false
 	}
 	c := t[6:]
