@@ -24,6 +24,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/oomkit/oomkit/internal/bytesize"
 )
 
 // Schema is the JSON schema name of every record.
@@ -421,7 +423,7 @@ func newFileBackend(dir string) (*fileBackend, error) {
 }
 
 func fileBuf() []byte {
-	b := make([]byte, MiB)
+	b := make([]byte, bytesize.MiB)
 	for i := range b {
 		b[i] = 0xa5
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/oomkit/oomkit/internal/alloc"
+	"github.com/oomkit/oomkit/internal/bytesize"
 	"github.com/oomkit/oomkit/internal/lab"
 	"github.com/oomkit/oomkit/internal/vm"
 )
@@ -143,12 +144,12 @@ Exit status:
 			}
 			cfg := lab.Config{Keep: keep, Log: s.err}
 			if limit != "" {
-				n, err := alloc.ParseSize(limit)
+				n, err := bytesize.Parse(limit)
 				if err != nil {
 					return usageError("--limit: %w", err)
 				}
 				if n < lab.MinLimitBytes {
-					return usageError("--limit %s is too small: the scenarios need at least %s", alloc.FormatSize(n), alloc.FormatSize(lab.MinLimitBytes))
+					return usageError("--limit %s is too small: the scenarios need at least %s", bytesize.Format(n), bytesize.Format(lab.MinLimitBytes))
 				}
 				cfg.LimitBytes = n
 			}

@@ -72,7 +72,15 @@ func NewRoot(in io.Reader, out, errOut io.Writer) *cobra.Command {
 		Long: `oomkit sees, explains, reproduces and predicts out-of-memory kills on Linux
 and Kubernetes: which process died, which limit was hit, why the kernel chose
 that victim, whether Kubernetes will say OOMKilled, how close everything else
-is to the same fate, and what to change.`,
+is to the same fate, and what to change.
+
+Sizes are bytes (4096) or a number with a binary unit: KiB, MiB, GiB, TiB
+(also Kubernetes' Ki, Mi, Gi, Ti; 1.5GiB works). MB, GB, k, M and G are
+refused as ambiguous, except where the value is a Kubernetes quantity
+(kube --node-memory and --usage, inspect --eviction-hard, a pod's memory in
+a sim scenario): there 1G is 10^9 bytes and 1Gi 2^30, as in Kubernetes.
+Percentages carry their sign: 50%. Sizes print as 1.5 GiB, 169 MiB
+(docs/sizes.md).`,
 		Example: `  oomkit explain                     # explain every OOM kill in this machine's kernel log
   oomkit explain /var/log/kern.log   # ... or in a saved log
   oomkit explain --sample twist-1    # a real report bundled with oomkit`,
