@@ -24,6 +24,7 @@ import (
 	"github.com/oomkit/oomkit/internal/kmsg"
 	"github.com/oomkit/oomkit/internal/mm"
 	"github.com/oomkit/oomkit/internal/oomlog"
+	"github.com/oomkit/oomkit/internal/watch"
 )
 
 // explainConfig is what the explain command's flags say.
@@ -37,10 +38,6 @@ type explainConfig struct {
 	listSamples bool
 	kmsgPath    string
 }
-
-// kmsgIdle is how long a followed /dev/kmsg stays quiet before a finished
-// report that may still be waiting for its oom_reaper line is printed.
-const kmsgIdle = 2 * time.Second
 
 func init() {
 	register(func(s *streams) *cobra.Command {
@@ -106,7 +103,7 @@ type explainOut struct {
 	w    *bufio.Writer
 	enc  *json.Encoder
 	opts explain.Options
-	n    int
+	n    int // events written
 	// boot is the wall-clock boot time, for /dev/kmsg events whose stamps
 	// are seconds since boot; zero for files.
 	boot time.Time
@@ -226,9 +223,11 @@ func fileError(err error) error {
 func (o *explainOut) scan(name string, r io.Reader) error {
 	sc := oomlog.NewScanner(r, oomlog.Options{})
 	before := o.n
-	var prior []int
+	x := watch.Explainer{Options: o.opts}
+	x.Options.File = name
 	for sc.Scan() {
-		o.event(name, sc.Report(), &prior)
+		e := x.Explain(sc.Report())
+		o.write(&e)
 	}
 	err := sc.Err()
 	if err != nil {
@@ -238,18 +237,8 @@ func (o *explainOut) scan(name string, r io.Reader) error {
 	return err
 }
 
-// event explains one report and writes it.
-func (o *explainOut) event(name string, r *oomlog.Report, prior *[]int) {
-	opts := o.opts
-	opts.File = name
-	opts.PriorVictims = *prior
-	e := explain.Explain(r, opts)
-	if e.Analysis.KernelVictimPID != nil {
-		*prior = append(*prior, *e.Analysis.KernelVictimPID)
-		if len(*prior) > 256 {
-			*prior = (*prior)[len(*prior)-256:]
-		}
-	}
+// write renders one event.
+func (o *explainOut) write(e *explain.Event) {
 	o.n++
 	if o.cfg.json {
 		_ = o.enc.Encode(e)
@@ -258,7 +247,7 @@ func (o *explainOut) event(name string, r *oomlog.Report, prior *[]int) {
 	if o.n > 1 {
 		_ = o.w.WriteByte('\n')
 	}
-	renderEvent(o.w, &e, o.n, o.cfg.verbose, o.boot)
+	renderEvent(o.w, e, o.n, o.cfg.verbose, o.boot)
 }
 
 // noteStats tells, on standard error, what could not be used, and says so
@@ -339,9 +328,10 @@ func clean(s string) string {
 	return b.String()
 }
 
-// kmsg explains the reports in this machine's kernel log.
+// kmsg explains the reports in this machine's kernel log: the whole ring,
+// or, with --follow, every report from now on until interrupted.
 func (o *explainOut) kmsg(ctx context.Context) error {
-	rd, err := kmsg.Open(o.cfg.kmsgPath, o.cfg.follow)
+	st, err := watch.Open(o.cfg.kmsgPath, watch.Options{Follow: o.cfg.follow, Explain: o.opts})
 	if err != nil {
 		var oe *kmsg.OpenError
 		if errors.As(err, &oe) && (errors.Is(err, fs.ErrPermission)) {
@@ -352,67 +342,66 @@ func (o *explainOut) kmsg(ctx context.Context) error {
 		}
 		return err
 	}
-	defer rd.Close()
+	defer st.Close()
 	name := o.cfg.kmsgPath
 	if name == kmsg.DefaultPath {
 		o.boot = bootTime()
-	}
-	asm := oomlog.NewAssembler(oomlog.Options{})
-	var prior []int
-	emit := func(reps []*oomlog.Report) {
-		for _, r := range reps {
-			o.event(name, r, &prior)
-		}
-		if len(reps) > 0 && o.cfg.follow {
-			o.w.Flush()
-		}
 	}
 	if o.cfg.follow {
 		var stop context.CancelFunc
 		ctx, stop = signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 		defer stop()
 	}
-	records := 0
-	lost := uint64(0)
+	var lost uint64
+	firstUnknown := false
+	gaps := 0
 	for {
-		nctx, cancel := ctx, context.CancelFunc(func() {})
-		if o.cfg.follow {
-			nctx, cancel = context.WithTimeout(ctx, kmsgIdle)
-		}
-		rec, err := rd.Next(nctx)
-		cancel()
+		it, err := st.Next(ctx)
 		switch {
-		case err == nil:
-			records++
-			if l := rd.Lost(); l > lost {
-				fmt.Fprintf(o.s.err, "oomkit explain: %s: %d records were overwritten before they could be read (the ring buffer is too small for the log rate)\n", name, l-lost)
-				lost = l
+		case err == nil && it.Gap != nil:
+			if gaps == 0 && it.Gap.Lost == nil {
+				firstUnknown = true
 			}
-			seq, up := rec.Seq, float64(rec.Usec)/1e6
-			emit(asm.Feed(oomlog.Record{Text: rec.Text, Stamp: oomlog.Stamp{Seq: &seq, Uptime: &up, Caller: rec.Caller}, HasStamp: true}))
+			gaps++
+			if it.Gap.Lost != nil && *it.Gap.Lost > 0 {
+				fmt.Fprintf(o.s.err, "oomkit explain: %s: %d records were overwritten before they could be read (the ring buffer is too small for the log rate)\n", name, *it.Gap.Lost)
+				lost += *it.Gap.Lost
+			}
+			continue
+		case err == nil:
+			o.write(it.Event)
+			if o.cfg.follow {
+				o.w.Flush()
+			}
 			continue
 		case errors.Is(err, io.EOF):
-		case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
-			// Quiet for a while: print what is finished.
-			emit(asm.Flush())
-			continue
 		case ctx.Err() != nil:
 			// Interrupted while following: finish quietly.
 		case errors.Is(err, kmsg.ErrMalformed):
 			fmt.Fprintf(o.s.err, "oomkit explain: %v\n", err)
 			continue
 		default:
-			emit(asm.Flush())
+			o.drain(st)
 			return err
 		}
 		break
 	}
-	emit(asm.Flush())
-	if g := rd.Gaps(); len(g) > 0 && g[0].Lost == 0 && lost == 0 {
+	o.drain(st)
+	if firstUnknown && lost == 0 {
 		fmt.Fprintf(o.s.err, "oomkit explain: %s: records were overwritten before the first one could be read\n", name)
 	}
-	o.noteStats(name, records, asm.Stats(), 0, "records")
+	stats := st.Stats()
+	o.noteStats(name, stats.Records, stats.Parser, 0, "records")
 	return nil
+}
+
+// drain writes the events of the reports a stopped stream still held.
+func (o *explainOut) drain(st *watch.Stream) {
+	for _, it := range st.Drain() {
+		if it.Event != nil {
+			o.write(it.Event)
+		}
+	}
 }
 
 // renderEvent writes one event as readable text.

@@ -20,6 +20,7 @@ var allowed = map[string][]string{
 	"internal/cli":           {"*"},
 	"internal/agent":         {"internal/explain", "internal/kube", "internal/oomlog", "internal/mm", "internal/proc", "internal/cgroup", "internal/kmsg"},
 	"internal/explain":       {"internal/mm", "internal/kube", "internal/oomlog"},
+	"internal/watch":         {"internal/explain", "internal/oomlog", "internal/kmsg"},
 	"internal/lab":           {"internal/explain", "internal/mm", "internal/kube", "internal/oomlog", "internal/proc", "internal/cgroup", "internal/kmsg", "internal/alloc", "internal/vm", "internal/bytesize"},
 	"internal/sim":           {"internal/explain", "internal/mm", "internal/kube", "internal/oomlog", "internal/bytesize"},
 	"internal/alloc":         {"internal/proc", "internal/cgroup", "internal/mm", "internal/bytesize"},
