@@ -17,10 +17,10 @@ const (
 // most two decimals and no trailing zeros: 1610612736 → "1.5 GiB",
 // 20971520 → "20 MiB", 100 → "100 B".
 //
-// Deprecated: print sizes with bytesize.Format. This older spelling is kept
-// only for inspect, top and the heap ceilings while they move out of cli and
-// kube (issue 10); they switch to bytesize.Format together, with their
-// golden files.
+// New code prints sizes with bytesize.Format (three significant digits).
+// This older spelling is kept only for inspect, top and the heap ceilings
+// while they move out of cli and kube (issue 10); they switch to
+// bytesize.Format together, with their golden files, and this goes.
 func FormatBytes(n int64) string {
 	sign := ""
 	if n < 0 {
