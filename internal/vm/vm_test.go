@@ -173,6 +173,32 @@ func openKmsg(t *testing.T) *kmsgReader {
 	return &kmsgReader{fd: fd}
 }
 
+// recordsUntil reads records until missing, given the dmesg text of those
+// read, says nothing is missing; it waits in poll(2) for the kernel to log
+// more (a process can be reaped before its "Killed process" line is
+// printed: __oom_kill_process() sends SIGKILL first). The deadline is a
+// guard.
+func (k *kmsgReader) recordsUntil(t *testing.T, missing func(text string) string) []string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	var recs []string
+	for {
+		recs = append(recs, k.records()...)
+		m := missing(dmesgText(recs))
+		if m == "" {
+			return recs
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			t.Fatalf("kernel log lacks %s after 30 s", m)
+		}
+		fds := []unix.PollFd{{Fd: int32(k.fd), Events: unix.POLLIN}}
+		if _, err := unix.Poll(fds, int(left/time.Millisecond)+1); err != nil && err != unix.EINTR {
+			t.Fatalf("poll /dev/kmsg: %v", err)
+		}
+	}
+}
+
 // records returns the raw records ("prio,seq,usec,flags;text") read so far.
 func (k *kmsgReader) records() []string {
 	var recs []string
@@ -253,20 +279,27 @@ func TestGroupKill(t *testing.T) {
 	if ev["oom_kill"] < procs {
 		t.Errorf("oom_kill = %d, want >= %d", ev["oom_kill"], procs)
 	}
-	time.Sleep(50 * time.Millisecond) // the last lines of the report
-	recs := kmsg.records()
-	text := dmesgText(recs)
 	name := "/" + filepath.Base(cg)
-	for _, want := range []string{
+	want := []string{
 		"invoked oom-killer",
 		"oom-kill:constraint=CONSTRAINT_MEMCG",
 		"oom_memcg=" + name,
 		"Tasks in " + name + " are going to be killed due to memory.oom.group set",
 		"Memory cgroup out of memory: Killed process",
 		"(" + hogComm + ")",
-	} {
-		if !strings.Contains(text, want) {
-			t.Errorf("kernel log lacks %q", want)
+	}
+	// Wait for a Killed line per process (a line may name a thread, or
+	// repeat a process: spec/qemu-v2.md §5.3), then check the report.
+	recs := kmsg.recordsUntil(t, func(text string) string {
+		if n := strings.Count(text, "Killed process "); n < procs {
+			return fmt.Sprintf("%d Killed lines (has %d)", procs, n)
+		}
+		return ""
+	})
+	text := dmesgText(recs)
+	for _, w := range want {
+		if !strings.Contains(text, w) {
+			t.Errorf("kernel log lacks %q", w)
 		}
 	}
 	fmt.Println(kmsgBegin)
