@@ -25,6 +25,7 @@ var allowed = map[string][]string{
 	"internal/sim":           {"internal/explain", "internal/mm", "internal/kube", "internal/oomlog", "internal/bytesize"},
 	"internal/alloc":         {"internal/proc", "internal/cgroup", "internal/mm", "internal/bytesize"},
 	"internal/vm":            {"internal/cgroup"},
+	"internal/vm/vmtest":     {"internal/vm", "internal/kerneltest"},
 	"internal/kube":          {"internal/bytesize"},
 	"internal/kube/manifest": {"internal/kube"},
 	"internal/mm":            {},
@@ -113,4 +114,26 @@ func permitted(list []string, dep string) bool {
 		}
 	}
 	return false
+}
+
+// testOnly are packages for tests; the oomkit binary must not link them
+// (package testing registers flags and brings its runtime along).
+var testOnly = []string{"testing", mod + "internal/kerneltest", mod + "internal/vm/vmtest", mod + "internal/watch/watchtest"}
+
+// TestProductLinksNoTestCode: `go list -deps ./cmd/oomkit` lists none of
+// the test-only packages.
+func TestProductLinksNoTestCode(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", mod+"cmd/oomkit").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	deps := strings.Fields(string(out))
+	if len(deps) < 10 {
+		t.Fatalf("go list -deps listed %d packages: %q", len(deps), deps)
+	}
+	for _, p := range testOnly {
+		if slices.Contains(deps, p) {
+			t.Errorf("cmd/oomkit links %s, a package for tests", p)
+		}
+	}
 }

@@ -18,7 +18,7 @@ func requireVMBench(b *testing.B) []byte {
 	if _, err := (Config{}).withDefaults().kernelPath(context.Background()); err != nil {
 		kerneltest.Skip(b, err.Error())
 	}
-	bin, err := testBinary()
+	bin, err := TestBinary()
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package vm
+package vm_test
 
 import (
 	"flag"
@@ -14,6 +14,9 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/oomkit/oomkit/internal/vm"
+	"github.com/oomkit/oomkit/internal/vm/vmtest"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/guest-6.1-group-kill.{log,kmsg} from a fresh guest run")
@@ -245,8 +248,8 @@ const (
 )
 
 func TestGroupKill(t *testing.T) {
-	if !InGuest() {
-		res := RunTest(t, Config{})
+	if !vm.InGuest() {
+		res := vmtest.RunTest(t, vm.Config{})
 		if *update {
 			saveGroupKillLog(t, res)
 		}
@@ -311,7 +314,7 @@ func TestGroupKill(t *testing.T) {
 
 // saveGroupKillLog writes the kernel log the guest printed between the
 // markers to testdata, as dmesg text and as raw /dev/kmsg records.
-func saveGroupKillLog(t *testing.T, res *Result) {
+func saveGroupKillLog(t *testing.T, res *vm.Result) {
 	out := string(res.Stdout)
 	i, j := strings.Index(out, kmsgBegin+"\n"), strings.Index(out, kmsgEnd)
 	if i < 0 || j < i {
@@ -342,8 +345,8 @@ func saveGroupKillLog(t *testing.T, res *Result) {
 }
 
 func TestMemoryHigh(t *testing.T) {
-	if !InGuest() {
-		RunTest(t, Config{SwapMiB: 256})
+	if !vm.InGuest() {
+		vmtest.RunTest(t, vm.Config{SwapMiB: 256})
 		return
 	}
 	// 96 MiB touched in a cgroup with memory.high 32 MiB and no memory.max:
@@ -404,8 +407,8 @@ func psiTotal(t *testing.T, psi, kind string) int64 {
 }
 
 func TestScratchPageCache(t *testing.T) {
-	if !InGuest() {
-		RunTest(t, Config{ScratchMiB: 512})
+	if !vm.InGuest() {
+		vmtest.RunTest(t, vm.Config{ScratchMiB: 512})
 		return
 	}
 	var st unix.Statfs_t
