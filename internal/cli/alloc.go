@@ -23,10 +23,6 @@ const (
 	allocExitRuntime = 4 // heap mode: the block would exceed GOMEMLIMIT
 )
 
-func init() {
-	register(newAllocCommand)
-}
-
 func newAllocCommand(s *streams) *cobra.Command {
 	var (
 		block, touch, max, mode, dir string

@@ -85,5 +85,3 @@ func undated(page []byte) []byte {
 	}
 	return []byte(strings.Join(lines, "\n"))
 }
-
-func init() { register(newGenManCommand) }

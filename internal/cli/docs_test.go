@@ -105,9 +105,19 @@ func TestExitCodes(t *testing.T) {
 		code int
 	}{
 		{[]string{"version"}, ExitOK},
+		{[]string{}, ExitOK}, // help
+		{[]string{"--help"}, ExitOK},
 		{[]string{"no-such-command"}, ExitUsage},
+		{[]string{"explian"}, ExitUsage}, // with a suggestion on a second line, joined
+		{[]string{"--no-such-flag"}, ExitUsage},
 		{[]string{"version", "--no-such-flag"}, ExitUsage},
 		{[]string{"version", "extra-arg"}, ExitUsage},
+		{[]string{"sim", "run"}, ExitUsage},
+		{[]string{"sim", "run", "a", "b"}, ExitUsage},
+		{[]string{"top", "--limit", "x"}, ExitUsage},
+		{[]string{"completion", "bash", "extra"}, ExitUsage},
+		{[]string{"completion", "bash"}, ExitOK},
+		{[]string{"explain", "/no/such/file"}, ExitError},
 	} {
 		var out, errOut bytes.Buffer
 		if got := Main(tt.args, nil, &out, &errOut); got != tt.code {

@@ -39,13 +39,13 @@ type explainConfig struct {
 	kmsgPath    string
 }
 
-func init() {
-	register(func(s *streams) *cobra.Command {
-		cfg := explainConfig{}
-		cmd := &cobra.Command{
-			Use:   "explain [FILE|-]...",
-			Short: "Explain every OOM kill in a kernel log: which limit, which victim, why, and what Kubernetes will say",
-			Long: `explain reads kernel logs and explains every OOM-killer report in them.
+// newExplainCommand is `oomkit explain`.
+func newExplainCommand(s *streams) *cobra.Command {
+	cfg := explainConfig{}
+	cmd := &cobra.Command{
+		Use:   "explain [FILE|-]...",
+		Short: "Explain every OOM kill in a kernel log: which limit, which victim, why, and what Kubernetes will say",
+		Long: `explain reads kernel logs and explains every OOM-killer report in them.
 
 For each OOM kill it prints when it happened; which limit was hit (the machine,
 or a memory cgroup with its usage and limit); the task whose allocation
@@ -71,29 +71,28 @@ Exit status:
   1  a log could not be read (missing, unreadable, not gzip); the other
      logs are still explained
   2  usage error (bad flag, bad --assume-kernel, unknown --sample)`,
-			Example: `  oomkit explain                          # this machine's kernel log (/dev/kmsg, needs root)
+		Example: `  oomkit explain                          # this machine's kernel log (/dev/kmsg, needs root)
   oomkit explain --follow                 # ... and every OOM kill from now on
   oomkit explain /var/log/kern.log        # a saved log; .gz works too
   journalctl -k -o short-precise | oomkit explain -
   oomkit explain --sample twist-1         # a real report bundled with oomkit
   oomkit explain --sample twist-1 --assume-kernel 6.1.0   # what would 6.1 have killed?
   oomkit explain --json kern.log | jq .analysis.summary`,
-			RunE: func(cmd *cobra.Command, args []string) error {
-				return runExplain(cmd.Context(), s, cfg, args)
-			},
-		}
-		f := cmd.Flags()
-		f.BoolVarP(&cfg.follow, "follow", "f", false, "keep reading /dev/kmsg for new OOM reports (no FILE)")
-		f.BoolVar(&cfg.json, "json", false, "print one oomkit.event/v1 JSON object per OOM kill (JSON Lines; docs/event.md)")
-		f.BoolVarP(&cfg.verbose, "verbose", "v", false, "add the whole task table and rank every task")
-		f.IntVar(&cfg.top, "top", explain.DefaultTop, "show the top `N` tasks of the kernel's ranking")
-		f.StringVar(&cfg.assume, "assume-kernel", "", "explain as kernel `VERSION` would have chosen (e.g. 6.1.0), whatever the report prints")
-		f.StringVar(&cfg.sample, "sample", "", "explain the bundled real report `NAME` (\"list\" lists them)")
-		f.BoolVar(&cfg.listSamples, "list-samples", false, "list the bundled sample reports")
-		f.StringVar(&cfg.kmsgPath, "kmsg-path", kmsg.DefaultPath, "kernel log device (for tests)")
-		_ = f.MarkHidden("kmsg-path")
-		return cmd
-	})
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runExplain(cmd.Context(), s, cfg, args)
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVarP(&cfg.follow, "follow", "f", false, "keep reading /dev/kmsg for new OOM reports (no FILE)")
+	f.BoolVar(&cfg.json, "json", false, "print one oomkit.event/v1 JSON object per OOM kill (JSON Lines; docs/event.md)")
+	f.BoolVarP(&cfg.verbose, "verbose", "v", false, "add the whole task table and rank every task")
+	f.IntVar(&cfg.top, "top", explain.DefaultTop, "show the top `N` tasks of the kernel's ranking")
+	f.StringVar(&cfg.assume, "assume-kernel", "", "explain as kernel `VERSION` would have chosen (e.g. 6.1.0), whatever the report prints")
+	f.StringVar(&cfg.sample, "sample", "", "explain the bundled real report `NAME` (\"list\" lists them)")
+	f.BoolVar(&cfg.listSamples, "list-samples", false, "list the bundled sample reports")
+	f.StringVar(&cfg.kmsgPath, "kmsg-path", kmsg.DefaultPath, "kernel log device (for tests)")
+	_ = f.MarkHidden("kmsg-path")
+	return cmd
 }
 
 // explainOut renders events to the command's output, buffered.

@@ -35,13 +35,13 @@ type kubeConfig struct {
 	procRoot      string
 }
 
-func init() {
-	register(func(s *streams) *cobra.Command {
-		cfg := kubeConfig{}
-		cmd := &cobra.Command{
-			Use:   "kube [FILE|DIR|-]...",
-			Short: "What the kubelet and the kernel will do with these manifests: QoS, oom_score_adj, cgroups, heaps, who dies first",
-			Long: `kube reads Kubernetes manifests and says, for every container, what the
+// newKubeCommand is `oomkit kube`.
+func newKubeCommand(s *streams) *cobra.Command {
+	cfg := kubeConfig{}
+	cmd := &cobra.Command{
+		Use:   "kube [FILE|DIR|-]...",
+		Short: "What the kubelet and the kernel will do with these manifests: QoS, oom_score_adj, cgroups, heaps, who dies first",
+		Long: `kube reads Kubernetes manifests and says, for every container, what the
 kubelet and the kernel will do with it when memory runs out:
 
   - the pod's QoS class, after the defaulting the API server applies (requests
@@ -83,28 +83,27 @@ Exit status:
   3  pods were analysed, but some input was unreadable or invalid (malformed
      YAML, an invalid quantity, an empty file, a limit below its request);
      each problem is reported on standard error`,
-			Example: `  oomkit kube deploy.yaml                        # one file
+		Example: `  oomkit kube deploy.yaml                        # one file
   oomkit kube k8s/                               # every manifest under a directory
   kubectl get pods -A -o yaml | oomkit kube      # what is running now
   oomkit kube app.yaml --node-memory 16Gi --kubernetes-version 1.30
   oomkit kube app.yaml --usage web/app=1.5Gi     # who dies first if app uses 1.5 GiB
   oomkit kube app.yaml --json | jq 'select(.warnings != [])'`,
-			RunE: func(cmd *cobra.Command, args []string) error {
-				return runKube(s, cmd, cfg, args)
-			},
-		}
-		f := cmd.Flags()
-		f.StringVar(&cfg.nodeMemory, "node-memory", "", "the node's RAM, a Kubernetes quantity, e.g. 16Gi or 64G (default: this machine's MemTotal)")
-		f.StringVar(&cfg.version, "kubernetes-version", kube.Newest.String(), "kubelet version whose rules apply, 1.N")
-		f.StringVar(&cfg.cgroupVersion, "cgroup-version", "v2", "the node's cgroup version: v1 or v2")
-		f.StringVar(&cfg.driver, "cgroup-driver", kube.DriverSystemd, "the kubelet's cgroup driver for the path shown in the table: systemd or cgroupfs")
-		f.StringVar(&cfg.runtime, "runtime", kube.RuntimeContainerd, "container runtime where a pod's status does not say: containerd, cri-o or docker")
-		f.BoolVar(&cfg.singleProcess, "single-process-oom-kill", false, "the kubelet's singleProcessOOMKill setting (1.32+; default: unset)")
-		f.StringArrayVar(&cfg.usage, "usage", nil, "expected memory use of a container, POD/CONTAINER=QUANTITY or NAMESPACE/POD/CONTAINER=QUANTITY, e.g. web/app=1.5Gi (repeatable)")
-		f.BoolVar(&cfg.json, "json", false, "print one oomkit.container/v1 JSON object per container (JSON Lines)")
-		f.StringVar(&cfg.procRoot, "proc-root", proc.DefaultRoot, "where proc(5) is mounted, for MemTotal")
-		return cmd
-	})
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runKube(s, cmd, cfg, args)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.nodeMemory, "node-memory", "", "the node's RAM, a Kubernetes quantity, e.g. 16Gi or 64G (default: this machine's MemTotal)")
+	f.StringVar(&cfg.version, "kubernetes-version", kube.Newest.String(), "kubelet version whose rules apply, 1.N")
+	f.StringVar(&cfg.cgroupVersion, "cgroup-version", "v2", "the node's cgroup version: v1 or v2")
+	f.StringVar(&cfg.driver, "cgroup-driver", kube.DriverSystemd, "the kubelet's cgroup driver for the path shown in the table: systemd or cgroupfs")
+	f.StringVar(&cfg.runtime, "runtime", kube.RuntimeContainerd, "container runtime where a pod's status does not say: containerd, cri-o or docker")
+	f.BoolVar(&cfg.singleProcess, "single-process-oom-kill", false, "the kubelet's singleProcessOOMKill setting (1.32+; default: unset)")
+	f.StringArrayVar(&cfg.usage, "usage", nil, "expected memory use of a container, POD/CONTAINER=QUANTITY or NAMESPACE/POD/CONTAINER=QUANTITY, e.g. web/app=1.5Gi (repeatable)")
+	f.BoolVar(&cfg.json, "json", false, "print one oomkit.container/v1 JSON object per container (JSON Lines)")
+	f.StringVar(&cfg.procRoot, "proc-root", proc.DefaultRoot, "where proc(5) is mounted, for MemTotal")
+	return cmd
 }
 
 // kubeAssumptions is the resolved configuration, printed so the user knows

@@ -28,10 +28,6 @@ const (
 // refusals a non-root user or a host without a memory cgroup gets.
 var labHost = lab.CurrentHost
 
-func init() {
-	register(newLabCommand)
-}
-
 func newLabCommand(s *streams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "lab",

@@ -28,12 +28,12 @@ type simRunConfig struct {
 	maxSteps int
 }
 
-func init() {
-	register(func(s *streams) *cobra.Command {
-		cmd := &cobra.Command{
-			Use:   "sim",
-			Short: "Simulate overcommit, OOM kills, runtime heap limits and evictions from a scenario file",
-			Long: `sim runs a scenario deterministically on a simulated clock: a node's RAM and
+// newSimCommand is `oomkit sim` and its subcommands.
+func newSimCommand(s *streams) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "sim",
+		Short: "Simulate overcommit, OOM kills, runtime heap limits and evictions from a scenario file",
+		Long: `sim runs a scenario deterministically on a simulated clock: a node's RAM and
 swap, the vm.overcommit_* sysctls, a kernel version, memory cgroups, pods,
 processes that allocate (and write part of) memory blocks, fork and change
 sysctls, managed runtimes with their heap ceilings, and the kubelet's
@@ -42,15 +42,14 @@ every OOM kill as the report that kernel version would log.
 
 The article's experiments are built in (sim list); the scenario format is in
 docs/sim.md.`,
-			Example: `  oomkit sim list
+		Example: `  oomkit sim list
   oomkit sim run fig3                          # mode 2, ratio 50: ENOMEM at ~6 GiB
   oomkit sim run twist1 --assume-kernel 6.1.0  # the same pod on 6.1: another victim
   oomkit sim run my.yaml --json | jq 'select(.event=="oom_kill")'
   oomkit sim commit-limit --memory 12GiB --swap 4GiB --ratio 50`,
-		}
-		cmd.AddCommand(simRunCmd(s), simListCmd(s), simShowCmd(s), simCommitLimitCmd(s))
-		return cmd
-	})
+	}
+	cmd.AddCommand(simRunCmd(s), simListCmd(s), simShowCmd(s), simCommitLimitCmd(s))
+	return cmd
 }
 
 func simRunCmd(s *streams) *cobra.Command {
