@@ -108,14 +108,14 @@ func TestAllocRenderGolden(t *testing.T) {
 	base := alloc.Record{
 		Schema: alloc.Schema, Event: "block", PID: 4242, Mode: alloc.ModeMmap, BlockBytes: 100 * bytesize.MiB, TouchPercent: 50,
 		Blocks: 3, AllocatedBytes: 300 * bytesize.MiB, TouchedBytes: 150 * bytesize.MiB, RSSBytes: i64(156 * bytesize.MiB),
-		CommittedASBytes: i64(12 * bytesize.GiB), CommitLimitBytes: i64(12 * bytesize.GiB), OvercommitMode: &mode2,
+		CommitBytes: i64(300*bytesize.MiB + 612*bytesize.KiB), CommittedASBytes: i64(12 * bytesize.GiB), CommitLimitBytes: i64(12 * bytesize.GiB), OvercommitMode: &mode2,
 		Cgroup: str("/oomkit-lab-0123456789ab"), CgroupUsageBytes: i64(152 * bytesize.MiB), CgroupLimitBytes: i64(256 * bytesize.MiB),
 		ElapsedSeconds: 1.5,
 	}
 	var b bytes.Buffer
 	b.WriteString(allocLine(base) + "\n")
 	unknown := base
-	unknown.RSSBytes, unknown.CgroupUsageBytes, unknown.CgroupLimitBytes = nil, nil, nil
+	unknown.RSSBytes, unknown.CommitBytes, unknown.CgroupUsageBytes, unknown.CgroupLimitBytes = nil, nil, nil, nil
 	b.WriteString(allocLine(unknown) + "\n")
 	for _, stop := range []struct {
 		event, reason string
