@@ -197,7 +197,7 @@ func rawForkExit() (int, syscall.Errno) {
 		return 0, errno
 	}
 	if pid == 0 {
-		syscall.RawSyscall(syscall.SYS_EXIT_GROUP, 0, 0, 0)
+		_, _, _ = syscall.RawSyscall(syscall.SYS_EXIT_GROUP, 0, 0, 0)
 	}
 	return int(pid), 0
 }

@@ -402,7 +402,7 @@ func commitHelper(r io.Reader, w io.Writer) {
 			}
 			reply("")
 		case "brkreset":
-			syscall.RawSyscall(syscall.SYS_BRK, brk0, 0, 0)
+			_, _, _ = syscall.RawSyscall(syscall.SYS_BRK, brk0, 0, 0)
 			reply("")
 		case "fork":
 			pid, errno := rawFork()
@@ -436,7 +436,7 @@ func rawFork() (int, syscall.Errno) {
 	}
 	if pid == 0 {
 		for {
-			syscall.RawSyscall(syscall.SYS_PAUSE, 0, 0, 0)
+			_, _, _ = syscall.RawSyscall(syscall.SYS_PAUSE, 0, 0, 0)
 		}
 	}
 	return int(pid), 0
