@@ -95,7 +95,7 @@ for cmd in kube-apiserver kubectl; do
 	go get "k8s.io/kubernetes/cmd/$cmd@$K8S_VERSION" >/dev/null 2>&1
 	# Build to a temporary name: an interrupted build must not leave a
 	# binary the next run takes for a finished one.
-	go build -trimpath -ldflags "$ldflags" -o "$out/.$cmd.tmp" "k8s.io/kubernetes/cmd/$cmd"
+	go build -ldflags "$ldflags" -o "$out/.$cmd.tmp" "k8s.io/kubernetes/cmd/$cmd"
 	mv "$out/.$cmd.tmp" "$out/$cmd"
 done
 
@@ -104,7 +104,7 @@ mkdir "$work/etcd"
 cd "$work/etcd"
 go mod init oomkit.invalid/etcd-testbin >/dev/null 2>&1
 go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION" >/dev/null 2>&1
-go build -trimpath -ldflags "-s -w" -o "$out/.etcd.tmp" go.etcd.io/etcd/server/v3
+go build -ldflags "-s -w" -o "$out/.etcd.tmp" go.etcd.io/etcd/server/v3
 mv "$out/.etcd.tmp" "$out/etcd"
 
 have || { echo "k8s-testbin: built, but the binaries in $out do not report $K8S_VERSION / $ETCD_VERSION" >&2; exit 1; }
