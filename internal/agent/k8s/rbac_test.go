@@ -129,7 +129,9 @@ func TestRBACShippedManifest(t *testing.T) {
 			_, err := agent.AppsV1().ReplicaSets("").List(ctx, metav1.ListOptions{})
 			return err
 		},
-		"delete an event": func() error { return agent.EventsV1().Events(ev.Namespace).Delete(ctx, ev.Name, metav1.DeleteOptions{}) },
+		"delete an event": func() error {
+			return agent.EventsV1().Events(ev.Namespace).Delete(ctx, ev.Name, metav1.DeleteOptions{})
+		},
 		"patch an event": func() error {
 			_, err := agent.EventsV1().Events(ev.Namespace).Patch(ctx, ev.Name, merge, patch, metav1.PatchOptions{})
 			return err
