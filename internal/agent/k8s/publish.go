@@ -429,7 +429,7 @@ func (p *Publisher) attempt(ctx context.Context, q *pending) error {
 	ev, err := p.build(ctx, q, g)
 	switch {
 	case err != nil && retryable(err):
-		return fmt.Errorf("%w: %v", errUnreachable, err)
+		return fmt.Errorf("%w: %w", errUnreachable, err)
 	case err != nil:
 		p.log.Error("cannot attribute OOM kills to a pod", "cgroup", kills[0].CgroupPath, "kills", len(kills), "err", err)
 		p.fail(q, kills)
@@ -450,7 +450,7 @@ func (p *Publisher) attempt(ctx context.Context, q *pending) error {
 	case apierrors.IsAlreadyExists(err):
 		return p.existed(ctx, q, kills, ev)
 	case retryable(err):
-		return fmt.Errorf("%w: %v", errUnreachable, err)
+		return fmt.Errorf("%w: %w", errUnreachable, err)
 	}
 	p.log.Error("the API server refused an OOM Event", "event", ev.Namespace+"/"+ev.Name, "reason", ev.Reason, "kills", len(kills), "err", err)
 	p.fail(q, kills)
@@ -470,7 +470,7 @@ func (p *Publisher) existed(ctx context.Context, q *pending, kills []Kill, ev *e
 			return nil
 		}
 		if retryable(err) {
-			return fmt.Errorf("%w: %v", errUnreachable, err)
+			return fmt.Errorf("%w: %w", errUnreachable, err)
 		}
 		// Cannot check (no RBAC get?): take the name as proof for all.
 		p.stats.existed.Add(1)
