@@ -212,7 +212,8 @@ func (p *Publisher) Publish(k Kill) bool {
 	}
 	var wants []want
 	if h := killHash(p.opts.Node, k.ID); !p.seen.has(h) {
-		wants = append(wants, want{"pod\x00" + k.CgroupPath + "\x00" + string(k.role()), h, pendingPod})
+		// Kills fold with others of the same cgroup, role and kind of OOM.
+		wants = append(wants, want{fmt.Sprintf("pod\x00%s\x00%s\x00%t", k.CgroupPath, k.role(), k.Global), h, pendingPod})
 	}
 	if k.Global {
 		if h := nodeKillHash(p.opts.Node, k.ID); !p.seen.has(h) {
