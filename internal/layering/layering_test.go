@@ -33,6 +33,7 @@ var allowed = map[string][]string{
 	"internal/cgroup":        {"internal/proc"},
 	"internal/kerneltest":    {"internal/cgroup"},
 	"internal/apiservertest": {"internal/kerneltest"},
+	"internal/visible":       {},
 	"scripts/gen-syslog":     {"internal/oomlog"},
 }
 
