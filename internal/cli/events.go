@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/oomkit/oomkit/internal/agent/k8s"
+	"github.com/oomkit/oomkit/internal/visible"
 )
 
 // eventsConfig is what the events command's flags say.
@@ -127,7 +128,7 @@ func runEvents(ctx context.Context, s *streams, cfg eventsConfig) error {
 		return nil
 	}
 	if cfg.json {
-		enc := json.NewEncoder(s.out)
+		enc := json.NewEncoder(visible.JSONWriter(s.out))
 		enc.SetEscapeHTML(false)
 		for _, e := range evs {
 			if err := enc.Encode(e); err != nil {
@@ -159,6 +160,11 @@ func writeEventsTable(w io.Writer, evs []k8s.KillEvent, allNamespaces bool, now 
 			object = "pod/" + dash(e.Pod)
 		}
 		row := []string{age, object, dash(e.Container), dash(e.Node), e.VictimRole, fmt.Sprint(e.Kills), oneLine(e.Why)}
+		for i := range row {
+			// Events are anyone's to write: nothing in them reaches the
+			// terminal raw.
+			row[i] = visible.String(row[i])
+		}
 		if allNamespaces {
 			nsName := dash(e.Namespace)
 			if e.Kind != "Pod" {

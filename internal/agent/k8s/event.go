@@ -16,6 +16,7 @@ import (
 
 	"github.com/oomkit/oomkit/internal/explain"
 	"github.com/oomkit/oomkit/internal/kube"
+	"github.com/oomkit/oomkit/internal/visible"
 )
 
 // Event reasons.
@@ -342,18 +343,9 @@ func trimTo(s string, max int) string {
 	return s[:max]
 }
 
-// printableText is printable for text that may hold newlines.
+// printableText is printable for text whose line breaks are only layout.
 func printableText(s string) string {
-	s = strings.ToValidUTF8(s, "?")
-	return strings.Map(func(r rune) rune {
-		if r == '\n' || r == '\t' {
-			return ' '
-		}
-		if r < 0x20 || r == 0x7f {
-			return '?'
-		}
-		return r
-	}, s)
+	return visible.String(strings.Join(strings.Fields(s), " "))
 }
 
 // podWords names a pod for a Node Event: "shop/checkout-1 (container app)",

@@ -62,7 +62,7 @@ func TestNoteFits(t *testing.T) {
 	if !strings.HasSuffix(ev.Note, "ünïcödé everywhere. …") {
 		t.Errorf("note is not cut after a whole sentence: …%q", ev.Note[len(ev.Note)-60:])
 	}
-	wantHead := "OOM kill of child process a?b??(c) (pid 7) in container app at the container's 256 MiB limit: the container keeps running"
+	wantHead := `OOM kill of child process a\x0ab\x00\xff(c) (pid 7) in container app at the container's 256 MiB limit: the container keeps running`
 	if !strings.HasPrefix(ev.Note, wantHead) {
 		t.Errorf("note starts %q, want %q", ev.Note[:min(len(ev.Note), 160)], wantHead)
 	}

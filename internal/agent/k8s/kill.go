@@ -1,10 +1,10 @@
 package k8s
 
 import (
-	"strings"
 	"time"
 
 	"github.com/oomkit/oomkit/internal/explain"
+	"github.com/oomkit/oomkit/internal/visible"
 )
 
 // Role is what the victim was to its container: the label `victim` of
@@ -130,14 +130,7 @@ func (k *Kill) victim() string {
 	return "a process"
 }
 
-// printable makes a process name safe for an Event: valid UTF-8, no
-// control characters (a comm is any 15 bytes the process chose).
-func printable(s string) string {
-	s = strings.ToValidUTF8(s, "?")
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return '?'
-		}
-		return r
-	}, s)
-}
+// printable makes a process name safe for an Event, which kubectl shows
+// on terminals: a comm is any 15 bytes the process chose, so control
+// characters and invalid UTF-8 become visible escapes.
+func printable(s string) string { return visible.String(s) }
