@@ -88,6 +88,10 @@ func run(agents, pods, kills int, idle time.Duration) error {
 	var procs []*exec.Cmd
 	var pipes []agentPipe
 	defer func() {
+		// End of stdin ends an agent (it also stops on SIGTERM).
+		for _, a := range pipes {
+			_ = a.in.Close()
+		}
 		for _, p := range procs {
 			_ = p.Process.Signal(syscall.SIGTERM)
 			_ = p.Wait()
@@ -145,7 +149,7 @@ func run(agents, pods, kills int, idle time.Duration) error {
 }
 
 type agentPipe struct {
-	in  io.Writer
+	in  io.WriteCloser
 	out *bufio.Reader
 }
 
@@ -237,9 +241,21 @@ func agent(args []string) int {
 	go func() { _ = pub.Run(ctx) }()
 	fmt.Println("synced")
 	ps := strings.Split(*paths, ",")
-	in := bufio.NewScanner(os.Stdin)
+	lines := make(chan struct{})
+	go func() {
+		in := bufio.NewScanner(os.Stdin)
+		for in.Scan() {
+			lines <- struct{}{}
+		}
+		cancel()
+	}()
 	round := 0
-	for in.Scan() {
+	for {
+		select {
+		case <-ctx.Done():
+			return 0
+		case <-lines:
+		}
 		for i := range *kills {
 			n := round**kills + i
 			pub.Publish(k8s.Kill{ID: fmt.Sprintf("%s:%d", *node, n), Time: time.Now(), CgroupPath: ps[n%len(ps)], VictimPID: 1000 + n, VictimComm: "app", Role: k8s.RoleChild, Report: "complete"})
@@ -250,8 +266,6 @@ func agent(args []string) int {
 		}
 		fmt.Println("published")
 	}
-	<-ctx.Done()
-	return 0
 }
 
 // usage is a point-in-time reading: CPU seconds and RSS of the API server
