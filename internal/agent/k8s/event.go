@@ -239,7 +239,8 @@ func instance(node string) string {
 // why: who died, at which limit, and what it means for the container.
 func headline(g *group, a Attribution) string {
 	k := g.kills[0]
-	in := "in container " + orDash(a.Container)
+	// Names from the API server are validated DNS labels; shown safe anyway.
+	in := "in container " + orDash(printable(a.Container))
 	if a.Container == "" {
 		in = "in the pod"
 	}
@@ -353,7 +354,7 @@ func printableText(s string) string {
 func podWords(a Attribution) string {
 	switch {
 	case a.Pod != "" && a.Container != "":
-		return a.Namespace + "/" + a.Pod + "/" + a.Container
+		return a.Namespace + "/" + a.Pod + "/" + printable(a.Container)
 	case a.Pod != "":
 		return a.Namespace + "/" + a.Pod
 	case a.PodUID != "":

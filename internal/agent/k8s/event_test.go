@@ -111,3 +111,33 @@ func TestKillFromEvent(t *testing.T) {
 		t.Errorf("limitWords = %q", got)
 	}
 }
+
+// FuzzPodEvent: whatever the process name, the summary and the pod's
+// names, the Event's name is a valid DNS subdomain (for a valid pod name),
+// the note fits the API's limit, and nothing in it or the annotations is a
+// control character or invalid UTF-8.
+func FuzzPodEvent(f *testing.F) {
+	f.Add("python3", "The kernel killed python3 (pid 7). It had the most points.", "web-0", uint16(300))
+	f.Add("Plex Media Server", strings.Repeat("ünïcödé. ", 200), strings.Repeat("a", 253), uint16(0))
+	f.Add("(resolved)", "\x1b[31mred\x1b[0m\nnext line\x00", "x", uint16(1024))
+	f.Add("\xff\xfe", "", "a.b-c", uint16(65535))
+	f.Fuzz(func(t *testing.T, comm, summary, pod string, pad uint16) {
+		k := Kill{ID: "boot:" + pod, Time: time.Unix(1700000000, 0), VictimPID: 7, VictimComm: comm, Role: RoleChild,
+			LimitCgroupPath: "/kubepods/burstable/pod0057cc81-ea16-463a-96c2-fc74acfb9c47", Summary: strings.Repeat("x", int(pad)%2000) + summary}
+		a := Attribution{Pod: pod, Namespace: "ns", Container: comm, ContainerType: "regular", PodUID: "0057cc81-ea16-463a-96c2-fc74acfb9c47"}
+		ev := podEvent("node-1", newGroup([]Kill{k}), a)
+		if len(ev.Note) > NoteLimit {
+			t.Fatalf("note of %d bytes", len(ev.Note))
+		}
+		if len(validation.NameIsDNSSubdomain(pod, false)) == 0 {
+			if errs := validation.NameIsDNSSubdomain(ev.Name, false); len(errs) > 0 {
+				t.Fatalf("name %q: %v", ev.Name, errs)
+			}
+		}
+		for _, s := range append([]string{ev.Note}, ev.Annotations[AnnotationVictimComm], ev.Annotations[AnnotationWhy]) {
+			if !utf8.ValidString(s) || strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f) }) {
+				t.Fatalf("not clean: %q", s)
+			}
+		}
+	})
+}
