@@ -27,13 +27,13 @@ type eventsConfig struct {
 	now           func() time.Time // tests
 }
 
-func init() {
-	register(func(s *streams) *cobra.Command {
-		cfg := eventsConfig{now: time.Now}
-		cmd := &cobra.Command{
-			Use:   "events [-A | -n NAMESPACE] [--since 1h] [--json]",
-			Short: "The cluster's recent OOM kills, from the Kubernetes Events oomkit's agents wrote",
-			Long: `events lists the OOM kills oomkit's agents (the DaemonSet, deploy/) reported
+// newEventsCommand is `oomkit events`.
+func newEventsCommand(s *streams) *cobra.Command {
+	cfg := eventsConfig{now: time.Now}
+	cmd := &cobra.Command{
+		Use:   "events [-A | -n NAMESPACE] [--since 1h] [--json]",
+		Short: "The cluster's recent OOM kills, from the Kubernetes Events oomkit's agents wrote",
+		Long: `events lists the OOM kills oomkit's agents (the DaemonSet, deploy/) reported
 as Kubernetes Events: for each, the pod and container, the node, whether the
 victim was the container's main process (the container restarted, reason
 OOMKill) or a child (the container kept running and Kubernetes said nothing,
@@ -55,32 +55,31 @@ Exit status:
   0  the Events were listed (none is not an error: a line on stderr says so)
   1  the API server could not be reached or refused the list
   2  usage error`,
-			Example: `  oomkit events -A                         # every namespace, the last hour
+		Example: `  oomkit events -A                         # every namespace, the last hour
   oomkit events -n shop --since 30m        # one namespace
   oomkit events -A --node worker-7         # what happened on one node
   oomkit events -A --json | jq 'select(.victim_role == "child")'
   kubectl oomkit events -A                 # the same, as a kubectl plugin`,
-			Args: cobra.NoArgs,
-			RunE: func(cmd *cobra.Command, _ []string) error {
-				if cfg.allNamespaces && cmd.Flags().Changed("namespace") {
-					return usageError("-A and -n are alternatives: give one")
-				}
-				if cfg.since < 0 {
-					return usageError("--since %s: want a duration ≥ 0, e.g. 1h or 30m", cfg.since)
-				}
-				return runEvents(cmd.Context(), s, cfg)
-			},
-		}
-		f := cmd.Flags()
-		f.BoolVarP(&cfg.allNamespaces, "all-namespaces", "A", false, "list every namespace")
-		f.StringVarP(&cfg.namespace, "namespace", "n", "", "list this namespace (default: the kubeconfig context's)")
-		f.DurationVar(&cfg.since, "since", time.Hour, "only kills within this long (0: every Event the API server keeps)")
-		f.StringVar(&cfg.node, "node", "", "only kills on this node")
-		f.BoolVar(&cfg.json, "json", false, "print one oomkit.kill-event/v1 JSON object per line (docs/events.md)")
-		f.StringVar(&cfg.kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)")
-		f.StringVar(&cfg.context, "context", "", "kubeconfig context (default: the current one)")
-		return cmd
-	})
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cfg.allNamespaces && cmd.Flags().Changed("namespace") {
+				return usageError("-A and -n are alternatives: give one")
+			}
+			if cfg.since < 0 {
+				return usageError("--since %s: want a duration ≥ 0, e.g. 1h or 30m", cfg.since)
+			}
+			return runEvents(cmd.Context(), s, cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVarP(&cfg.allNamespaces, "all-namespaces", "A", false, "list every namespace")
+	f.StringVarP(&cfg.namespace, "namespace", "n", "", "list this namespace (default: the kubeconfig context's)")
+	f.DurationVar(&cfg.since, "since", time.Hour, "only kills within this long (0: every Event the API server keeps)")
+	f.StringVar(&cfg.node, "node", "", "only kills on this node")
+	f.BoolVar(&cfg.json, "json", false, "print one oomkit.kill-event/v1 JSON object per line (docs/events.md)")
+	f.StringVar(&cfg.kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)")
+	f.StringVar(&cfg.context, "context", "", "kubeconfig context (default: the current one)")
+	return cmd
 }
 
 func runEvents(ctx context.Context, s *streams, cfg eventsConfig) error {

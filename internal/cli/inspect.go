@@ -13,17 +13,13 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
-	"k8s.io/apimachinery/pkg/api/resource"
 
+	"github.com/oomkit/oomkit/internal/bytesize"
 	"github.com/oomkit/oomkit/internal/cgroup"
 	"github.com/oomkit/oomkit/internal/kube"
 	"github.com/oomkit/oomkit/internal/mm"
 	"github.com/oomkit/oomkit/internal/proc"
 )
-
-func init() {
-	register(newInspectCommand)
-}
 
 // inspectConfig is what the inspect flags ask for.
 type inspectConfig struct {
@@ -135,19 +131,18 @@ func parseEvictionHard(s string) (evictionThreshold, error) {
 			continue
 		}
 		th := evictionThreshold{Text: "memory.available<" + val}
-		if p, ok := strings.CutSuffix(val, "%"); ok {
-			f, err := strconv.ParseFloat(p, 64)
-			if err != nil || f < 0 || f > 100 {
-				return evictionThreshold{}, fmt.Errorf("%q: want a percentage 0–100", val)
+		if strings.HasSuffix(val, "%") {
+			f, err := bytesize.ParsePercent(val)
+			if err != nil {
+				return evictionThreshold{}, err
 			}
 			th.Percent = &f
 			return th, nil
 		}
-		q, err := resource.ParseQuantity(val)
-		if err != nil || q.Sign() < 0 {
-			return evictionThreshold{}, fmt.Errorf("%q: want a quantity such as 100Mi or 1Gi", val)
+		n, err := bytesize.ParseQuantity(val)
+		if err != nil {
+			return evictionThreshold{}, err
 		}
-		n := q.Value()
 		th.Bytes = &n
 		return th, nil
 	}

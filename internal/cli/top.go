@@ -26,10 +26,6 @@ import (
 	"github.com/oomkit/oomkit/internal/proc"
 )
 
-func init() {
-	register(newTopCommand)
-}
-
 // topConfig is what the top flags ask for.
 type topConfig struct {
 	procRoot, sysRoot string

@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/oomkit/oomkit/internal/kerneltest"
 	"github.com/oomkit/oomkit/internal/proc"
 )
 
@@ -24,7 +25,7 @@ import (
 func TestTopModelAgreesWithKernel(t *testing.T) {
 	h, err := loadHost("/proc", "/sys", "")
 	if err != nil {
-		t.Skipf("no /proc: %v", err)
+		t.Fatalf("%v: a Linux test host has /proc", err)
 	}
 	snap, err := h.snapshot("")
 	if err != nil {
@@ -321,7 +322,7 @@ func BenchmarkTopRealProc(b *testing.B) {
 
 func BenchmarkPS(b *testing.B) {
 	if _, err := exec.LookPath("ps"); err != nil {
-		b.Skip("no ps")
+		kerneltest.Skip(b, "no ps (procps) to compare with")
 	}
 	defer reportChildCPU(b)()
 	for b.Loop() {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/oomkit/oomkit/internal/kerneltest"
 )
 
 const topTUIEnv = "OOMKIT_TOP_TUI_ARGS"
@@ -27,7 +29,7 @@ func TestTopTUIHelper(t *testing.T) {
 // on q.
 func TestTopTUI(t *testing.T) {
 	if _, err := exec.LookPath("tmux"); err != nil {
-		t.Skip("no tmux")
+		kerneltest.Skip(t, "no tmux to drive the live view in")
 	}
 	procRoot, sysRoot := topFixture(t, t.TempDir())
 	session := fmt.Sprintf("oomkit-top-test-%d", os.Getpid())

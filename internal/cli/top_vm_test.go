@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/oomkit/oomkit/internal/vm"
+	"github.com/oomkit/oomkit/internal/vm/vmtest"
 )
 
 // envHolder makes the test binary a process that sets its oom_score_adj,
@@ -66,7 +67,7 @@ func TestTopModelAgreesWithKernelInVM(t *testing.T) {
 	for _, k := range vm.TestKernels {
 		t.Run(k.Name, func(t *testing.T) {
 			if !vm.InGuest() {
-				vm.RunTest(t, vm.Config{KernelPackage: k.Package})
+				vmtest.RunTest(t, vm.Config{KernelPackage: k.Package})
 				return
 			}
 			topAgreesInGuest(t)

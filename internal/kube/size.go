@@ -16,6 +16,11 @@ const (
 // FormatBytes prints n in the largest IEC unit that keeps it ≥ 1, with at
 // most two decimals and no trailing zeros: 1610612736 → "1.5 GiB",
 // 20971520 → "20 MiB", 100 → "100 B".
+//
+// New code prints sizes with bytesize.Format (three significant digits).
+// This older spelling is kept only for inspect, top and the heap ceilings
+// while they move out of cli and kube (issue 10); they switch to
+// bytesize.Format together, with their golden files, and this goes.
 func FormatBytes(n int64) string {
 	sign := ""
 	if n < 0 {
