@@ -147,11 +147,20 @@ func (r *Reader) Next(ctx context.Context) (Record, error) {
 // of ctx writes the eventfd that poll watches too, so it wakes at once and
 // an idle reader costs no periodic wake-ups.
 func (r *Reader) wait(ctx context.Context) error {
+	// The callback runs on its own goroutine; wait does not return before
+	// it has finished, so a Close after Next returns can never close (and
+	// let the kernel reuse) the eventfd while the callback writes to it.
+	wake, fired := r.wake, make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
+		defer close(fired)
 		one := [8]byte{1}
-		_, _ = unix.Write(r.wake, one[:])
+		_, _ = unix.Write(wake, one[:])
 	})
-	defer stop()
+	defer func() {
+		if !stop() {
+			<-fired
+		}
+	}()
 	fds := []unix.PollFd{{Fd: int32(r.fd), Events: unix.POLLIN}, {Fd: int32(r.wake), Events: unix.POLLIN}}
 	for {
 		if r.waiting != nil {

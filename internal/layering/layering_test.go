@@ -58,9 +58,12 @@ var allowed = map[string][]string{
 	"internal/proc":          {},
 	"internal/cgroup":        {"internal/proc"},
 	"internal/kerneltest":    {"internal/cgroup"},
-	"internal/bytesize":      {},
-	"internal/visible":       {},
-	"scripts/gen-syslog":     {"internal/oomlog"},
+	"internal/apiservertest": {"internal/kerneltest"},
+	// The harness of docs/scale.md: a real API server and agents.
+	"internal/agent/k8s/scaleharness": {"internal/agent/k8s", "internal/apiservertest", "internal/kube"},
+	"internal/bytesize":               {},
+	"internal/visible":                {},
+	"scripts/gen-syslog":              {"internal/oomlog"},
 }
 
 // model packages do no I/O (DESIGN.md): they take readers and values, and
