@@ -155,7 +155,7 @@ func (r *Reader) wait(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		n, err := unix.Poll(fds, int(pollInterval/time.Millisecond))
+		n, err := unix.Poll(fds, pollTimeout(ctx))
 		if err != nil && !errors.Is(err, unix.EINTR) {
 			return fmt.Errorf("poll %s: %w", r.path, err)
 		}
@@ -163,6 +163,17 @@ func (r *Reader) wait(ctx context.Context) error {
 			return nil
 		}
 	}
+}
+
+// pollTimeout is pollInterval in milliseconds, or less when ctx's
+// deadline comes sooner, so a caller that waits a few milliseconds for
+// the next record is not held for the whole interval.
+func pollTimeout(ctx context.Context) int {
+	d := pollInterval
+	if dl, ok := ctx.Deadline(); ok {
+		d = min(d, time.Until(dl))
+	}
+	return int((max(d, 0) + time.Millisecond - 1) / time.Millisecond)
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
