@@ -199,4 +199,3 @@ func victimKind(e *explain.Event) string {
 	}
 	return api.VictimUnknown
 }
-

@@ -75,12 +75,12 @@ type kmsgBatch struct {
 
 // kmsgStream turns records into reports (oomlog.Assembler) and batches.
 type kmsgStream struct {
-	src        RecordSource
-	from       uint64 // first sequence number wanted
-	checkStart bool   // a first record after from means records were lost
-	procRoot   string
-	v1         bool
-	out        chan<- kmsgBatch
+	src         RecordSource
+	from        uint64 // first sequence number wanted
+	checkStart  bool   // a first record after from means records were lost
+	procRoot    string
+	v1          bool
+	out         chan<- kmsgBatch
 	onMalformed func(err error)
 
 	asm      *oomlog.Assembler
