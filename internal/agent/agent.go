@@ -293,7 +293,7 @@ func (a *Agent) start() error {
 // sourceError logs a source's error once per source and path, and counts it.
 func (a *Agent) sourceError(source, path string, err error) {
 	a.metrics.SourceError(source)
-	key := source + "\x00" + path + "\x00" + errors.Unwrap(err).Error()
+	key := source + "\x00" + path + "\x00" + err.Error()
 	if _, loaded := a.errOnce.LoadOrStore(key, true); loaded {
 		return
 	}
@@ -382,15 +382,15 @@ func (a *Agent) loop(ctx context.Context) error {
 		defer close(kmsgDone)
 		a.readKmsg(kctx, batches)
 	}()
-	notify := make(chan struct{}, 1)
-	if a.layout.Memory == cgroup.V2 {
-		if w, err := newWatcher(notify); err == nil {
+	notify, treeChanged := make(chan struct{}, 1), make(chan struct{}, 1)
+	if a.layout.Memory != "" {
+		if w, err := newWatcher(notify, treeChanged); err == nil {
 			defer w.close()
 			go w.run(kctx)
 			a.memcgs.watch = w
 			a.memcgs.watchAll()
 		} else {
-			a.log.Warn("cannot watch memory.events with inotify; polling instead", "error", err.Error())
+			a.log.Warn("cannot watch the cgroup tree with inotify; polling instead", "error", err.Error())
 		}
 	}
 	tick := time.NewTicker(a.cfg.SampleInterval)
@@ -424,13 +424,12 @@ func (a *Agent) loop(ctx context.Context) error {
 			a.handleBatch(b)
 		case <-notify:
 			a.scan(time.Now(), nil)
+		case <-treeChanged:
+			a.rewalk()
 		case now := <-tick.C:
 			ticks++
-			if ticks%walkEvery == 0 && a.layout.Memory != "" {
-				for range a.memcgs.walk() {
-					a.dirty = true
-				}
-				a.memcgs.watchAll()
+			if ticks%walkEvery == 0 {
+				a.rewalk()
 			}
 			a.sample(now)
 		case now := <-expire.C:
@@ -440,6 +439,18 @@ func (a *Agent) loop(ctx context.Context) error {
 		}
 		a.commit(false)
 	}
+}
+
+// rewalk finds new and removed memory cgroups; a new one's first kills
+// are read at once.
+func (a *Agent) rewalk() {
+	if a.layout.Memory == "" {
+		return
+	}
+	if len(a.memcgs.walk()) > 0 {
+		a.scan(time.Now(), nil)
+	}
+	a.memcgs.watchAll()
 }
 
 // sample reads memory and the node's kill count; a changed count means a

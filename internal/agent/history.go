@@ -118,7 +118,7 @@ func (m *memcgs) headroom(now time.Time) []api.Headroom {
 				ys = append(ys, float64(s.ws))
 			}
 		})
-		if rate := slope(xs, ys); rate > 0 && len(xs) >= predictMinimum && ys[len(ys)-1] > ys[0] {
+		if rate := growth(xs, ys, last.limit); rate > 0 {
 			h.GrowthBytesPerSecond = rate
 			if eta := float64(last.limit-last.ws) / rate; eta <= etaHorizon.Seconds() {
 				eta = max(eta, 0)
@@ -136,6 +136,23 @@ func (m *memcgs) headroom(now time.Time) []api.Headroom {
 		return out[i].Cgroup < out[j].Cgroup
 	})
 	return out
+}
+
+// growth is the working set's growth rate in bytes per second, 0 unless
+// it is steady: at least predictMinimum samples, a positive slope over the
+// whole window and over its second half (a leak still going on, not a
+// step that is over), and a rise of at least 1% of the limit (page-cache
+// noise is not a trend).
+func growth(xs, ys []float64, limit int64) float64 {
+	n := len(xs)
+	if n < predictMinimum || ys[n-1]-ys[0] < float64(limit)/100 {
+		return 0
+	}
+	all, recent := slope(xs, ys), slope(xs[n/2:], ys[n/2:])
+	if all <= 0 || recent <= 0 {
+		return 0
+	}
+	return recent
 }
 
 // slope is the least-squares slope of ys over xs; 0 when undefined.

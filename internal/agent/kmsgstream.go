@@ -93,7 +93,6 @@ type kmsgStream struct {
 	headerAt time.Time // when the open report's header was read
 	sentAt   time.Time
 	initial  bool
-	buf      []byte
 	pending  map[int]string
 	gap      bool // records were lost since the last report
 }
@@ -175,9 +174,30 @@ func (s *kmsgStream) record(rec kmsg.Record) {
 		}
 		s.pending[pid] = s.lookup(pid)
 	}
-	rec.Dict = nil
-	s.buf = rec.AppendText(s.buf[:0])
-	s.take(s.asm.Feed(oomlog.Record{Text: string(s.buf)}))
+	seq, up := rec.Seq, float64(rec.Usec)/1e6
+	s.take(s.asm.Feed(oomlog.Record{Text: unescapeKmsg(text), HasStamp: true,
+		Stamp: oomlog.Stamp{Seq: &seq, Uptime: &up, Caller: rec.Caller}}))
+}
+
+// unescapeKmsg undoes /dev/kmsg's escaping of bytes below ' ', from DEL
+// up and of the backslash as \xNN (msg_add_ext_text(),
+// kernel/printk/printk.c), so process names keep their exact bytes.
+func unescapeKmsg(s string) string {
+	if !strings.Contains(s, `\x`) {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) && s[i+1] == 'x' {
+			if v, err := strconv.ParseUint(s[i+2:i+4], 16, 8); err == nil {
+				b = append(b, byte(v))
+				i += 3
+				continue
+			}
+		}
+		b = append(b, s[i])
+	}
+	return string(b)
 }
 
 // lose notes records overwritten before they were read.

@@ -244,7 +244,7 @@ func (m *memcgs) scanCounters(fromZero func(c *memcg) bool) []counterChange {
 		b, err := c.counter.read()
 		if err != nil {
 			if !gone(err) {
-				m.onError("cgroup_counter", p, err)
+				m.onError("cgroup_counters", p, err)
 			}
 			continue
 		}
@@ -253,7 +253,7 @@ func (m *memcgs) scanCounters(fromZero func(c *memcg) bool) []counterChange {
 			if err == nil {
 				err = errNoOOMKill
 			}
-			m.onError("cgroup_counter", p, err)
+			m.onError("cgroup_counters", p, err)
 			continue
 		}
 		g, _, _ := keyValue(b, "oom_group_kill")
@@ -267,7 +267,7 @@ func (m *memcgs) scanCounters(fromZero func(c *memcg) bool) []counterChange {
 		if n < c.kills {
 			// Cannot happen to a kernel counter of the same cgroup; do not
 			// invent kills from it.
-			m.onError("cgroup_counter", p, errCounterBack)
+			m.onError("cgroup_counters", p, errCounterBack)
 			c.kills = n
 			continue
 		}

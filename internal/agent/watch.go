@@ -5,42 +5,64 @@ import (
 	"errors"
 	"path/filepath"
 	"sync"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/oomkit/oomkit/internal/cgroup"
 )
 
-// watcher wakes the agent when a v2 memory.events.local file changes: the
-// kernel notifies on every change of it (cgroup_file_notify() in
-// memcg_memory_event(), at most once per 10 ms per file), so a kill is
-// read from the counters at once instead of at the next sample. Events of
-// other kinds (max, high) wake it too; the counter read that follows is a
-// few system calls.
+// watcher wakes the agent when the cgroup tree changes or a v2
+// memory.events.local file does.
+//
+// Directories: mkdir and rmdir in cgroupfs go through the VFS, which
+// reports them to inotify, so a new memory cgroup is sampled from its
+// first second, not from the next walk.
+//
+// Counters (v2 only): the kernel notifies on every change of
+// memory.events.local (cgroup_file_notify() in memcg_memory_event(), at
+// most once per 10 ms per file), so a kill is read from the counters at
+// once instead of at the next sample. Events of other kinds (max, high)
+// wake it too; the counter read that follows is a few system calls. v1's
+// memory.oom_control has no such notification (its eventfd fires when the
+// OOM starts, before the kill is counted, and is deprecated in 6.x).
 type watcher struct {
-	fd     int
-	notify chan<- struct{}
-	mu     sync.Mutex
-	wds    map[string]int
+	fd       int
+	counters chan<- struct{}
+	tree     chan<- struct{}
+	mu       sync.Mutex
+	wds      map[string]int
+	dirs     map[int32]bool // watch descriptors of directories
 }
 
-func newWatcher(notify chan<- struct{}) (*watcher, error) {
+func newWatcher(counters, tree chan<- struct{}) (*watcher, error) {
 	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
 	if err != nil {
 		return nil, err
 	}
-	return &watcher{fd: fd, notify: notify, wds: map[string]int{}}, nil
+	return &watcher{fd: fd, counters: counters, tree: tree, wds: map[string]int{}, dirs: map[int32]bool{}}, nil
 }
 
-// add watches file; errors (the cgroup just vanished) are ignored: the
-// counters are also read on every kill line and /proc/vmstat change.
-func (w *watcher) add(file string) {
+// add watches a counter file (dir false) or a cgroup directory; errors
+// (the cgroup just vanished) are ignored: the counters are also read on
+// every kill line and /proc/vmstat change, and the tree walked every few
+// samples.
+func (w *watcher) add(name string, dir bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if _, ok := w.wds[file]; ok {
+	if _, ok := w.wds[name]; ok {
 		return
 	}
-	wd, err := unix.InotifyAddWatch(w.fd, file, unix.IN_MODIFY)
+	mask := uint32(unix.IN_MODIFY)
+	if dir {
+		mask = unix.IN_CREATE | unix.IN_DELETE | unix.IN_ONLYDIR
+	}
+	wd, err := unix.InotifyAddWatch(w.fd, name, mask)
 	if err == nil {
-		w.wds[file] = wd
+		w.wds[name] = wd
+		if dir {
+			w.dirs[int32(wd)] = true
+		}
 	}
 }
 
@@ -53,6 +75,7 @@ func (w *watcher) keep(live map[string]bool) {
 		if !live[f] {
 			_, _ = unix.InotifyRmWatch(w.fd, uint32(wd))
 			delete(w.wds, f)
+			delete(w.dirs, int32(wd))
 		}
 	}
 }
@@ -68,15 +91,41 @@ func (w *watcher) run(ctx context.Context) {
 		if n <= 0 {
 			continue
 		}
+		counters, tree := false, false
 		for {
-			if _, err := unix.Read(w.fd, buf); err != nil {
+			n, err := unix.Read(w.fd, buf)
+			if err != nil || n <= 0 {
 				break
 			}
+			for off := 0; off+unix.SizeofInotifyEvent <= n; {
+				ev := (*unix.InotifyEvent)(unsafe.Pointer(&buf[off]))
+				w.mu.Lock()
+				isDir := w.dirs[ev.Wd]
+				w.mu.Unlock()
+				if isDir {
+					tree = true
+				} else {
+					counters = true
+				}
+				off += unix.SizeofInotifyEvent + int(ev.Len)
+			}
 		}
-		select {
-		case w.notify <- struct{}{}:
-		default:
+		if counters {
+			poke(w.counters)
 		}
+		if tree {
+			poke(w.tree)
+		}
+	}
+}
+
+func poke(c chan<- struct{}) {
+	if c == nil {
+		return
+	}
+	select {
+	case c <- struct{}{}:
+	default:
 	}
 }
 
@@ -90,9 +139,13 @@ func (m *memcgs) watchAll() {
 	m.mu.RLock()
 	live := make(map[string]bool, len(m.byPath))
 	for _, c := range m.byPath {
-		f := filepath.Join(c.dir, m.files.counter)
-		live[f] = true
-		m.watch.add(f)
+		live[c.dir] = true
+		m.watch.add(c.dir, true)
+		if m.version == cgroup.V2 {
+			f := filepath.Join(c.dir, m.files.counter)
+			live[f] = true
+			m.watch.add(f, false)
+		}
 	}
 	m.mu.RUnlock()
 	m.watch.keep(live)

@@ -103,7 +103,7 @@ func New(version string, headroom func() []api.Headroom, retain time.Duration) *
 	f(&cgroupCollector{headroom: headroom})
 	f(collectors.NewGoCollector())
 	f(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	for _, s := range []string{"kmsg", "cgroup_counters", "vmstat", "store"} {
+	for _, s := range []string{"kmsg", "cgroup", "cgroup_counters", "vmstat", "store"} {
 		m.sourceUp.WithLabelValues(s)
 		m.sourceErrs.WithLabelValues(s)
 	}

@@ -83,7 +83,7 @@ func page(w http.ResponseWriter, r *http.Request, src Source, log *slog.Logger) 
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:")
 	if err := pageTmpl.Execute(w, d); err != nil {
-		log.Warn("render the page", "error", err.Error())
+		log.Debug("render the page", "error", err.Error())
 	}
 }
 
