@@ -50,16 +50,16 @@ type Config struct {
 	// record before it becomes a kill with report "missing".
 	ReportGrace time.Duration
 	Version     string
-	Log         *slog.Logger
+	Log         *slog.Logger `json:"-"`
 
 	// OpenRecords opens the kernel log; nil opens Kmsg with kmsg.Open.
-	OpenRecords func(path string) (RecordSource, error)
-	Enrichers   []Enricher
-	Publishers  []Publisher
+	OpenRecords func(path string) (RecordSource, error) `json:"-"`
+	Enrichers   []Enricher                              `json:"-"`
+	Publishers  []Publisher                             `json:"-"`
 	// Listener, if set, is served instead of listening on Listen.
-	Listener net.Listener
+	Listener net.Listener `json:"-"`
 	// Ready, if set, is called with the address once the agent serves.
-	Ready func(addr string)
+	Ready func(addr string) `json:"-"`
 }
 
 // Defaults.

@@ -100,7 +100,9 @@ type kmsgStream struct {
 // run reads until ctx ends or the source fails.
 func (s *kmsgStream) run(ctx context.Context) error {
 	s.asm = oomlog.NewAssembler(oomlog.Options{})
-	s.initial = true
+	// Only on the first start are the ring's records from before the
+	// agent; after that, every record past the cursor is new to it.
+	s.initial = !s.checkStart
 	for {
 		wait := idleReport
 		switch {

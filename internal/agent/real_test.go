@@ -136,6 +136,38 @@ func TestRealKillsV1(t *testing.T) {
 			}
 		}
 	})
+	t.Run("prometheus", func(t *testing.T) { checkPrometheus(t, ta.url) })
+	t.Run("promtool", func(t *testing.T) { checkPromtool(t, ta.url) })
+	t.Run("chromium", func(t *testing.T) {
+		// A leak in progress, so the headroom table has a prediction.
+		leak := kerneltest.NewMemcg(t, 512<<20)
+		waitSampled(t, ta.url, leak.Path)
+		startHog(t, leak, "400:60")
+		waitFor(t, "a predicted time to OOM for the leak", 60*time.Second, func() bool {
+			return metricSum(t, ta.url, "oomkit_cgroup_oom_eta_seconds", map[string]string{"cgroup": leak.Path}) > 0
+		})
+		dom := chromium(t, "--dump-dom", ta.url+"/")
+		for _, k := range kills {
+			g := inCgroup(all, k.memcg.Path)[0]
+			if !strings.Contains(dom, `id="kill-`+g.ID+`"`) {
+				t.Errorf("the DOM lacks the kill %s", g.ID)
+			}
+		}
+		for _, want := range []string{`<polyline class="usage"`, `<polyline class="working-set"`, `<polyline class="limit"`, `id="headroom-table"`, leak.Path} {
+			if !strings.Contains(dom, want) {
+				t.Errorf("the DOM lacks %q", want)
+			}
+		}
+		shot := filepath.Join(t.TempDir(), "agent-page.png")
+		if dir := os.Getenv("OOMKIT_AGENT_SCREENSHOT_DIR"); dir != "" {
+			shot = filepath.Join(dir, "agent-page.png")
+		}
+		chromium(t, "--screenshot="+shot, "--window-size=1100,1500", "--hide-scrollbars", ta.url+"/")
+		if fi, err := os.Stat(shot); err != nil || fi.Size() < 10000 {
+			t.Fatalf("screenshot %s: %v", shot, err)
+		}
+		t.Logf("screenshot: %s", shot)
+	})
 	ta.stop(t)
 	t.Run("store", func(t *testing.T) {
 		st, err := store.Open(state, nil)

@@ -115,7 +115,7 @@ func (r *reconciler) report(k *api.Kill, victims []victimCgroup, live bool, at t
 	for _, v := range victims {
 		r.st.NodeUnits++
 		if i := r.claimIncrement(v.cgroup); i >= 0 {
-			r.matched(k, updated, v.cgroup, r.st.Increments[i].Group)
+			r.matched(k, updated, r.st.Increments[i].Cgroup, r.st.Increments[i].Group)
 			r.st.Increments = slices.Delete(r.st.Increments, i, i+1)
 			continue
 		}
