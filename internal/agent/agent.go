@@ -285,6 +285,7 @@ func (a *Agent) start() error {
 	}
 	a.scan(now, fromZero)
 	a.metrics.Stored(a.store.Count())
+	a.heartbeat.Store(now.UnixNano())
 	a.storeUp.Store(true)
 	a.metrics.SourceUp("store", true)
 	return nil
@@ -447,9 +448,10 @@ func (a *Agent) rewalk() {
 	if a.layout.Memory == "" {
 		return
 	}
-	if len(a.memcgs.walk()) > 0 {
-		a.scan(time.Now(), nil)
-	}
+	a.memcgs.walk()
+	// Counters are read on every kill line, /proc/vmstat change and
+	// inotify event; this read catches whatever slipped between.
+	a.scan(time.Now(), nil)
 	a.memcgs.watchAll()
 }
 
@@ -521,6 +523,7 @@ func (a *Agent) commit(final bool) {
 	if err := a.store.Commit(b); err != nil {
 		a.metrics.SourceError("store")
 		a.metrics.SourceUp("store", false)
+		a.log.Debug("store write failed", "error", err.Error())
 		if a.storeUp.Swap(false) {
 			a.log.Error("cannot write the store; kills are kept in memory and written when it works again", "path", a.store.Path(), "error", err.Error(), "hint", storeHint(err), "kills_waiting", len(b.Put))
 		}

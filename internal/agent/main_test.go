@@ -142,7 +142,7 @@ func startAgent(t testing.TB, cfg Config) *testAgent {
 	}
 	cfg.Listener = ln
 	ta := &testAgent{url: "http://" + ln.Addr().String(), done: make(chan error, 1), logs: &syncBuffer{}}
-	cfg.Log = slog.New(slog.NewTextHandler(io.MultiWriter(ta.logs, testLog{t}), nil))
+	cfg.Log = slog.New(slog.NewTextHandler(io.MultiWriter(ta.logs, testLog{t}), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ready := make(chan struct{})
 	cfg.Ready = func(string) { close(ready) }
 	ctx, cancel := context.WithCancel(context.Background())
