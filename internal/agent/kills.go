@@ -139,6 +139,12 @@ func (a *Agent) report(sr seenReport, now time.Time) {
 		}
 		victims = append(victims, victimCgroup{pid: v.PID, cgroup: cg})
 	}
+	// A group kill kills its chosen victim a second time (the kernel
+	// counts it twice, the report lists it once).
+	for i := 0; i < r.RepeatedKills && len(victims) > 0; i++ {
+		victims = append(victims, victims[0])
+	}
+	k.Kills = len(victims)
 	if len(victims) > 0 && victims[0].cgroup != "" {
 		cg := victims[0].cgroup
 		from := "proc"

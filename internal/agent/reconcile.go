@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/oomkit/oomkit/internal/agent/api"
@@ -96,9 +97,14 @@ type victimCgroup struct {
 // kill to store and count (nil when it only added victims to the previous
 // group kill, which it returns as updated).
 func (r *reconciler) report(k *api.Kill, victims []victimCgroup, live bool, at time.Time) (added, updated *api.Kill) {
-	if p := r.last; p != nil && k.Trigger == nil && p.GroupKillPath != nil && at.Sub(p.ObservedAt) < time.Second && !hasPID(p, victims) {
-		// The rest of a group kill, read after the report was handed on.
-		p.Victims = append(p.Victims, k.Victims...)
+	if p := r.last; p != nil && k.Trigger == nil && p.GroupKillPath != nil && at.Sub(p.ObservedAt) < time.Second && inGroup(*p.GroupKillPath, victims) {
+		// The rest of a group kill, read after the report was handed on:
+		// more victims, or the chosen one killed again.
+		for _, v := range k.Victims {
+			if !hasPID(p, v.PID) {
+				p.Victims = append(p.Victims, v)
+			}
+		}
 		p.Kills += k.Kills
 		updated = p
 	} else {
@@ -129,15 +135,24 @@ func (r *reconciler) report(k *api.Kill, victims []victimCgroup, live bool, at t
 	return added, updated
 }
 
-func hasPID(k *api.Kill, victims []victimCgroup) bool {
-	for _, v := range victims {
-		for _, kv := range k.Victims {
-			if kv.PID == v.pid {
-				return true
-			}
+func hasPID(k *api.Kill, pid int) bool {
+	for _, v := range k.Victims {
+		if v.PID == pid {
+			return true
 		}
 	}
 	return false
+}
+
+// inGroup reports whether victims whose memcg is known are in the group
+// kill's cgroup or below it.
+func inGroup(group string, victims []victimCgroup) bool {
+	for _, v := range victims {
+		if v.cgroup != "" && v.cgroup != group && !strings.HasPrefix(v.cgroup, strings.TrimSuffix(group, "/")+"/") {
+			return false
+		}
+	}
+	return true
 }
 
 // claimIncrement finds the oldest unclaimed increment of cgroup, or of any
