@@ -164,7 +164,10 @@ type Agent struct {
 	logRead    bool // the kernel log can be read
 	lastCursor time.Time
 	dirty      bool
-	errOnce    sync.Map // source+path → logged
+	// baselinePending is true on a first start until the kernel log has
+	// been read to its end.
+	baselinePending bool
+	errOnce         sync.Map // source+path → logged
 }
 
 // Run runs the agent until ctx ends, then saves its state and returns
@@ -280,10 +283,14 @@ func (a *Agent) start() error {
 		a.sourceError("vmstat", "", err)
 	}
 	a.readVMStat()
-	if !a.rec.st.HaveNode && a.vmstatVal != nil {
-		a.rec.st.NodeBase, a.rec.st.HaveNode = *a.vmstatVal, true
+	if found {
+		a.scan(now, fromZero)
+	} else {
+		// First start: the baseline is taken once the kernel log has been
+		// read to its end, so a kill either is in the ring's history and
+		// in the baseline, or comes after both.
+		a.baselinePending = true
 	}
-	a.scan(now, fromZero)
 	a.metrics.Stored(a.store.Count())
 	a.heartbeat.Store(now.UnixNano())
 	a.storeUp.Store(true)
@@ -328,8 +335,24 @@ func (a *Agent) readVMStat() bool {
 	return changed
 }
 
+// takeBaseline reads the counters that kills from now on are counted
+// from (the first start).
+func (a *Agent) takeBaseline(now time.Time) {
+	a.baselinePending = false
+	a.readVMStat()
+	if a.vmstatVal != nil {
+		a.rec.st.NodeBase, a.rec.st.HaveNode = *a.vmstatVal, true
+	}
+	a.rec.st.BaselineAt = now
+	a.scan(now, func(*memcg) bool { return false })
+	a.dirty = true
+}
+
 // scan reads the kill counters and accounts for what went up.
 func (a *Agent) scan(now time.Time, fromZero func(*memcg) bool) {
+	if a.baselinePending {
+		return
+	}
 	if fromZero == nil {
 		base := a.rec.st.BaselineAt
 		fromZero = func(c *memcg) bool { return c.born.After(base) }

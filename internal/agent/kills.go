@@ -37,6 +37,8 @@ func (a *Agent) readKmsg(ctx context.Context, out chan<- kmsgBatch) {
 				}
 				a.log.Error(msg, "path", a.cfg.Kmsg, "error", err.Error())
 				logged = true
+				// Nothing to wait for: the counters' baseline is now.
+				out <- kmsgBatch{drained: true}
 			}
 			select {
 			case <-ctx.Done():
@@ -100,6 +102,9 @@ func (a *Agent) handleBatch(b kmsgBatch) {
 	}
 	if b.drained {
 		a.logCaught = now
+		if a.baselinePending {
+			a.takeBaseline(now)
+		}
 	}
 }
 
@@ -133,11 +138,11 @@ func (a *Agent) report(sr seenReport, now time.Time) {
 	}
 	victims := make([]victimCgroup, 0, len(e.Victims))
 	for i, v := range e.Victims {
-		cg := sr.procCgroup[v.PID]
+		cg, soft := sr.procCgroup[v.PID], true
 		if i == 0 && e.TaskMemcg != nil {
-			cg = *e.TaskMemcg
+			cg, soft = *e.TaskMemcg, false
 		}
-		victims = append(victims, victimCgroup{pid: v.PID, cgroup: cg})
+		victims = append(victims, victimCgroup{pid: v.PID, cgroup: cg, soft: soft && cg != ""})
 	}
 	// A group kill kills its chosen victim a second time (the kernel
 	// counts it twice, the report lists it once).

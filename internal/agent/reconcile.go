@@ -73,10 +73,14 @@ type increment struct {
 
 // waiting is a kill line still waiting for its counter increment.
 type waiting struct {
-	ID     string    `json:"id"`
-	PID    int       `json:"pid"`
-	Cgroup string    `json:"cgroup"` // "" when unknown
-	At     time.Time `json:"at"`
+	ID     string `json:"id"`
+	PID    int    `json:"pid"`
+	Cgroup string `json:"cgroup"` // "" when unknown
+	// Soft is true when Cgroup is only what /proc/PID/cgroup said of the
+	// dying victim (an exiting task may already show another cgroup); the
+	// counter that went up has the last word.
+	Soft bool      `json:"soft"`
+	At   time.Time `json:"at"`
 }
 
 func newReconciler(grace time.Duration, st reconState) *reconciler {
@@ -91,6 +95,7 @@ func newReconciler(grace time.Duration, st reconState) *reconciler {
 type victimCgroup struct {
 	pid    int
 	cgroup string
+	soft   bool // from /proc, not from the report
 }
 
 // report accounts for a kill read from the kernel log. It returns the
@@ -120,12 +125,12 @@ func (r *reconciler) report(k *api.Kill, victims []victimCgroup, live bool, at t
 	}
 	for _, v := range victims {
 		r.st.NodeUnits++
-		if i := r.claimIncrement(v.cgroup); i >= 0 {
-			r.matched(k, updated, r.st.Increments[i].Cgroup, r.st.Increments[i].Group)
+		if i := r.claimIncrement(v.cgroup, v.soft); i >= 0 {
+			r.matched(k, updated, r.st.Increments[i].Cgroup, v.soft)
 			r.st.Increments = slices.Delete(r.st.Increments, i, i+1)
 			continue
 		}
-		r.st.Waiting = append(r.st.Waiting, waiting{ID: id, PID: v.pid, Cgroup: v.cgroup, At: at})
+		r.st.Waiting = append(r.st.Waiting, waiting{ID: id, PID: v.pid, Cgroup: v.cgroup, Soft: v.soft, At: at})
 	}
 	if added != nil {
 		r.kills[added.ID] = added
@@ -155,29 +160,32 @@ func inGroup(group string, victims []victimCgroup) bool {
 	return true
 }
 
-// claimIncrement finds the oldest unclaimed increment of cgroup, or of any
-// memcg when cgroup is unknown; −1 if none.
-func (r *reconciler) claimIncrement(cgroup string) int {
+// claimIncrement finds the oldest unclaimed increment of cgroup, or, when
+// cgroup is unknown or only a hint, of any memcg; −1 if none.
+func (r *reconciler) claimIncrement(cgroup string, soft bool) int {
 	for i, inc := range r.st.Increments {
 		if cgroup == "" || inc.Cgroup == cgroup {
 			return i
 		}
 	}
+	if soft && len(r.st.Increments) > 0 {
+		return 0
+	}
 	return -1
 }
 
-// matched marks a kill as seen by its memcg's counter too.
-func (r *reconciler) matched(k, updated *api.Kill, cgroup string, group bool) {
+// matched marks a kill as seen by its memcg's counter too, and takes the
+// counter's memcg when the kill's was unknown or only a hint.
+func (r *reconciler) matched(k, updated *api.Kill, cgroup string, soft bool) {
 	if updated != nil {
 		k = updated
 	}
 	if !slices.Contains(k.SeenBy, api.SeenCounter) {
 		k.SeenBy = append(k.SeenBy, api.SeenCounter)
 	}
-	if k.Cgroup == nil && cgroup != "" {
+	if cgroup != "" && (k.Cgroup == nil || soft && *k.Cgroup != cgroup) {
 		k.Cgroup, k.CgroupFrom = &cgroup, ptr("counter")
 	}
-	_ = group
 }
 
 // counted accounts for counter increments read at now; it returns the
@@ -201,12 +209,11 @@ func (r *reconciler) counted(changes []counterChange, now time.Time, lookup func
 			if k == nil {
 				continue
 			}
-			cg := c.path
-			if w.Cgroup == "" && k.Cgroup == nil {
-				k.Cgroup, k.CgroupFrom = &cg, ptr("counter")
-			}
-			if !slices.Contains(k.SeenBy, api.SeenCounter) {
-				k.SeenBy = append(k.SeenBy, api.SeenCounter)
+			if w.Cgroup != c.path {
+				// Unknown, or /proc named another cgroup: the counter says.
+				r.matched(k, nil, c.path, true)
+			} else {
+				r.matched(k, nil, c.path, false)
 			}
 			changed = append(changed, k)
 		}
@@ -224,6 +231,11 @@ func (r *reconciler) claimWaiting(cgroup string) int {
 	}
 	for i, w := range r.st.Waiting {
 		if w.Cgroup == "" {
+			return i
+		}
+	}
+	for i, w := range r.st.Waiting {
+		if w.Soft {
 			return i
 		}
 	}

@@ -201,6 +201,16 @@ func TestRealStorm(t *testing.T) {
 	if !equal(got) {
 		t.Fatalf("the agent's kills per memcg differ from the kernel's oom_kill counters\nagent log:\n%s", tail(second.logs.String(), 3000))
 	}
+	// The storm's victims are tail processes: none may be counted in
+	// another cgroup (a dying process's /proc/PID/cgroup can already name
+	// the root), or without one.
+	for _, k := range fetchKills(t, second.url, "") {
+		for _, v := range k.Victims {
+			if v.Comm == "tail" && (k.Cgroup == nil || want[*k.Cgroup] == 0) {
+				t.Errorf("kill %s of tail (pid %d) counted in cgroup %v", k.ID, v.PID, k.Cgroup)
+			}
+		}
+	}
 	ids := map[string]bool{}
 	for _, k := range ours {
 		if ids[k.ID] {

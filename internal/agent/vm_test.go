@@ -140,7 +140,6 @@ func TestRealKillsV2(t *testing.T) {
 	t.Logf("kills: single %s (%d), group %s (%d kills, %d victims)", s[0].ID, s[0].Kills, g[0].ID, g[0].Kills, len(g[0].Victims))
 }
 
-
 // loopbackUp brings up lo, which the guest's /init leaves down.
 func loopbackUp() error {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
