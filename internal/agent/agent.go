@@ -424,7 +424,7 @@ func (a *Agent) loop(ctx context.Context) error {
 	prune := time.NewTicker(time.Minute)
 	defer prune.Stop()
 	a.prune()
-	ticks := 0
+	ticks, treeDirty := 0, false
 	a.sample(time.Now())
 	for {
 		a.heartbeat.Store(time.Now().UnixNano())
@@ -449,10 +449,12 @@ func (a *Agent) loop(ctx context.Context) error {
 		case <-notify:
 			a.scan(time.Now(), nil)
 		case <-treeChanged:
-			a.rewalk()
+			// Walk at the next sample: a burst of mkdirs is one walk.
+			treeDirty = true
 		case now := <-tick.C:
 			ticks++
-			if ticks%walkEvery == 0 {
+			if ticks%walkEvery == 0 || treeDirty {
+				treeDirty = false
 				a.rewalk()
 			}
 			a.sample(now)

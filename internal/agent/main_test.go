@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -98,6 +99,12 @@ func agentMain(conf string) int {
 	cfg.Ready = func(addr string) { fmt.Printf("ready %s\n", addr) }
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
+	if p := os.Getenv("OOMKIT_AGENTTEST_CPUPROFILE"); p != "" {
+		f, err := os.Create(p)
+		if err == nil && pprof.StartCPUProfile(f) == nil {
+			defer pprof.StopCPUProfile()
+		}
+	}
 	if err := Run(ctx, cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "agent:", err)
 		return 1
