@@ -18,8 +18,7 @@ const mod = "github.com/oomkit/oomkit/"
 var allowed = map[string][]string{
 	"cmd/oomkit":             {"internal/cli", "internal/vm"},
 	"internal/cli":           {"*"},
-	"internal/agent":         {"internal/explain", "internal/kube", "internal/oomlog", "internal/mm", "internal/proc", "internal/cgroup", "internal/kmsg", "internal/escape", "internal/agent/api", "internal/agent/store", "internal/agent/metrics", "internal/agent/web"},
-	"internal/escape":        {},
+	"internal/agent":         {"internal/explain", "internal/kube", "internal/oomlog", "internal/mm", "internal/proc", "internal/cgroup", "internal/kmsg", "internal/visible", "internal/agent/api", "internal/agent/store", "internal/agent/metrics", "internal/agent/web"},
 	"internal/explain":       {"internal/mm", "internal/kube", "internal/oomlog"},
 	"internal/lab":           {"internal/explain", "internal/mm", "internal/kube", "internal/oomlog", "internal/proc", "internal/cgroup", "internal/kmsg", "internal/alloc", "internal/vm"},
 	"internal/sim":           {"internal/explain", "internal/mm", "internal/kube", "internal/oomlog"},

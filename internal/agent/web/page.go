@@ -12,8 +12,8 @@ import (
 
 	"github.com/oomkit/oomkit/internal/agent/api"
 	"github.com/oomkit/oomkit/internal/agent/store"
-	"github.com/oomkit/oomkit/internal/escape"
 	"github.com/oomkit/oomkit/internal/explain"
+	"github.com/oomkit/oomkit/internal/visible"
 )
 
 // What the page shows.
@@ -27,7 +27,7 @@ const (
 var pageText string
 
 var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
-	"vis": escape.Controls,
+	"vis": visible.String,
 }).Parse(pageText))
 
 // pageData is what the template renders.

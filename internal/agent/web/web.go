@@ -18,6 +18,7 @@ import (
 
 	"github.com/oomkit/oomkit/internal/agent/api"
 	"github.com/oomkit/oomkit/internal/agent/store"
+	"github.com/oomkit/oomkit/internal/visible"
 )
 
 // Source is what the endpoints read.
@@ -115,7 +116,9 @@ func events(w http.ResponseWriter, r *http.Request, src Source) {
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson; charset=utf-8")
 	bw := bufio.NewWriterSize(w, 32<<10)
-	enc := json.NewEncoder(bw)
+	// DEL and C1 controls in names are escaped too: the value is the same
+	// to a JSON parser, and a terminal showing the JSON sees no control.
+	enc := json.NewEncoder(visible.JSONWriter(bw))
 	for _, k := range kills {
 		if err := enc.Encode(k); err != nil {
 			return
@@ -140,5 +143,5 @@ func event(w http.ResponseWriter, r *http.Request, src Source) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	_ = json.NewEncoder(w).Encode(k)
+	_ = json.NewEncoder(visible.JSONWriter(w)).Encode(k)
 }
