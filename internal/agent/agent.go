@@ -167,6 +167,12 @@ type Agent struct {
 	// baselinePending is true on a first start until the kernel log has
 	// been read to its end.
 	baselinePending bool
+	// resumeFrom is the first kernel log record (re)opening the log
+	// wants; resumeCheck says a later first record means records were
+	// lost. The loop sets them, the reader reads them.
+	resumeMu    sync.Mutex
+	resumeFrom  uint64
+	resumeCheck bool
 	errOnce         sync.Map // source+path → logged
 }
 
@@ -278,6 +284,12 @@ func (a *Agent) start() error {
 		fromZero = func(c *memcg) bool { return c.born.After(base) }
 	}
 	a.rec = newReconciler(a.cfg.ReportGrace, st)
+	if st.HaveCursor {
+		a.resumeFrom, a.resumeCheck = st.Cursor+1, true
+		if st.Cursor == 0 && st.BaselineAt.Equal(a.bootAt) {
+			a.resumeFrom = 0 // a new boot: every record since boot
+		}
+	}
 	a.vmstat, err = openPoll(filepath.Join(a.cfg.ProcRoot, "vmstat"), 8192)
 	if err != nil {
 		a.sourceError("vmstat", "", err)
@@ -346,6 +358,7 @@ func (a *Agent) takeBaseline(now time.Time) {
 	a.rec.st.BaselineAt = now
 	a.scan(now, func(*memcg) bool { return false })
 	a.dirty = true
+	a.log.Info("first start: the kernel log's ring is read; kills are counted from now on", "node_oom_kills_before", a.rec.st.NodeBase)
 }
 
 // scan reads the kill counters and accounts for what went up.
@@ -419,8 +432,11 @@ func (a *Agent) loop(ctx context.Context) error {
 	}
 	tick := time.NewTicker(a.cfg.SampleInterval)
 	defer tick.Stop()
+	// Unclaimed increments are checked often while there are any, else at
+	// each sample: an idle agent wakes once per sample.
 	expire := time.NewTicker(max(a.cfg.ReportGrace/4, 50*time.Millisecond))
 	defer expire.Stop()
+	expiring := true
 	prune := time.NewTicker(time.Minute)
 	defer prune.Stop()
 	a.prune()
@@ -458,10 +474,19 @@ func (a *Agent) loop(ctx context.Context) error {
 				a.rewalk()
 			}
 			a.sample(now)
+			a.expire(now)
 		case now := <-expire.C:
 			a.expire(now)
+			if !a.rec.busy() {
+				expire.Stop()
+				expiring = false
+			}
 		case <-prune.C:
 			a.prune()
+		}
+		if !expiring && a.rec.busy() {
+			expire.Reset(max(a.cfg.ReportGrace/4, 50*time.Millisecond))
+			expiring = true
 		}
 		a.commit(false)
 	}

@@ -142,6 +142,14 @@ func TestGarbageCounters(t *testing.T) {
 	}
 }
 
+// waitBaseline waits for a first start's counter baseline.
+func waitBaseline(t testing.TB, ta *testAgent) {
+	t.Helper()
+	waitFor(t, "the counter baseline", 20*time.Second, func() bool {
+		return strings.Contains(ta.logs.String(), "kills are counted from now on")
+	})
+}
+
 // TestPortInUse: a clear error, before anything else happens.
 func TestPortInUse(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -191,6 +199,7 @@ func TestFullDisk(t *testing.T) {
 	t.Cleanup(func() { _ = unix.Unmount(state, unix.MNT_DETACH) })
 	n := newFakeNode(t, "a")
 	ta := startAgent(t, n.config(state))
+	waitBaseline(t, ta)
 	n.kills(t, "a", 3)
 	waitFor(t, "3 kills stored", 10*time.Second, func() bool {
 		return metricSum(t, ta.url, "oomkit_store_kills", nil) == 3

@@ -10,7 +10,6 @@ import (
 	"github.com/oomkit/oomkit/internal/agent/api"
 	"github.com/oomkit/oomkit/internal/cgroup"
 	"github.com/oomkit/oomkit/internal/explain"
-	"github.com/oomkit/oomkit/internal/kmsg"
 )
 
 // kmsgRetry is how long the agent waits before opening the kernel log
@@ -21,7 +20,7 @@ const kmsgRetry = 30 * time.Second
 func (a *Agent) readKmsg(ctx context.Context, out chan<- kmsgBatch) {
 	open := a.cfg.OpenRecords
 	if open == nil {
-		open = func(path string) (RecordSource, error) { return kmsg.Open(path, true) }
+		open = func(path string) (RecordSource, error) { return openKmsg(path) }
 	}
 	logged := false
 	for ctx.Err() == nil {
@@ -52,15 +51,11 @@ func (a *Agent) readKmsg(ctx context.Context, out chan<- kmsgBatch) {
 		}
 		a.kmsgUp.Store(true)
 		a.metrics.SourceUp("kmsg", true)
-		st := a.rec.st // read before the loop runs: the cursor to resume from
 		s := &kmsgStream{src: src, procRoot: a.cfg.ProcRoot, v1: a.layout.Memory == cgroup.V1, out: out,
 			onMalformed: func(err error) { a.sourceError("kmsg", "", err) }}
-		if st.HaveCursor {
-			s.from, s.checkStart = st.Cursor+1, true
-			if st.Cursor == 0 && st.BaselineAt.Equal(a.bootAt) {
-				s.from = 0
-			}
-		}
+		a.resumeMu.Lock()
+		s.from, s.checkStart = a.resumeFrom, a.resumeCheck
+		a.resumeMu.Unlock()
 		err = s.run(ctx)
 		src.Close()
 		if ctx.Err() != nil {
@@ -98,6 +93,9 @@ func (a *Agent) handleBatch(b kmsgBatch) {
 		if !a.rec.st.HaveCursor || b.safe > a.rec.st.Cursor {
 			a.rec.st.Cursor, a.rec.st.HaveCursor = b.safe, true
 			a.dirty = true
+			a.resumeMu.Lock()
+			a.resumeFrom, a.resumeCheck = b.safe+1, true
+			a.resumeMu.Unlock()
 		}
 	}
 	if b.drained {

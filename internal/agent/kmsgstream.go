@@ -34,7 +34,7 @@ type RecordSource interface {
 const (
 	killQuiet   = 5 * time.Millisecond
 	headerQuiet = 2 * time.Second
-	idleReport  = time.Second // how often a quiet stream says it is drained
+	idleReport  = 2 * time.Second // how often a quiet stream says it is drained
 )
 
 // seenReport is a report read from the kernel log.

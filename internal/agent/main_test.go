@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -101,6 +102,7 @@ func agentMain(conf string) int {
 	defer stop()
 	if p := os.Getenv("OOMKIT_AGENTTEST_CPUPROFILE"); p != "" {
 		f, err := os.Create(p)
+		runtime.SetCPUProfileRate(2000)
 		if err == nil && pprof.StartCPUProfile(f) == nil {
 			defer pprof.StopCPUProfile()
 		}

@@ -296,4 +296,10 @@ func (r *reconciler) expire(now, logCaughtUp time.Time, logReadable bool, vmstat
 	return out
 }
 
+// busy reports whether anything waits for the grace window: increments,
+// kill lines, or a /proc/vmstat surplus.
+func (r *reconciler) busy() bool {
+	return len(r.st.Increments) > 0 || len(r.st.Waiting) > 0 || !r.nodeShortSince.IsZero()
+}
+
 func ptr[T any](v T) *T { return &v }

@@ -2,9 +2,10 @@ package agent
 
 import (
 	"context"
-	"errors"
+	"os"
 	"path/filepath"
 	"sync"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -28,6 +29,7 @@ import (
 // OOM starts, before the kill is counted, and is deprecated in 6.x).
 type watcher struct {
 	fd       int
+	f        *os.File // fd in Go's poller
 	counters chan<- struct{}
 	tree     chan<- struct{}
 	mu       sync.Mutex
@@ -40,7 +42,7 @@ func newWatcher(counters, tree chan<- struct{}) (*watcher, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &watcher{fd: fd, counters: counters, tree: tree, wds: map[string]int{}, dirs: map[int32]bool{}}, nil
+	return &watcher{fd: fd, f: os.NewFile(uintptr(fd), "inotify"), counters: counters, tree: tree, wds: map[string]int{}, dirs: map[int32]bool{}}, nil
 }
 
 // add watches a counter file (dir false) or a cgroup directory; errors
@@ -80,23 +82,20 @@ func (w *watcher) keep(live map[string]bool) {
 	}
 }
 
+// run reads events until ctx ends; the descriptor sits in Go's poller, so
+// waiting costs nothing.
 func (w *watcher) run(ctx context.Context) {
+	f := w.f
+	stop := context.AfterFunc(ctx, func() { _ = f.SetReadDeadline(time.Now()) })
+	defer stop()
 	buf := make([]byte, 4096)
-	fds := []unix.PollFd{{Fd: int32(w.fd), Events: unix.POLLIN}}
 	for ctx.Err() == nil {
-		n, err := unix.Poll(fds, 200)
-		if err != nil && !errors.Is(err, unix.EINTR) {
-			return
-		}
-		if n <= 0 {
-			continue
+		n, err := f.Read(buf)
+		if err != nil {
+			return // ctx ended, or the descriptor was closed
 		}
 		counters, tree := false, false
-		for {
-			n, err := unix.Read(w.fd, buf)
-			if err != nil || n <= 0 {
-				break
-			}
+		{
 			for off := 0; off+unix.SizeofInotifyEvent <= n; {
 				ev := (*unix.InotifyEvent)(unsafe.Pointer(&buf[off]))
 				w.mu.Lock()
@@ -129,7 +128,7 @@ func poke(c chan<- struct{}) {
 	}
 }
 
-func (w *watcher) close() { unix.Close(w.fd) }
+func (w *watcher) close() { w.f.Close() }
 
 // watchAll watches every memcg's counter file.
 func (m *memcgs) watchAll() {
