@@ -173,7 +173,7 @@ type Agent struct {
 	resumeMu    sync.Mutex
 	resumeFrom  uint64
 	resumeCheck bool
-	errOnce         sync.Map // source+path → logged
+	errOnce     sync.Map // source+path → logged
 }
 
 // Run runs the agent until ctx ends, then saves its state and returns
