@@ -11,6 +11,7 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -19,6 +20,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -164,6 +166,7 @@ type Agent struct {
 	logRead    bool // the kernel log can be read
 	lastCursor time.Time
 	dirty      bool
+	jobs       chan writeJob // to the writer
 	// baselinePending is true on a first start until the kernel log has
 	// been read to its end.
 	baselinePending bool
@@ -384,21 +387,33 @@ func (a *Agent) lookupKill(id string) *api.Kill {
 	k := a.unsaved[id]
 	a.mu.RUnlock()
 	if k != nil {
-		return k
+		return snapshot(k) // the loop's own copy, to change
 	}
 	k, _ = a.store.Get(id)
 	return k
 }
 
-// put queues a kill for the next commit and tells the publishers.
+// put queues a snapshot of a kill for the next commit and tells the
+// publishers. The loop goes on changing its own copy (a counter arrives,
+// a group kill grows); readers and the writer see only snapshots.
 func (a *Agent) put(k *api.Kill, updated bool) {
+	c := snapshot(k)
 	a.mu.Lock()
-	a.unsaved[k.ID] = k
+	a.unsaved[k.ID] = c
 	a.mu.Unlock()
 	a.dirty = true
 	for _, p := range a.cfg.Publishers {
-		p.Publish(context.Background(), k, updated)
+		p.Publish(context.Background(), snapshot(c), updated)
 	}
+}
+
+// snapshot copies a kill and the slices the loop appends to.
+func snapshot(k *api.Kill) *api.Kill {
+	c := *k
+	c.SeenBy = slices.Clone(k.SeenBy)
+	c.Victims = slices.Clone(k.Victims)
+	c.Warnings = slices.Clone(k.Warnings)
+	return &c
 }
 
 // add is a new kill: enriched, queued and counted.
@@ -412,6 +427,9 @@ func (a *Agent) add(k *api.Kill, now time.Time) {
 
 // loop is the agent's one goroutine that owns the reconciler.
 func (a *Agent) loop(ctx context.Context) error {
+	a.jobs = make(chan writeJob, 1)
+	written := make(chan struct{})
+	go a.writer(written)
 	kctx, kcancel := context.WithCancel(ctx)
 	batches := make(chan kmsgBatch, 64)
 	kmsgDone := make(chan struct{})
@@ -459,6 +477,8 @@ func (a *Agent) loop(ctx context.Context) error {
 				break
 			}
 			a.commit(true)
+			close(a.jobs)
+			<-written
 			return nil
 		case b := <-batches:
 			a.handleBatch(b)
@@ -553,49 +573,87 @@ func (a *Agent) historyFor(cg string, at time.Time) *api.History {
 	return a.memcgs.history(a.memcgs.limited(cg), at, historyBefore, a.cfg.SampleInterval)
 }
 
-// commit writes what changed. Kills are written at once; the state alone
-// (the log cursor moving past records with no OOM in them) at most every
-// cursorEvery, and at exit.
+// commit hands what changed to the writer. Kills are handed on at once;
+// the state alone (the log cursor moving past records with no OOM in
+// them) at most every cursorEvery, and at exit. The loop never waits for
+// the disk: a kill is visible in the API and the metrics before it is
+// written, and an fsync stalled by other I/O does not hold the next kill.
 func (a *Agent) commit(final bool) {
 	a.mu.RLock()
 	n := len(a.unsaved)
 	a.mu.RUnlock()
-	if n == 0 && !final && !(a.dirty && time.Since(a.lastCursor) > cursorEvery) {
-		return
+	if !final {
+		if n == 0 && !(a.dirty && time.Since(a.lastCursor) > cursorEvery) {
+			return
+		}
+		if !a.storeUp.Load() && time.Since(a.lastCursor) < time.Second {
+			return // retry a failing store once a second
+		}
 	}
 	a.rec.st.Counters = a.memcgs.counters()
-	b := store.Batch{State: map[string]any{"reconcile": a.rec.st}}
+	state, err := json.Marshal(a.rec.st)
+	if err != nil {
+		a.log.Error("encode the state", "error", err.Error())
+		return
+	}
+	job := writeJob{state: state, final: final}
 	a.mu.RLock()
 	for _, k := range a.unsaved {
-		b.Put = append(b.Put, k)
+		job.kills = append(job.kills, k)
 	}
 	a.mu.RUnlock()
-	if err := a.store.Commit(b); err != nil {
+	a.dirty = false
+	a.lastCursor = time.Now()
+	// Jobs are cumulative (every unwritten kill, the latest state): one
+	// still waiting is replaced.
+	select {
+	case <-a.jobs:
+	default:
+	}
+	a.jobs <- job
+}
+
+// writeJob is one transaction for the writer.
+type writeJob struct {
+	kills []*api.Kill // snapshots: the loop does not change them
+	state json.RawMessage
+	final bool
+}
+
+// writer commits jobs until the channel closes.
+func (a *Agent) writer(done chan<- struct{}) {
+	defer close(done)
+	for job := range a.jobs {
+		a.write(job)
+	}
+}
+
+func (a *Agent) write(job writeJob) {
+	err := a.store.Commit(store.Batch{Put: job.kills, State: map[string]any{"reconcile": job.state}})
+	if err != nil {
 		a.metrics.SourceError("store")
 		a.metrics.SourceUp("store", false)
 		a.log.Debug("store write failed", "error", err.Error())
 		if a.storeUp.Swap(false) {
-			a.log.Error("cannot write the store; kills are kept in memory and written when it works again", "path", a.store.Path(), "error", err.Error(), "hint", storeHint(err), "kills_waiting", len(b.Put))
+			a.log.Error("cannot write the store; kills are kept in memory and written when it works again", "path", a.store.Path(), "error", err.Error(), "hint", storeHint(err), "kills_waiting", len(job.kills))
 		}
-		if final {
-			a.log.Error("exiting with kills not written", "kills", len(b.Put))
+		if job.final {
+			a.log.Error("exiting with kills not written", "kills", len(job.kills))
 		}
 		return
 	}
 	if !a.storeUp.Swap(true) {
-		a.log.Info("the store works again", "kills_written", len(b.Put))
+		a.log.Info("the store works again", "kills_written", len(job.kills))
 	}
 	a.metrics.SourceUp("store", true)
 	a.mu.Lock()
-	for _, k := range b.Put {
+	for _, k := range job.kills {
 		if a.unsaved[k.ID] == k {
 			delete(a.unsaved, k.ID)
 		}
 	}
 	a.mu.Unlock()
-	a.dirty = false
-	a.lastCursor = time.Now()
-	if len(b.Put) > 0 {
+	if len(job.kills) > 0 {
 		a.metrics.Stored(a.store.Count())
 	}
 }

@@ -142,11 +142,12 @@ func TestGarbageCounters(t *testing.T) {
 	}
 }
 
-// waitBaseline waits for a first start's counter baseline.
-func waitBaseline(t testing.TB, ta *testAgent) {
+// waitBaseline waits for a first start's counter baseline: kills before
+// it are history, not counted.
+func waitBaseline(t testing.TB, ta interface{ String() string }) {
 	t.Helper()
-	waitFor(t, "the counter baseline", 20*time.Second, func() bool {
-		return strings.Contains(ta.logs.String(), "kills are counted from now on")
+	waitFor(t, "the counter baseline", 120*time.Second, func() bool {
+		return strings.Contains(ta.String(), "kills are counted from now on")
 	})
 }
 
@@ -199,7 +200,7 @@ func TestFullDisk(t *testing.T) {
 	t.Cleanup(func() { _ = unix.Unmount(state, unix.MNT_DETACH) })
 	n := newFakeNode(t, "a")
 	ta := startAgent(t, n.config(state))
-	waitBaseline(t, ta)
+	waitBaseline(t, ta.logs)
 	n.kills(t, "a", 3)
 	waitFor(t, "3 kills stored", 10*time.Second, func() bool {
 		return metricSum(t, ta.url, "oomkit_store_kills", nil) == 3
@@ -260,6 +261,7 @@ func TestSIGTERMMidWrite(t *testing.T) {
 	cfg.OpenRecords = nil
 	cfg.Kmsg = filepath.Join(t.TempDir(), "no-kmsg") // unreadable: counters only
 	p := startProcAgent(t, cfg)
+	waitBaseline(t, p.logs)
 	var total atomic.Int64
 	stop := make(chan struct{})
 	done := make(chan struct{})
@@ -290,9 +292,10 @@ func TestSIGTERMMidWrite(t *testing.T) {
 	}
 	q := startProcAgent(t, cfg)
 	want := int(total.Load())
-	waitFor(t, fmt.Sprintf("%d kills after the restart", want), 30*time.Second, func() bool {
-		return len(fetchKills(t, q.url, "")) >= want
-	})
+	deadline := time.Now().Add(30 * time.Second)
+	for len(fetchKills(t, q.url, "")) < want && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
 	got := fetchKills(t, q.url, "")
 	ids := map[string]bool{}
 	for _, k := range got {
@@ -302,7 +305,11 @@ func TestSIGTERMMidWrite(t *testing.T) {
 		ids[k.ID] = true
 	}
 	if len(got) != want {
-		t.Errorf("%d kills, the counter says %d", len(got), want)
+		var ns []string
+		for _, k := range got {
+			ns = append(ns, k.ID[strings.LastIndexByte(k.ID, '-')+1:])
+		}
+		t.Errorf("%d kills, the counter says %d: %v\n%s\n%s", len(got), want, ns, tail(p.logs.String(), 1500), tail(q.logs.String(), 1500))
 	}
 	q.term(t)
 }

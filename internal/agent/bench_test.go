@@ -22,6 +22,7 @@ func BenchmarkKillLatency(b *testing.B) {
 	kerneltest.Require(b)
 	kerneltest.SerializeOOM(b)
 	ta := startAgent(b, Config{SampleInterval: time.Second})
+	waitBaseline(b, ta.logs)
 	m := kerneltest.NewMemcg(b, 32<<20)
 	waitSampled(b, ta.url, m.Path)
 	var lat []float64

@@ -49,6 +49,7 @@ func TestInjectedOverrun(t *testing.T) {
 			return src, nil
 		}})
 	<-ready
+	waitBaseline(t, ta.logs)
 	lost := kerneltest.NewMemcg(t, 32<<20)
 	seen := kerneltest.NewMemcg(t, 32<<20)
 	waitSampled(t, ta.url, lost.Path)

@@ -27,11 +27,10 @@ func (a *Agent) Kills(f store.Filter) ([]*api.Kill, error) {
 			if k.ObservedAt.Before(f.Since) || (f.Namespace != "" && deref(k.Namespace) != f.Namespace) || (f.Pod != "" && deref(k.Pod) != f.Pod) {
 				continue
 			}
-			c := *k
 			if i, ok := have[k.ID]; ok {
-				kills[i] = &c
+				kills[i] = k
 			} else {
-				kills = append(kills, &c)
+				kills = append(kills, k)
 			}
 		}
 		sort.SliceStable(kills, func(i, j int) bool { return kills[i].ObservedAt.Before(kills[j].ObservedAt) })
@@ -49,8 +48,7 @@ func (a *Agent) Kill(id string) (*api.Kill, error) {
 	k := a.unsaved[id]
 	a.mu.RUnlock()
 	if k != nil {
-		c := *k
-		return &c, nil
+		return k, nil
 	}
 	return a.store.Get(id)
 }

@@ -145,6 +145,7 @@ func TestRealStorm(t *testing.T) {
 	state := t.TempDir()
 	cfg := Config{StateDir: state, ReportGrace: 2 * time.Second}
 	first := startProcAgent(t, cfg)
+	waitBaseline(t, first.logs)
 	for _, m := range memcgs {
 		waitSampled(t, first.url, m.Path)
 	}

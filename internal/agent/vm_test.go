@@ -38,6 +38,7 @@ func TestRealKillsV2(t *testing.T) {
 	}
 	state := t.TempDir()
 	ta := startAgent(t, Config{StateDir: state, SampleInterval: 100 * time.Millisecond})
+	waitBaseline(t, ta.logs)
 	single, err := cgroup.Create(l, "/", "single")
 	if err != nil {
 		t.Fatal(err)
