@@ -78,6 +78,8 @@ Hugepagesize:       2048 kB
 Hugetlb:               0 kB
 `, h.memTotalKB, h.memAvailableKB, h.swapTotalKB, h.swapTotalKB, h.commitLimitKB, h.committedKB), 0o444)
 	w("vmstat", "nr_free_pages 5874605\noom_kill 0\n", 0o444)
+	w("mounts", "proc /proc proc rw 0 0\n", 0o444)
+	w("sysvipc/shm", "       key      shmid perms                  size  cpid  lpid nattch   uid   gid  cuid  cgid      atime      dtime      ctime                   rss                  swap\n", 0o444)
 	w("sys/kernel/osrelease", h.release+"\n", 0o444)
 	for k, v := range map[string]string{"overcommit_memory": "0", "overcommit_ratio": "50", "overcommit_kbytes": "0",
 		"oom_kill_allocating_task": "0", "panic_on_oom": "0", "swappiness": "60"} {
@@ -107,6 +109,15 @@ Hugetlb:               0 kB
 				p.anonKB, p.fileKB, p.shmemKB, p.pteKB, p.swapKB)
 		}
 		w(d+"/status", st.String(), 0o444)
+		// smaps: the text (not charged) and a private writable heap of
+		// RssAnon + 1 MiB (charged: "ac"); empty for a kernel thread.
+		var sm string
+		if !p.kthread {
+			heap := (p.anonKB + 1024) * 1024
+			sm = fmt.Sprintf("55d0c0000000-55d0c0100000 r-xp 00000000 fe:00 1234 /usr/bin/%s\nSize: 1024 kB\nVmFlags: rd ex mr mw me\n"+
+				"7f0000000000-%x rw-p 00000000 00:00 0 \nSize: %d kB\nVmFlags: rd wr mr mw me ac\n", p.comm, 0x7f0000000000+heap, heap/1024)
+		}
+		w(d+"/smaps", sm, 0o444)
 		w(d+"/comm", p.comm+"\n", 0o644)
 		w(d+"/stat", fmt.Sprintf("%d (%s) S 1 %d %d 0 -1 %d 98 0 0 0 0 0 0 0 20 0 1 0 %d 3133440 %d 18446744073709551615 0 0\n",
 			p.pid, p.comm, p.pid, p.pid, map[bool]int{true: 0x00208040, false: 0x00400100}[p.kthread], p.start, (p.anonKB+p.fileKB+p.shmemKB)/4), 0o444)

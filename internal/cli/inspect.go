@@ -163,6 +163,7 @@ type inspectReport struct {
 	Pressure      *inspectPressure  `json:"pressure"`
 	OOMKillTotal  *int64            `json:"oom_kill_total"`
 	OOMSysctls    inspectOOMSysctls `json:"oom_sysctls"`
+	Commit        *inspectCommit    `json:"commit"`
 	Cgroup        *inspectCgroup    `json:"cgroup"`
 	// Cgroups is set by --all-cgroups instead of Cgroup.
 	Cgroups   []inspectCgroup  `json:"cgroups,omitempty"`
@@ -255,10 +256,14 @@ type inspectCgroup struct {
 		High         *int64 `json:"high"`
 		Max          *int64 `json:"max"`
 	} `json:"events"`
-	OOMGroup     *bool          `json:"oom_group"`
-	UseHierarchy *bool          `json:"use_hierarchy"`
-	Swappiness   *int64         `json:"swappiness"`
-	Levels       []inspectLevel `json:"levels,omitempty"`
+	OOMGroup     *bool  `json:"oom_group"`
+	UseHierarchy *bool  `json:"use_hierarchy"`
+	Swappiness   *int64 `json:"swappiness"`
+	// CommitBytes is the commit charge of its processes (and its
+	// descendants'); SoftLimits its and its ancestors' soft limits.
+	CommitBytes *int64             `json:"commit_bytes"`
+	SoftLimits  []inspectSoftLimit `json:"soft_limits"`
+	Levels      []inspectLevel     `json:"levels,omitempty"`
 	// NextVictim is the process the memcg OOM killer would choose now
 	// (the cgroup and its descendants, ranked as 'oomkit top --cgroup'
 	// does); null without a limit or with no eligible process.
@@ -299,6 +304,8 @@ type inspectEviction struct {
 type inspectProcess struct {
 	PID              int      `json:"pid"`
 	Comm             string   `json:"comm"`
+	RSSBytes         *int64   `json:"rss_bytes"`
+	CommitBytes      *int64   `json:"commit_bytes"`
 	Runtime          *string  `json:"runtime"`
 	HeapCeilingBytes *int64   `json:"heap_ceiling_bytes"`
 	Source           string   `json:"source"`
@@ -314,6 +321,8 @@ func runInspect(s *streams, cfg inspectConfig, th evictionThreshold) error {
 	}
 	r := inspectReport{Schema: "oomkit.inspect/v1", KernelVersion: h.version.String(), Notes: slices.Clone(h.notes), Processes: []inspectProcess{}}
 	inspectNode(h, &r)
+	cen := inspectCommitCensus(h)
+	inspectCommitNode(h, &r, cen)
 	switch {
 	case h.layout.Memory == "":
 		if cfg.cgroup != "" || cfg.allCgroups {
@@ -349,6 +358,8 @@ func runInspect(s *streams, cfg inspectConfig, th evictionThreshold) error {
 			}
 			c := inspectOneCgroup(h, hier)
 			c.Levels = nil
+			c.CommitBytes = inspectCgroupCommit(h, p, cen)
+			c.SoftLimits = inspectSoftLimits(h, p, c.UsageBytes)
 			r.Cgroups = append(r.Cgroups, c)
 		}
 		slices.SortStableFunc(r.Cgroups, func(a, b inspectCgroup) int {
@@ -392,8 +403,19 @@ func runInspect(s *streams, cfg inspectConfig, th evictionThreshold) error {
 		if c.LimitBytes != nil {
 			c.NextVictim = inspectNextVictim(h, &c, target)
 		}
+		c.CommitBytes = inspectCgroupCommit(h, target, cen)
+		c.SoftLimits = inspectSoftLimits(h, target, c.UsageBytes)
 		r.Cgroup = &c
 		inspectRuntimes(h, &r, hier, cfg.pid)
+		for i := range r.Processes {
+			p := &r.Processes[i]
+			if cm, ok := cen.ByPID[p.PID]; ok {
+				p.CommitBytes = ptrTo(cm.Bytes)
+			}
+			if t, err := h.fs.ReadTask(p.PID, proc.TaskOptions{}); err == nil && t.Status.HasMM {
+				p.RSSBytes = ptrTo(t.Status.RSSPages(pageKB) * mm.PageSize)
+			}
+		}
 	}
 	inspectEvict(h, &r, th)
 	if r.Notes == nil {
@@ -705,6 +727,7 @@ func writeInspectText(w io.Writer, r inspectReport) {
 	}
 	fmt.Fprintf(tw, "  CommitLimit\t%s%s; Committed_AS %s\n", kbWord(oc.CommitLimitKB), match, kbWord(oc.CommittedASKB))
 	fmt.Fprintf(tw, "  \t%s\n", oc.Summary)
+	writeInspectCommit(tw, r.Commit)
 	if p := r.Pressure; p != nil && p.SomeAvg10 != nil {
 		fmt.Fprintf(tw, "  pressure\tsome %.2f%% %.2f%% %.2f%% (10s/60s/300s)", *p.SomeAvg10, *p.SomeAvg60, *p.SomeAvg300)
 		if p.FullAvg10 != nil {
@@ -762,7 +785,8 @@ func writeInspectText(w io.Writer, r inspectReport) {
 			} else if len(natives) > 1 && p.HeapCeilingBytes == nil && len(p.Warnings) == 0 && len(p.Notes) == 0 && p.Verdict == nativeVerdict {
 				continue
 			}
-			fmt.Fprintf(w, "  %d %s (%s, heap ceiling %s): %s\n", p.PID, p.Comm, rt, bytesWord(p.HeapCeilingBytes, "none"), p.Verdict)
+			fmt.Fprintf(w, "  %d %s (%s, heap ceiling %s; rss %s, commit %s): %s\n", p.PID, p.Comm, rt, bytesWord(p.HeapCeilingBytes, "none"),
+				bytesWord(p.RSSBytes, "?"), bytesWord(p.CommitBytes, "?"), p.Verdict)
 			for _, x := range p.Warnings {
 				fmt.Fprintf(w, "    warning: %s\n", x)
 			}
@@ -811,6 +835,7 @@ func writeInspectCgroup(w io.Writer, c inspectCgroup) {
 		}
 		fmt.Fprintf(tw, "  v2\tmemory.high %s, swap.max %s (using %s), oom.group %s\n", bytesWord(c.HighBytes, "max"), bytesWord(c.SwapLimitBytes, "max"), bytesWord(c.SwapUsageBytes, "?"), boolWord(c.OOMGroup))
 	}
+	writeInspectSoftLimits(tw, c)
 	tw.Flush()
 	if len(c.Levels) > 0 {
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

@@ -184,6 +184,13 @@ func inspectFixture(t *testing.T, h fakeHost) (procRoot, sysRoot string) {
 	}
 	w(inspectApp, "4711\n4712\n")
 	w(inspectSidecar, "4713\n4714\n4715\n")
+	// MemoryQoS on the pod (a 1.37 kubelet with TieredReservation and
+	// factor 0.9 for requests 1Gi, limits 2Gi): memory.low and memory.high.
+	for f, v := range map[string]string{"memory.low": "1073741824\n", "memory.high": "2040107008\n"} {
+		if err := os.WriteFile(filepath.Join(sysRoot, "fs/cgroup", inspectPod, f), []byte(v), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return procRoot, sysRoot
 }
 

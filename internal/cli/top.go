@@ -40,6 +40,7 @@ type topConfig struct {
 	sortKey           string
 	filter            string
 	limit             int
+	commit            bool
 }
 
 func newTopCommand(s *streams) *cobra.Command {
@@ -71,8 +72,14 @@ oom_score_adj × totalpages/1000. Kernels ≤ 5.8 (and 5.4.0–5.4.143) clamp it
 to at least 1; 5.9+ keep it signed. Kernel threads, zombies, init and
 oom_score_adj −1000 are never chosen and are listed last, unranked.
 
+With --commit each process's commit charge is shown too (COMMIT): the size
+of its private writable mappings that the kernel counted in Committed_AS
+(VmFlags "ac" in /proc/PID/smaps), what its next fork() must find room for
+under vm.overcommit_memory=2. Reading smaps walks page tables, about 1 ms
+of CPU per process, so it is off by default.
+
 The default is a live view refreshed every --interval. Keys: q quit, s next
-sort key (rank, rss, swap, pgtables, adj, pid), r reverse, / filter by
+sort key (rank, rss, swap, pgtables, adj, pid, commit), r reverse, / filter by
 cgroup, pod or name (Enter applies, Esc clears), p only Kubernetes pods.
 When stdout is not a terminal, or with --once, top prints one table and
 exits. --json prints one oomkit.top/v1 object per process in rank order
@@ -85,6 +92,7 @@ Exit status:
 		Example: `  oomkit top                                   # live view
   oomkit top --once                            # one table, e.g. for a ticket
   oomkit top --once --json | head -1           # the next victim of a global OOM
+  oomkit top --once --commit --sort commit     # who holds the most commit charge (Committed_AS)
   oomkit top --once --cgroup /kubepods/burstable/pod0057cc81-ea16-463a-96c2-fc74acfb9c47
   oomkit top --proc-root /host/proc --sys-root /host/sys   # from a DaemonSet`,
 		Args: cobra.NoArgs,
@@ -112,13 +120,14 @@ Exit status:
 	f.StringVar(&cfg.sortKey, "sort", "rank", "sort by: "+strings.Join(topSortKeys, ", "))
 	f.StringVar(&cfg.filter, "filter", "", "show only processes whose name, cgroup or pod contains TEXT")
 	f.IntVar(&cfg.limit, "limit", 0, "show at most N processes (0: all)")
+	f.BoolVar(&cfg.commit, "commit", false, "also show each process's commit charge (COMMIT, commit_bytes) from /proc/PID/smaps: a page-table walk, about 1 ms of CPU per process")
 	f.StringVar(&cfg.assumeKernel, "assume-kernel", "", "use this kernel version's OOM rules instead of the running kernel's")
 	f.StringVar(&cfg.procRoot, "proc-root", "/proc", "where proc(5) is mounted (e.g. the host's, in a container)")
 	f.StringVar(&cfg.sysRoot, "sys-root", "/sys", "where sysfs is mounted")
 	return cmd
 }
 
-var topSortKeys = []string{"rank", "rss", "swap", "pgtables", "adj", "pid"}
+var topSortKeys = []string{"rank", "rss", "swap", "pgtables", "adj", "pid", "commit"}
 
 // topRow is one process in the ranking: the oomkit.top/v1 object.
 type topRow struct {
@@ -135,7 +144,10 @@ type topRow struct {
 	RSSPages      int64   `json:"rss_pages"`
 	SwapPages     int64   `json:"swap_pages"`
 	PgtablesPages int64   `json:"pgtables_pages"`
-	OOMScoreAdj   int64   `json:"oom_score_adj"`
+	// CommitBytes is the process's commit charge (its VM_ACCOUNT
+	// mappings, /proc/PID/smaps) with --commit; null without.
+	CommitBytes *int64 `json:"commit_bytes"`
+	OOMScoreAdj int64  `json:"oom_score_adj"`
 	// Points is oom_badness() against this ranking's totalpages; null when
 	// the kernel never chooses the process.
 	Points        *int64  `json:"points"`
@@ -165,8 +177,10 @@ type topSnapshot struct {
 	// OOMScoreLag is how many points the kernel's oom_score may differ
 	// from model_oom_score on this kernel and CPU count (mm.OOMScoreLag).
 	OOMScoreLag int64
-	Notes       []string
-	At          time.Time
+	// Commit is set when the rows carry commit charges (--commit).
+	Commit bool
+	Notes  []string
+	At     time.Time
 }
 
 // topHost holds what top and inspect read once per host.
@@ -179,6 +193,8 @@ type topHost struct {
 	rules   mm.Rules
 	cpus    int // online CPUs, for the per-CPU RSS counters' lag
 	notes   []string
+	// readCommit makes snapshot read each process's smaps (--commit).
+	readCommit bool
 }
 
 func loadHost(procRoot, sysRoot, assumeKernel string) (*topHost, error) {
@@ -239,7 +255,7 @@ func derefOr[T any](p *T, def T) T {
 
 // snapshot reads every process (or those of cfg.cgroup) and ranks them.
 func (h *topHost) snapshot(cgPath string) (topSnapshot, error) {
-	snap := topSnapshot{Scope: "global", Rules: h.rules, Kernel: h.version.String(), At: time.Now(), Notes: slices.Clone(h.notes)}
+	snap := topSnapshot{Scope: "global", Rules: h.rules, Kernel: h.version.String(), At: time.Now(), Notes: slices.Clone(h.notes), Commit: h.readCommit}
 	snap.GlobalTotalPages = h.globalTotalPages()
 	snap.TotalPages = snap.GlobalTotalPages
 	snap.OOMScoreLag = mm.OOMScoreLag(h.rules, mm.RSSCounterLagPages(h.version, h.cpus), snap.GlobalTotalPages)
@@ -281,7 +297,7 @@ func (h *topHost) snapshot(cgPath string) (topSnapshot, error) {
 	}
 	// Globally, /proc/PID/cgroup (one small file per process) is cheaper
 	// than walking a tree that may hold a cgroup per container.
-	scan := h.fs.ReadTasks(pids, proc.TaskOptions{Memcg: cgPath == "" && h.layout.Memory != "", MemcgV1: h.layout.Memory == cgroup.V1})
+	scan := h.fs.ReadTasks(pids, proc.TaskOptions{Memcg: cgPath == "" && h.layout.Memory != "", MemcgV1: h.layout.Memory == cgroup.V1, Commit: h.readCommit})
 	snap.Gone = scan.Gone
 	snap.Notes = append(snap.Notes, scan.Notes...)
 	for i := range scan.Tasks {
@@ -413,7 +429,7 @@ func rankTasks(tasks []proc.Task, rules mm.Rules, capBonus bool, totalpages, glo
 			RSSPages: mt[r.Index].RSSPages, SwapPages: mt[r.Index].SwapEnts, PgtablesPages: mt[r.Index].PgtablePages,
 			OOMScoreAdj: t.OOMScoreAdj, Eligible: r.Eligible,
 			OOMScore: t.OOMScore, Scope: scopeWord(memcgScope), TotalPages: totalpages,
-			Rules: rules.ID(), KernelVersion: kernel, startTime: t.StartTime,
+			Rules: rules.ID(), KernelVersion: kernel, startTime: t.StartTime, CommitBytes: t.CommitBytes,
 		}
 		if r.Eligible {
 			rank, pts := r.Rank, r.Points
@@ -471,6 +487,7 @@ func runTopOnce(s *streams, cfg topConfig) error {
 	if err != nil {
 		return err
 	}
+	h.readCommit = cfg.commit
 	snap, err := h.snapshot(cfg.cgroup)
 	if err != nil {
 		return err
@@ -559,6 +576,8 @@ func viewRows(rows []topRow, key string, reverse bool, filter string, podsOnly b
 				return r.PgtablesPages
 			case "adj":
 				return r.OOMScoreAdj
+			case "commit":
+				return derefOr(r.CommitBytes, -1)
 			}
 			return int64(r.PID)
 		}
@@ -582,13 +601,12 @@ func viewRows(rows []topRow, key string, reverse bool, filter string, podsOnly b
 // writeTopTable prints the ranking as a table; maxRows 0 means all.
 func writeTopTable(w io.Writer, snap topSnapshot, rows []topRow, maxRows int) {
 	fmt.Fprint(w, topHeader(snap))
-	fmt.Fprintf(w, "%5s %7s  %-15s %-26s %9s %8s %6s %5s %9s %5s %5s\n",
-		"RANK", "PID", "COMM", "POD/CONTAINER", "RSS", "SWAP", "PGTBL", "ADJ", "POINTS", "SCORE", "MODEL")
+	fmt.Fprintln(w, topColumns(snap.Commit))
 	for i, r := range rows {
 		if maxRows > 0 && i >= maxRows {
 			break
 		}
-		fmt.Fprintln(w, topLine(r, snap.OOMScoreLag))
+		fmt.Fprintln(w, topLine(r, snap.OOMScoreLag, snap.Commit))
 	}
 }
 
@@ -603,7 +621,7 @@ func topHeader(snap topSnapshot) string {
 // topLine prints one row. Its mark after MODEL: "*" where the kernel's
 // oom_score and the model's differ, "~" where they differ by at most lag
 // points (per-CPU RSS counters not yet folded; mm.OOMScoreLag).
-func topLine(r topRow, lag int64) string {
+func topLine(r topRow, lag int64, commit bool) string {
 	rank, points := "-", "-"
 	if r.Rank != nil {
 		rank = strconv.Itoa(*r.Rank)
@@ -620,9 +638,26 @@ func topLine(r topRow, lag int64) string {
 	case d != 0:
 		mark = " *"
 	}
-	return fmt.Sprintf("%5s %7d  %-15s %-26s %9s %8s %6s %5d %9s %5d %5d%s",
-		rank, r.PID, clip(r.Comm, 15), clip(pod, 26), pagesWord(r.RSSPages), pagesWord(r.SwapPages), pagesWord(r.PgtablesPages),
+	cm := ""
+	if commit {
+		cm = fmt.Sprintf(" %9s", "?")
+		if r.CommitBytes != nil {
+			cm = fmt.Sprintf(" %9s", pagesWord(*r.CommitBytes/mm.PageSize))
+		}
+	}
+	return fmt.Sprintf("%5s %7d  %-15s %-26s %9s %8s %6s%s %5d %9s %5d %5d%s",
+		rank, r.PID, clip(r.Comm, 15), clip(pod, 26), pagesWord(r.RSSPages), pagesWord(r.SwapPages), pagesWord(r.PgtablesPages), cm,
 		r.OOMScoreAdj, points, r.OOMScore, r.ModelOOMScore, mark)
+}
+
+// topColumns is the table's header line; COMMIT only with --commit.
+func topColumns(commit bool) string {
+	cm := ""
+	if commit {
+		cm = fmt.Sprintf(" %9s", "COMMIT")
+	}
+	return fmt.Sprintf("%5s %7s  %-15s %-26s %9s %8s %6s%s %5s %9s %5s %5s",
+		"RANK", "PID", "COMM", "POD/CONTAINER", "RSS", "SWAP", "PGTBL", cm, "ADJ", "POINTS", "SCORE", "MODEL")
 }
 
 // pagesWord prints a page count as a short IEC size.
@@ -657,6 +692,7 @@ func runTopLive(s *streams, cfg topConfig) error {
 	if err != nil {
 		return err
 	}
+	h.readCommit = cfg.commit
 	m := &topModel{host: h, cfg: cfg, sortKey: cfg.sortKey, filter: cfg.filter}
 	m.refresh()
 	if m.err != nil {
@@ -778,8 +814,7 @@ func (m *topModel) View() tea.View {
 		kbWord(mem.MemTotalKB), kbWord(mem.MemAvailableKB), kbWord(mem.SwapTotalKB), m.sortKey, map[bool]string{true: " (reversed)"}[m.reverse],
 		m.filter, map[bool]string{true: "  [pods only]"}[m.podsOnly])
 	rows := viewRows(snap.Rows, m.sortKey, m.reverse, m.filter, m.podsOnly)
-	b.WriteString(topHead.Render(fmt.Sprintf("%5s %7s  %-15s %-26s %9s %8s %6s %5s %9s %5s %5s",
-		"RANK", "PID", "COMM", "POD/CONTAINER", "RSS", "SWAP", "PGTBL", "ADJ", "POINTS", "SCORE", "MODEL")) + "\n")
+	b.WriteString(topHead.Render(topColumns(snap.Commit)) + "\n")
 	room := m.height - 5
 	if room <= 0 {
 		room = 20
@@ -788,7 +823,7 @@ func (m *topModel) View() tea.View {
 		if i >= room {
 			break
 		}
-		line := topLine(r, snap.OOMScoreLag)
+		line := topLine(r, snap.OOMScoreLag, snap.Commit)
 		switch {
 		case r.Rank != nil && *r.Rank == 1:
 			line = topFirst.Render(line)

@@ -23,6 +23,9 @@ func TestMain(m *testing.M) {
 	if spec := os.Getenv(envHolder); spec != "" {
 		hold(spec)
 	}
+	if os.Getenv(envForkHelper) == "1" {
+		forkHelper()
+	}
 	os.Exit(m.Run())
 }
 
