@@ -163,7 +163,6 @@ type Agent struct {
 	kmsgUp     atomic.Bool
 	storeUp    atomic.Bool
 	logCaught  time.Time
-	logRead    bool // the kernel log can be read
 	lastCursor time.Time
 	dirty      bool
 	jobs       chan writeJob // to the writer
@@ -583,7 +582,7 @@ func (a *Agent) commit(final bool) {
 	n := len(a.unsaved)
 	a.mu.RUnlock()
 	if !final {
-		if n == 0 && !(a.dirty && time.Since(a.lastCursor) > cursorEvery) {
+		if n == 0 && (!a.dirty || time.Since(a.lastCursor) <= cursorEvery) {
 			return
 		}
 		if !a.storeUp.Load() && time.Since(a.lastCursor) < time.Second {

@@ -322,7 +322,7 @@ func startHog(t testing.TB, m *cgroup.Memcg, spec string) (*exec.Cmd, int) {
 			t.Fatalf("hog said %q", line)
 		}
 	} else {
-		go io.Copy(io.Discard, out)
+		go func() { _, _ = io.Copy(io.Discard, out) }()
 	}
 	return c, victim
 }

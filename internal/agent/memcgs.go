@@ -333,13 +333,6 @@ type savedCounter struct {
 	GroupKills int64  `json:"group_kills"`
 }
 
-// find returns the memcg at path p, nil if not known.
-func (m *memcgs) find(p string) *memcg {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	return m.byPath[p]
-}
-
 func (m *memcgs) len() int {
 	m.mu.RLock()
 	defer m.mu.RUnlock()

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/oomkit/oomkit/internal/agent/api"
 )
@@ -60,7 +61,7 @@ func Open(dir string, log *slog.Logger) (*Store, error) {
 	}
 	aside := fmt.Sprintf("%s.corrupt-%d", path, time.Now().Unix())
 	if rerr := os.Rename(path, aside); rerr != nil {
-		return nil, fmt.Errorf("%w; moving it aside failed too: %v", err, rerr)
+		return nil, fmt.Errorf("%w; moving it aside failed too: %w", err, rerr)
 	}
 	log.Warn("the store was unreadable; moved it aside and started a fresh one", "error", err.Error(), "moved_to", aside)
 	return open(path)
@@ -77,7 +78,7 @@ func open(path string) (s *Store, err error) {
 	}()
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("open %s: %w (stop it, or give this one another --state-dir)", path, ErrLocked)
 		}
 		return nil, fmt.Errorf("open %s: %w", path, err)

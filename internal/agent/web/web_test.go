@@ -48,7 +48,14 @@ func hostile() *api.Kill {
 	return k
 }
 
-func serve(t *testing.T, path string) (*http.Response, string) {
+// served is what a GET returned (the body already read and closed).
+type served struct {
+	StatusCode int
+	Status     string
+	Header     http.Header
+}
+
+func serve(t *testing.T, path string) (served, string) {
 	t.Helper()
 	h := Handler(fakeSource{[]*api.Kill{hostile()}}, http.NotFoundHandler(), slog.New(slog.DiscardHandler))
 	srv := httptest.NewServer(h)
@@ -59,7 +66,7 @@ func serve(t *testing.T, path string) (*http.Response, string) {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp, string(b)
+	return served{resp.StatusCode, resp.Status, resp.Header}, string(b)
 }
 
 // TestPageEscapes: control characters are visible escapes on the page,
