@@ -31,11 +31,15 @@ func BenchmarkKillLatency(b *testing.B) {
 		b.StopTimer()
 		before := metricSum(b, ta.url, "oomkit_oom_kills_total", nil)
 		since := time.Now().UTC().Format(time.RFC3339Nano)
-		cmd, _ := startHog(b, m, "128")
+		cmd, victim := startHog(b, m, "128")
 		b.StartTimer()
 		_ = cmd.Wait()
 		var killedAt time.Time
+		deadline := time.Now().Add(30 * time.Second)
 		for killedAt.IsZero() {
+			if time.Now().After(deadline) {
+				b.Fatalf("kill %d of pid %d (memcg oom_kill %d) not in the API after 30 s: %+v\n%s", i, victim, oomKills(b, m), fetchKills(b, ta.url, "&since="+since), tail(ta.logs.String(), 2000))
+			}
 			for _, k := range inCgroup(fetchKills(b, ta.url, "&since="+since), m.Path) {
 				killedAt = k.KilledAt
 				if os.Getenv("OOMKIT_BENCH_VERBOSE") != "" {
@@ -47,6 +51,9 @@ func BenchmarkKillLatency(b *testing.B) {
 			}
 		}
 		for metricSum(b, ta.url, "oomkit_oom_kills_total", nil) <= before {
+			if time.Now().After(deadline) {
+				b.Fatalf("kill %d not counted in /metrics after 30 s", i)
+			}
 			time.Sleep(time.Millisecond)
 		}
 		lat = append(lat, float64(time.Since(killedAt).Microseconds())/1000)
