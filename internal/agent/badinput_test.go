@@ -194,7 +194,7 @@ func TestFullDisk(t *testing.T) {
 		kerneltest.Skip(t, "mounting a small tmpfs needs root")
 	}
 	state := t.TempDir()
-	if err := unix.Mount("tmpfs", state, "tmpfs", 0, "size=4m,mode=0700"); err != nil {
+	if err := unix.Mount("tmpfs", state, "tmpfs", 0, "size=16m,mode=0700"); err != nil {
 		kerneltest.Skip(t, "mount tmpfs: "+err.Error())
 	}
 	t.Cleanup(func() { _ = unix.Unmount(state, unix.MNT_DETACH) })
@@ -222,19 +222,19 @@ func TestFullDisk(t *testing.T) {
 		}
 	}
 	f.Close()
-	n.kills(t, "a", 400)
+	n.kills(t, "a", 3000) // more than free pages can hold: the file must grow
 	waitFor(t, "the store to fail", 20*time.Second, func() bool {
 		return strings.Contains(ta.logs.String(), "cannot write the store")
 	})
 	if !strings.Contains(ta.logs.String(), "free space in --state-dir") {
 		t.Errorf("the log does not say what to do:\n%s", ta.logs.String())
 	}
-	waitFor(t, "all kills served from memory", 20*time.Second, func() bool { return len(ta.kills(t, "")) == 400 })
+	waitFor(t, "all kills served from memory", 20*time.Second, func() bool { return len(ta.kills(t, "")) == 3000 })
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the store to work again", 20*time.Second, func() bool {
-		return metricSum(t, ta.url, "oomkit_store_kills", nil) == 400
+		return metricSum(t, ta.url, "oomkit_store_kills", nil) == 3000
 	})
 	ta.stop(t)
 	st, err := store.Open(state, nil)
@@ -247,8 +247,8 @@ func TestFullDisk(t *testing.T) {
 			t.Errorf("kill %s stored before the disk filled is gone", k.ID)
 		}
 	}
-	if c := st.Count(); c != 400 {
-		t.Errorf("%d kills stored, want 400", c)
+	if c := st.Count(); c != 3000 {
+		t.Errorf("%d kills stored, want 3000", c)
 	}
 }
 
