@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/oomkit/oomkit/internal/node/nodetest"
 )
 
 const topTUIEnv = "OOMKIT_TOP_TUI_ARGS"
@@ -29,7 +31,7 @@ func TestTopTUI(t *testing.T) {
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Skip("no tmux")
 	}
-	procRoot, sysRoot := topFixture(t, t.TempDir())
+	procRoot, sysRoot := nodetest.SmallMachine(t, t.TempDir())
 	session := fmt.Sprintf("oomkit-top-test-%d", os.Getpid())
 	tmux := func(args ...string) string {
 		t.Helper()

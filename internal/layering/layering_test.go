@@ -18,7 +18,8 @@ const mod = "github.com/oomkit/oomkit/"
 var allowed = map[string][]string{
 	"cmd/oomkit":             {"internal/cli", "internal/vm"},
 	"internal/cli":           {"*"},
-	"internal/agent":         {"internal/explain", "internal/kube", "internal/oomlog", "internal/mm", "internal/proc", "internal/cgroup", "internal/kmsg"},
+	"internal/agent":         {"internal/node", "internal/explain", "internal/kube", "internal/oomlog", "internal/mm", "internal/proc", "internal/cgroup", "internal/kmsg"},
+	"internal/node":          {"internal/kube", "internal/mm", "internal/proc", "internal/cgroup"},
 	"internal/explain":       {"internal/mm", "internal/kube", "internal/oomlog"},
 	"internal/lab":           {"internal/explain", "internal/mm", "internal/kube", "internal/oomlog", "internal/proc", "internal/cgroup", "internal/kmsg", "internal/alloc", "internal/vm"},
 	"internal/sim":           {"internal/explain", "internal/mm", "internal/kube", "internal/oomlog"},
