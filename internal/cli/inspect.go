@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/oomkit/oomkit/internal/bytesize"
 	"github.com/oomkit/oomkit/internal/cgroup"
 	"github.com/oomkit/oomkit/internal/kube"
 	"github.com/oomkit/oomkit/internal/node"
@@ -138,7 +139,7 @@ func bytesWord(p *int64, nilWord string) string {
 	if p == nil {
 		return nilWord
 	}
-	return kube.FormatBytes(*p)
+	return bytesize.Format(*p)
 }
 
 func writeInspectText(w io.Writer, r node.Report) {
@@ -232,12 +233,12 @@ func writeInspectCgroup(w io.Writer, c node.Cgroup) {
 	}
 	lim := "none at any level: only a global OOM or an eviction can stop it"
 	if c.LimitBytes != nil {
-		lim = fmt.Sprintf("%s, set at %s", kube.FormatBytes(*c.LimitBytes), *c.LimitPath)
+		lim = fmt.Sprintf("%s, set at %s", bytesize.Format(*c.LimitBytes), *c.LimitPath)
 	}
 	fmt.Fprintf(tw, "  limit\t%s\n", lim)
 	fmt.Fprintf(tw, "  usage\t%s; working set %s (usage − inactive_file); reclaimable page cache %s\n", bytesWord(c.UsageBytes, "?"), bytesWord(c.WorkingSetBytes, "?"), bytesWord(c.ReclaimableBytes, "?"))
 	if c.HeadroomBytes != nil {
-		fmt.Fprintf(tw, "  headroom\t%s more resident memory before the memcg OOM killer runs (at %s)\n", kube.FormatBytes(*c.HeadroomBytes), *c.HeadroomPath)
+		fmt.Fprintf(tw, "  headroom\t%s more resident memory before the memcg OOM killer runs (at %s)\n", bytesize.Format(*c.HeadroomBytes), *c.HeadroomPath)
 	}
 	if v := c.NextVictim; v != nil {
 		fmt.Fprintf(tw, "  next victim\tpid %d (%s): %d points, totalpages %d (rss %s, oom_score_adj %d) — see 'oomkit top --cgroup %s'\n",

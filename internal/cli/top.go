@@ -18,6 +18,7 @@ import (
 	"charm.land/lipgloss/v2"
 	"github.com/spf13/cobra"
 
+	"github.com/oomkit/oomkit/internal/bytesize"
 	"github.com/oomkit/oomkit/internal/cgroup"
 	"github.com/oomkit/oomkit/internal/kube"
 	"github.com/oomkit/oomkit/internal/mm"
@@ -533,5 +534,5 @@ func kbWord(kb *int64) string {
 	if kb == nil {
 		return "?"
 	}
-	return kube.FormatBytes(*kb * 1024)
+	return bytesize.Format(*kb * 1024)
 }

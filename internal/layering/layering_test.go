@@ -19,13 +19,15 @@ var allowed = map[string][]string{
 	"cmd/oomkit":             {"internal/cli", "internal/vm"},
 	"internal/cli":           {"*"},
 	"internal/agent":         {"internal/node", "internal/explain", "internal/kube", "internal/oomlog", "internal/mm", "internal/proc", "internal/cgroup", "internal/kmsg"},
-	"internal/node":          {"internal/kube", "internal/mm", "internal/proc", "internal/cgroup"},
+	"internal/node":          {"internal/kube", "internal/heap", "internal/mm", "internal/proc", "internal/cgroup", "internal/bytesize"},
 	"internal/explain":       {"internal/mm", "internal/kube", "internal/oomlog"},
 	"internal/lab":           {"internal/explain", "internal/mm", "internal/kube", "internal/oomlog", "internal/proc", "internal/cgroup", "internal/kmsg", "internal/alloc", "internal/vm"},
-	"internal/sim":           {"internal/explain", "internal/mm", "internal/kube", "internal/oomlog"},
+	"internal/sim":           {"internal/explain", "internal/mm", "internal/kube", "internal/heap", "internal/oomlog"},
 	"internal/alloc":         {"internal/proc", "internal/cgroup", "internal/mm"},
 	"internal/vm":            {"internal/cgroup"},
-	"internal/kube":          {},
+	"internal/kube":          {"internal/heap", "internal/bytesize"},
+	"internal/heap":          {"internal/bytesize"},
+	"internal/bytesize":      {},
 	"internal/kube/manifest": {"internal/kube"},
 	"internal/mm":            {},
 	"internal/oomlog":        {},
@@ -38,7 +40,7 @@ var allowed = map[string][]string{
 
 // model packages do no I/O (DESIGN.md): they take readers and values, and
 // the packages that touch files, processes and the kernel feed them.
-var model = []string{"internal/oomlog", "internal/mm", "internal/kube"}
+var model = []string{"internal/oomlog", "internal/mm", "internal/kube", "internal/heap", "internal/bytesize"}
 
 // ioImports are the standard packages that reach files, processes or the
 // network; a model package importing one has started doing I/O.

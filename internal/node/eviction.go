@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/oomkit/oomkit/internal/bytesize"
 	"github.com/oomkit/oomkit/internal/cgroup"
 	"github.com/oomkit/oomkit/internal/kube"
 	"github.com/oomkit/oomkit/internal/proc"
@@ -60,7 +61,7 @@ func (h *Host) eviction(th kube.EvictionThreshold, mem proc.Meminfo) Eviction {
 			ev.HeadroomBytes = ptr(*ev.AvailableBytes - *ev.ThresholdBytes)
 		}
 	}
-	size := kube.FormatBytes
+	size := bytesize.Format
 	switch {
 	case ev.HeadroomBytes == nil:
 		ev.Summary = "the node's working set could not be read, so kubelet's memory.available is unknown"

@@ -3,7 +3,7 @@ package node
 import (
 	"fmt"
 
-	"github.com/oomkit/oomkit/internal/kube"
+	"github.com/oomkit/oomkit/internal/bytesize"
 	"github.com/oomkit/oomkit/internal/mm"
 	"github.com/oomkit/oomkit/internal/proc"
 )
@@ -86,7 +86,7 @@ func (h *Host) overcommit(m proc.Meminfo, vm proc.SysVM) (Overcommit, []string) 
 			}
 		}
 	}
-	size := func(kb int64) string { return kube.FormatBytes(kb * 1024) }
+	size := func(kb int64) string { return bytesize.Format(kb * 1024) }
 	switch deref(oc.Mode, -1) {
 	case mm.OvercommitNever:
 		oc.ModeName = "never"

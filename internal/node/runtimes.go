@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/oomkit/oomkit/internal/kube"
+	"github.com/oomkit/oomkit/internal/heap"
 	"github.com/oomkit/oomkit/internal/proc"
 )
 
@@ -102,11 +102,11 @@ func (h *Host) processHeap(pid int, limitBytes, nodeBytes int64) (ProcessHeap, b
 		ph.Notes = append(ph.Notes, fmt.Sprintf("environ: %v", err))
 		env = nil
 	}
-	c := kube.HeapCeiling(kube.Process{Argv: argv, Env: env}, limitBytes, nodeBytes)
+	c := heap.CeilingOf(heap.Process{Argv: argv, Env: env}, limitBytes, nodeBytes)
 	if c.Runtime != "" {
 		ph.Runtime = ptr(c.Runtime)
 	}
-	ph.HeapCeilingBytes, ph.Source, ph.Verdict = c.CeilingBytes, c.Source, kube.Verdict(c, limitBytes)
+	ph.HeapCeilingBytes, ph.Source, ph.Verdict = c.Bytes, c.Source, heap.Verdict(c, limitBytes)
 	if c.Warnings != nil {
 		ph.Warnings = c.Warnings
 	}
