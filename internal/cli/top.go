@@ -144,7 +144,7 @@ func openHost(procRoot, sysRoot, assumeKernel string) (*node.Host, error) {
 	return node.Open(cgroup.Roots{Proc: procRoot, Sys: sysRoot}, assume)
 }
 
-// rank ranks for cfg.cgroup's OOM, or a global one, with a hint on what
+// rank ranks for memcg's OOM (a global one for ""), with a hint on what
 // to do when the cgroup cannot be ranked.
 func rank(h *node.Host, memcg string) (node.Ranking, error) {
 	r, err := h.Rank(memcg)

@@ -30,18 +30,27 @@ func Attribute(path string) *Attribution {
 	if !ok {
 		return nil
 	}
-	a := info.Attribution()
-	return &a
+	// One allocation for the object and its strings: top attributes every
+	// process of a node.
+	b := &struct {
+		a                          Attribution
+		pod, ctr, qos, drv, rt, lv string
+	}{pod: info.PodUID, ctr: info.ContainerID, qos: info.QOSClass, drv: info.Driver, rt: info.Runtime, lv: info.Scope}
+	b.a = Attribution{PodUID: nonEmpty(&b.pod), ContainerID: nonEmpty(&b.ctr), QOSClass: nonEmpty(&b.qos),
+		CgroupDriver: nonEmpty(&b.drv), ContainerRuntime: nonEmpty(&b.rt), CgroupLevel: nonEmpty(&b.lv)}
+	return &b.a
 }
 
 // Attribution is the path's facts in the schemas' shape.
 func (i PathInfo) Attribution() Attribution {
-	str := func(s string) *string {
-		if s == "" {
-			return nil
-		}
-		return &s
+	return Attribution{PodUID: nonEmpty(&i.PodUID), ContainerID: nonEmpty(&i.ContainerID), QOSClass: nonEmpty(&i.QOSClass),
+		CgroupDriver: nonEmpty(&i.Driver), ContainerRuntime: nonEmpty(&i.Runtime), CgroupLevel: nonEmpty(&i.Scope)}
+}
+
+// nonEmpty is s, or nil for "" (unknown).
+func nonEmpty(s *string) *string {
+	if *s == "" {
+		return nil
 	}
-	return Attribution{PodUID: str(i.PodUID), ContainerID: str(i.ContainerID), QOSClass: str(i.QOSClass),
-		CgroupDriver: str(i.Driver), ContainerRuntime: str(i.Runtime), CgroupLevel: str(i.Scope)}
+	return s
 }

@@ -79,7 +79,7 @@ func TestRankGlobal(t *testing.T) {
 		{PID: 400, Rank: 3, Points: 38000/4 + 120/4},              // 9530
 		{PID: 510, Rank: 4, Points: 920000/4 + 1800/4 - 997*6171}, // -5922037
 		{PID: 511, Rank: 5, Points: 500/4 + 8/4 - 997*6171},       // -6152360
-		{PID: 500, Rank: 6, Points: 4/4 + 4/4 - 998*6171},         // -6158656
+		{PID: 500, Rank: 6, Points: 1 + 1 - 998*6171},             // 4 kB rss, 4 kB page tables: -6158656
 		// Never chosen, listed last (in no particular order).
 		{PID: 1, Why: "init"},
 		{PID: 2, Why: "kernel thread"},

@@ -52,10 +52,12 @@ func (r Ranking) OOMKind() string {
 type Process struct {
 	// Rank is 1 for the process the kernel kills first; nil for
 	// processes it never chooses.
-	Rank       *int              `json:"rank"`
-	PID        int               `json:"pid"`
-	Comm       string            `json:"comm"`
-	Cgroup     *string           `json:"cgroup"`
+	Rank   *int    `json:"rank"`
+	PID    int     `json:"pid"`
+	Comm   string  `json:"comm"`
+	Cgroup *string `json:"cgroup"`
+	// Kubernetes is what the cgroup path says, shared by the processes
+	// of one cgroup (read-only).
 	Kubernetes *kube.Attribution `json:"kubernetes"`
 	// RSSPages, SwapPages and PgtablesPages are oom_badness()'s inputs.
 	RSSPages      int64 `json:"rss_pages"`
@@ -268,6 +270,8 @@ func rank(tasks []proc.Task, rules mm.Rules, bonus bool, totalpages, globalTotal
 	}
 	sel := mm.Select(rules, mt, totalpages)
 	out := make([]Process, 0, len(tasks))
+	// Processes of one cgroup share its path's attribution.
+	attribution := map[string]*kube.Attribution{}
 	for _, r := range sel.Ranking {
 		t, m := tasks[r.Index], mt[r.Index]
 		p := Process{
@@ -284,7 +288,12 @@ func rank(tasks []proc.Task, rules mm.Rules, bonus bool, totalpages, globalTotal
 		p.ModelOOMScore = mm.OOMScore(rules, gp, ok, globalTotal)
 		if t.Memcg != "" {
 			p.Cgroup = ptr(t.Memcg)
-			p.Kubernetes = kube.Attribute(t.Memcg)
+			a, ok := attribution[t.Memcg]
+			if !ok {
+				a = kube.Attribute(t.Memcg)
+				attribution[t.Memcg] = a
+			}
+			p.Kubernetes = a
 		}
 		out = append(out, p)
 	}
