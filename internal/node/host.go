@@ -101,7 +101,7 @@ var ErrKernelUnknown = errors.New("the kernel version is unknown")
 // kernel is the kernel version, or an error saying why it is unknown.
 func (h *Host) kernel() (mm.Version, error) {
 	if h.Kernel == nil {
-		return mm.Version{}, fmt.Errorf("%w (%v): the OOM killer's rules depend on it; give --assume-kernel VERSION", ErrKernelUnknown, h.KernelErr)
+		return mm.Version{}, fmt.Errorf("%w (%w): the OOM killer's rules depend on it; give --assume-kernel VERSION", ErrKernelUnknown, h.KernelErr)
 	}
 	return *h.Kernel, nil
 }
