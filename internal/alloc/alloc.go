@@ -123,7 +123,11 @@ type Record struct {
 	AllocatedBytes int64 `json:"allocated_bytes"`
 	TouchedBytes   int64 `json:"touched_bytes"`
 
-	RSSBytes         *int64  `json:"rss_bytes"`
+	RSSBytes *int64 `json:"rss_bytes"`
+	// CommitBytes is the allocator's own commit charge, as the kernel
+	// counts it (its VM_ACCOUNT mappings, /proc/self/smaps): what its
+	// blocks, its Go runtime and a fork of it add to Committed_AS.
+	CommitBytes      *int64  `json:"commit_bytes"`
 	CommittedASBytes *int64  `json:"committed_as_bytes"`
 	CommitLimitBytes *int64  `json:"commit_limit_bytes"`
 	OvercommitMode   *int    `json:"overcommit_mode"`
@@ -259,7 +263,7 @@ func (a *Allocator) record(event string) Record {
 		Schema: Schema, Event: event, PID: os.Getpid(), Mode: a.cfg.Mode,
 		BlockBytes: a.cfg.BlockBytes, TouchPercent: a.cfg.TouchPercent,
 		Blocks: a.blocks, AllocatedBytes: a.alloc, TouchedBytes: a.touched,
-		RSSBytes: s.RSSBytes, CommittedASBytes: s.CommittedASBytes, CommitLimitBytes: s.CommitLimitBytes,
+		RSSBytes: s.RSSBytes, CommitBytes: s.CommitBytes, CommittedASBytes: s.CommittedASBytes, CommitLimitBytes: s.CommitLimitBytes,
 		OvercommitMode: s.OvercommitMode, Cgroup: s.Cgroup, CgroupUsageBytes: s.CgroupUsageBytes,
 		CgroupLimitBytes: s.CgroupLimitBytes,
 		ElapsedSeconds:   math.Round(time.Since(a.start).Seconds()*1e6) / 1e6,

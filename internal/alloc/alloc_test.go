@@ -334,3 +334,50 @@ func TestSignalSummary(t *testing.T) {
 		t.Errorf("summary touched %d, want %d", last.TouchedBytes, 16*alloc.MiB)
 	}
 }
+
+// TestOwnCommitCharge: the commit_bytes the allocator reports is its own
+// charge as the kernel counts it. An untouched private mmap block is
+// charged in full at mmap (VM_ACCOUNT); a shmem block (a tmpfs file mapped
+// shared) is charged to the file, page by page, never to the process
+// (Documentation/mm/overcommit-accounting.rst). The Go runtime may map
+// between two records, so one pair of consecutive records must show the
+// exact step and none may show less.
+func TestOwnCommitCharge(t *testing.T) {
+	m := kerneltest.NewMemcg(t, 128*alloc.MiB)
+	const block = 8 * alloc.MiB
+	for _, tc := range []struct {
+		mode alloc.Mode
+		step int64
+	}{
+		{alloc.ModeMmap, block},
+		{alloc.ModeShmem, 0},
+	} {
+		t.Run(string(tc.mode), func(t *testing.T) {
+			p := startIn(t, m, alloc.Config{Mode: tc.mode, BlockBytes: block, TouchPercent: 0, MaxBytes: 5 * block, Hold: true})
+			recs := p.until(t, "hold")
+			_ = p.cmd.Process.Signal(syscall.SIGTERM)
+			p.until(t, "stop")
+			exact := false
+			var prev *int64
+			for _, r := range recs {
+				if r.Event != "block" {
+					continue
+				}
+				if r.CommitBytes == nil {
+					t.Fatalf("block %d has no commit_bytes", r.Blocks)
+				}
+				if prev != nil {
+					d := *r.CommitBytes - *prev
+					if d < tc.step {
+						t.Errorf("block %d: commit moved %d, less than %d", r.Blocks, d, tc.step)
+					}
+					exact = exact || d == tc.step
+				}
+				prev = r.CommitBytes
+			}
+			if !exact {
+				t.Errorf("no block moved commit_bytes by exactly %d", tc.step)
+			}
+		})
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/oomkit/oomkit/internal/cgroup"
+	"github.com/oomkit/oomkit/internal/proc"
 )
 
 // unlimitedBytes is the smallest value treated as "no limit": cgroup v1
@@ -22,6 +23,9 @@ type Stats struct {
 	// RSSBytes is the resident set (/proc/self/statm "resident" × page
 	// size): anon + file + shmem pages mapped by this process.
 	RSSBytes *int64
+	// CommitBytes is this process's own commit charge as the kernel counts
+	// it: its VM_ACCOUNT mappings in /proc/self/smaps (proc.ReadCommit).
+	CommitBytes *int64
 	// CommittedASBytes and CommitLimitBytes are /proc/meminfo's
 	// Committed_AS and CommitLimit (system-wide).
 	CommittedASBytes *int64
@@ -43,10 +47,18 @@ type statsReader struct {
 	procRoot string
 	layout   cgroup.Layout
 	memcg    string // "" when unknown
+	// proc reads the commit charge (nil when the proc root is unusable);
+	// smaps is its reused read buffer, so a record adds no garbage that
+	// would show in the RSS the allocator reports.
+	proc  *proc.FS
+	smaps []byte
 }
 
 func newStatsReader(procRoot string) *statsReader {
-	r := &statsReader{procRoot: procRoot}
+	r := &statsReader{procRoot: procRoot, smaps: make([]byte, 64<<10)}
+	if f, err := proc.NewFS(procRoot); err == nil {
+		r.proc = &f
+	}
 	if l, err := cgroup.Detect(cgroup.Roots{Proc: procRoot}); err == nil && l.Memory != "" {
 		if p, err := cgroup.ProcessMemcg(cgroup.Roots{Proc: procRoot}, l, 0); err == nil {
 			r.layout, r.memcg = l, p
@@ -62,6 +74,13 @@ func (r *statsReader) read() Stats {
 			if n, err := strconv.ParseInt(f[1], 10, 64); err == nil {
 				s.RSSBytes = ptr(n * int64(os.Getpagesize()))
 			}
+		}
+	}
+	if r.proc != nil {
+		var c proc.Commit
+		var err error
+		if c, r.smaps, err = r.proc.ReadCommitBuf(os.Getpid(), r.smaps); err == nil {
+			s.CommitBytes = ptr(c.Bytes)
 		}
 	}
 	if b, err := os.ReadFile(filepath.Join(r.procRoot, "meminfo")); err == nil {

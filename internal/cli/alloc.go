@@ -201,9 +201,9 @@ func runAlloc(s *streams, cfg alloc.Config, asJSON bool) error {
 
 // allocLine is the progress line of one block.
 func allocLine(r alloc.Record) string {
-	return fmt.Sprintf("block %d: allocated %s, touched %s, rss %s, committed %s / %s, cgroup %s / %s",
+	return fmt.Sprintf("block %d: allocated %s, touched %s, rss %s, commit %s, Committed_AS %s / %s, cgroup %s / %s",
 		r.Blocks, alloc.FormatSize(r.AllocatedBytes), alloc.FormatSize(r.TouchedBytes),
-		allocSize(r.RSSBytes), allocSize(r.CommittedASBytes), allocSize(r.CommitLimitBytes),
+		allocSize(r.RSSBytes), allocSize(r.CommitBytes), allocSize(r.CommittedASBytes), allocSize(r.CommitLimitBytes),
 		allocSize(r.CgroupUsageBytes), allocLimit(r.CgroupLimitBytes))
 }
 

@@ -155,6 +155,7 @@ func writeInspectText(w io.Writer, r node.Report) {
 	}
 	fmt.Fprintf(tw, "  CommitLimit\t%s%s; Committed_AS %s\n", kbWord(oc.CommitLimitKB), match, kbWord(oc.CommittedASKB))
 	fmt.Fprintf(tw, "  \t%s\n", oc.Summary)
+	writeInspectCommit(tw, r.Commit)
 	if p := r.Pressure; p != nil && p.SomeAvg10 != nil {
 		fmt.Fprintf(tw, "  pressure\tsome %.2f%% %.2f%% %.2f%% (10s/60s/300s)", *p.SomeAvg10, *p.SomeAvg60, *p.SomeAvg300)
 		if p.FullAvg10 != nil {
@@ -205,7 +206,8 @@ func writeInspectText(w io.Writer, r node.Report) {
 			} else if len(natives) > 1 && p.HeapCeilingBytes == nil && len(p.Warnings) == 0 && len(p.Notes) == 0 && p.Verdict == nativeVerdict {
 				continue
 			}
-			fmt.Fprintf(w, "  %d %s (%s, heap ceiling %s): %s\n", p.PID, p.Comm, rt, bytesWord(p.HeapCeilingBytes, "none"), p.Verdict)
+			fmt.Fprintf(w, "  %d %s (%s, heap ceiling %s; rss %s, commit %s): %s\n", p.PID, p.Comm, rt, bytesWord(p.HeapCeilingBytes, "none"),
+				bytesWord(p.RSSBytes, "?"), bytesWord(p.CommitBytes, "?"), p.Verdict)
 			for _, x := range p.Warnings {
 				fmt.Fprintf(w, "    warning: %s\n", x)
 			}
@@ -254,6 +256,14 @@ func writeInspectCgroup(w io.Writer, c node.Cgroup) {
 		}
 		fmt.Fprintf(tw, "  v2\tmemory.high %s, swap.max %s (using %s), oom.group %s\n", bytesWord(c.HighBytes, "max"), bytesWord(c.SwapLimitBytes, "max"), bytesWord(c.SwapUsageBytes, "?"), boolWord(c.OOMGroup))
 	}
+	if c.CommitBytes != nil {
+		fmt.Fprintf(tw, "  commit\t%s charged to Committed_AS by its processes (usage %s)\n", bytesize.Format(*c.CommitBytes), bytesWord(c.UsageBytes, "?"))
+	}
+	for _, s := range c.SoftLimits {
+		for _, e := range s.Effects {
+			fmt.Fprintf(tw, "  soft limit\t%s: %s\n", s.Path, e)
+		}
+	}
 	tw.Flush()
 	if len(c.Levels) > 0 {
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -269,6 +279,34 @@ func writeInspectCgroup(w io.Writer, c node.Cgroup) {
 	}
 	for _, n := range c.Notes {
 		fmt.Fprintf(w, "  note: %s\n", n)
+	}
+}
+
+// writeInspectCommit prints the node's commit charge lines.
+func writeInspectCommit(tw io.Writer, c *node.Commit) {
+	if c == nil {
+		return
+	}
+	if c.Explanation != "" {
+		fmt.Fprintf(tw, "  commit\t%s\n", c.Explanation)
+	}
+	var parts []string
+	for _, x := range c.TopCommitters {
+		parts = append(parts, fmt.Sprintf("%d %s %s (rss %s)", x.PID, x.Comm, bytesize.Format(x.CommitBytes), bytesWord(x.RSSBytes, "?")))
+	}
+	if len(parts) > 0 {
+		fmt.Fprintf(tw, "  committers\t%s\n", strings.Join(parts, ", "))
+	}
+	switch {
+	case c.ForkWouldFail == nil:
+	case len(c.ForkWouldFail) == 0:
+		fmt.Fprintf(tw, "  fork\tevery process can fork: each one's commit charge fits in what CommitLimit has left\n")
+	default:
+		parts = parts[:0]
+		for _, x := range c.ForkWouldFail {
+			parts = append(parts, fmt.Sprintf("%d %s (needs %s)", x.PID, x.Comm, bytesize.Format(x.CommitBytes)))
+		}
+		fmt.Fprintf(tw, "  fork\tfork() would fail with ENOMEM (\"fork: Cannot allocate memory\") for: %s\n", strings.Join(parts, ", "))
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -33,6 +34,11 @@ type kubeConfig struct {
 	usage         []string
 	json          bool
 	procRoot      string
+	// MemoryQoS, mirroring the kubelet config.
+	featureGates      string
+	throttlingFactor  float64
+	reservationPolicy string
+	nodeAllocatable   string
 }
 
 func init() {
@@ -57,6 +63,10 @@ kubelet and the kernel will do with it when memory runs out:
   - the managed runtime's heap ceiling against the limit (.NET, JVM, Go,
     Node.js, from image, command, args and env): does the runtime throw first,
     or does the kernel kill first?
+  - MemoryQoS (cgroup v2): the memory.min, memory.low and memory.high the
+    kubelet writes for each container, pod and QoS tier, by kubelet version
+    and config (--feature-gates MemoryQoS=…, --memory-throttling-factor,
+    --memory-reservation-policy); see docs/kube.md for what changed when;
   - warnings, each with the reason and the fix.
 
 It then puts all the pods on one node and prints, side by side, the order in
@@ -88,7 +98,9 @@ Exit status:
   kubectl get pods -A -o yaml | oomkit kube      # what is running now
   oomkit kube app.yaml --node-memory 16Gi --kubernetes-version 1.30
   oomkit kube app.yaml --usage web/app=1.5Gi     # who dies first if app uses 1.5 GiB
-  oomkit kube app.yaml --json | jq 'select(.warnings != [])'`,
+  oomkit kube app.yaml --json | jq 'select(.warnings != [])'
+  oomkit kube app.yaml --memory-throttling-factor 0.9 --memory-reservation-policy TieredReservation
+  oomkit kube app.yaml --kubernetes-version 1.30 --feature-gates MemoryQoS=true`,
 			RunE: func(cmd *cobra.Command, args []string) error {
 				return runKube(s, cmd, cfg, args)
 			},
@@ -103,6 +115,10 @@ Exit status:
 		f.StringArrayVar(&cfg.usage, "usage", nil, "expected memory use of a container, POD/CONTAINER=SIZE or NAMESPACE/POD/CONTAINER=SIZE (repeatable)")
 		f.BoolVar(&cfg.json, "json", false, "print one oomkit.container/v1 JSON object per container (JSON Lines)")
 		f.StringVar(&cfg.procRoot, "proc-root", proc.DefaultRoot, "where proc(5) is mounted, for MemTotal")
+		f.StringVar(&cfg.featureGates, "feature-gates", "", "kubelet feature gates oomkit models, KEY=BOOL,…: MemoryQoS (default off before 1.37, on from 1.37), PodLevelResources (on from 1.34)")
+		f.Float64Var(&cfg.throttlingFactor, "memory-throttling-factor", 0, "the kubelet's memoryThrottlingFactor, in (0, 1] (default: 0.8 before 1.27, 0.9 to 1.36, unset from 1.37)")
+		f.StringVar(&cfg.reservationPolicy, "memory-reservation-policy", kube.ReservationNone, "the kubelet's memoryReservationPolicy (1.36+): None or TieredReservation")
+		f.StringVar(&cfg.nodeAllocatable, "node-allocatable", "", "the node's allocatable memory, which memory.high of a container without a limit is computed from (default: --node-memory)")
 		return cmd
 	})
 }
@@ -234,6 +250,9 @@ func resolveKube(cmd *cobra.Command, cfg kubeConfig) (kubeAssumptions, error) {
 		}
 		as.opt.NodeMemoryBytes, as.nodeMemoryFrom = *mi.MemTotalKB*1024, "this machine's MemTotal"
 	}
+	if err := resolveMemoryQoS(cmd, cfg, &as.opt); err != nil {
+		return as, err
+	}
 	as.opt.UsageBytes = map[string]int64{}
 	for _, u := range cfg.usage {
 		key, size, ok := strings.Cut(u, "=")
@@ -245,6 +264,45 @@ func resolveKube(cmd *cobra.Command, cfg kubeConfig) (kubeAssumptions, error) {
 		as.opt.UsageBytes[key] = n
 	}
 	return as, nil
+}
+
+// resolveMemoryQoS reads the MemoryQoS flags, which mirror the kubelet
+// config's featureGates, memoryThrottlingFactor and memoryReservationPolicy.
+func resolveMemoryQoS(cmd *cobra.Command, cfg kubeConfig, opt *kube.Options) error {
+	q := &opt.MemoryQoS
+	if cfg.featureGates != "" {
+		for _, kv := range strings.Split(cfg.featureGates, ",") {
+			k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
+			b, err := strconv.ParseBool(v)
+			if !ok || err != nil {
+				return usageError("--feature-gates %q: want KEY=true|false, e.g. MemoryQoS=true", kv)
+			}
+			switch k {
+			case "MemoryQoS":
+				q.Gate = &b
+			case "PodLevelResources":
+				q.PodLevelResources = &b
+			default:
+				return usageError("--feature-gates: oomkit models MemoryQoS and PodLevelResources, not %q", k)
+			}
+		}
+	}
+	if cmd.Flags().Changed("memory-throttling-factor") {
+		f := cfg.throttlingFactor
+		q.ThrottlingFactor = &f
+	}
+	q.ReservationPolicy = cfg.reservationPolicy
+	if err := q.Validate(opt.Version); err != nil {
+		return usageError("%v", err)
+	}
+	if cfg.nodeAllocatable != "" {
+		n, err := parseSize(cfg.nodeAllocatable)
+		if err != nil || n <= 0 {
+			return usageError("--node-allocatable %q: want a positive size such as 15Gi", cfg.nodeAllocatable)
+		}
+		opt.NodeAllocatableBytes = n
+	}
+	return nil
 }
 
 func slicesContainsEmpty(xs []string) bool {
@@ -423,6 +481,8 @@ func writeKubeText(w *bytes.Buffer, a kube.Analysis, as kubeAssumptions) {
 		fmt.Fprintln(w, "  either at node memory/1000: eviction then falls back to priority and input order.")
 	}
 
+	writeMemoryQoSText(w, a, as)
+
 	var warns []string
 	for _, p := range a.Pods {
 		for _, c := range p.Containers {
@@ -442,6 +502,67 @@ func writeKubeText(w *bytes.Buffer, a kube.Analysis, as kubeAssumptions) {
 		}
 	}
 	fmt.Fprintln(w)
+}
+
+// writeMemoryQoSText says what MemoryQoS writes: one line when it writes
+// nothing that acts, else a table of the files per pod and container.
+func writeMemoryQoSText(w *bytes.Buffer, a kube.Analysis, as kubeAssumptions) {
+	q, v := as.opt.MemoryQoS, as.opt.Version
+	switch {
+	case as.opt.CgroupVersion != 2:
+		return
+	case !q.GateOn(v) && v.AtLeast(37):
+		fmt.Fprintln(w, "\nMemoryQoS: off (feature gate), so the kubelet resets every container's memory.high to max.")
+		return
+	case !q.GateOn(v):
+		return
+	}
+	acts := func(m kube.MemoryQoS) bool {
+		return m.HighBytes != nil || m.MinBytes != nil && *m.MinBytes > 0 || m.LowBytes != nil && *m.LowBytes > 0
+	}
+	any := acts(a.KubepodsMemoryQoS) || acts(a.BurstableMemoryQoS)
+	for _, p := range a.Pods {
+		any = any || acts(p.MemoryQoS)
+		for _, c := range p.Containers {
+			any = any || acts(c.MemoryQoS)
+		}
+	}
+	factor := "unset"
+	if f := q.Factor(v); f != nil {
+		factor = strconv.FormatFloat(*f, 'g', -1, 64)
+	}
+	policy := q.ReservationPolicy
+	if policy == "" {
+		policy = kube.ReservationNone
+	}
+	if !any {
+		fmt.Fprintf(w, "\nMemoryQoS: on, but with memoryThrottlingFactor %s and memoryReservationPolicy %s the kubelet writes\n", factor, policy)
+		fmt.Fprintln(w, "  only zeros to memory.min and memory.low: no protection from reclaim, no throttling before the limit.")
+		return
+	}
+	fmt.Fprintf(w, "\nMemoryQoS (memoryThrottlingFactor %s, memoryReservationPolicy %s): what the kubelet writes (- = nothing):\n", factor, policy)
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "  CGROUP\tMEMORY.MIN\tMEMORY.LOW\tMEMORY.HIGH")
+	row := func(name string, m kube.MemoryQoS) {
+		high := sizeOrDash(m.HighBytes)
+		if m.HighMax {
+			high = "max"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", name, sizeOrDash(m.MinBytes), sizeOrDash(m.LowBytes), high)
+	}
+	row("kubepods", a.KubepodsMemoryQoS)
+	row("kubepods/burstable", a.BurstableMemoryQoS)
+	for _, p := range a.Pods {
+		row(podName(p)+" (pod)", p.MemoryQoS)
+		for _, c := range p.Containers {
+			if c.ContainerType != kube.ContainerEphemeral {
+				row("  "+podName(p)+"/"+c.Container, c.MemoryQoS)
+			}
+		}
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "  memory.high throttles (reclaim and sleeps) and never kills; memory.min is never reclaimed,")
+	fmt.Fprintln(w, "  memory.low only when nothing unprotected is left.")
 }
 
 func sizeOrDash(n *int64) string {
@@ -504,6 +625,7 @@ type kubeContainerJSON struct {
 	KubernetesVersion     string             `json:"kubernetes_version"`
 	NodeMemoryBytes       int64              `json:"node_memory_bytes"`
 	CgroupVersion         int                `json:"cgroup_version"`
+	MemoryQoS             kubeMemoryQoSJSON  `json:"memory_qos"`
 	Warnings              []kubeWarningJSON  `json:"warnings"`
 }
 
@@ -524,6 +646,29 @@ type kubeWarningJSON struct {
 }
 
 // writeKubeJSON prints one oomkit.container/v1 object per container.
+// kubeMemoryQoSJSON is MemoryQoS for one container and its pod.
+type kubeMemoryQoSJSON struct {
+	Enabled           bool                `json:"enabled"`
+	ThrottlingFactor  *float64            `json:"throttling_factor"`
+	ReservationPolicy string              `json:"reservation_policy"`
+	Container         kubeCgroupFilesJSON `json:"container"`
+	Pod               kubeCgroupFilesJSON `json:"pod"`
+}
+
+// kubeCgroupFilesJSON is what the kubelet writes to one cgroup; null is a
+// file it does not write.
+type kubeCgroupFilesJSON struct {
+	MinBytes  *int64 `json:"memory_min_bytes"`
+	LowBytes  *int64 `json:"memory_low_bytes"`
+	HighBytes *int64 `json:"memory_high_bytes"`
+	// HighMax is memory.high written as "max" (1.37 with the gate off).
+	HighMax bool `json:"memory_high_max"`
+}
+
+func cgroupFilesJSON(m kube.MemoryQoS) kubeCgroupFilesJSON {
+	return kubeCgroupFilesJSON{m.MinBytes, m.LowBytes, m.HighBytes, m.HighMax}
+}
+
 func writeKubeJSON(w io.Writer, a kube.Analysis, as kubeAssumptions) error {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
@@ -559,6 +704,18 @@ func writeKubeJSON(w io.Writer, a kube.Analysis, as kubeAssumptions) error {
 				NodeMemoryBytes:       as.opt.NodeMemoryBytes,
 				CgroupVersion:         as.opt.CgroupVersion,
 				Warnings:              []kubeWarningJSON{},
+			}
+			q := as.opt.MemoryQoS
+			policy := q.ReservationPolicy
+			if policy == "" {
+				policy = kube.ReservationNone
+			}
+			o.MemoryQoS = kubeMemoryQoSJSON{
+				Enabled:           as.opt.CgroupVersion == 2 && q.GateOn(as.opt.Version),
+				ThrottlingFactor:  q.Factor(as.opt.Version),
+				ReservationPolicy: policy,
+				Container:         cgroupFilesJSON(c.MemoryQoS),
+				Pod:               cgroupFilesJSON(p.MemoryQoS),
 			}
 			path := c.SystemdPath
 			if as.driver == kube.DriverCgroupfs {

@@ -81,7 +81,7 @@ func TestKubeJSONSchema(t *testing.T) {
 		"qos_class", "qos_from_status", "priority", "critical", "memory_request_bytes", "memory_limit_bytes", "pod_memory_request_bytes",
 		"pod_memory_limit_bytes", "oom_score_adj", "cgroup_path", "memory_cgroup_dir", "container_runtime", "runtime", "heap_ceiling_bytes",
 		"heap_source", "heap_verdict", "oom_regime", "oom_regime_reason", "expected_usage_bytes", "usage_source", "node_oom_rank",
-		"eviction_rank", "kubernetes_version", "node_memory_bytes", "cgroup_version", "warnings"}
+		"eviction_rank", "kubernetes_version", "node_memory_bytes", "cgroup_version", "memory_qos", "warnings"}
 	var out, errOut bytes.Buffer
 	args := []string{"kube", "testdata/kube/in/workloads.yaml", "testdata/kube/in/kubectl-get-pods.json", "--node-memory=16Gi", "--json"}
 	if code := Main(args, nil, &out, &errOut); code != 0 {
@@ -115,6 +115,68 @@ func TestKubeJSONSchema(t *testing.T) {
 			if v, ok := o[f].(float64); ok && v == 0 {
 				t.Errorf("line %d: %s is 0; unknown values must be null", i+1, f)
 			}
+		}
+	}
+}
+
+// TestKubeMemoryQoSFlags: the kubelet-config flags reach the model and the
+// JSON. Expected bytes are the kubelet v1.37.2 test's
+// (TestGenerateContainerConfigWithMemoryQoSEnforced: 128Mi/256Mi with
+// factor 0.9 → memory.high 255012864, memory.low 134217728).
+func TestKubeMemoryQoSFlags(t *testing.T) {
+	dir := t.TempDir()
+	pod := `apiVersion: v1
+kind: Pod
+metadata: {name: web}
+spec:
+  containers:
+  - name: app
+    image: busybox
+    resources: {requests: {memory: 128Mi}, limits: {memory: 256Mi}}
+`
+	if err := os.WriteFile(filepath.Join(dir, "pod.yaml"), []byte(pod), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := func(extra ...string) (map[string]any, string, int) {
+		var out, errOut bytes.Buffer
+		args := append([]string{"kube", filepath.Join(dir, "pod.yaml"), "--node-memory=32Gi"}, extra...)
+		code := Main(args, nil, &out, &errOut)
+		var o map[string]any
+		if code == 0 && strings.Contains(strings.Join(extra, " "), "--json") {
+			if err := json.Unmarshal(out.Bytes(), &o); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return o, out.String() + errOut.String(), code
+	}
+	o, _, code := run("--json", "--memory-throttling-factor", "0.9", "--memory-reservation-policy", "TieredReservation")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	q := o["memory_qos"].(map[string]any)
+	c := q["container"].(map[string]any)
+	if c["memory_high_bytes"] != 255012864.0 || c["memory_low_bytes"] != 134217728.0 || c["memory_min_bytes"] != nil || q["enabled"] != true {
+		t.Errorf("memory_qos %v", q)
+	}
+	if p := q["pod"].(map[string]any); p["memory_low_bytes"] != 134217728.0 {
+		t.Errorf("pod %v", p)
+	}
+	_, text, _ := run("--memory-throttling-factor", "0.9")
+	if !strings.Contains(text, "web/app") || !strings.Contains(text, "243.2 MiB") {
+		t.Errorf("text lacks the container's memory.high:\n%s", text)
+	}
+	_, text, _ = run()
+	if !strings.Contains(text, "writes\n  only zeros") {
+		t.Errorf("1.37 defaults: want the writes-only-zeros line:\n%s", text)
+	}
+	for _, bad := range [][]string{
+		{"--memory-throttling-factor", "1.5"},
+		{"--memory-reservation-policy", "Tiered"},
+		{"--feature-gates", "Foo=true"},
+		{"--kubernetes-version", "1.35", "--feature-gates", "MemoryQoS=true", "--memory-reservation-policy", "TieredReservation"},
+	} {
+		if _, msg, code := run(bad...); code != ExitUsage {
+			t.Errorf("%v: exit %d, want %d (%s)", bad, code, ExitUsage, msg)
 		}
 	}
 }

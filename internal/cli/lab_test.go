@@ -107,14 +107,14 @@ func TestAllocRenderGolden(t *testing.T) {
 	base := alloc.Record{
 		Schema: alloc.Schema, Event: "block", PID: 4242, Mode: alloc.ModeMmap, BlockBytes: 100 * alloc.MiB, TouchPercent: 50,
 		Blocks: 3, AllocatedBytes: 300 * alloc.MiB, TouchedBytes: 150 * alloc.MiB, RSSBytes: i64(156 * alloc.MiB),
-		CommittedASBytes: i64(12 * alloc.GiB), CommitLimitBytes: i64(12 * alloc.GiB), OvercommitMode: &mode2,
+		CommitBytes: i64(300*alloc.MiB + 612*alloc.KiB), CommittedASBytes: i64(12 * alloc.GiB), CommitLimitBytes: i64(12 * alloc.GiB), OvercommitMode: &mode2,
 		Cgroup: str("/oomkit-lab-0123456789ab"), CgroupUsageBytes: i64(152 * alloc.MiB), CgroupLimitBytes: i64(256 * alloc.MiB),
 		ElapsedSeconds: 1.5,
 	}
 	var b bytes.Buffer
 	b.WriteString(allocLine(base) + "\n")
 	unknown := base
-	unknown.RSSBytes, unknown.CgroupUsageBytes, unknown.CgroupLimitBytes = nil, nil, nil
+	unknown.RSSBytes, unknown.CommitBytes, unknown.CgroupUsageBytes, unknown.CgroupLimitBytes = nil, nil, nil, nil
 	b.WriteString(allocLine(unknown) + "\n")
 	for _, stop := range []struct {
 		event, reason string

@@ -318,6 +318,9 @@ func writeSimEvent(w io.Writer, ev *sim.Event) {
 	case sim.EvRuntimeOOM:
 		fmt.Fprintf(w, "  %s  %-11s %s: the %s runtime refuses %s more at %s allocated (heap ceiling %s: %s)\n",
 			t, "RUNTIME OOM", who(ev), ev.Runtime, size(ev.BlockBytes), size(ev.AllocatedBytes), size(ev.HeapCeilingBytes), ev.HeapCeilingSource)
+	case sim.EvHigh:
+		fmt.Fprintf(w, "  %s  %-11s %s: %s over memory.high (usage %s > %s): +%d high events (%d so far), throttled %.2fs; no OOM kill below memory.max\n",
+			t, "memory.high", who(ev), ev.Cgroup, size(ev.UsageBytes), size(ev.HighBytes), simDeref(ev.NewHighEvents), simDeref(ev.HighEvents), simDerefF(ev.ThrottledSeconds))
 	case sim.EvFork:
 		fmt.Fprintf(w, "  %s  %-11s %s → %s[%d]: %s charged again; Committed_AS %s / CommitLimit %s\n",
 			t, "fork", who(ev), ev.ChildProcess, ev.ChildPID, size(ev.ChargedBytes), size(ev.CommittedASBytes), size(ev.CommitLimitBytes))
@@ -369,6 +372,13 @@ func writeSimSummary(w io.Writer, end *sim.Event, truncated bool) {
 }
 
 func simDeref[T int | int64](p *T) T {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
+func simDerefF(p *float64) float64 {
 	if p == nil {
 		return 0
 	}

@@ -62,7 +62,7 @@ func TestSimExitCodes(t *testing.T) {
 		{[]string{"sim", "run", "fig3"}, 0, ""},
 		{[]string{"sim", "run", good}, 0, ""},
 		{[]string{"sim", "run", bad}, 1, "oomkit: " + bad + ": processes[0].actions[0].alloc.block: \"10XB\" is not a size (use e.g. 100MiB)\n"},
-		{[]string{"sim", "run", "no-such"}, 1, "oomkit: no-such: no such file, and no built-in scenario of that name (built-ins: dotnet-limit, dotnet-nolimit, eviction-order, fig1, fig2, fig3, fig4, fork-fails, movie1, movie2, movie3, scenario1, twist1, twist2)\n"},
+		{[]string{"sim", "run", "no-such"}, 1, "oomkit: no-such: no such file, and no built-in scenario of that name (built-ins: dotnet-limit, dotnet-nolimit, eviction-order, fig1, fig2, fig3, fig4, fork-fails, memoryqos, movie1, movie2, movie3, scenario1, twist1, twist2)\n"},
 		{[]string{"sim", "run"}, 2, ""},
 		{[]string{"sim", "run", "fig3", "--assume-kernel", "linux"}, 2, ""},
 		{[]string{"sim", "run", "fig3", "--duration", "forever"}, 2, "oomkit: --duration \"forever\": want a duration such as 10m or 90s\n"},

@@ -39,6 +39,7 @@ type topConfig struct {
 	sortKey           string
 	filter            string
 	limit             int
+	commit            bool
 }
 
 func newTopCommand(s *streams) *cobra.Command {
@@ -70,8 +71,14 @@ oom_score_adj × totalpages/1000. Kernels ≤ 5.8 (and 5.4.0–5.4.143) clamp it
 to at least 1; 5.9+ keep it signed. Kernel threads, zombies, init and
 oom_score_adj −1000 are never chosen and are listed last, unranked.
 
+With --commit each process's commit charge is shown too (COMMIT): the size
+of its private writable mappings that the kernel counted in Committed_AS
+(VmFlags "ac" in /proc/PID/smaps), what its next fork() must find room for
+under vm.overcommit_memory=2. Reading smaps walks page tables, about 1 ms
+of CPU per process, so it is off by default.
+
 The default is a live view refreshed every --interval. Keys: q quit, s next
-sort key (rank, rss, swap, pgtables, adj, pid), r reverse, / filter by
+sort key (rank, rss, swap, pgtables, adj, pid, commit), r reverse, / filter by
 cgroup, pod or name (Enter applies, Esc clears), p only Kubernetes pods.
 When stdout is not a terminal, or with --once, top prints one table and
 exits. --json prints one oomkit.top/v1 object per process in rank order
@@ -84,6 +91,7 @@ Exit status:
 		Example: `  oomkit top                                   # live view
   oomkit top --once                            # one table, e.g. for a ticket
   oomkit top --once --json | head -1           # the next victim of a global OOM
+  oomkit top --once --commit --sort commit     # who holds the most commit charge (Committed_AS)
   oomkit top --once --cgroup /kubepods/burstable/pod0057cc81-ea16-463a-96c2-fc74acfb9c47
   oomkit top --proc-root /host/proc --sys-root /host/sys   # from a DaemonSet`,
 		Args: cobra.NoArgs,
@@ -111,13 +119,14 @@ Exit status:
 	f.StringVar(&cfg.sortKey, "sort", "rank", "sort by: "+strings.Join(topSortKeys, ", "))
 	f.StringVar(&cfg.filter, "filter", "", "show only processes whose name, cgroup or pod contains TEXT")
 	f.IntVar(&cfg.limit, "limit", 0, "show at most N processes (0: all)")
+	f.BoolVar(&cfg.commit, "commit", false, "also show each process's commit charge (COMMIT, commit_bytes) from /proc/PID/smaps: a page-table walk, about 1 ms of CPU per process")
 	f.StringVar(&cfg.assumeKernel, "assume-kernel", "", "use this kernel version's OOM rules instead of the running kernel's")
 	f.StringVar(&cfg.procRoot, "proc-root", "/proc", "where proc(5) is mounted (e.g. the host's, in a container)")
 	f.StringVar(&cfg.sysRoot, "sys-root", "/sys", "where sysfs is mounted")
 	return cmd
 }
 
-var topSortKeys = []string{"rank", "rss", "swap", "pgtables", "adj", "pid"}
+var topSortKeys = []string{"rank", "rss", "swap", "pgtables", "adj", "pid", "commit"}
 
 // topRow is one process of the ranking as an oomkit.top/v1 object
 // (docs/top.md): the process, then the ranking it belongs to.
@@ -146,8 +155,8 @@ func openHost(procRoot, sysRoot, assumeKernel string) (*node.Host, error) {
 
 // rank ranks for memcg's OOM (a global one for ""), with a hint on what
 // to do when the cgroup cannot be ranked.
-func rank(h *node.Host, memcg string) (node.Ranking, error) {
-	r, err := h.Rank(memcg)
+func rank(h *node.Host, memcg string, commit bool) (node.Ranking, error) {
+	r, err := h.Rank(memcg, node.RankOptions{Commit: commit})
 	switch {
 	case errors.Is(err, cgroup.ErrNoMemoryController):
 		return r, fmt.Errorf("--cgroup needs a memory cgroup controller: %w", cgroup.ErrNoMemoryController)
@@ -166,7 +175,7 @@ func runTopOnce(s *streams, cfg topConfig) error {
 	if err != nil {
 		return err
 	}
-	r, err := rank(h, cfg.cgroup)
+	r, err := rank(h, cfg.cgroup, cfg.commit)
 	if err != nil {
 		return err
 	}
@@ -257,6 +266,8 @@ func viewRows(rows []node.Process, key string, reverse bool, filter string, pods
 				return r.PgtablesPages
 			case "adj":
 				return r.OOMScoreAdj
+			case "commit":
+				return derefOr(r.CommitBytes, -1)
 			}
 			return int64(r.PID)
 		}
@@ -277,9 +288,15 @@ func viewRows(rows []node.Process, key string, reverse bool, filter string, pods
 	return out
 }
 
-// topColumns is the ranking's column header.
-var topColumns = fmt.Sprintf("%5s %7s  %-15s %-26s %9s %8s %6s %5s %9s %5s %5s",
-	"RANK", "PID", "COMM", "POD/CONTAINER", "RSS", "SWAP", "PGTBL", "ADJ", "POINTS", "SCORE", "MODEL")
+// topColumns is the ranking's column header; COMMIT only with --commit.
+func topColumns(commit bool) string {
+	cm := ""
+	if commit {
+		cm = fmt.Sprintf(" %9s", "COMMIT")
+	}
+	return fmt.Sprintf("%5s %7s  %-15s %-26s %9s %8s %6s%s %5s %9s %5s %5s",
+		"RANK", "PID", "COMM", "POD/CONTAINER", "RSS", "SWAP", "PGTBL", cm, "ADJ", "POINTS", "SCORE", "MODEL")
+}
 
 // writeTopTable prints the ranking as a table; maxRows 0 means all.
 func writeTopTable(w io.Writer, r node.Ranking, rows []node.Process, maxRows int) {
@@ -288,19 +305,19 @@ func writeTopTable(w io.Writer, r node.Ranking, rows []node.Process, maxRows int
 		scope = "memcg " + r.Memcg + " OOM"
 	}
 	fmt.Fprintf(w, "Ranked for a %s: totalpages %d, kernel %s (%s rules)\n", scope, r.TotalPages, r.Kernel, r.Rules)
-	fmt.Fprintln(w, topColumns)
+	fmt.Fprintln(w, topColumns(r.Commit))
 	for i, p := range rows {
 		if maxRows > 0 && i >= maxRows {
 			break
 		}
-		fmt.Fprintln(w, topLine(p, r.OOMScoreLag))
+		fmt.Fprintln(w, topLine(p, r.OOMScoreLag, r.Commit))
 	}
 }
 
 // topLine prints one row. Its mark after MODEL: "*" where the kernel's
 // oom_score and the model's differ, "~" where they differ by at most lag
 // points (per-CPU RSS counters not yet folded; mm.OOMScoreLag).
-func topLine(p node.Process, lag int64) string {
+func topLine(p node.Process, lag int64, commit bool) string {
 	rank, points := "-", "-"
 	if p.Rank != nil {
 		rank = strconv.Itoa(*p.Rank)
@@ -313,8 +330,15 @@ func topLine(p node.Process, lag int64) string {
 	case d != 0:
 		mark = " *"
 	}
-	return fmt.Sprintf("%5s %7d  %-15s %-26s %9s %8s %6s %5d %9s %5d %5d%s",
-		rank, p.PID, clip(p.Comm, 15), clip(podLabel(p.Kubernetes), 26), pagesWord(p.RSSPages), pagesWord(p.SwapPages), pagesWord(p.PgtablesPages),
+	cm := ""
+	if commit {
+		cm = fmt.Sprintf(" %9s", "?")
+		if p.CommitBytes != nil {
+			cm = fmt.Sprintf(" %9s", pagesWord(*p.CommitBytes/mm.PageSize))
+		}
+	}
+	return fmt.Sprintf("%5s %7d  %-15s %-26s %9s %8s %6s%s %5d %9s %5d %5d%s",
+		rank, p.PID, clip(p.Comm, 15), clip(podLabel(p.Kubernetes), 26), pagesWord(p.RSSPages), pagesWord(p.SwapPages), pagesWord(p.PgtablesPages), cm,
 		p.OOMScoreAdj, points, p.OOMScore, p.ModelOOMScore, mark)
 }
 
@@ -409,7 +433,7 @@ type topModel struct {
 type topTick time.Time
 
 func (m *topModel) refresh() {
-	snap, err := rank(m.host, m.cfg.cgroup)
+	snap, err := rank(m.host, m.cfg.cgroup, m.cfg.commit)
 	if err != nil {
 		m.err = err
 		return
@@ -497,7 +521,7 @@ func (m *topModel) View() tea.View {
 		kbWord(mem.MemTotalKB), kbWord(mem.MemAvailableKB), kbWord(mem.SwapTotalKB), m.sortKey, map[bool]string{true: " (reversed)"}[m.reverse],
 		m.filter, map[bool]string{true: "  [pods only]"}[m.podsOnly])
 	rows := viewRows(snap.Processes, m.sortKey, m.reverse, m.filter, m.podsOnly)
-	b.WriteString(topHead.Render(topColumns) + "\n")
+	b.WriteString(topHead.Render(topColumns(snap.Commit)) + "\n")
 	room := m.height - 5
 	if room <= 0 {
 		room = 20
@@ -506,7 +530,7 @@ func (m *topModel) View() tea.View {
 		if i >= room {
 			break
 		}
-		line := topLine(r, snap.OOMScoreLag)
+		line := topLine(r, snap.OOMScoreLag, snap.Commit)
 		switch {
 		case r.Rank != nil && *r.Rank == 1:
 			line = topFirst.Render(line)

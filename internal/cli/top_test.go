@@ -73,6 +73,7 @@ func TestTopGolden(t *testing.T) {
 		// 4.14: clamped badness, first scanned wins, root's 3 % bonus.
 		{"global-4.14.txt", []string{"--once", "--assume-kernel", "4.14.0"}},
 		{"memcg.jsonl", []string{"--once", "--json", "--cgroup", pod}},
+		{"commit.txt", []string{"--once", "--commit", "--sort", "commit"}},
 		{"limit-pid.txt", []string{"--once", "--sort", "pid", "--limit", "4"}},
 		// A cgroup v2 node with the systemd driver: the pod's OOM.
 		{"v2-pod.txt", []string{"--once", "--proc-root", v2Proc, "--sys-root", v2Sys, "--cgroup", nodetest.V2Pod}},

@@ -48,6 +48,13 @@ type Options struct {
 	// UsageBytes gives expected container usage, keyed "pod/container" or
 	// "namespace/pod/container".
 	UsageBytes map[string]int64
+	// MemoryQoS is the kubelet's MemoryQoS configuration (feature gate,
+	// memoryThrottlingFactor, memoryReservationPolicy).
+	MemoryQoS MemoryQoSConfig
+	// NodeAllocatableBytes is the node's allocatable memory, which
+	// memory.high is computed from for a container without a limit; 0
+	// means NodeMemoryBytes.
+	NodeAllocatableBytes int64
 }
 
 // Warning is a finding about a container: a stable code and a sentence
@@ -81,7 +88,10 @@ type ContainerReport struct {
 	// containers that do not run alongside the others (init, ephemeral) or
 	// are never killed.
 	NodeOOMRank int
-	Warnings    []Warning
+	// MemoryQoS is what the kubelet writes to the container's memory.min,
+	// memory.low and memory.high.
+	MemoryQoS MemoryQoS
+	Warnings  []Warning
 }
 
 // PodReport is one pod (or the pod a workload's template makes).
@@ -101,7 +111,9 @@ type PodReport struct {
 	// EvictionRank is the 1-based place in the eviction order; 0 when the
 	// kubelet never evicts it (critical).
 	EvictionRank int
-	Containers   []ContainerReport
+	// MemoryQoS is what the kubelet writes to the pod cgroup.
+	MemoryQoS  MemoryQoS
+	Containers []ContainerReport
 }
 
 // Analysis is the result for a set of pods on one node.
@@ -113,6 +125,9 @@ type Analysis struct {
 	EvictionOrder []int
 	// Invalid counts containers with an error-level warning.
 	Invalid int
+	// KubepodsMemoryQoS and BurstableMemoryQoS are what the kubelet writes
+	// to the QoS-tier cgroups for these pods together.
+	KubepodsMemoryQoS, BurstableMemoryQoS MemoryQoS
 }
 
 // ContainerRef points at Pods[Pod].Containers[Container].
@@ -128,6 +143,16 @@ func Analyze(ws []Workload, lrs []LimitRangeDoc, opt Options) Analysis {
 	}
 	rankNodeOOM(&a, opt)
 	rankEviction(&a, opt)
+	var g, b int64
+	for _, p := range a.Pods {
+		switch p.QOSClass {
+		case QOSGuaranteed:
+			g += p.MemoryRequestBytes
+		case QOSBurstable:
+			b += p.MemoryRequestBytes
+		}
+	}
+	a.KubepodsMemoryQoS, a.BurstableMemoryQoS = QOSTierMemoryQoS(opt.Version, opt.MemoryQoS, opt.CgroupVersion == 2, g, b)
 	for _, p := range a.Pods {
 		for _, c := range p.Containers {
 			for _, w := range c.Warnings {
@@ -160,6 +185,11 @@ func analyzePod(w Workload, lrs []LimitRangeDoc, opt Options) PodReport {
 	}
 	pr.MemoryRequestBytes = PodMemoryRequest(pod, v)
 	pr.MemoryLimitBytes = podCgroupLimit(pod, pr.QOSClass, v)
+	pr.MemoryQoS = PodMemoryQoS(pod, pr.QOSClass, v, opt.MemoryQoS, opt.CgroupVersion == 2)
+	allocatable := opt.NodeAllocatableBytes
+	if allocatable == 0 {
+		allocatable = opt.NodeMemoryBytes
+	}
 
 	// A mirror pod's cgroup is named after the static pod's UID, the
 	// config hash the kubelet puts in kubernetes.io/config.mirror, not
@@ -185,6 +215,9 @@ func analyzePod(w Workload, lrs []LimitRangeDoc, opt Options) PodReport {
 		cr.MemoryRequestBytes = memoryPtr(c.Resources.Requests)
 		cr.MemoryLimitBytes = memoryPtr(c.Resources.Limits)
 		cr.OOMScoreAdj = ContainerOOMScoreAdj(pod, c, opt.NodeMemoryBytes, v)
+		if typ != ContainerEphemeral {
+			cr.MemoryQoS = ContainerMemoryQoS(pod, c, pr.QOSClass, v, opt.MemoryQoS, opt.CgroupVersion == 2, allocatable)
+		}
 		rt, id := opt.Runtime, "<id>"
 		if x, ok := ids[c.Name]; ok {
 			rt, id = x[0], x[1]

@@ -39,7 +39,7 @@ func TestMain(m *testing.M) {
 // v2Only are the scenarios that skip on a v1 host; vmOnly those that skip
 // anywhere but in a throw-away VM.
 var (
-	v2Only = []string{"group-kill", "child-not-init-v2", "memory-high"}
+	v2Only = []string{"group-kill", "child-not-init-v2", "memory-high", "memory-high-max"}
 	vmOnly = []string{"node-oom"}
 )
 

@@ -35,6 +35,7 @@ var scenarios = []Scenario{
 	{Name: "group-kill", Title: "cgroup v2 memory.oom.group=1: one OOM kill takes every process of the container", Needs: "v2", run: groupKill},
 	{Name: "child-not-init-v2", Title: "child-not-init with memory.oom.group=1 (kubelet 1.28+ on v2): the first process dies too", Needs: "v2", run: childNotInitV2},
 	{Name: "memory-high", Title: "cgroup v2 memory.high: a cgroup over it is throttled and reclaimed, not killed", Needs: "v2", run: memoryHigh},
+	{Name: "memory-high-max", Title: "memory.high below memory.max (MemoryQoS): past high the kernel counts high events and throttles as the model predicts, and kills only at memory.max", Needs: "v2", run: memoryHighMax},
 	{Name: "node-oom", Title: "The node runs out of memory (a global OOM) with QoS-class adjs: BestEffort dies first however small, then the leaking Burstable process, never Guaranteed", Needs: "vm", run: nodeOOM},
 }
 

@@ -35,6 +35,7 @@ var allowed = map[string][]string{
 	"internal/proc":          {},
 	"internal/cgroup":        {"internal/proc"},
 	"internal/kerneltest":    {"internal/cgroup"},
+	"internal/visible":       {},
 	"scripts/gen-syslog":     {"internal/oomlog"},
 }
 

@@ -40,6 +40,11 @@ type Cgroup struct {
 	OOMGroup         *bool   `json:"oom_group"`
 	UseHierarchy     *bool   `json:"use_hierarchy"`
 	Swappiness       *int64  `json:"swappiness"`
+	// CommitBytes is the commit charge of its processes and its
+	// descendants'; SoftLimits its and its ancestors' soft limits. Both
+	// only in Inspect's report.
+	CommitBytes *int64      `json:"commit_bytes"`
+	SoftLimits  []SoftLimit `json:"soft_limits"`
 	// Levels run from the root to the cgroup; nil in Cgroups' list.
 	Levels []Level `json:"levels,omitempty"`
 	// NextVictim is the process the memcg OOM killer would choose now
@@ -192,7 +197,7 @@ func (h *Host) cgroupOf(hier cgroup.Hierarchy) Cgroup {
 // NextVictim is the process memcg's OOM would kill now: the first of
 // Rank(memcg); nil with no eligible process.
 func (h *Host) NextVictim(memcg string) (*Victim, error) {
-	r, err := h.Rank(memcg)
+	r, err := h.Rank(memcg, RankOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("next victim: %w", err)
 	}

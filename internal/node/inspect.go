@@ -7,6 +7,7 @@ import (
 
 	"github.com/oomkit/oomkit/internal/cgroup"
 	"github.com/oomkit/oomkit/internal/kube"
+	"github.com/oomkit/oomkit/internal/proc"
 )
 
 // InspectSchema is the value of a Report's "schema" field.
@@ -24,6 +25,7 @@ type Report struct {
 	Pressure      *Pressure  `json:"pressure"`
 	OOMKillTotal  *int64     `json:"oom_kill_total"`
 	OOMSysctls    OOMSysctls `json:"oom_sysctls"`
+	Commit        *Commit    `json:"commit"`
 	Cgroup        *Cgroup    `json:"cgroup"`
 	// Cgroups is set instead of Cgroup when every cgroup is asked for.
 	Cgroups   []Cgroup      `json:"cgroups,omitempty"`
@@ -73,6 +75,11 @@ func (h *Host) Inspect(t Target, th kube.EvictionThreshold) (Report, error) {
 	} else {
 		r.OOMKillTotal = vs.OOMKill
 	}
+	// Every process's commit charge, once: smaps walks page tables, about
+	// a millisecond of CPU per process (BENCHMARKS.md).
+	cen := h.Proc.CommitCensus(nil)
+	r.Commit, notes = h.commit(cen, r.Overcommit, mem, vm)
+	r.Notes = append(r.Notes, notes...)
 	switch {
 	case h.Layout.Memory == "":
 		if t.Cgroup != "" || t.All {
@@ -83,8 +90,12 @@ func (h *Host) Inspect(t Target, th kube.EvictionThreshold) (Report, error) {
 		if r.Cgroups, err = h.Cgroups(); err != nil {
 			return r, err
 		}
+		for i := range r.Cgroups {
+			c := &r.Cgroups[i]
+			c.CommitBytes, c.SoftLimits = h.cgroupCommit(c.Path, cen), h.softLimits(c.Path, c.UsageBytes)
+		}
 	default:
-		if err := h.inspectCgroup(&r, t); err != nil {
+		if err := h.inspectCgroup(&r, t, cen); err != nil {
 			return r, err
 		}
 	}
@@ -97,7 +108,7 @@ func (h *Host) Inspect(t Target, th kube.EvictionThreshold) (Report, error) {
 
 // inspectCgroup fills in the target cgroup, its next victim and its
 // processes' heap ceilings.
-func (h *Host) inspectCgroup(r *Report, t Target) error {
+func (h *Host) inspectCgroup(r *Report, t Target, cen proc.CommitCensus) error {
 	target := t.Cgroup
 	if target == "" {
 		var err error
@@ -119,6 +130,7 @@ func (h *Host) inspectCgroup(r *Report, t Target) error {
 			c.Notes = append(c.Notes, err.Error())
 		}
 	}
+	c.CommitBytes, c.SoftLimits = h.cgroupCommit(target, cen), h.softLimits(target, c.UsageBytes)
 	r.Cgroup = &c
 	procs, gone, notes, err := h.Runtimes(target, t.PID, deref(c.LimitBytes, 0))
 	switch {
@@ -128,6 +140,11 @@ func (h *Host) inspectCgroup(r *Report, t Target) error {
 		return err
 	}
 	if err == nil {
+		for i := range procs {
+			if cm, ok := cen.ByPID[procs[i].PID]; ok {
+				procs[i].CommitBytes = ptr(cm.Bytes)
+			}
+		}
 		r.Processes, r.Gone = procs, gone
 		r.Notes = append(r.Notes, notes...)
 	}

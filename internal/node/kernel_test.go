@@ -30,7 +30,7 @@ func TestRankAgreesWithKernel(t *testing.T) {
 	if err != nil {
 		kerneltest.Skip(t, fmt.Sprintf("no /proc: %v", err))
 	}
-	snap, err := h.Rank("")
+	snap, err := h.Rank("", RankOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

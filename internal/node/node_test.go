@@ -63,7 +63,7 @@ func summarize(r Ranking) []ranked {
 func TestRankGlobal(t *testing.T) {
 	procRoot, sysRoot := nodetest.SmallMachine(t, t.TempDir())
 	h := open(t, procRoot, sysRoot, "")
-	r, err := h.Rank("")
+	r, err := h.Rank("", RankOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +118,7 @@ func TestRankMemcgByKernel(t *testing.T) {
 		{"4.14.0", []ranked{{PID: 510, Rank: 1, Points: 1}, {PID: 511, Rank: 2, Points: 1}, {PID: 500, Rank: 3, Points: 1}}},
 	} {
 		t.Run(tc.kernel, func(t *testing.T) {
-			r, err := open(t, procRoot, sysRoot, tc.kernel).Rank(nodetest.SmallPod)
+			r, err := open(t, procRoot, sysRoot, tc.kernel).Rank(nodetest.SmallPod, RankOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -142,7 +142,7 @@ func TestRankScanOrderByStartTime(t *testing.T) {
 		{PID: 701, Comm: "old", AnonKB: 4000, PteKB: 40, Start: 100}, // started first, PID wrapped
 		{PID: 702, Comm: "other", AnonKB: 400, PteKB: 40, Start: 50},
 	})
-	r, err := open(t, procRoot, filepath.Join(root, "sys"), "").Rank("")
+	r, err := open(t, procRoot, filepath.Join(root, "sys"), "").Rank("", RankOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +150,7 @@ func TestRankScanOrderByStartTime(t *testing.T) {
 	if got := summarize(r); got[0].PID != 700 || got[1].PID != 701 || got[0].Points != got[1].Points {
 		t.Errorf("ranking %+v, want 700 (scanned last) before 701", got)
 	}
-	r, err = open(t, procRoot, filepath.Join(root, "sys"), "5.2.0").Rank("")
+	r, err = open(t, procRoot, filepath.Join(root, "sys"), "5.2.0").Rank("", RankOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +165,7 @@ func TestRankScanOrderByStartTime(t *testing.T) {
 func TestRankKubernetes(t *testing.T) {
 	procRoot, sysRoot := nodetest.SmallMachine(t, t.TempDir())
 	h := open(t, procRoot, sysRoot, "")
-	r, err := h.Rank("")
+	r, err := h.Rank("", RankOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,22 +192,22 @@ func TestRankKubernetes(t *testing.T) {
 func TestRankErrors(t *testing.T) {
 	procRoot, sysRoot := nodetest.SmallMachine(t, t.TempDir())
 	h := open(t, procRoot, sysRoot, "")
-	if _, err := h.Rank("/kubepods/nope"); !errors.Is(err, cgroup.ErrRemoved) {
+	if _, err := h.Rank("/kubepods/nope", RankOptions{}); !errors.Is(err, cgroup.ErrRemoved) {
 		t.Errorf("missing cgroup: %v, want ErrRemoved", err)
 	}
 	noMemcg := filepath.Join(t.TempDir(), "proc")
 	must(t, os.CopyFS(noMemcg, os.DirFS(procRoot)))
 	must(t, os.WriteFile(filepath.Join(noMemcg, "self/mountinfo"), []byte("22 1 254:1 / / rw - ext4 /dev/root rw\n"), 0o444))
 	h = open(t, noMemcg, sysRoot, "")
-	if _, err := h.Rank("/kubepods"); !errors.Is(err, cgroup.ErrNoMemoryController) {
+	if _, err := h.Rank("/kubepods", RankOptions{}); !errors.Is(err, cgroup.ErrNoMemoryController) {
 		t.Errorf("no controller: %v, want ErrNoMemoryController", err)
 	}
-	if r, err := h.Rank(""); err != nil || len(r.Processes) != 9 {
+	if r, err := h.Rank("", RankOptions{}); err != nil || len(r.Processes) != 9 {
 		t.Errorf("global ranking without a controller: %v, %d processes", err, len(r.Processes))
 	}
 	// Listed in cgroup.procs, already gone from /proc.
 	must(t, os.RemoveAll(filepath.Join(procRoot, "511")))
-	r, err := open(t, procRoot, sysRoot, "").Rank("/kubepods")
+	r, err := open(t, procRoot, sysRoot, "").Rank("/kubepods", RankOptions{})
 	if err != nil || r.Gone != 1 || len(r.Processes) != 2 {
 		t.Errorf("exited process: %v, gone %d, %d processes", err, r.Gone, len(r.Processes))
 	}
@@ -224,7 +224,7 @@ func TestKernelUnknown(t *testing.T) {
 	if h.Kernel != nil || !strings.Contains(strings.Join(h.Notes, "\n"), "kernel version unknown") {
 		t.Errorf("kernel %v, notes %q", h.Kernel, h.Notes)
 	}
-	if _, err := h.Rank(""); !errors.Is(err, ErrKernelUnknown) || !strings.Contains(err.Error(), "--assume-kernel") {
+	if _, err := h.Rank("", RankOptions{}); !errors.Is(err, ErrKernelUnknown) || !strings.Contains(err.Error(), "--assume-kernel") {
 		t.Errorf("Rank: %v, want ErrKernelUnknown", err)
 	}
 	r, err := h.Inspect(Target{Cgroup: nodetest.V2App}, kube.EvictionThreshold{Text: "memory.available<100Mi", Bytes: ptr(int64(100 << 20))})
@@ -427,5 +427,56 @@ func must(tb testing.TB, err error) {
 	tb.Helper()
 	if err != nil {
 		tb.Fatal(err)
+	}
+}
+
+// TestInspectCommit: each fake process's smaps charges RssAnon + 1 MiB
+// ("ac"), so the .NET process holds 901024 kB of Committed_AS. In mode 2
+// with 500000 kB left under CommitLimit (__vm_enough_memory(), mm/util.c:
+// Committed_AS + the fork's charge must stay within CommitLimit; the fake
+// host has no reserves), only it cannot fork; the JVM (201024 kB) can.
+func TestInspectCommit(t *testing.T) {
+	host := nodetest.DefaultHost
+	host.CommittedKB = host.CommitLimitKB - 500000
+	procRoot, sysRoot := nodetest.KubeNodeV2(t, host)
+	must(t, os.WriteFile(filepath.Join(procRoot, "sys/vm/overcommit_memory"), []byte("2\n"), 0o644))
+	h := open(t, procRoot, sysRoot, "")
+	r, err := h.Inspect(Target{Cgroup: nodetest.V2App}, kube.EvictionThreshold{Text: "memory.available<100Mi", Bytes: ptr(int64(100 << 20))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := r.Commit
+	if c == nil || c.ProcessesBytes != (900000+200000+50000+80000+30000+5*1024)*1024 || deref(c.CommittedASBytes, 0) != host.CommittedKB*1024 {
+		t.Fatalf("commit %+v", c)
+	}
+	var top, fails []int
+	for _, x := range c.TopCommitters {
+		top = append(top, x.PID)
+	}
+	for _, x := range c.ForkWouldFail {
+		fails = append(fails, x.PID)
+	}
+	if d := cmp.Diff([]int{4711, 4712, 4714, 4713, 4715}, top); d != "" {
+		t.Errorf("top committers (-want +got):\n%s", d)
+	}
+	if d := cmp.Diff([]int{4711}, fails); d != "" {
+		t.Errorf("fork would fail (-want +got):\n%s", d)
+	}
+	if got := deref(r.Cgroup.CommitBytes, 0); got != (900000+200000+2*1024)*1024 {
+		t.Errorf("app container's commit %d", got)
+	}
+	if len(r.Processes) != 2 || deref(r.Processes[0].CommitBytes, 0) != 901024*1024 || deref(r.Processes[0].RSSBytes, 0) != 920000*1024 {
+		t.Errorf("processes %+v", r.Processes)
+	}
+	// The pod's MemoryQoS memory.low and memory.high are the soft limits
+	// above the container.
+	var pod *SoftLimit
+	for i, s := range r.Cgroup.SoftLimits {
+		if s.Path == nodetest.V2Pod {
+			pod = &r.Cgroup.SoftLimits[i]
+		}
+	}
+	if pod == nil || deref(pod.LowBytes, 0) != 1073741824 || deref(pod.HighBytes, 0) != 2040107008 {
+		t.Errorf("pod soft limits %+v", pod)
 	}
 }

@@ -32,6 +32,9 @@ type Ranking struct {
 	OOMScoreLag int64
 	// Meminfo is /proc/meminfo as read for this ranking.
 	Meminfo proc.Meminfo
+	// Commit is whether the processes carry their commit charge
+	// (RankOptions.Commit).
+	Commit bool
 	// Gone counts processes that exited while they were read.
 	Gone  int
 	Notes []string
@@ -63,7 +66,10 @@ type Process struct {
 	RSSPages      int64 `json:"rss_pages"`
 	SwapPages     int64 `json:"swap_pages"`
 	PgtablesPages int64 `json:"pgtables_pages"`
-	OOMScoreAdj   int64 `json:"oom_score_adj"`
+	// CommitBytes is the commit charge (the VM_ACCOUNT mappings of
+	// /proc/PID/smaps) with RankOptions.Commit; nil without.
+	CommitBytes *int64 `json:"commit_bytes"`
+	OOMScoreAdj int64  `json:"oom_score_adj"`
 	// Points is oom_badness() against the ranking's TotalPages; nil when
 	// the kernel never chooses the process.
 	Points   *int64 `json:"points"`
@@ -76,12 +82,19 @@ type Process struct {
 	ModelOOMScore int64 `json:"model_oom_score"`
 }
 
+// RankOptions choose what Rank reads besides the OOM killer's inputs.
+type RankOptions struct {
+	// Commit reads each process's commit charge from /proc/PID/smaps: a
+	// page-table walk, about a millisecond of CPU per process.
+	Commit bool
+}
+
 // Rank reads every process (memcg "") or those of memcg and its
 // descendants, and ranks them as the OOM killer would for a global or a
 // memcg OOM. The error wraps cgroup.ErrNoMemoryController or
 // cgroup.ErrRemoved when memcg cannot be read, ErrKernelUnknown without a
 // kernel version.
-func (h *Host) Rank(memcg string) (Ranking, error) {
+func (h *Host) Rank(memcg string, o RankOptions) (Ranking, error) {
 	v, err := h.kernel()
 	if err != nil {
 		return Ranking{}, err
@@ -90,7 +103,7 @@ func (h *Host) Rank(memcg string) (Ranking, error) {
 	if err != nil {
 		return Ranking{}, err
 	}
-	r := Ranking{Rules: mm.RulesFor(v), Kernel: v, Meminfo: mem, At: time.Now(), Notes: slices.Clone(h.Notes)}
+	r := Ranking{Rules: mm.RulesFor(v), Kernel: v, Meminfo: mem, At: time.Now(), Notes: slices.Clone(h.Notes), Commit: o.Commit}
 	r.GlobalTotalPages = globalTotalPages(mem)
 	r.TotalPages = r.GlobalTotalPages
 	r.OOMScoreLag = mm.OOMScoreLag(r.Rules, mm.RSSCounterLagPages(v, h.CPUs), r.GlobalTotalPages)
@@ -120,7 +133,7 @@ func (h *Host) Rank(memcg string) (Ranking, error) {
 	}
 	// Globally, /proc/PID/cgroup (one small file per process) is cheaper
 	// than walking a tree that may hold a cgroup per container.
-	scan := h.Proc.ReadTasks(pids, proc.TaskOptions{Memcg: memcg == "" && h.Layout.Memory != "", MemcgV1: h.Layout.Memory == cgroup.V1})
+	scan := h.Proc.ReadTasks(pids, proc.TaskOptions{Memcg: memcg == "" && h.Layout.Memory != "", MemcgV1: h.Layout.Memory == cgroup.V1, Commit: o.Commit})
 	r.Gone = scan.Gone
 	r.Notes = append(r.Notes, scan.Notes...)
 	for i := range scan.Tasks {
@@ -275,7 +288,7 @@ func rank(tasks []proc.Task, rules mm.Rules, bonus bool, totalpages, globalTotal
 	for _, r := range sel.Ranking {
 		t, m := tasks[r.Index], mt[r.Index]
 		p := Process{
-			PID: t.PID, Comm: t.Status.Name, OOMScoreAdj: t.OOMScoreAdj, Eligible: r.Eligible, OOMScore: t.OOMScore,
+			PID: t.PID, Comm: t.Status.Name, OOMScoreAdj: t.OOMScoreAdj, Eligible: r.Eligible, OOMScore: t.OOMScore, CommitBytes: t.CommitBytes,
 			RSSPages: m.RSSPages, SwapPages: m.SwapEnts, PgtablesPages: m.PgtablePages,
 		}
 		if r.Eligible {

@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/oomkit/oomkit/internal/heap"
+	"github.com/oomkit/oomkit/internal/mm"
 	"github.com/oomkit/oomkit/internal/proc"
 )
 
@@ -17,6 +18,10 @@ const MaxRuntimeProcesses = 200
 type ProcessHeap struct {
 	PID  int    `json:"pid"`
 	Comm string `json:"comm"`
+	// RSSBytes is its resident memory; CommitBytes its commit charge
+	// (Inspect's census; nil when smaps could not be read).
+	RSSBytes    *int64 `json:"rss_bytes"`
+	CommitBytes *int64 `json:"commit_bytes"`
 	// Runtime is dotnet, jvm, go or node; nil for native or unknown
 	// programs.
 	Runtime          *string `json:"runtime"`
@@ -101,6 +106,9 @@ func (h *Host) processHeap(pid int, limitBytes, nodeBytes int64) (ProcessHeap, b
 	default:
 		ph.Notes = append(ph.Notes, fmt.Sprintf("environ: %v", err))
 		env = nil
+	}
+	if t, err := h.Proc.ReadTask(pid, proc.TaskOptions{}); err == nil && t.Status.HasMM {
+		ph.RSSBytes = ptr(t.Status.RSSPages(pageKB) * mm.PageSize)
 	}
 	c := heap.CeilingOf(heap.Process{Argv: argv, Env: env}, limitBytes, nodeBytes)
 	if c.Runtime != "" {

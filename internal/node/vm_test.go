@@ -24,6 +24,9 @@ func TestMain(m *testing.M) {
 	if spec := os.Getenv(envHolder); spec != "" {
 		hold(spec)
 	}
+	if os.Getenv(envForkHelper) == "1" {
+		forkHelper()
+	}
 	os.Exit(m.Run())
 }
 
@@ -105,7 +108,7 @@ func rankAgreesInGuest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	snap, err := h.Rank("")
+	snap, err := h.Rank("", RankOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

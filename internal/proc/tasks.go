@@ -24,6 +24,9 @@ type Task struct {
 	Memcg string
 	// StartTime is from /proc/PID/stat when asked for, else 0.
 	StartTime uint64
+	// CommitBytes is the commit charge from /proc/PID/smaps (Commit.Bytes)
+	// when asked for, else nil.
+	CommitBytes *int64
 }
 
 // TaskOptions chooses the optional files ReadTasks reads per process.
@@ -33,6 +36,9 @@ type TaskOptions struct {
 	Memcg, MemcgV1 bool
 	// StartTime reads /proc/PID/stat for the creation order.
 	StartTime bool
+	// Commit reads /proc/PID/smaps for the commit charge: a page-table
+	// walk, about a millisecond of CPU per process (BENCHMARKS.md).
+	Commit bool
 }
 
 // TaskScan is the result of reading many processes.
@@ -119,6 +125,17 @@ func (f FS) readTask(pid int, o TaskOptions, buf []byte) (Task, error) {
 			return Task{}, fmt.Errorf("parse %s: %w", filepath.Join(dir, "stat"), err)
 		}
 		t.StartTime = st.StartTime
+	}
+	if o.Commit {
+		b, err := readAllAt(dfd, "smaps", buf[:cap(buf)])
+		if err != nil {
+			return Task{}, err
+		}
+		c, err := parseSmapsCommit(b)
+		if err != nil {
+			return Task{}, fmt.Errorf("parse %s: %w", filepath.Join(dir, "smaps"), err)
+		}
+		t.CommitBytes = &c.Bytes
 	}
 	return t, nil
 }

@@ -62,7 +62,7 @@ func between(t *testing.T, what string, got, lo, hi int64) {
 
 func TestBuiltinsLoad(t *testing.T) {
 	want := []string{"dotnet-limit", "dotnet-nolimit", "eviction-order", "fig1", "fig2", "fig3", "fig4", "fork-fails",
-		"movie1", "movie2", "movie3", "scenario1", "twist1", "twist2"}
+		"memoryqos", "movie1", "movie2", "movie3", "scenario1", "twist1", "twist2"}
 	var got []string
 	for _, b := range Builtins() {
 		got = append(got, b.Name)

@@ -51,6 +51,10 @@ type cgroup struct {
 	maxPages int64 // Unlimited or pages
 	swapMax  int64 // Unlimited or pages
 	oomGroup bool
+	// highPages is memory.high (Unlimited or pages); highEvents counts
+	// memory.events "high" (hierarchical, 5.2+).
+	highPages  int64
+	highEvents int64
 
 	usage   int64 // hierarchical charged pages in RAM (anon, shmem, cache)
 	swap    int64 // hierarchical pages swapped out
@@ -95,6 +99,9 @@ type proc struct {
 	stopReason  string
 	stopT       time.Duration
 	stalled     bool
+	// throttle is the memory.high penalty owed before the next step;
+	// throttled the sum slept so far.
+	throttle, throttled time.Duration
 }
 
 func (p *proc) resident() int64 { return p.anon + p.shmem }
@@ -222,14 +229,17 @@ func newEngine(s *Scenario, opts Options) (*engine, error) {
 	if e.sys.UserReserveKB >= 0 {
 		e.reserves.UserKB = e.sys.UserReserveKB
 	}
-	e.root = &cgroup{path: "/", maxPages: Unlimited, swapMax: Unlimited}
+	e.root = &cgroup{path: "/", maxPages: Unlimited, swapMax: Unlimited, highPages: Unlimited}
 	e.cgroups["/"] = e.root
 	for _, c := range s.Cgroups {
 		parent := e.cgroups[parentPath(c.Path)]
 		if parent == nil {
 			return nil, fmt.Errorf("cgroup %s: parent not defined", c.Path)
 		}
-		cg := &cgroup{path: c.Path, parent: parent, maxPages: Unlimited, swapMax: Unlimited, oomGroup: c.OOMGroup}
+		cg := &cgroup{path: c.Path, parent: parent, maxPages: Unlimited, swapMax: Unlimited, oomGroup: c.OOMGroup, highPages: Unlimited}
+		if c.MemoryHighBytes > 0 {
+			cg.highPages = c.MemoryHighBytes / page
+		}
 		if c.MemoryMaxBytes != Unlimited {
 			cg.maxPages = c.MemoryMaxBytes / page
 		}
@@ -503,8 +513,10 @@ func (e *engine) step(p *proc) {
 				p.pc++
 			}
 			// Every block is one step, even back to back (every: 0), so
-			// MaxSteps bounds a run whatever repeat says.
-			e.push(e.t+a.Alloc.Every, p)
+			// MaxSteps bounds a run whatever repeat says. A memory.high
+			// penalty delays the next one.
+			e.push(e.t+a.Alloc.Every+p.throttle, p)
+			p.throttle = 0
 			return
 		case ActSleep:
 			p.pc++
@@ -583,7 +595,7 @@ func (e *engine) alloc(p *proc, a *Alloc) bool {
 		}
 		p.tmpfsComm += touch
 	}
-	if touch > 0 && !e.touch(p, touch, shmem, a.Mapping == mm.MapTmpfs) {
+	if touch > 0 && !e.touchThrottled(p, touch, shmem, a.Mapping == mm.MapTmpfs) {
 		return false
 	}
 	ev := Event{Event: EvAlloc, Process: p.name, PID: p.pid, Cgroup: p.cg.path, Pod: p.pod, Mapping: a.Mapping.String(),

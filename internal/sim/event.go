@@ -10,6 +10,7 @@ const (
 	EvOOMKill    = "oom_kill"
 	EvEvict      = "evict"
 	EvRuntimeOOM = "runtime_oom"
+	EvHigh       = "memory_high"
 	EvFork       = "fork"
 	EvForkFailed = "fork_failed"
 	EvSysctl     = "sysctl"
@@ -77,6 +78,16 @@ type Event struct {
 	MemoryAvailableBytes *int64 `json:"memory_available_bytes,omitempty"`
 	ThresholdBytes       *int64 `json:"threshold_bytes,omitempty"`
 
+	// memory_high: the cgroup over its memory.high with the largest
+	// overage after one block, its usage and high, its "high" events so
+	// far, the events this block added, and the seconds the allocator
+	// was throttled for the block.
+	UsageBytes       *int64   `json:"usage_bytes,omitempty"`
+	HighBytes        *int64   `json:"high_bytes,omitempty"`
+	HighEvents       *int64   `json:"high_events,omitempty"`
+	NewHighEvents    *int64   `json:"new_high_events,omitempty"`
+	ThrottledSeconds *float64 `json:"throttled_seconds,omitempty"`
+
 	// runtime_oom
 	Runtime           string `json:"runtime,omitempty"`
 	HeapCeilingBytes  *int64 `json:"heap_ceiling_bytes,omitempty"`
@@ -120,6 +131,9 @@ type EndProcess struct {
 	SwapBytes      int64    `json:"swap_bytes"`
 	StopReason     string   `json:"stop_reason"`
 	StopTSeconds   *float64 `json:"stop_t_seconds"`
+	// ThrottledSeconds is the time memory.high throttling put it to
+	// sleep (0 without a memory.high).
+	ThrottledSeconds float64 `json:"throttled_seconds"`
 	// HeapCeilingBytes is the managed runtime's heap ceiling, null when it
 	// has none.
 	HeapCeilingBytes *int64 `json:"heap_ceiling_bytes"`

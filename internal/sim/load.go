@@ -403,7 +403,7 @@ func applySysctl(s *Sysctl, key string, v int64) {
 
 func (l *loader) kubelet(n *yaml.Node, p string) (*Kubelet, error) {
 	k := &Kubelet{Version: "1.30", EvictionHardBytes: 100 << 20, Housekeeping: 10 * time.Second}
-	err := l.fields(n, p, []string{"version", "eviction_hard", "housekeeping"}, func(key string, v *yaml.Node, kp string) error {
+	err := l.fields(n, p, []string{"version", "eviction_hard", "housekeeping", "memory_qos", "memory_throttling_factor", "memory_reservation_policy"}, func(key string, v *yaml.Node, kp string) error {
 		var err error
 		switch key {
 		case "version":
@@ -428,6 +428,23 @@ func (l *loader) kubelet(n *yaml.Node, p string) (*Kubelet, error) {
 			if err != nil {
 				err = l.errorf(kp, "%v", err)
 			}
+		case "memory_qos":
+			var b bool
+			if b, err = l.boolean(v, kp); err == nil {
+				k.MemoryQoS.Gate = &b
+			}
+		case "memory_throttling_factor":
+			var str string
+			if str, err = l.str(v, kp); err != nil {
+				return err
+			}
+			f, perr := strconv.ParseFloat(str, 64)
+			if perr != nil || f <= 0 || f > 1 {
+				return l.errorf(kp, "%q: want a number in (0, 1], e.g. 0.9", str)
+			}
+			k.MemoryQoS.ThrottlingFactor = &f
+		case "memory_reservation_policy":
+			k.MemoryQoS.ReservationPolicy, err = l.str(v, kp)
 		case "housekeeping":
 			k.Housekeeping, err = l.duration(v, kp)
 			if err == nil && k.Housekeeping <= 0 {
@@ -436,18 +453,31 @@ func (l *loader) kubelet(n *yaml.Node, p string) (*Kubelet, error) {
 		}
 		return err
 	})
+	if err == nil {
+		if v, verr := kube.ParseVersion(k.Version); verr == nil {
+			if qerr := k.MemoryQoS.Validate(v); qerr != nil {
+				err = l.errorf(p, "%v", qerr)
+			}
+		}
+	}
 	return k, err
 }
 
 func (l *loader) cgroup(n *yaml.Node, p string) (Cgroup, error) {
 	c := Cgroup{MemoryMaxBytes: Unlimited, SwapMaxBytes: Unlimited}
-	err := l.fields(n, p, []string{"path", "memory_max", "swap_max", "oom_group", "page_cache"}, func(k string, v *yaml.Node, kp string) error {
+	err := l.fields(n, p, []string{"path", "memory_max", "memory_high", "swap_max", "oom_group", "page_cache"}, func(k string, v *yaml.Node, kp string) error {
 		var err error
 		switch k {
 		case "path":
 			c.Path, err = l.cgroupPath(v, kp)
 		case "memory_max":
 			c.MemoryMaxBytes, err = l.limit(v, kp)
+		case "memory_high":
+			c.MemoryHighBytes, err = l.limit(v, kp)
+			if err == nil && c.MemoryHighBytes == 0 {
+				err = l.errorf(kp, "must be more than 0 (or max)")
+			}
+
 		case "swap_max":
 			c.SwapMaxBytes, err = l.limit(v, kp)
 		case "oom_group":

@@ -285,6 +285,9 @@ func (e *engine) reportHeader(trigger *proc, memcg *cgroup, cands []*proc) *ooml
 				sl = memcg.swapMax * 4
 			}
 			mu.SwapUsageKB, mu.SwapLimitKB, mu.SwapFailcnt = i64(memcg.swap*4), &sl, i64(0)
+			// Before 5.3 the v2 report printed the v1 "memory+swap:" line
+			// (mem_cgroup_print_oom_meminfo()), so a log says memsw.
+			mu.SwapIsMemsw = !e.v.AtLeast(5, 3, 0)
 		} else {
 			sl := mm.UnlimitedKB
 			if memcg.swapMax != Unlimited {
@@ -428,7 +431,7 @@ func (e *engine) end() {
 	for _, p := range e.procs {
 		ep := EndProcess{Process: p.name, PID: p.pid, Cgroup: p.cg.path, OOMScoreAdj: p.adj, AllocatedBytes: p.allocated,
 			CommittedBytes: p.committed * page, ResidentBytes: p.resident() * page, SwapBytes: p.swapped * page,
-			StopReason: p.stopReason, HeapCeilingBytes: p.ceiling}
+			StopReason: p.stopReason, HeapCeilingBytes: p.ceiling, ThrottledSeconds: p.throttled.Seconds()}
 		if p.pod != "" {
 			ep.Pod = &p.pod
 		}

@@ -12,6 +12,7 @@ package sim
 import (
 	"time"
 
+	"github.com/oomkit/oomkit/internal/kube"
 	"github.com/oomkit/oomkit/internal/mm"
 )
 
@@ -70,6 +71,10 @@ type Kubelet struct {
 	EvictionHardBytes int64
 	// Housekeeping is how often the eviction manager looks (10s).
 	Housekeeping time.Duration
+	// MemoryQoS is the kubelet's MemoryQoS configuration (feature gate,
+	// memoryThrottlingFactor, memoryReservationPolicy): on cgroup v2 the
+	// pods' container and pod cgroups get the memory.high it writes.
+	MemoryQoS kube.MemoryQoSConfig
 }
 
 // Unlimited is a memory.max / swap.max of "max".
@@ -82,7 +87,11 @@ type Cgroup struct {
 	MemoryMaxBytes int64 // Unlimited or bytes
 	SwapMaxBytes   int64 // v2 memory.swap.max / v1 memsw limit minus memory; Unlimited or bytes
 	OOMGroup       bool  // memory.oom.group (v2)
-	PageCacheBytes int64 // reclaimable page cache charged here at the start
+	// MemoryHighBytes is v2 memory.high in bytes (0 or Unlimited: max):
+	// above it the cgroup's allocators reclaim and are throttled, never
+	// killed.
+	MemoryHighBytes int64
+	PageCacheBytes  int64 // reclaimable page cache charged here at the start
 
 	origin string // key path of the pod a generated cgroup comes from
 }

@@ -136,6 +136,9 @@ func (l *loader) cgroupTree(s *Scenario) error {
 		if c.OOMGroup && !s.Node.CgroupV2 {
 			return l.errorf(p+".oom_group", "memory.oom.group exists only on cgroup v2 (set node.cgroup_version: 2)")
 		}
+		if c.MemoryHighBytes > 0 && !s.Node.CgroupV2 {
+			return l.errorf(p+".memory_high", "memory.high exists only on cgroup v2 (set node.cgroup_version: 2)")
+		}
 		if c.MemoryMaxBytes != Unlimited && (eff == Unlimited || c.MemoryMaxBytes < eff) {
 			eff = c.MemoryMaxBytes
 		}
@@ -255,7 +258,19 @@ func (l *loader) expandPods(s *Scenario) error {
 		if podLimit == 0 {
 			podLimit = Unlimited
 		}
-		podCgroups = append(podCgroups, Cgroup{Path: base, MemoryMaxBytes: podLimit, SwapMaxBytes: Unlimited, origin: p},
+		// MemoryQoS (kube.ContainerMemoryQoS, PodMemoryQoS): only
+		// memory.high acts in the simulation (protection needs reclaim
+		// from other cgroups, which it does not model).
+		var qcfg kube.MemoryQoSConfig
+		if s.Kubelet != nil {
+			qcfg = s.Kubelet.MemoryQoS
+		}
+		kp := kubePod(*pod)
+		podHigh := int64(0)
+		if h := kube.PodMemoryQoS(kp, qos, kv, qcfg, s.Node.CgroupV2).HighBytes; h != nil {
+			podHigh = *h
+		}
+		podCgroups = append(podCgroups, Cgroup{Path: base, MemoryMaxBytes: podLimit, SwapMaxBytes: Unlimited, MemoryHighBytes: podHigh, origin: p},
 			Cgroup{Path: base + "/pause", MemoryMaxBytes: Unlimited, SwapMaxBytes: Unlimited, origin: p})
 		names := map[string]bool{"pause": true}
 		for j, c := range pod.Containers {
@@ -273,7 +288,11 @@ func (l *loader) expandPods(s *Scenario) error {
 			if s.Node.CgroupV2 {
 				swapMax = 0
 			}
-			podCgroups = append(podCgroups, Cgroup{Path: base + "/" + c.Name, MemoryMaxBytes: lim, SwapMaxBytes: swapMax, origin: p})
+			high := int64(0)
+			if h := kube.ContainerMemoryQoS(kp, &kp.Spec.Containers[j], qos, kv, qcfg, s.Node.CgroupV2, s.Node.MemoryBytes).HighBytes; h != nil {
+				high = *h
+			}
+			podCgroups = append(podCgroups, Cgroup{Path: base + "/" + c.Name, MemoryMaxBytes: lim, SwapMaxBytes: swapMax, MemoryHighBytes: high, origin: p})
 		}
 		adj := pauseOOMScoreAdj
 		pauses = append(pauses, Process{Name: "pause", UID: 65535, Cgroup: base + "/pause", Pod: pod.Name, Container: "pause",

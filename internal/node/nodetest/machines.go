@@ -67,6 +67,7 @@ const (
 // internal/cgroup: pod limit 2 GiB, app container 1.5 GiB) with h's
 // memory, a .NET app and a JVM in the app container, and a Go, a Node.js
 // and a Python process in the sidecar; python3's environ is root's (0400).
+// The pod has MemoryQoS's memory.low and memory.high.
 func KubeNodeV2(tb testing.TB, h Host) (procRoot, sysRoot string) {
 	tb.Helper()
 	root := tb.TempDir()
@@ -91,6 +92,11 @@ func KubeNodeV2(tb testing.TB, h Host) (procRoot, sysRoot string) {
 	})
 	must(tb, os.WriteFile(filepath.Join(sysRoot, "fs/cgroup", V2App, "cgroup.procs"), []byte("4711\n4712\n"), 0o644))
 	must(tb, os.WriteFile(filepath.Join(sysRoot, "fs/cgroup", V2Sidecar, "cgroup.procs"), []byte("4713\n4714\n4715\n"), 0o644))
+	// MemoryQoS on the pod (a 1.37 kubelet with TieredReservation and
+	// factor 0.9 for requests 1Gi, limits 2Gi): memory.low and memory.high.
+	for f, v := range map[string]string{"memory.low": "1073741824\n", "memory.high": "2040107008\n"} {
+		must(tb, os.WriteFile(filepath.Join(sysRoot, "fs/cgroup", V2Pod, f), []byte(v), 0o644))
+	}
 	return procRoot, sysRoot
 }
 

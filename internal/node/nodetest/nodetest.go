@@ -94,6 +94,8 @@ Hugepagesize:       2048 kB
 Hugetlb:               0 kB
 `, h.MemTotalKB, h.MemAvailableKB, h.SwapTotalKB, h.SwapTotalKB, h.CommitLimitKB, h.CommittedKB), 0o444)
 	w("vmstat", "nr_free_pages 5874605\noom_kill 0\n", 0o444)
+	w("mounts", "proc /proc proc rw 0 0\n", 0o444)
+	w("sysvipc/shm", "       key      shmid perms                  size  cpid  lpid nattch   uid   gid  cuid  cgid      atime      dtime      ctime                   rss                  swap\n", 0o444)
 	if h.Release != "" {
 		w("sys/kernel/osrelease", h.Release+"\n", 0o444)
 	}
@@ -125,6 +127,15 @@ Hugetlb:               0 kB
 				p.AnonKB, p.FileKB, p.ShmemKB, p.PteKB, p.SwapKB)
 		}
 		w(d+"/status", st.String(), 0o444)
+		// smaps: the text (not charged) and a private writable heap of
+		// RssAnon + 1 MiB (charged: "ac"); empty for a kernel thread.
+		var sm string
+		if !p.Kthread {
+			heap := (p.AnonKB + 1024) * 1024
+			sm = fmt.Sprintf("55d0c0000000-55d0c0100000 r-xp 00000000 fe:00 1234 /usr/bin/%s\nSize: 1024 kB\nVmFlags: rd ex mr mw me\n"+
+				"7f0000000000-%x rw-p 00000000 00:00 0 \nSize: %d kB\nVmFlags: rd wr mr mw me ac\n", p.Comm, 0x7f0000000000+heap, heap/1024)
+		}
+		w(d+"/smaps", sm, 0o444)
 		w(d+"/comm", p.Comm+"\n", 0o644)
 		w(d+"/stat", fmt.Sprintf("%d (%s) S 1 %d %d 0 -1 %d 98 0 0 0 0 0 0 0 20 0 1 0 %d 3133440 %d 18446744073709551615 0 0\n",
 			p.PID, p.Comm, p.PID, p.PID, map[bool]int{true: 0x00208040, false: 0x00400100}[p.Kthread], p.Start, (p.AnonKB+p.FileKB+p.ShmemKB)/4), 0o444)

@@ -1,0 +1,127 @@
+package visible
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+	"unicode/utf8"
+)
+
+func TestString(t *testing.T) {
+	tests := []struct{ name, in, want string }{
+		{"plain", "python3", "python3"},
+		{"hostile but printable", `Plex Media Server ( ) [ "with quotes" (resolved)`, `Plex Media Server ( ) [ "with quotes" (resolved)`},
+		{"utf-8 letters stay", "jäva-ß-日本", "jäva-ß-日本"},
+		{"ESC colour", "\x1b[31mred\x1b[0m", `\x1b[31mred\x1b[0m`},
+		{"C0 and DEL", "a\x00b\nc\td\re\x7f", `a\x00b\x0ac\x09d\x0de\x7f`},
+		// U+009B is CSI for terminals that honour 8-bit controls; as UTF-8 it is C2 9B.
+		{"C1 CSI as UTF-8", "x\u009b31my", `x\u009b31my`},
+		{"C1 NEL and APC", "\u0085\u009f", `\u0085\u009f`},
+		{"raw 0x9b byte (not UTF-8)", "x\x9b31my", `x\x9b31my`},
+		{"truncated UTF-8", "ab\xe6\x97", `ab\xe6\x97`},
+		{"U+00A0 is not a control", "a\u00a0b", "a\u00a0b"},
+		{"empty", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := String(tt.in); got != tt.want {
+				t.Errorf("String(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+			if Safe(tt.in) != (tt.in == tt.want) {
+				t.Errorf("Safe(%q) = %v, want %v", tt.in, Safe(tt.in), tt.in == tt.want)
+			}
+		})
+	}
+}
+
+func TestStringDoesNotAllocateWhenSafe(t *testing.T) {
+	s := "kubepods-burstable-pod1234.slice"
+	if n := testing.AllocsPerRun(100, func() { _ = String(s) }); n != 0 {
+		t.Errorf("String allocated %v times for a safe string, want 0", n)
+	}
+}
+
+func TestJSONWriter(t *testing.T) {
+	v := map[string]string{"comm": "a\x1b[2Jb\u009bc\x7fd\u0085é"}
+	var raw bytes.Buffer
+	if err := json.NewEncoder(&raw).Encode(v); err != nil {
+		t.Fatal(err)
+	}
+	// Write one byte at a time: sequences split across writes still escape.
+	var out bytes.Buffer
+	w := JSONWriter(&out)
+	for _, c := range raw.Bytes() {
+		if _, err := w.Write([]byte{c}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := out.String()
+	want := `{"comm":"a\u001b[2Jb\u009bc\u007fd\u0085é"}` + "\n"
+	if got != want {
+		t.Errorf("JSONWriter output = %q, want %q", got, want)
+	}
+	var back map[string]string
+	if err := json.Unmarshal(out.Bytes(), &back); err != nil {
+		t.Fatal(err)
+	}
+	if back["comm"] != v["comm"] {
+		t.Errorf("value changed: %q, want %q", back["comm"], v["comm"])
+	}
+}
+
+func FuzzString(f *testing.F) {
+	for _, s := range []string{"python3", "\x1b[31m", "\u009b", "\x9b", "ab\xe6\x97", "a\u00a0b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := String(s)
+		if !utf8.ValidString(got) {
+			t.Fatalf("String(%q) = %q is not UTF-8", s, got)
+		}
+		for _, r := range got {
+			if r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f) {
+				t.Fatalf("String(%q) = %q keeps control %U", s, got, r)
+			}
+		}
+		if String(got) != got {
+			t.Fatalf("String is not idempotent on %q", got)
+		}
+		if Safe(s) && got != s {
+			t.Fatalf("Safe(%q) but String changed it to %q", s, got)
+		}
+	})
+}
+
+func FuzzJSONWriter(f *testing.F) {
+	f.Add("a\x1b[2Jb\u009bc\x7fd", 1)
+	f.Fuzz(func(t *testing.T, s string, split int) {
+		raw, err := json.Marshal(s)
+		if err != nil {
+			return
+		}
+		var out bytes.Buffer
+		w := JSONWriter(&out)
+		if split < 0 {
+			split = -split
+		}
+		split %= len(raw) + 1
+		_, _ = w.Write(raw[:split])
+		_, _ = w.Write(raw[split:])
+		var back string
+		if err := json.Unmarshal(out.Bytes(), &back); err != nil {
+			t.Fatalf("output %q does not parse: %v", out.String(), err)
+		}
+		var want string
+		if err := json.Unmarshal(raw, &want); err != nil {
+			t.Fatal(err)
+		}
+		if back != want {
+			t.Fatalf("value changed: %q -> %q, want %q", s, back, want)
+		}
+		for _, r := range out.String() {
+			if r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f) {
+				t.Fatalf("output %q keeps control %U", out.String(), r)
+			}
+		}
+	})
+}
