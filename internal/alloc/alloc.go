@@ -24,6 +24,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/oomkit/oomkit/internal/bytesize"
 )
 
 // Schema is the JSON schema name of every record.
@@ -425,7 +427,7 @@ func newFileBackend(dir string) (*fileBackend, error) {
 }
 
 func fileBuf() []byte {
-	b := make([]byte, MiB)
+	b := make([]byte, bytesize.MiB)
 	for i := range b {
 		b[i] = 0xa5
 	}

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/oomkit/oomkit/internal/alloc"
+	"github.com/oomkit/oomkit/internal/bytesize"
 	"github.com/oomkit/oomkit/internal/cgroup"
 	"github.com/oomkit/oomkit/internal/kerneltest"
 )
@@ -195,7 +196,7 @@ func usageFile(m *cgroup.Memcg) string {
 func TestNumbersAreTheKernels(t *testing.T) {
 	const (
 		blocks = 6
-		block  = 16 * alloc.MiB
+		block  = 16 * bytesize.MiB
 	)
 	for _, tc := range []struct {
 		mode alloc.Mode
@@ -211,7 +212,7 @@ func TestNumbersAreTheKernels(t *testing.T) {
 			if tc.mode == alloc.ModeHeap && raceEnabled {
 				t.Skip("the race detector's shadow memory inflates the Go heap's RSS; this case runs without -race")
 			}
-			m := kerneltest.NewMemcg(t, 256*alloc.MiB)
+			m := kerneltest.NewMemcg(t, 256*bytesize.MiB)
 			before := readInt(t, usageFile(m))
 			p := startIn(t, m, alloc.Config{Mode: tc.mode, BlockBytes: block, TouchPercent: tc.pct, MaxBytes: blocks * block, Hold: true})
 			recs := p.until(t, "hold")
@@ -227,10 +228,10 @@ func TestNumbersAreTheKernels(t *testing.T) {
 			if last.Cgroup == nil || *last.Cgroup != m.Path {
 				t.Errorf("cgroup %v, want %s", last.Cgroup, m.Path)
 			}
-			if last.CgroupLimitBytes == nil || *last.CgroupLimitBytes != 256*alloc.MiB {
-				t.Errorf("cgroup_limit_bytes %v, want %d", last.CgroupLimitBytes, 256*alloc.MiB)
+			if last.CgroupLimitBytes == nil || *last.CgroupLimitBytes != 256*bytesize.MiB {
+				t.Errorf("cgroup_limit_bytes %v, want %d", last.CgroupLimitBytes, 256*bytesize.MiB)
 			}
-			tol := 2*alloc.MiB + want/512
+			tol := 2*bytesize.MiB + want/512
 			// RSS grows by exactly what was touched (first to last block).
 			first := recs[0]
 			grew := *last.RSSBytes - *first.RSSBytes
@@ -241,9 +242,9 @@ func TestNumbersAreTheKernels(t *testing.T) {
 			// The cgroup is charged what was touched (the runtime's pages
 			// from before the move stay charged where it started).
 			usage := readInt(t, usageFile(m)) - before
-			slack := 4 * alloc.MiB // the runtime's own growth after the move
+			slack := 4 * bytesize.MiB // the runtime's own growth after the move
 			if raceEnabled {
-				slack = 32 * alloc.MiB // and the race detector's shadow memory
+				slack = 32 * bytesize.MiB // and the race detector's shadow memory
 			}
 			if d := usage - want; d < -tol || d > tol+slack {
 				t.Errorf("cgroup usage %d bytes, touched %d (diff %d)", usage, want, d)
@@ -272,14 +273,14 @@ func TestNumbersAreTheKernels(t *testing.T) {
 // TestPageCacheIsReclaimed writes twice the limit through the page cache:
 // the memcg stays at its limit and nothing is killed.
 func TestPageCacheIsReclaimed(t *testing.T) {
-	m := kerneltest.NewMemcg(t, 64*alloc.MiB)
-	p := startIn(t, m, alloc.Config{Mode: alloc.ModeFile, BlockBytes: 16 * alloc.MiB, TouchPercent: 100, MaxBytes: 128 * alloc.MiB})
+	m := kerneltest.NewMemcg(t, 64*bytesize.MiB)
+	p := startIn(t, m, alloc.Config{Mode: alloc.ModeFile, BlockBytes: 16 * bytesize.MiB, TouchPercent: 100, MaxBytes: 128 * bytesize.MiB})
 	recs := p.until(t, "stop")
 	last := recs[len(recs)-1]
-	if *last.StopReason != alloc.StopMax || last.TouchedBytes != 128*alloc.MiB {
-		t.Fatalf("stop %q after %d bytes, want max after %d", *last.StopReason, last.TouchedBytes, 128*alloc.MiB)
+	if *last.StopReason != alloc.StopMax || last.TouchedBytes != 128*bytesize.MiB {
+		t.Fatalf("stop %q after %d bytes, want max after %d", *last.StopReason, last.TouchedBytes, 128*bytesize.MiB)
 	}
-	if *last.CgroupUsageBytes > 64*alloc.MiB {
+	if *last.CgroupUsageBytes > 64*bytesize.MiB {
 		t.Errorf("usage %d over the 64 MiB limit", *last.CgroupUsageBytes)
 	}
 }
@@ -287,14 +288,14 @@ func TestPageCacheIsReclaimed(t *testing.T) {
 // TestHeapRuntimeRefuses: under GOMEMLIMIT the heap mode stops with
 // runtime_refused before the limit, not with a fatal runtime error.
 func TestHeapRuntimeRefuses(t *testing.T) {
-	m := kerneltest.NewMemcg(t, 256*alloc.MiB)
-	p := startIn(t, m, alloc.Config{Mode: alloc.ModeHeap, BlockBytes: 16 * alloc.MiB, TouchPercent: 100}, gomemlimit+"=96MiB")
+	m := kerneltest.NewMemcg(t, 256*bytesize.MiB)
+	p := startIn(t, m, alloc.Config{Mode: alloc.ModeHeap, BlockBytes: 16 * bytesize.MiB, TouchPercent: 100}, gomemlimit+"=96MiB")
 	recs := p.until(t, "stop")
 	last := recs[len(recs)-1]
 	if *last.StopReason != alloc.StopRuntime {
 		t.Fatalf("stop_reason %q (%v), want %s", *last.StopReason, last.Error, alloc.StopRuntime)
 	}
-	if last.AllocatedBytes > 96*alloc.MiB || last.AllocatedBytes < 48*alloc.MiB {
+	if last.AllocatedBytes > 96*bytesize.MiB || last.AllocatedBytes < 48*bytesize.MiB {
 		t.Errorf("allocated %d before the refusal; want between 48 MiB and GOMEMLIMIT 96 MiB", last.AllocatedBytes)
 	}
 }
@@ -303,9 +304,9 @@ func TestHeapRuntimeRefuses(t *testing.T) {
 // since the lab may not change vm.overcommit_memory) ends the run with
 // enomem and the errno in the record.
 func TestENOMEM(t *testing.T) {
-	m := kerneltest.NewMemcg(t, 256*alloc.MiB)
-	p := startIn(t, m, alloc.Config{Mode: alloc.ModeMmap, BlockBytes: 256 * alloc.MiB, TouchPercent: 0},
-		rlimitEnv+"="+strconv.FormatInt(4*alloc.GiB, 10))
+	m := kerneltest.NewMemcg(t, 256*bytesize.MiB)
+	p := startIn(t, m, alloc.Config{Mode: alloc.ModeMmap, BlockBytes: 256 * bytesize.MiB, TouchPercent: 0},
+		rlimitEnv+"="+strconv.FormatInt(4*bytesize.GiB, 10))
 	recs := p.until(t, "stop")
 	last := recs[len(recs)-1]
 	if *last.StopReason != alloc.StopENOMEM || last.Error == nil || !strings.Contains(*last.Error, "cannot allocate memory") {
@@ -319,8 +320,8 @@ func TestENOMEM(t *testing.T) {
 // TestSignalSummary: SIGTERM during --hold ends the run with a final
 // record that names the signal.
 func TestSignalSummary(t *testing.T) {
-	m := kerneltest.NewMemcg(t, 128*alloc.MiB)
-	p := startIn(t, m, alloc.Config{Mode: alloc.ModeMmap, BlockBytes: 8 * alloc.MiB, TouchPercent: 100, MaxBytes: 16 * alloc.MiB, Hold: true})
+	m := kerneltest.NewMemcg(t, 128*bytesize.MiB)
+	p := startIn(t, m, alloc.Config{Mode: alloc.ModeMmap, BlockBytes: 8 * bytesize.MiB, TouchPercent: 100, MaxBytes: 16 * bytesize.MiB, Hold: true})
 	p.until(t, "hold")
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -330,8 +331,8 @@ func TestSignalSummary(t *testing.T) {
 	if *last.StopReason != alloc.StopSignal || last.Signal == nil || *last.Signal != "SIGTERM" {
 		t.Fatalf("stop_reason %q signal %v, want signal SIGTERM", *last.StopReason, last.Signal)
 	}
-	if last.TouchedBytes != 16*alloc.MiB {
-		t.Errorf("summary touched %d, want %d", last.TouchedBytes, 16*alloc.MiB)
+	if last.TouchedBytes != 16*bytesize.MiB {
+		t.Errorf("summary touched %d, want %d", last.TouchedBytes, 16*bytesize.MiB)
 	}
 }
 
@@ -343,8 +344,8 @@ func TestSignalSummary(t *testing.T) {
 // between two records, so one pair of consecutive records must show the
 // exact step and none may show less.
 func TestOwnCommitCharge(t *testing.T) {
-	m := kerneltest.NewMemcg(t, 128*alloc.MiB)
-	const block = 8 * alloc.MiB
+	m := kerneltest.NewMemcg(t, 128*bytesize.MiB)
+	const block = 8 * bytesize.MiB
 	for _, tc := range []struct {
 		mode alloc.Mode
 		step int64

@@ -12,16 +12,17 @@ import (
 	"testing"
 
 	"github.com/oomkit/oomkit/internal/alloc"
+	"github.com/oomkit/oomkit/internal/bytesize"
 	"github.com/oomkit/oomkit/internal/cgroup"
 	"github.com/oomkit/oomkit/internal/kerneltest"
 )
 
 const (
-	benchBlock = 64 * alloc.MiB
-	benchMax   = 2 * alloc.GiB
+	benchBlock = 64 * bytesize.MiB
+	benchMax   = 2 * bytesize.GiB
 	// benchLimit is the memcg both sides run in: room for 2 GiB plus the
 	// runtime, never unlimited.
-	benchLimit = 2560 * alloc.MiB
+	benchLimit = 2560 * bytesize.MiB
 )
 
 // BenchmarkTouchVsC runs `alloc --block 64MiB --touch 100% --max 2GiB
@@ -56,7 +57,7 @@ func BenchmarkTouchVsC(b *testing.B) {
 			cSecs = append(cSecs, runTouchC(b, m, cbin))
 		}
 	}
-	const gib = float64(alloc.GiB)
+	const gib = float64(bytesize.GiB)
 	goSec := median(goSecs)
 	b.ReportMetric(float64(benchMax)/goSec/gib, "go_GiB/s")
 	b.ReportMetric(float64(benchMax/4096)/goSec/1e6, "go_Mpages/s")

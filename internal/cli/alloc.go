@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/oomkit/oomkit/internal/alloc"
+	"github.com/oomkit/oomkit/internal/bytesize"
 )
 
 // Exit codes of oomkit alloc (documented in its --help and docs/alloc.md).
@@ -21,10 +22,6 @@ const (
 	allocExitENOMEM  = 3 // the kernel refused an allocation (overcommit)
 	allocExitRuntime = 4 // heap mode: the block would exceed GOMEMLIMIT
 )
-
-func init() {
-	register(newAllocCommand)
-}
 
 func newAllocCommand(s *streams) *cobra.Command {
 	var (
@@ -119,14 +116,14 @@ func allocConfig(block, touch, max, mode, dir string, interval time.Duration, ho
 		return cfg, usageError("--block is required, e.g. --block 100MiB")
 	}
 	var err error
-	if cfg.BlockBytes, err = alloc.ParseSize(block); err != nil {
+	if cfg.BlockBytes, err = bytesize.Parse(block); err != nil {
 		return cfg, usageError("--block: %w", err)
 	}
-	if cfg.TouchPercent, err = alloc.ParsePercent(touch); err != nil {
+	if cfg.TouchPercent, err = bytesize.ParsePercent(touch); err != nil {
 		return cfg, usageError("--touch: %w", err)
 	}
 	if max != "" {
-		if cfg.MaxBytes, err = alloc.ParseSize(max); err != nil {
+		if cfg.MaxBytes, err = bytesize.Parse(max); err != nil {
 			return cfg, usageError("--max: %w", err)
 		}
 		if cfg.MaxBytes == 0 {
@@ -202,7 +199,7 @@ func runAlloc(s *streams, cfg alloc.Config, asJSON bool) error {
 // allocLine is the progress line of one block.
 func allocLine(r alloc.Record) string {
 	return fmt.Sprintf("block %d: allocated %s, touched %s, rss %s, commit %s, Committed_AS %s / %s, cgroup %s / %s",
-		r.Blocks, alloc.FormatSize(r.AllocatedBytes), alloc.FormatSize(r.TouchedBytes),
+		r.Blocks, bytesize.Format(r.AllocatedBytes), bytesize.Format(r.TouchedBytes),
 		allocSize(r.RSSBytes), allocSize(r.CommitBytes), allocSize(r.CommittedASBytes), allocSize(r.CommitLimitBytes),
 		allocSize(r.CgroupUsageBytes), allocLimit(r.CgroupLimitBytes))
 }
@@ -211,27 +208,27 @@ func allocSize(p *int64) string {
 	if p == nil {
 		return "?"
 	}
-	return alloc.FormatSize(*p)
+	return bytesize.Format(*p)
 }
 
 func allocLimit(p *int64) string {
 	if p == nil {
 		return "no limit"
 	}
-	return alloc.FormatSize(*p)
+	return bytesize.Format(*p)
 }
 
 // writeAllocSummary prints why the run stopped (or that it is holding).
 func writeAllocSummary(w io.Writer, r alloc.Record, cfg alloc.Config) {
 	totals := fmt.Sprintf("%d blocks, %s allocated, %s touched, rss %s", r.Blocks,
-		alloc.FormatSize(r.AllocatedBytes), alloc.FormatSize(r.TouchedBytes), allocSize(r.RSSBytes))
+		bytesize.Format(r.AllocatedBytes), bytesize.Format(r.TouchedBytes), allocSize(r.RSSBytes))
 	switch *r.StopReason {
 	case alloc.StopMax:
 		if r.Event == "hold" {
-			fmt.Fprintf(w, "reached --max %s (%s); holding it until Ctrl-C or SIGTERM\n", alloc.FormatSize(cfg.MaxBytes), totals)
+			fmt.Fprintf(w, "reached --max %s (%s); holding it until Ctrl-C or SIGTERM\n", bytesize.Format(cfg.MaxBytes), totals)
 			return
 		}
-		fmt.Fprintf(w, "stopped: reached --max %s (%s)\n", alloc.FormatSize(cfg.MaxBytes), totals)
+		fmt.Fprintf(w, "stopped: reached --max %s (%s)\n", bytesize.Format(cfg.MaxBytes), totals)
 	case alloc.StopENOMEM:
 		mode := "?"
 		if r.OvercommitMode != nil {

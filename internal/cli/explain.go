@@ -24,6 +24,7 @@ import (
 	"github.com/oomkit/oomkit/internal/kmsg"
 	"github.com/oomkit/oomkit/internal/mm"
 	"github.com/oomkit/oomkit/internal/oomlog"
+	"github.com/oomkit/oomkit/internal/watch"
 )
 
 // explainConfig is what the explain command's flags say.
@@ -38,17 +39,13 @@ type explainConfig struct {
 	kmsgPath    string
 }
 
-// kmsgIdle is how long a followed /dev/kmsg stays quiet before a finished
-// report that may still be waiting for its oom_reaper line is printed.
-const kmsgIdle = 2 * time.Second
-
-func init() {
-	register(func(s *streams) *cobra.Command {
-		cfg := explainConfig{}
-		cmd := &cobra.Command{
-			Use:   "explain [FILE|-]...",
-			Short: "Explain every OOM kill in a kernel log: which limit, which victim, why, and what Kubernetes will say",
-			Long: `explain reads kernel logs and explains every OOM-killer report in them.
+// newExplainCommand is `oomkit explain`.
+func newExplainCommand(s *streams) *cobra.Command {
+	cfg := explainConfig{}
+	cmd := &cobra.Command{
+		Use:   "explain [FILE|-]...",
+		Short: "Explain every OOM kill in a kernel log: which limit, which victim, why, and what Kubernetes will say",
+		Long: `explain reads kernel logs and explains every OOM-killer report in them.
 
 For each OOM kill it prints when it happened; which limit was hit (the machine,
 or a memory cgroup with its usage and limit); the task whose allocation
@@ -74,29 +71,28 @@ Exit status:
   1  a log could not be read (missing, unreadable, not gzip); the other
      logs are still explained
   2  usage error (bad flag, bad --assume-kernel, unknown --sample)`,
-			Example: `  oomkit explain                          # this machine's kernel log (/dev/kmsg, needs root)
+		Example: `  oomkit explain                          # this machine's kernel log (/dev/kmsg, needs root)
   oomkit explain --follow                 # ... and every OOM kill from now on
   oomkit explain /var/log/kern.log        # a saved log; .gz works too
   journalctl -k -o short-precise | oomkit explain -
   oomkit explain --sample twist-1         # a real report bundled with oomkit
   oomkit explain --sample twist-1 --assume-kernel 6.1.0   # what would 6.1 have killed?
   oomkit explain --json kern.log | jq .analysis.summary`,
-			RunE: func(cmd *cobra.Command, args []string) error {
-				return runExplain(cmd.Context(), s, cfg, args)
-			},
-		}
-		f := cmd.Flags()
-		f.BoolVarP(&cfg.follow, "follow", "f", false, "keep reading /dev/kmsg for new OOM reports (no FILE)")
-		f.BoolVar(&cfg.json, "json", false, "print one oomkit.event/v1 JSON object per OOM kill (JSON Lines; docs/event.md)")
-		f.BoolVarP(&cfg.verbose, "verbose", "v", false, "add the whole task table and rank every task")
-		f.IntVar(&cfg.top, "top", explain.DefaultTop, "show the top `N` tasks of the kernel's ranking")
-		f.StringVar(&cfg.assume, "assume-kernel", "", "explain as kernel `VERSION` would have chosen (e.g. 6.1.0), whatever the report prints")
-		f.StringVar(&cfg.sample, "sample", "", "explain the bundled real report `NAME` (\"list\" lists them)")
-		f.BoolVar(&cfg.listSamples, "list-samples", false, "list the bundled sample reports")
-		f.StringVar(&cfg.kmsgPath, "kmsg-path", kmsg.DefaultPath, "kernel log device (for tests)")
-		_ = f.MarkHidden("kmsg-path")
-		return cmd
-	})
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runExplain(cmd.Context(), s, cfg, args)
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVarP(&cfg.follow, "follow", "f", false, "keep reading /dev/kmsg for new OOM reports (no FILE)")
+	f.BoolVar(&cfg.json, "json", false, "print one oomkit.event/v1 JSON object per OOM kill (JSON Lines; docs/event.md)")
+	f.BoolVarP(&cfg.verbose, "verbose", "v", false, "add the whole task table and rank every task")
+	f.IntVar(&cfg.top, "top", explain.DefaultTop, "show the top `N` tasks of the kernel's ranking")
+	f.StringVar(&cfg.assume, "assume-kernel", "", "explain as kernel `VERSION` would have chosen (e.g. 6.1.0), whatever the report prints")
+	f.StringVar(&cfg.sample, "sample", "", "explain the bundled real report `NAME` (\"list\" lists them)")
+	f.BoolVar(&cfg.listSamples, "list-samples", false, "list the bundled sample reports")
+	f.StringVar(&cfg.kmsgPath, "kmsg-path", kmsg.DefaultPath, "kernel log device (for tests)")
+	_ = f.MarkHidden("kmsg-path")
+	return cmd
 }
 
 // explainOut renders events to the command's output, buffered.
@@ -106,7 +102,7 @@ type explainOut struct {
 	w    *bufio.Writer
 	enc  *json.Encoder
 	opts explain.Options
-	n    int
+	n    int // events written
 	// boot is the wall-clock boot time, for /dev/kmsg events whose stamps
 	// are seconds since boot; zero for files.
 	boot time.Time
@@ -226,9 +222,11 @@ func fileError(err error) error {
 func (o *explainOut) scan(name string, r io.Reader) error {
 	sc := oomlog.NewScanner(r, oomlog.Options{})
 	before := o.n
-	var prior []int
+	x := watch.Explainer{Options: o.opts}
+	x.Options.File = name
 	for sc.Scan() {
-		o.event(name, sc.Report(), &prior)
+		e := x.Explain(sc.Report())
+		o.write(&e)
 	}
 	err := sc.Err()
 	if err != nil {
@@ -238,18 +236,8 @@ func (o *explainOut) scan(name string, r io.Reader) error {
 	return err
 }
 
-// event explains one report and writes it.
-func (o *explainOut) event(name string, r *oomlog.Report, prior *[]int) {
-	opts := o.opts
-	opts.File = name
-	opts.PriorVictims = *prior
-	e := explain.Explain(r, opts)
-	if e.Analysis.KernelVictimPID != nil {
-		*prior = append(*prior, *e.Analysis.KernelVictimPID)
-		if len(*prior) > 256 {
-			*prior = (*prior)[len(*prior)-256:]
-		}
-	}
+// write renders one event.
+func (o *explainOut) write(e *explain.Event) {
 	o.n++
 	if o.cfg.json {
 		_ = o.enc.Encode(e)
@@ -258,7 +246,7 @@ func (o *explainOut) event(name string, r *oomlog.Report, prior *[]int) {
 	if o.n > 1 {
 		_ = o.w.WriteByte('\n')
 	}
-	renderEvent(o.w, &e, o.n, o.cfg.verbose, o.boot)
+	renderEvent(o.w, e, o.n, o.cfg.verbose, o.boot)
 }
 
 // noteStats tells, on standard error, what could not be used, and says so
@@ -339,9 +327,10 @@ func clean(s string) string {
 	return b.String()
 }
 
-// kmsg explains the reports in this machine's kernel log.
+// kmsg explains the reports in this machine's kernel log: the whole ring,
+// or, with --follow, every report from now on until interrupted.
 func (o *explainOut) kmsg(ctx context.Context) error {
-	rd, err := kmsg.Open(o.cfg.kmsgPath, o.cfg.follow)
+	st, err := watch.Open(o.cfg.kmsgPath, watch.Options{Follow: o.cfg.follow, Explain: o.opts})
 	if err != nil {
 		var oe *kmsg.OpenError
 		if errors.As(err, &oe) && (errors.Is(err, fs.ErrPermission)) {
@@ -352,67 +341,66 @@ func (o *explainOut) kmsg(ctx context.Context) error {
 		}
 		return err
 	}
-	defer rd.Close()
+	defer st.Close()
 	name := o.cfg.kmsgPath
 	if name == kmsg.DefaultPath {
 		o.boot = bootTime()
-	}
-	asm := oomlog.NewAssembler(oomlog.Options{})
-	var prior []int
-	emit := func(reps []*oomlog.Report) {
-		for _, r := range reps {
-			o.event(name, r, &prior)
-		}
-		if len(reps) > 0 && o.cfg.follow {
-			o.w.Flush()
-		}
 	}
 	if o.cfg.follow {
 		var stop context.CancelFunc
 		ctx, stop = signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 		defer stop()
 	}
-	records := 0
-	lost := uint64(0)
+	var lost uint64
+	firstUnknown := false
+	gaps := 0
 	for {
-		nctx, cancel := ctx, context.CancelFunc(func() {})
-		if o.cfg.follow {
-			nctx, cancel = context.WithTimeout(ctx, kmsgIdle)
-		}
-		rec, err := rd.Next(nctx)
-		cancel()
+		it, err := st.Next(ctx)
 		switch {
-		case err == nil:
-			records++
-			if l := rd.Lost(); l > lost {
-				fmt.Fprintf(o.s.err, "oomkit explain: %s: %d records were overwritten before they could be read (the ring buffer is too small for the log rate)\n", name, l-lost)
-				lost = l
+		case err == nil && it.Gap != nil:
+			if gaps == 0 && it.Gap.Lost == nil {
+				firstUnknown = true
 			}
-			seq, up := rec.Seq, float64(rec.Usec)/1e6
-			emit(asm.Feed(oomlog.Record{Text: rec.Text, Stamp: oomlog.Stamp{Seq: &seq, Uptime: &up, Caller: rec.Caller}, HasStamp: true}))
+			gaps++
+			if it.Gap.Lost != nil && *it.Gap.Lost > 0 {
+				fmt.Fprintf(o.s.err, "oomkit explain: %s: %d records were overwritten before they could be read (the ring buffer is too small for the log rate)\n", name, *it.Gap.Lost)
+				lost += *it.Gap.Lost
+			}
+			continue
+		case err == nil:
+			o.write(it.Event)
+			if o.cfg.follow {
+				o.w.Flush()
+			}
 			continue
 		case errors.Is(err, io.EOF):
-		case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
-			// Quiet for a while: print what is finished.
-			emit(asm.Flush())
-			continue
 		case ctx.Err() != nil:
 			// Interrupted while following: finish quietly.
 		case errors.Is(err, kmsg.ErrMalformed):
 			fmt.Fprintf(o.s.err, "oomkit explain: %v\n", err)
 			continue
 		default:
-			emit(asm.Flush())
+			o.drain(st)
 			return err
 		}
 		break
 	}
-	emit(asm.Flush())
-	if g := rd.Gaps(); len(g) > 0 && g[0].Lost == 0 && lost == 0 {
+	o.drain(st)
+	if firstUnknown && lost == 0 {
 		fmt.Fprintf(o.s.err, "oomkit explain: %s: records were overwritten before the first one could be read\n", name)
 	}
-	o.noteStats(name, records, asm.Stats(), 0, "records")
+	stats := st.Stats()
+	o.noteStats(name, stats.Records, stats.Parser, 0, "records")
 	return nil
+}
+
+// drain writes the events of the reports a stopped stream still held.
+func (o *explainOut) drain(st *watch.Stream) {
+	for _, it := range st.Drain() {
+		if it.Event != nil {
+			o.write(it.Event)
+		}
+	}
 }
 
 // renderEvent writes one event as readable text.

@@ -18,10 +18,6 @@ import (
 	"github.com/oomkit/oomkit/internal/proc"
 )
 
-func init() {
-	register(newInspectCommand)
-}
-
 // inspectConfig is what the inspect flags ask for.
 type inspectConfig struct {
 	procRoot, sysRoot string

@@ -12,8 +12,8 @@ import (
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 
+	"github.com/oomkit/oomkit/internal/bytesize"
 	"github.com/oomkit/oomkit/internal/kube"
 	"github.com/oomkit/oomkit/internal/kube/manifest"
 	"github.com/oomkit/oomkit/internal/proc"
@@ -41,13 +41,13 @@ type kubeConfig struct {
 	nodeAllocatable   string
 }
 
-func init() {
-	register(func(s *streams) *cobra.Command {
-		cfg := kubeConfig{}
-		cmd := &cobra.Command{
-			Use:   "kube [FILE|DIR|-]...",
-			Short: "What the kubelet and the kernel will do with these manifests: QoS, oom_score_adj, cgroups, heaps, who dies first",
-			Long: `kube reads Kubernetes manifests and says, for every container, what the
+// newKubeCommand is `oomkit kube`.
+func newKubeCommand(s *streams) *cobra.Command {
+	cfg := kubeConfig{}
+	cmd := &cobra.Command{
+		Use:   "kube [FILE|DIR|-]...",
+		Short: "What the kubelet and the kernel will do with these manifests: QoS, oom_score_adj, cgroups, heaps, who dies first",
+		Long: `kube reads Kubernetes manifests and says, for every container, what the
 kubelet and the kernel will do with it when memory runs out:
 
   - the pod's QoS class, after the defaulting the API server applies (requests
@@ -93,7 +93,7 @@ Exit status:
   3  pods were analysed, but some input was unreadable or invalid (malformed
      YAML, an invalid quantity, an empty file, a limit below its request);
      each problem is reported on standard error`,
-			Example: `  oomkit kube deploy.yaml                        # one file
+		Example: `  oomkit kube deploy.yaml                        # one file
   oomkit kube k8s/                               # every manifest under a directory
   kubectl get pods -A -o yaml | oomkit kube      # what is running now
   oomkit kube app.yaml --node-memory 16Gi --kubernetes-version 1.30
@@ -101,26 +101,25 @@ Exit status:
   oomkit kube app.yaml --json | jq 'select(.warnings != [])'
   oomkit kube app.yaml --memory-throttling-factor 0.9 --memory-reservation-policy TieredReservation
   oomkit kube app.yaml --kubernetes-version 1.30 --feature-gates MemoryQoS=true`,
-			RunE: func(cmd *cobra.Command, args []string) error {
-				return runKube(s, cmd, cfg, args)
-			},
-		}
-		f := cmd.Flags()
-		f.StringVar(&cfg.nodeMemory, "node-memory", "", "the node's RAM, e.g. 16Gi (default: this machine's MemTotal)")
-		f.StringVar(&cfg.version, "kubernetes-version", kube.Newest.String(), "kubelet version whose rules apply, 1.N")
-		f.StringVar(&cfg.cgroupVersion, "cgroup-version", "v2", "the node's cgroup version: v1 or v2")
-		f.StringVar(&cfg.driver, "cgroup-driver", kube.DriverSystemd, "the kubelet's cgroup driver for the path shown in the table: systemd or cgroupfs")
-		f.StringVar(&cfg.runtime, "runtime", kube.RuntimeContainerd, "container runtime where a pod's status does not say: containerd, cri-o or docker")
-		f.BoolVar(&cfg.singleProcess, "single-process-oom-kill", false, "the kubelet's singleProcessOOMKill setting (1.32+; default: unset)")
-		f.StringArrayVar(&cfg.usage, "usage", nil, "expected memory use of a container, POD/CONTAINER=SIZE or NAMESPACE/POD/CONTAINER=SIZE (repeatable)")
-		f.BoolVar(&cfg.json, "json", false, "print one oomkit.container/v1 JSON object per container (JSON Lines)")
-		f.StringVar(&cfg.procRoot, "proc-root", proc.DefaultRoot, "where proc(5) is mounted, for MemTotal")
-		f.StringVar(&cfg.featureGates, "feature-gates", "", "kubelet feature gates oomkit models, KEY=BOOL,…: MemoryQoS (default off before 1.37, on from 1.37), PodLevelResources (on from 1.34)")
-		f.Float64Var(&cfg.throttlingFactor, "memory-throttling-factor", 0, "the kubelet's memoryThrottlingFactor, in (0, 1] (default: 0.8 before 1.27, 0.9 to 1.36, unset from 1.37)")
-		f.StringVar(&cfg.reservationPolicy, "memory-reservation-policy", kube.ReservationNone, "the kubelet's memoryReservationPolicy (1.36+): None or TieredReservation")
-		f.StringVar(&cfg.nodeAllocatable, "node-allocatable", "", "the node's allocatable memory, which memory.high of a container without a limit is computed from (default: --node-memory)")
-		return cmd
-	})
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runKube(s, cmd, cfg, args)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.nodeMemory, "node-memory", "", "the node's RAM, a Kubernetes quantity, e.g. 16Gi or 64G (default: this machine's MemTotal)")
+	f.StringVar(&cfg.version, "kubernetes-version", kube.Newest.String(), "kubelet version whose rules apply, 1.N")
+	f.StringVar(&cfg.cgroupVersion, "cgroup-version", "v2", "the node's cgroup version: v1 or v2")
+	f.StringVar(&cfg.driver, "cgroup-driver", kube.DriverSystemd, "the kubelet's cgroup driver for the path shown in the table: systemd or cgroupfs")
+	f.StringVar(&cfg.runtime, "runtime", kube.RuntimeContainerd, "container runtime where a pod's status does not say: containerd, cri-o or docker")
+	f.BoolVar(&cfg.singleProcess, "single-process-oom-kill", false, "the kubelet's singleProcessOOMKill setting (1.32+; default: unset)")
+	f.StringArrayVar(&cfg.usage, "usage", nil, "expected memory use of a container, POD/CONTAINER=QUANTITY or NAMESPACE/POD/CONTAINER=QUANTITY, e.g. web/app=1.5Gi (repeatable)")
+	f.BoolVar(&cfg.json, "json", false, "print one oomkit.container/v1 JSON object per container (JSON Lines)")
+	f.StringVar(&cfg.procRoot, "proc-root", proc.DefaultRoot, "where proc(5) is mounted, for MemTotal")
+	f.StringVar(&cfg.featureGates, "feature-gates", "", "kubelet feature gates oomkit models, KEY=BOOL,…: MemoryQoS (default off before 1.37, on from 1.37), PodLevelResources (on from 1.34)")
+	f.Float64Var(&cfg.throttlingFactor, "memory-throttling-factor", 0, "the kubelet's memoryThrottlingFactor, in (0, 1] (default: 0.8 before 1.27, 0.9 to 1.36, unset from 1.37)")
+	f.StringVar(&cfg.reservationPolicy, "memory-reservation-policy", kube.ReservationNone, "the kubelet's memoryReservationPolicy (1.36+): None or TieredReservation")
+	f.StringVar(&cfg.nodeAllocatable, "node-allocatable", "", "the node's allocatable memory, a Kubernetes quantity, which memory.high of a container without a limit is computed from (default: --node-memory)")
+	return cmd
 }
 
 // kubeAssumptions is the resolved configuration, printed so the user knows
@@ -231,9 +230,12 @@ func resolveKube(cmd *cobra.Command, cfg kubeConfig) (kubeAssumptions, error) {
 		as.opt.SingleProcessOOMKill = &b
 	}
 	if cfg.nodeMemory != "" {
-		n, err := parseSize(cfg.nodeMemory)
-		if err != nil || n <= 0 {
-			return as, usageError("--node-memory %q: want a positive size such as 16Gi or 64G", cfg.nodeMemory)
+		n, err := bytesize.ParseQuantity(cfg.nodeMemory)
+		if err != nil {
+			return as, usageError("--node-memory: %v", err)
+		}
+		if n == 0 {
+			return as, usageError("--node-memory 0: give the node's memory, e.g. 16Gi or 64G")
 		}
 		as.opt.NodeMemoryBytes, as.nodeMemoryFrom = n, "given"
 	} else {
@@ -256,10 +258,13 @@ func resolveKube(cmd *cobra.Command, cfg kubeConfig) (kubeAssumptions, error) {
 	as.opt.UsageBytes = map[string]int64{}
 	for _, u := range cfg.usage {
 		key, size, ok := strings.Cut(u, "=")
-		n, err := parseSize(size)
 		parts := strings.Split(key, "/")
-		if !ok || err != nil || n < 0 || len(parts) < 2 || len(parts) > 3 || slicesContainsEmpty(parts) {
+		if !ok || len(parts) < 2 || len(parts) > 3 || slicesContainsEmpty(parts) {
 			return as, usageError("--usage %q: want POD/CONTAINER=SIZE or NAMESPACE/POD/CONTAINER=SIZE, e.g. web/app=1.5Gi", u)
+		}
+		n, err := bytesize.ParseQuantity(size)
+		if err != nil {
+			return as, usageError("--usage %s: %v", key, err)
 		}
 		as.opt.UsageBytes[key] = n
 	}
@@ -296,9 +301,12 @@ func resolveMemoryQoS(cmd *cobra.Command, cfg kubeConfig, opt *kube.Options) err
 		return usageError("%v", err)
 	}
 	if cfg.nodeAllocatable != "" {
-		n, err := parseSize(cfg.nodeAllocatable)
-		if err != nil || n <= 0 {
-			return usageError("--node-allocatable %q: want a positive size such as 15Gi", cfg.nodeAllocatable)
+		n, err := bytesize.ParseQuantity(cfg.nodeAllocatable)
+		if err != nil {
+			return usageError("--node-allocatable: %v", err)
+		}
+		if n == 0 {
+			return usageError("--node-allocatable 0: give the node's allocatable memory, e.g. 15Gi")
 		}
 		opt.NodeAllocatableBytes = n
 	}
@@ -312,20 +320,6 @@ func slicesContainsEmpty(xs []string) bool {
 		}
 	}
 	return false
-}
-
-// parseSize reads a Kubernetes quantity ("16Gi", "1.5G", "512Mi"); the IEC
-// spellings with a trailing B ("16GiB") are accepted too.
-func parseSize(s string) (int64, error) {
-	s = strings.TrimSpace(s)
-	if strings.HasSuffix(s, "iB") {
-		s = strings.TrimSuffix(s, "B")
-	}
-	q, err := resource.ParseQuantity(s)
-	if err != nil {
-		return 0, err
-	}
-	return q.Value(), nil
 }
 
 // checkUsageTargets fails when a --usage names no container in the input.
@@ -379,7 +373,7 @@ func podName(p kube.PodReport) string {
 
 func (as kubeAssumptions) String() string {
 	return fmt.Sprintf("Assuming Kubernetes %s (%s), node memory %s (%s), cgroup v%d, %s driver, %s runtime.",
-		as.opt.Version, as.versionFrom, kube.FormatBytes(as.opt.NodeMemoryBytes), as.nodeMemoryFrom,
+		as.opt.Version, as.versionFrom, bytesize.Format(as.opt.NodeMemoryBytes), as.nodeMemoryFrom,
 		as.opt.CgroupVersion, as.driver, as.opt.Runtime)
 }
 
@@ -408,7 +402,7 @@ func writeKubeText(w *bytes.Buffer, a kube.Analysis, as kubeAssumptions) {
 			if c.Heap.Runtime != "" {
 				heap = c.Heap.Runtime + ": not set"
 				if c.Heap.Bytes != nil {
-					heap = c.Heap.Runtime + ": " + kube.FormatBytes(*c.Heap.Bytes)
+					heap = c.Heap.Runtime + ": " + bytesize.Format(*c.Heap.Bytes)
 				}
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", podName(p), p.Kind, c.Container, c.ContainerType, qos,
@@ -468,7 +462,7 @@ func writeKubeText(w *bytes.Buffer, a kube.Analysis, as kubeAssumptions) {
 			if p.EvictionRank == 0 {
 				name += " (critical: never)"
 			}
-			right = fmt.Sprintf("%s\t%d\t%s\t%s", name, p.Priority, kube.FormatBytes(p.MemoryRequestBytes), kube.FormatBytes(p.ExpectedUsageBytes))
+			right = fmt.Sprintf("%s\t%d\t%s\t%s", name, p.Priority, bytesize.Format(p.MemoryRequestBytes), bytesize.Format(p.ExpectedUsageBytes))
 		}
 		fmt.Fprintf(tw, "  %d\t%s\t|\t%s\n", i+1, left, right)
 	}
@@ -569,17 +563,17 @@ func sizeOrDash(n *int64) string {
 	if n == nil {
 		return "-"
 	}
-	return kube.FormatBytes(*n)
+	return bytesize.Format(*n)
 }
 
 func usageWords(n int64, source string) string {
 	switch source {
 	case kube.UsageAssumed:
-		return kube.FormatBytes(n) + " (assumed)"
+		return bytesize.Format(n) + " (assumed)"
 	case kube.UsageGiven:
-		return kube.FormatBytes(n)
+		return bytesize.Format(n)
 	}
-	return kube.FormatBytes(n) + " (" + source + ")"
+	return bytesize.Format(n) + " (" + source + ")"
 }
 
 func regimeWords(mode string) string {

@@ -162,7 +162,7 @@ spec:
 		t.Errorf("pod %v", p)
 	}
 	_, text, _ := run("--memory-throttling-factor", "0.9")
-	if !strings.Contains(text, "web/app") || !strings.Contains(text, "243.2 MiB") {
+	if !strings.Contains(text, "web/app") || !strings.Contains(text, "243 MiB") { // 255012864 bytes, to three significant digits
 		t.Errorf("text lacks the container's memory.high:\n%s", text)
 	}
 	_, text, _ = run()

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/oomkit/oomkit/internal/alloc"
+	"github.com/oomkit/oomkit/internal/bytesize"
 	"github.com/oomkit/oomkit/internal/lab"
 	"github.com/oomkit/oomkit/internal/vm"
 )
@@ -26,10 +27,6 @@ const (
 // labHost is how the lab looks at the machine; tests replace it to see the
 // refusals a non-root user or a host without a memory cgroup gets.
 var labHost = lab.CurrentHost
-
-func init() {
-	register(newLabCommand)
-}
 
 func newLabCommand(s *streams) *cobra.Command {
 	cmd := &cobra.Command{
@@ -143,12 +140,12 @@ Exit status:
 			}
 			cfg := lab.Config{Keep: keep, Log: s.err}
 			if limit != "" {
-				n, err := alloc.ParseSize(limit)
+				n, err := bytesize.Parse(limit)
 				if err != nil {
 					return usageError("--limit: %w", err)
 				}
 				if n < lab.MinLimitBytes {
-					return usageError("--limit %s is too small: the scenarios need at least %s", alloc.FormatSize(n), alloc.FormatSize(lab.MinLimitBytes))
+					return usageError("--limit %s is too small: the scenarios need at least %s", bytesize.Format(n), bytesize.Format(lab.MinLimitBytes))
 				}
 				cfg.LimitBytes = n
 			}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/oomkit/oomkit/internal/alloc"
+	"github.com/oomkit/oomkit/internal/bytesize"
 	"github.com/oomkit/oomkit/internal/cgroup"
 	"github.com/oomkit/oomkit/internal/lab"
 )
@@ -17,7 +18,7 @@ import (
 // the one-line message. None of these allocates or creates a cgroup.
 func TestAllocLabRefusals(t *testing.T) {
 	root := lab.Host{EUID: 0, Layout: cgroup.Layout{Memory: cgroup.V1, V1Memory: "/sys/fs/cgroup/memory"},
-		OwnMemcg: "/user.slice", MemAvailableBytes: 8 * alloc.GiB, KernelRelease: "6.18.0"}
+		OwnMemcg: "/user.slice", MemAvailableBytes: 8 * bytesize.GiB, KernelRelease: "6.18.0"}
 	user := root
 	user.EUID = 1000
 	noMemcg := root
@@ -32,10 +33,10 @@ func TestAllocLabRefusals(t *testing.T) {
 		code int
 		msg  string
 	}{
-		{"touch over 100", []string{"alloc", "--block", "1MiB", "--touch", "150%"}, nil, 2, `oomkit: --touch: percentage "150%" is outside 0%–100%`},
+		{"touch over 100", []string{"alloc", "--block", "1MiB", "--touch", "150%"}, nil, 2, `oomkit: --touch: "150%" is outside 0%–100%`},
 		{"block 0", []string{"alloc", "--block", "0"}, nil, 2, "oomkit: --block must be more than 0 bytes"},
 		{"no block", []string{"alloc"}, nil, 2, "oomkit: --block is required"},
-		{"bad size", []string{"alloc", "--block", "10parsecs"}, nil, 2, `oomkit: --block: size "10parsecs"`},
+		{"bad size", []string{"alloc", "--block", "10parsecs"}, nil, 2, `oomkit: --block: "10parsecs" is not a size`},
 		{"bad mode", []string{"alloc", "--block", "1MiB", "--mode", "brk"}, nil, 2, `oomkit: --mode "brk": want mmap, heap, file or shmem`},
 		{"hold without max", []string{"alloc", "--block", "1MiB", "--hold"}, nil, 2, "oomkit: --hold needs --max"},
 		{"adj out of range", []string{"alloc", "--block", "1MiB", "--oom-score-adj", "2000"}, nil, 2, "oomkit: --oom-score-adj 2000 is outside -1000…1000"},
@@ -43,10 +44,10 @@ func TestAllocLabRefusals(t *testing.T) {
 		{"unknown scenario", []string{"lab", "run", "twist-3"}, &root, 2, `oomkit: unknown scenario "twist-3" ('oomkit lab list' shows them)`},
 		{"no scenario", []string{"lab", "run"}, &root, 2, "oomkit: name a scenario or use --all"},
 		{"names and all", []string{"lab", "run", "--all", "twist-1"}, &root, 2, "oomkit: give scenario names or --all, not both"},
-		{"limit too small", []string{"lab", "run", "--all", "--limit", "1MiB"}, &root, 2, "oomkit: --limit 1.0 MiB is too small"},
-		{"limit not a size", []string{"lab", "run", "--all", "--limit", "lots"}, &root, 2, `oomkit: --limit: size "lots"`},
+		{"limit too small", []string{"lab", "run", "--all", "--limit", "1MiB"}, &root, 2, "oomkit: --limit 1 MiB is too small"},
+		{"limit not a size", []string{"lab", "run", "--all", "--limit", "lots"}, &root, 2, `oomkit: --limit: "lots" is not a size`},
 		{"limit above half of MemAvailable", []string{"lab", "run", "--all", "--limit", "1TiB"}, &root, 4,
-			"oomkit: --limit 1.0 TiB is above half of MemAvailable (8.0 GiB): choose --limit 4.0 GiB or less"},
+			"oomkit: --limit 1 TiB is above half of MemAvailable (8 GiB): choose --limit 4 GiB or less"},
 		{"not root", []string{"lab", "run", "--all"}, &user, 4, "oomkit: the lab needs root to create memory cgroups"},
 		{"no memory controller", []string{"lab", "run", "container-limit"}, &noMemcg, 4, "oomkit: no writable memory cgroup to run the lab in: no cgroup memory controller is mounted"},
 		{"memcg not writable", []string{"lab", "run", "container-limit"}, &readOnly, 4, "oomkit: no writable memory cgroup to run the lab in: memory cgroup /sys/fs/cgroup/memory/user.slice is not writable"},
@@ -103,12 +104,12 @@ func TestAllocRenderGolden(t *testing.T) {
 	i64 := func(v int64) *int64 { return &v }
 	str := func(v string) *string { return &v }
 	mode2 := 2
-	cfg := alloc.Config{Mode: alloc.ModeMmap, BlockBytes: 100 * alloc.MiB, TouchPercent: 50, MaxBytes: 1 * alloc.GiB}
+	cfg := alloc.Config{Mode: alloc.ModeMmap, BlockBytes: 100 * bytesize.MiB, TouchPercent: 50, MaxBytes: 1 * bytesize.GiB}
 	base := alloc.Record{
-		Schema: alloc.Schema, Event: "block", PID: 4242, Mode: alloc.ModeMmap, BlockBytes: 100 * alloc.MiB, TouchPercent: 50,
-		Blocks: 3, AllocatedBytes: 300 * alloc.MiB, TouchedBytes: 150 * alloc.MiB, RSSBytes: i64(156 * alloc.MiB),
-		CommitBytes: i64(300*alloc.MiB + 612*alloc.KiB), CommittedASBytes: i64(12 * alloc.GiB), CommitLimitBytes: i64(12 * alloc.GiB), OvercommitMode: &mode2,
-		Cgroup: str("/oomkit-lab-0123456789ab"), CgroupUsageBytes: i64(152 * alloc.MiB), CgroupLimitBytes: i64(256 * alloc.MiB),
+		Schema: alloc.Schema, Event: "block", PID: 4242, Mode: alloc.ModeMmap, BlockBytes: 100 * bytesize.MiB, TouchPercent: 50,
+		Blocks: 3, AllocatedBytes: 300 * bytesize.MiB, TouchedBytes: 150 * bytesize.MiB, RSSBytes: i64(156 * bytesize.MiB),
+		CommitBytes: i64(300*bytesize.MiB + 612*bytesize.KiB), CommittedASBytes: i64(12 * bytesize.GiB), CommitLimitBytes: i64(12 * bytesize.GiB), OvercommitMode: &mode2,
+		Cgroup: str("/oomkit-lab-0123456789ab"), CgroupUsageBytes: i64(152 * bytesize.MiB), CgroupLimitBytes: i64(256 * bytesize.MiB),
 		ElapsedSeconds: 1.5,
 	}
 	var b bytes.Buffer

@@ -1,7 +1,6 @@
 // Package cli builds oomkit's command tree: one file per subcommand, flags
-// into config structs, rendering of text and JSON output. Subcommands register
-// themselves with register() from an init function in their own file, so
-// adding a command never touches this file.
+// into config structs, rendering of text and JSON output. NewRoot lists
+// every subcommand; each file has the constructor of its own.
 package cli
 
 import (
@@ -58,12 +57,7 @@ type streams struct {
 	out, err io.Writer
 }
 
-var commands []func(*streams) *cobra.Command
-
-// register adds a subcommand constructor; call it from an init function.
-func register(c func(*streams) *cobra.Command) { commands = append(commands, c) }
-
-// NewRoot builds the root command with every registered subcommand.
+// NewRoot builds the root command with every subcommand.
 func NewRoot(in io.Reader, out, errOut io.Writer) *cobra.Command {
 	s := &streams{in: in, out: out, err: errOut}
 	root := &cobra.Command{
@@ -72,7 +66,15 @@ func NewRoot(in io.Reader, out, errOut io.Writer) *cobra.Command {
 		Long: `oomkit sees, explains, reproduces and predicts out-of-memory kills on Linux
 and Kubernetes: which process died, which limit was hit, why the kernel chose
 that victim, whether Kubernetes will say OOMKilled, how close everything else
-is to the same fate, and what to change.`,
+is to the same fate, and what to change.
+
+Sizes are bytes (4096) or a number with a binary unit: KiB, MiB, GiB, TiB
+(also Kubernetes' Ki, Mi, Gi, Ti; 1.5GiB works). MB, GB, k, M and G are
+refused as ambiguous, except where the value is a Kubernetes quantity
+(kube --node-memory and --usage, inspect --eviction-hard, a pod's memory in
+a sim scenario): there 1G is 10^9 bytes and 1Gi 2^30, as in Kubernetes.
+Percentages carry their sign: 50%. Sizes print as 1.5 GiB, 169 MiB
+(docs/sizes.md).`,
 		Example: `  oomkit explain                     # explain every OOM kill in this machine's kernel log
   oomkit explain /var/log/kern.log   # ... or in a saved log
   oomkit explain --sample twist-1    # a real report bundled with oomkit`,
@@ -82,13 +84,40 @@ is to the same fate, and what to change.`,
 	root.SetIn(in)
 	root.SetOut(out)
 	root.SetErr(errOut)
+	// Every flag error of every command (unknown flag, bad value) comes
+	// here: cobra's typed way to classify them.
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return withCode(ExitUsage, fmt.Errorf("%w (see --help)", err))
 	})
-	for _, c := range commands {
-		root.AddCommand(c(s))
-	}
+	root.AddCommand(
+		newExplainCommand(s),
+		newInspectCommand(s),
+		newTopCommand(s),
+		newKubeCommand(s),
+		newAllocCommand(s),
+		newLabCommand(s),
+		newSimCommand(s),
+		newVersionCommand(s),
+		newGenManCommand(s),
+	)
 	return root
+}
+
+// usageArgs makes the argument errors of every command in the tree usage
+// errors: cobra's validators (NoArgs, ExactArgs, …) return untyped errors,
+// so each validator is wrapped, and its message kept.
+func usageArgs(c *cobra.Command) {
+	if v := c.Args; v != nil {
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if err := v(cmd, args); err != nil {
+				return withCode(ExitUsage, err)
+			}
+			return nil
+		}
+	}
+	for _, sub := range c.Commands() {
+		usageArgs(sub)
+	}
 }
 
 // Main runs oomkit with args and returns the process exit code. Errors are
@@ -96,7 +125,11 @@ is to the same fate, and what to change.`,
 func Main(args []string, in io.Reader, out, errOut io.Writer) int {
 	root := NewRoot(in, out, errOut)
 	root.SetArgs(args)
-	err := root.Execute()
+	// cobra adds its completion command inside Execute; adding it first
+	// lets usageArgs reach its subcommands too.
+	root.InitDefaultCompletionCmd(args...)
+	usageArgs(root)
+	cmd, err := root.ExecuteC()
 	if err == nil {
 		return ExitOK
 	}
@@ -104,17 +137,19 @@ func Main(args []string, in io.Reader, out, errOut io.Writer) int {
 	if errors.As(err, &se) {
 		return se.code
 	}
-	msg := strings.TrimSpace(err.Error())
-	// cobra's own argument errors are usage errors.
 	code := ExitError
 	var ee *exitError
-	if errors.As(err, &ee) {
+	switch {
+	case errors.As(err, &ee):
 		code = ee.code
-	} else if strings.HasPrefix(msg, "unknown command") || strings.Contains(msg, "arg(s)") ||
-		strings.HasPrefix(msg, "unknown flag") || strings.HasPrefix(msg, "unknown shorthand flag") {
+	case cmd == root:
+		// An unknown subcommand: cobra gives no typed error for it. It
+		// comes from Command.Find (legacyArgs), the one untyped error the
+		// root can return (it has no RunE, its flag errors come through
+		// the FlagErrorFunc), so where it came from classifies it.
 		code = ExitUsage
 	}
-	msg = strings.ReplaceAll(msg, "\n", " ")
+	msg := strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", " ")
 	fmt.Fprintf(errOut, "oomkit: %s\n", msg)
 	return code
 }

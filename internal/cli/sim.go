@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/oomkit/oomkit/internal/bytesize"
 	"github.com/oomkit/oomkit/internal/mm"
 	"github.com/oomkit/oomkit/internal/sim"
 )
@@ -27,12 +28,12 @@ type simRunConfig struct {
 	maxSteps int
 }
 
-func init() {
-	register(func(s *streams) *cobra.Command {
-		cmd := &cobra.Command{
-			Use:   "sim",
-			Short: "Simulate overcommit, OOM kills, runtime heap limits and evictions from a scenario file",
-			Long: `sim runs a scenario deterministically on a simulated clock: a node's RAM and
+// newSimCommand is `oomkit sim` and its subcommands.
+func newSimCommand(s *streams) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "sim",
+		Short: "Simulate overcommit, OOM kills, runtime heap limits and evictions from a scenario file",
+		Long: `sim runs a scenario deterministically on a simulated clock: a node's RAM and
 swap, the vm.overcommit_* sysctls, a kernel version, memory cgroups, pods,
 processes that allocate (and write part of) memory blocks, fork and change
 sysctls, managed runtimes with their heap ceilings, and the kubelet's
@@ -41,15 +42,14 @@ every OOM kill as the report that kernel version would log.
 
 The article's experiments are built in (sim list); the scenario format is in
 docs/sim.md.`,
-			Example: `  oomkit sim list
+		Example: `  oomkit sim list
   oomkit sim run fig3                          # mode 2, ratio 50: ENOMEM at ~6 GiB
   oomkit sim run twist1 --assume-kernel 6.1.0  # the same pod on 6.1: another victim
   oomkit sim run my.yaml --json | jq 'select(.event=="oom_kill")'
   oomkit sim commit-limit --memory 12GiB --swap 4GiB --ratio 50`,
-		}
-		cmd.AddCommand(simRunCmd(s), simListCmd(s), simShowCmd(s), simCommitLimitCmd(s))
-		return cmd
-	})
+	}
+	cmd.AddCommand(simRunCmd(s), simListCmd(s), simShowCmd(s), simCommitLimitCmd(s))
+	return cmd
 }
 
 func simRunCmd(s *streams) *cobra.Command {
@@ -213,7 +213,7 @@ func size(p *int64) string {
 	if p == nil {
 		return "unknown"
 	}
-	return sim.FormatSize(*p)
+	return bytesize.Format(*p)
 }
 
 func who(ev *sim.Event) string {
@@ -231,7 +231,7 @@ func writeSimText(w io.Writer, sc *sim.Scenario, res *sim.Result, full bool) {
 		cgv = "v2"
 	}
 	fmt.Fprintf(w, "%s: kernel %s (%s rules), %s RAM, %s swap, cgroup %s, vm.overcommit_memory=%d",
-		name, sc.Kernel, mm.RulesFor(sc.Kernel), sim.FormatSize(sc.Node.MemoryBytes), sim.FormatSize(sc.Node.SwapBytes), cgv, sc.Sysctl.OvercommitMemory)
+		name, sc.Kernel, mm.RulesFor(sc.Kernel), bytesize.Format(sc.Node.MemoryBytes), bytesize.Format(sc.Node.SwapBytes), cgv, sc.Sysctl.OvercommitMemory)
 	if sc.Sysctl.OvercommitKBytes != 0 {
 		fmt.Fprintf(w, " kbytes=%d\n", sc.Sysctl.OvercommitKBytes)
 	} else {
@@ -358,7 +358,7 @@ func writeSimSummary(w io.Writer, end *sim.Event, truncated bool) {
 			stop = fmt.Sprintf("%s at %.1fs", stop, *p.StopTSeconds)
 		}
 		fmt.Fprintf(tw, "  %s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", p.Process, p.PID, p.OOMScoreAdj, p.Cgroup,
-			sim.FormatSize(p.AllocatedBytes), sim.FormatSize(p.ResidentBytes), sim.FormatSize(p.SwapBytes), stop)
+			bytesize.Format(p.AllocatedBytes), bytesize.Format(p.ResidentBytes), bytesize.Format(p.SwapBytes), stop)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "  node: RAM %s used of %s, swap %s used of %s; Committed_AS %s, CommitLimit %s (vm.overcommit_memory=%d)\n",
@@ -518,7 +518,7 @@ func runCommitLimit(s *streams, cfg commitLimitConfig, ratioSet bool) error {
 		return usageError("--memory is required (e.g. --memory 12GiB)")
 	}
 	parse := func(flag, v string) (int64, error) {
-		n, err := sim.ParseSize(v)
+		n, err := bytesize.Parse(v)
 		if err != nil {
 			return 0, usageError("--%s: %v", flag, err)
 		}
@@ -569,17 +569,17 @@ func runCommitLimit(s *streams, cfg commitLimitConfig, ratioSet bool) error {
 		return json.NewEncoder(w).Encode(rec)
 	}
 	if cfg.kbytes != 0 {
-		fmt.Fprintf(w, "CommitLimit = overcommit_kbytes %d KiB + swap %s = %s\n", cfg.kbytes, sim.FormatSize(swap), sim.FormatSize(limit))
+		fmt.Fprintf(w, "CommitLimit = overcommit_kbytes %d KiB + swap %s = %s\n", cfg.kbytes, bytesize.Format(swap), bytesize.Format(limit))
 	} else {
 		fmt.Fprintf(w, "CommitLimit = (RAM %s − huge pages %s) × %d%% + swap %s = %s\n",
-			sim.FormatSize(mem), sim.FormatSize(huge), cfg.ratio, sim.FormatSize(swap), sim.FormatSize(limit))
+			bytesize.Format(mem), bytesize.Format(huge), cfg.ratio, bytesize.Format(swap), bytesize.Format(limit))
 	}
 	if rec.AllocatableBytes != nil {
 		fmt.Fprintf(w, "With Committed_AS at %s, a process can still commit about %s in mode 2 (after the %s user and %s admin reserves).\n",
-			sim.FormatSize(*rec.CommittedASBytes), sim.FormatSize(*rec.AllocatableBytes), sim.FormatSize(rec.UserReserveBytes), sim.FormatSize(rec.AdminReserveBytes))
+			bytesize.Format(*rec.CommittedASBytes), bytesize.Format(*rec.AllocatableBytes), bytesize.Format(rec.UserReserveBytes), bytesize.Format(rec.AdminReserveBytes))
 	}
 	if limit > mem+swap {
-		fmt.Fprintf(w, "This is more than RAM + swap (%s): mode 2 still overcommits, and the OOM killer can still run.\n", sim.FormatSize(mem+swap))
+		fmt.Fprintf(w, "This is more than RAM + swap (%s): mode 2 still overcommits, and the OOM killer can still run.\n", bytesize.Format(mem+swap))
 	}
 	fmt.Fprintln(w, "Only vm.overcommit_memory=2 enforces it; modes 0 and 1 just print it in /proc/meminfo.")
 	return nil

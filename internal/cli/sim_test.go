@@ -61,7 +61,7 @@ func TestSimExitCodes(t *testing.T) {
 	}{
 		{[]string{"sim", "run", "fig3"}, 0, ""},
 		{[]string{"sim", "run", good}, 0, ""},
-		{[]string{"sim", "run", bad}, 1, "oomkit: " + bad + ": processes[0].actions[0].alloc.block: \"10XB\" is not a size (use e.g. 100MiB)\n"},
+		{[]string{"sim", "run", bad}, 1, "oomkit: " + bad + ": processes[0].actions[0].alloc.block: \"10XB\" is not a size: write bytes or a number with a binary unit, e.g. 4096, 100MiB, 1.5GiB, 64Mi\n"},
 		{[]string{"sim", "run", "no-such"}, 1, "oomkit: no-such: no such file, and no built-in scenario of that name (built-ins: dotnet-limit, dotnet-nolimit, eviction-order, fig1, fig2, fig3, fig4, fork-fails, memoryqos, movie1, movie2, movie3, scenario1, twist1, twist2)\n"},
 		{[]string{"sim", "run"}, 2, ""},
 		{[]string{"sim", "run", "fig3", "--assume-kernel", "linux"}, 2, ""},
@@ -69,7 +69,7 @@ func TestSimExitCodes(t *testing.T) {
 		{[]string{"sim", "run", "fig3", "--nope"}, 2, ""},
 		{[]string{"sim", "run", "fig3", "--report", filepath.Join(dir, "no", "such", "dir.log")}, 1, ""},
 		{[]string{"sim", "commit-limit"}, 2, "oomkit: --memory is required (e.g. --memory 12GiB)\n"},
-		{[]string{"sim", "commit-limit", "--memory", "12GB"}, 2, "oomkit: --memory: \"12GB\" is ambiguous: write IEC units (e.g. 100MiB, 12GiB)\n"},
+		{[]string{"sim", "commit-limit", "--memory", "12GB"}, 2, "oomkit: --memory: \"12GB\" is ambiguous (decimal or binary?): write 12GiB for 12×2^30 bytes, or 12000000000 for decimal\n"},
 		{[]string{"sim", "commit-limit", "--memory", "12GiB", "--ratio", "50", "--kbytes", "10"}, 2, ""},
 		{[]string{"sim", "show", "nope"}, 2, ""},
 		{[]string{"sim", "run", "fig3", "--json", "--report", "-"}, 2, "oomkit: --report - would mix the kernel log into --json's JSON Lines: give --report a FILE\n"},

@@ -25,10 +25,6 @@ import (
 	"github.com/oomkit/oomkit/internal/node"
 )
 
-func init() {
-	register(newTopCommand)
-}
-
 // topConfig is what the top flags ask for.
 type topConfig struct {
 	procRoot, sysRoot string

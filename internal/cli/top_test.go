@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/oomkit/oomkit/internal/kerneltest"
 	"github.com/oomkit/oomkit/internal/node/nodetest"
 )
 
@@ -212,7 +213,7 @@ func BenchmarkTopRealProc(b *testing.B) {
 
 func BenchmarkPS(b *testing.B) {
 	if _, err := exec.LookPath("ps"); err != nil {
-		b.Skip("no ps")
+		kerneltest.Skip(b, "no ps (procps) to compare with")
 	}
 	defer reportChildCPU(b)()
 	for b.Loop() {

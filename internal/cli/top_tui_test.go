@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oomkit/oomkit/internal/kerneltest"
 	"github.com/oomkit/oomkit/internal/node/nodetest"
 )
 
@@ -29,7 +30,7 @@ func TestTopTUIHelper(t *testing.T) {
 // on q.
 func TestTopTUI(t *testing.T) {
 	if _, err := exec.LookPath("tmux"); err != nil {
-		t.Skip("no tmux")
+		kerneltest.Skip(t, "no tmux to drive the live view in")
 	}
 	procRoot, sysRoot := nodetest.SmallMachine(t, t.TempDir())
 	session := fmt.Sprintf("oomkit-top-test-%d", os.Getpid())

@@ -11,19 +11,18 @@ import (
 // otherwise the module version from the build info is used.
 var version = ""
 
-func init() {
-	register(func(s *streams) *cobra.Command {
-		return &cobra.Command{
-			Use:     "version",
-			Short:   "Print oomkit's version",
-			Args:    cobra.NoArgs,
-			Example: "  oomkit version",
-			RunE: func(*cobra.Command, []string) error {
-				_, err := fmt.Fprintf(s.out, "oomkit %s\n", buildVersion())
-				return err
-			},
-		}
-	})
+// newVersionCommand is `oomkit version`.
+func newVersionCommand(s *streams) *cobra.Command {
+	return &cobra.Command{
+		Use:     "version",
+		Short:   "Print oomkit's version",
+		Args:    cobra.NoArgs,
+		Example: "  oomkit version",
+		RunE: func(*cobra.Command, []string) error {
+			_, err := fmt.Fprintf(s.out, "oomkit %s\n", buildVersion())
+			return err
+		},
+	}
 }
 
 func buildVersion() string {

@@ -8,6 +8,7 @@ import (
 	"github.com/oomkit/oomkit/internal/kmsg"
 	"github.com/oomkit/oomkit/internal/proc"
 	"github.com/oomkit/oomkit/internal/vm"
+	"github.com/oomkit/oomkit/internal/vm/vmtest"
 )
 
 // TestGlobalOOMInVM makes real 6.1 and 6.12 kernels run out of memory as a
@@ -24,7 +25,7 @@ func TestGlobalOOMInVM(t *testing.T) {
 	for _, k := range vm.TestKernels {
 		t.Run(k.Name, func(t *testing.T) {
 			if !vm.InGuest() {
-				vm.RunTest(t, vm.Config{KernelPackage: k.Package})
+				vmtest.RunTest(t, vm.Config{KernelPackage: k.Package})
 				return
 			}
 			globalOOMInGuest(t)

@@ -74,9 +74,9 @@ var heapTests = []struct {
 		want: Ceiling{Runtime: "dotnet", Bytes: ptr(int64(515396075)), Source: "COMPlus_GCHeapHardLimitPercent=30 (0x30 = 48%) of the 1 GiB limit",
 			Warnings: []string{
 				"COMPlus_GCHeapHardLimitPercent=30 is hexadecimal: it means 0x30 = 48%, not 30%; write 0x1E for 30%",
-				"the heap ceiling (491.52 MiB) is under half the memory limit (1 GiB): memory is paid for and never usable by the heap; raise the ceiling (e.g. 75% of the limit) or lower the limit",
+				"the heap ceiling (492 MiB) is under half the memory limit (1 GiB): memory is paid for and never usable by the heap; raise the ceiling (e.g. 75% of the limit) or lower the limit",
 			}},
-		verdict: "the runtime stops at 491.52 MiB, before the 1 GiB limit: expect OutOfMemoryException, not a kill",
+		verdict: "the runtime stops at 492 MiB, before the 1 GiB limit: expect OutOfMemoryException, not a kill",
 	},
 	{
 		name:    "dotnet percent without limit uses node memory",
@@ -160,7 +160,7 @@ var heapTests = []struct {
 	{
 		name: "jvm MaxRAMPercentage ignored in small memory", p: Process{Argv: []string{"java", "-XX:MaxRAMPercentage=75", "Main"}}, limit: 200 * bytesize.MiB,
 		want: Ceiling{Runtime: "jvm", Bytes: ptr(100 * bytesize.MiB), Source: "JVM default: MinRAMPercentage (50%, small memory) of the 200 MiB limit",
-			Warnings: []string{"-XX:MaxRAMPercentage is ignored below about 249.6 MiB of memory: the JVM uses -XX:MinRAMPercentage (50%) there; set -Xmx"}},
+			Warnings: []string{"-XX:MaxRAMPercentage is ignored below about 250 MiB of memory: the JVM uses -XX:MinRAMPercentage (50%) there; set -Xmx"}},
 		verdict: "the runtime stops at 100 MiB, before the 200 MiB limit: expect java.lang.OutOfMemoryError, not a kill",
 	},
 	{

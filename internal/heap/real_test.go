@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/oomkit/oomkit/internal/bytesize"
+	"github.com/oomkit/oomkit/internal/kerneltest"
 )
 
 // TestJVMDefaultsAgainstRealJava checks the HotSpot ergonomics model
@@ -18,7 +19,7 @@ import (
 func TestJVMDefaultsAgainstRealJava(t *testing.T) {
 	java, err := exec.LookPath("java")
 	if err != nil {
-		t.Skip("no java on PATH: the JVM model is checked against a real JVM only where one is installed")
+		kerneltest.Skip(t, "no java on PATH to check the JVM model against (.ci/run installs default-jre-headless)")
 	}
 	if testing.Short() {
 		t.Skip("starts a JVM per case")

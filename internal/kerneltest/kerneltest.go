@@ -9,9 +9,16 @@
 package kerneltest
 
 import (
+	"fmt"
 	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/oomkit/oomkit/internal/cgroup"
 )
@@ -102,4 +109,59 @@ func NewMemcg(t testing.TB, limitBytes int64) *cgroup.Memcg {
 		}
 	}
 	return m
+}
+
+// WaitUsage blocks until the memory cgroup in dir has charged at least
+// bytes, or has been removed, or 60 s have passed (a guard: the test
+// fails). On cgroup v1 the kernel says when: a memory threshold
+// (cgroup.event_control with memory.usage_in_bytes and an eventfd,
+// Documentation/admin-guide/cgroup-v1/memory.rst §9) signals the crossing.
+// cgroup v2 has no such notification, so there memory.current is read
+// each millisecond.
+func WaitUsage(t testing.TB, dir string, bytes int64) {
+	t.Helper()
+	usage := func() (int64, bool) {
+		for _, f := range []string{"memory.usage_in_bytes", "memory.current"} {
+			if b, err := os.ReadFile(filepath.Join(dir, f)); err == nil {
+				n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+				return n, err == nil
+			}
+		}
+		return 0, false
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	efd := -1
+	if uf, err := os.Open(filepath.Join(dir, "memory.usage_in_bytes")); err == nil {
+		defer uf.Close()
+		if efd, err = unix.Eventfd(0, unix.EFD_CLOEXEC); err != nil {
+			t.Fatalf("eventfd: %v", err)
+		}
+		defer unix.Close(efd)
+		ctl := fmt.Sprintf("%d %d %d", efd, uf.Fd(), bytes)
+		if err := os.WriteFile(filepath.Join(dir, "cgroup.event_control"), []byte(ctl), 0); err != nil {
+			t.Fatalf("register a memory threshold in %s: %v", dir, err)
+		}
+	}
+	for {
+		// A threshold fires on crossings only: look first.
+		if n, ok := usage(); !ok || n >= bytes {
+			return // reached, or the cgroup is gone
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			t.Fatalf("memory cgroup %s did not reach %d bytes within 60 s", dir, bytes)
+		}
+		if efd < 0 {
+			time.Sleep(time.Millisecond)
+			continue
+		}
+		fds := []unix.PollFd{{Fd: int32(efd), Events: unix.POLLIN}}
+		if _, err := unix.Poll(fds, int(left/time.Millisecond)+1); err != nil && err != unix.EINTR {
+			t.Fatalf("poll: %v", err)
+		}
+		if fds[0].Revents != 0 {
+			var b [8]byte
+			_, _ = unix.Read(efd, b[:])
+		}
+	}
 }

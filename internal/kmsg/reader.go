@@ -17,19 +17,10 @@ const DefaultPath = "/dev/kmsg"
 // (8192) bytes; a smaller buffer makes read(2) fail with EINVAL.
 const recordMax = 8192 + 1024
 
-// pollInterval bounds how long a following Next waits in poll(2) before it
-// looks at its context again.
-const pollInterval = 100 * time.Millisecond
-
-// Gap is a run of records the kernel overwrote before this reader got to
-// them (read(2) returned EPIPE, or the sequence numbers jumped).
-type Gap struct {
-	// Next is the sequence number of the first record read after the gap.
-	Next uint64
-	// Lost is how many sequence numbers were skipped; 0 when the gap came
-	// before the first record this reader saw, so its size is unknown.
-	Lost uint64
-}
+// fileRetry is how long a Reader that follows a regular file (a test's
+// stand-in for the device) waits before it reads again at the end of the
+// file: a file cannot be polled for new data.
+const fileRetry = 100 * time.Millisecond
 
 // Reader reads records from /dev/kmsg. It relies on the device's
 // one-record-per-read(2) semantics; saved dumps of records are text logs
@@ -37,12 +28,18 @@ type Gap struct {
 type Reader struct {
 	path   string
 	fd     int
+	wake   int // eventfd, written when the context of a waiting Next ends
 	follow bool
 	buf    []byte
 	last   uint64
 	seen   bool
-	gaps   []Gap
-	epipe  bool
+	lost   uint64
+	// overruns counts read(2)s that failed with EPIPE: the record due
+	// next had been overwritten.
+	overruns int
+	// waiting, when set (by tests), is called each time Next is about to
+	// block in poll(2).
+	waiting func()
 }
 
 // Open opens path (DefaultPath when "") read-only and non-blocking. A
@@ -57,7 +54,12 @@ func Open(path string, follow bool) (*Reader, error) {
 	if err != nil {
 		return nil, &OpenError{Path: path, Err: err}
 	}
-	return &Reader{path: path, fd: fd, follow: follow, buf: make([]byte, recordMax)}, nil
+	wake, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("open %s: eventfd: %w", path, err)
+	}
+	return &Reader{path: path, fd: fd, wake: wake, follow: follow, buf: make([]byte, recordMax)}, nil
 }
 
 // OpenError is returned by Open; its message says what to do when the
@@ -88,9 +90,11 @@ func (r *Reader) SeekEnd() error {
 }
 
 // Next returns the next record. It returns io.EOF at the end of the ring
-// when not following, and ctx.Err() when ctx ends while following. A
-// record that does not parse is returned as an error wrapping ErrMalformed;
-// reading may go on after it.
+// when not following, and ctx.Err() as soon as ctx ends while following: the
+// end of ctx wakes a Next blocked in poll(2). A record that does not parse
+// is returned as an error wrapping ErrMalformed; reading may go on after
+// it. Records the kernel overwrote before they could be read are skipped
+// and counted (Lost, Overruns).
 func (r *Reader) Next(ctx context.Context) (Record, error) {
 	for {
 		if err := ctx.Err(); err != nil {
@@ -103,7 +107,7 @@ func (r *Reader) Next(ctx context.Context) (Record, error) {
 			if !r.follow {
 				return Record{}, io.EOF
 			}
-			if err := sleepCtx(ctx, pollInterval); err != nil {
+			if err := sleepCtx(ctx, fileRetry); err != nil {
 				return Record{}, err
 			}
 			continue
@@ -112,7 +116,10 @@ func (r *Reader) Next(ctx context.Context) (Record, error) {
 			if perr != nil {
 				return Record{}, fmt.Errorf("read %s: %w", r.path, perr)
 			}
-			r.account(rec.Seq)
+			if r.seen && rec.Seq > r.last+1 {
+				r.lost += rec.Seq - r.last - 1
+			}
+			r.seen, r.last = true, rec.Seq
 			return rec, nil
 		case errors.Is(err, unix.EINTR):
 			continue
@@ -120,7 +127,7 @@ func (r *Reader) Next(ctx context.Context) (Record, error) {
 			// The next unread record was overwritten; the kernel moved this
 			// reader to the oldest record still in the ring. The next read
 			// tells how far.
-			r.epipe = true
+			r.overruns++
 			continue
 		case errors.Is(err, unix.EAGAIN):
 			if !r.follow {
@@ -136,30 +143,35 @@ func (r *Reader) Next(ctx context.Context) (Record, error) {
 	}
 }
 
-// account records a gap when seq does not follow the last one read.
-func (r *Reader) account(seq uint64) {
-	switch {
-	case !r.seen && r.epipe:
-		r.gaps = append(r.gaps, Gap{Next: seq})
-	case r.seen && seq > r.last+1:
-		r.gaps = append(r.gaps, Gap{Next: seq, Lost: seq - r.last - 1})
-	}
-	r.epipe = false
-	r.seen, r.last = true, seq
-}
-
-// wait blocks in poll(2) until the device has a record or ctx ends.
+// wait blocks in poll(2) until the device has a record or ctx ends. The end
+// of ctx writes the eventfd that poll watches too, so it wakes at once and
+// an idle reader costs no periodic wake-ups.
 func (r *Reader) wait(ctx context.Context) error {
-	fds := []unix.PollFd{{Fd: int32(r.fd), Events: unix.POLLIN}}
+	stop := context.AfterFunc(ctx, func() {
+		one := [8]byte{1}
+		_, _ = unix.Write(r.wake, one[:])
+	})
+	defer stop()
+	fds := []unix.PollFd{{Fd: int32(r.fd), Events: unix.POLLIN}, {Fd: int32(r.wake), Events: unix.POLLIN}}
 	for {
+		if r.waiting != nil {
+			r.waiting()
+		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		n, err := unix.Poll(fds, int(pollInterval/time.Millisecond))
+		_, err := unix.Poll(fds, -1)
 		if err != nil && !errors.Is(err, unix.EINTR) {
 			return fmt.Errorf("poll %s: %w", r.path, err)
 		}
-		if n > 0 {
+		if fds[1].Revents != 0 {
+			var b [8]byte
+			_, _ = unix.Read(r.wake, b[:]) // reset it; a stale wake-up costs one more poll
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if fds[0].Revents != 0 {
 			return nil
 		}
 	}
@@ -176,17 +188,14 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// Gaps returns the gaps seen so far, oldest first.
-func (r *Reader) Gaps() []Gap { return r.gaps }
+// Lost is how many records are known lost to overwriting: the jumps in
+// sequence numbers between the records this reader read.
+func (r *Reader) Lost() uint64 { return r.lost }
 
-// Lost is the total number of records known to be lost to overwriting.
-func (r *Reader) Lost() uint64 {
-	var n uint64
-	for _, g := range r.gaps {
-		n += g.Lost
-	}
-	return n
-}
+// Overruns is how many times reading found the next record overwritten
+// (read(2) failed with EPIPE). An overrun before the first record read has
+// no known size, so Lost cannot count it.
+func (r *Reader) Overruns() int { return r.overruns }
 
 // Close closes the device.
 func (r *Reader) Close() error {
@@ -194,6 +203,7 @@ func (r *Reader) Close() error {
 		return nil
 	}
 	err := unix.Close(r.fd)
-	r.fd = -1
+	unix.Close(r.wake)
+	r.fd, r.wake = -1, -1
 	return err
 }

@@ -1,9 +1,9 @@
 // Package kmsg reads the kernel's log ring through /dev/kmsg, one record per
 // read(2): "prio,seq,usec,flags;text\n" followed by continuation lines
 // " KEY=VALUE\n" (Documentation/ABI/testing/dev-kmsg). It reads the whole
-// ring without blocking or follows it for new records, and it reports
-// records the kernel overwrote before they were read (EPIPE) as counted
-// gaps instead of hiding them.
+// ring without blocking or follows it for new records, and it counts the
+// records the kernel overwrote before they were read (EPIPE, jumps in the
+// sequence numbers) instead of hiding them.
 package kmsg
 
 import (

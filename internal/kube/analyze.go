@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	resourcehelper "k8s.io/component-helpers/resource"
 
+	"github.com/oomkit/oomkit/internal/bytesize"
 	"github.com/oomkit/oomkit/internal/heap"
 )
 
@@ -331,7 +332,7 @@ func containerWarnings(pod *corev1.Pod, pr *PodReport, c *corev1.Container, cr *
 	req, lim := cr.MemoryRequestBytes, cr.MemoryLimitBytes
 	if req != nil && lim != nil && *lim > 0 && *lim < *req {
 		ws = append(ws, Warning{Code: "limit_below_request", Error: true, Message: fmt.Sprintf(
-			"memory limit %s is below the request %s: the API server rejects this pod; make the limit at least the request", FormatBytes(*lim), FormatBytes(*req))})
+			"memory limit %s is below the request %s: the API server rejects this pod; make the limit at least the request", bytesize.Format(*lim), bytesize.Format(*req))})
 	}
 	if cr.ContainerType == ContainerEphemeral {
 		return ws
@@ -393,11 +394,11 @@ func sidecarWarnings(pod *corev1.Pod, pr *PodReport, v Version) {
 		case r > mainReq:
 			c.Warnings = append(c.Warnings, Warning{Code: "sidecar_outranks_main", Message: fmt.Sprintf(
 				"sidecar requests more memory (%s) than container %q (%s): its oom_score_adj %d is lower than %d, so in a node-level OOM the main container dies first; give the main container the larger request",
-				FormatBytes(r), mainName, FormatBytes(mainReq), c.OOMScoreAdj, mainAdj)})
+				bytesize.Format(r), mainName, bytesize.Format(mainReq), c.OOMScoreAdj, mainAdj)})
 		case c.OOMScoreAdj > mainAdj:
 			c.Warnings = append(c.Warnings, Warning{Code: "sidecar_dies_first", Message: fmt.Sprintf(
 				"kubelet %s gives the sidecar oom_score_adj %d, above container %q's %d: it dies first in a node-level OOM (1.32+ caps a sidecar at its main container's value); raise its memory request to %s or upgrade",
-				v, c.OOMScoreAdj, mainName, mainAdj, FormatBytes(mainReq))})
+				v, c.OOMScoreAdj, mainName, mainAdj, bytesize.Format(mainReq))})
 		}
 	}
 }
@@ -456,7 +457,7 @@ func rankNodeOOM(a *Analysis, opt Options) {
 			}
 			cr.Warnings = append(cr.Warnings, Warning{Code: "burstable_before_besteffort", Message: fmt.Sprintf(
 				"in a node-level OOM the kernel picks it before BestEffort %s/%s (%d points against %d): expected use %s is well above its %s request, and the kernel adds memory to oom_score_adj; raise the request toward real use",
-				a.Pods[b.Pod].Name, be.Container, *mine, *theirs, FormatBytes(cr.ExpectedUsageBytes), FormatBytes(req))})
+				a.Pods[b.Pod].Name, be.Container, *mine, *theirs, bytesize.Format(cr.ExpectedUsageBytes), bytesize.Format(req))})
 			break
 		}
 	}

@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
@@ -8,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/oomkit/oomkit/internal/bytesize"
 	"github.com/oomkit/oomkit/internal/heap"
 )
 
@@ -154,13 +156,11 @@ func TestAnalyzeEnvValueFrom(t *testing.T) {
 	}
 }
 
-func itoa(n int) string {
-	return strings.TrimSpace(strings.Replace(FormatBytes(int64(n)), " B", "", 1))
-}
+func itoa(n int) string { return strconv.Itoa(n) }
 
 func sizeOr(n *int64) string {
 	if n == nil {
 		return "-"
 	}
-	return FormatBytes(*n)
+	return bytesize.Format(*n)
 }

@@ -221,7 +221,7 @@ func PodMemoryQoS(pod *corev1.Pod, qos string, v Version, cfg MemoryQoSConfig, c
 		resourcehelper.IsPodLevelResourcesSet(pod) && (podLevelMemoryLimit(pod) > 0 || allContainersLimitMemory(pod)) {
 		lim := memoryValue(resourcehelper.PodLimits(pod, resourcehelper.PodResourcesOptions{}))
 		podReq := memoryValue(resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{}))
-		if lim != 0 && !(podReq == lim && podReq != 0) {
+		if lim != 0 && (podReq != lim || podReq == 0) {
 			high := int64(math.Floor((float64(podReq)+(float64(lim)-float64(podReq))**f)/pageBytes)) * pageBytes
 			if high > 0 && high > podReq {
 				q.HighBytes = ptrTo(high)

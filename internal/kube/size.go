@@ -9,6 +9,3 @@ const (
 	GiB = bytesize.GiB
 	TiB = bytesize.TiB
 )
-
-// FormatBytes prints n as every command prints a size (bytesize.Format).
-func FormatBytes(n int64) string { return bytesize.Format(n) }

@@ -2,10 +2,9 @@ package kube
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 
-	"k8s.io/apimachinery/pkg/api/resource"
+	"github.com/oomkit/oomkit/internal/bytesize"
 )
 
 // EvictionThreshold is the kubelet's hard eviction threshold for the
@@ -24,7 +23,8 @@ type EvictionThreshold struct {
 // be listed, comma-separated, and are ignored.
 //
 // ParseThresholdConfig, pkg/kubelet/eviction/helpers.go: SIGNAL<QUANTITY,
-// where the quantity is a resource.Quantity or a percentage of capacity.
+// where the quantity is a resource.Quantity or a percentage of capacity
+// (read as docs/sizes.md says: bytesize.ParseQuantity, ParsePercent).
 func ParseEvictionHard(s string) (EvictionThreshold, error) {
 	for _, part := range strings.Split(s, ",") {
 		sig, val, ok := strings.Cut(strings.TrimSpace(part), "<")
@@ -35,19 +35,18 @@ func ParseEvictionHard(s string) (EvictionThreshold, error) {
 			continue
 		}
 		th := EvictionThreshold{Text: "memory.available<" + val}
-		if p, ok := strings.CutSuffix(val, "%"); ok {
-			f, err := strconv.ParseFloat(p, 64)
-			if err != nil || f < 0 || f > 100 {
-				return EvictionThreshold{}, fmt.Errorf("%q: want a percentage 0–100", val)
+		if strings.HasSuffix(val, "%") {
+			f, err := bytesize.ParsePercent(val)
+			if err != nil {
+				return EvictionThreshold{}, err
 			}
 			th.Percent = &f
 			return th, nil
 		}
-		q, err := resource.ParseQuantity(val)
-		if err != nil || q.Sign() < 0 {
-			return EvictionThreshold{}, fmt.Errorf("%q: want a quantity such as 100Mi or 1Gi", val)
+		n, err := bytesize.ParseQuantity(val)
+		if err != nil {
+			return EvictionThreshold{}, err
 		}
-		n := q.Value()
 		th.Bytes = &n
 		return th, nil
 	}

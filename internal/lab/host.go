@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/oomkit/oomkit/internal/alloc"
+	"github.com/oomkit/oomkit/internal/bytesize"
 	"github.com/oomkit/oomkit/internal/cgroup"
 	"github.com/oomkit/oomkit/internal/vm"
 )
@@ -118,7 +119,7 @@ func CheckHost(h Host, limitBytes int64) error {
 	}
 	if h.MemAvailableBytes > 0 && limitBytes > h.MemAvailableBytes/2 {
 		return &RefusalError{fmt.Sprintf("--limit %s is above half of MemAvailable (%s): choose --limit %s or less",
-			alloc.FormatSize(limitBytes), alloc.FormatSize(h.MemAvailableBytes), alloc.FormatSize(h.MemAvailableBytes/2/alloc.MiB*alloc.MiB))}
+			bytesize.Format(limitBytes), bytesize.Format(h.MemAvailableBytes), bytesize.Format(h.MemAvailableBytes/2/bytesize.MiB*bytesize.MiB))}
 	}
 	return nil
 }

@@ -24,7 +24,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/oomkit/oomkit/internal/alloc"
+	"github.com/oomkit/oomkit/internal/bytesize"
 	"github.com/oomkit/oomkit/internal/cgroup"
 	"github.com/oomkit/oomkit/internal/explain"
 	"github.com/oomkit/oomkit/internal/mm"
@@ -37,11 +37,11 @@ const Schema = "oomkit.lab/v1"
 // DefaultLimitBytes is the memcg limit of a scenario when none is given:
 // small enough that the whole suite runs in seconds, large enough that the
 // Go runtime's own few MiB do not decide the outcome.
-const DefaultLimitBytes = 128 * alloc.MiB
+const DefaultLimitBytes = 128 * bytesize.MiB
 
 // MinLimitBytes is the smallest --limit the scenarios' proportions work
 // with.
-const MinLimitBytes = 32 * alloc.MiB
+const MinLimitBytes = 32 * bytesize.MiB
 
 // Config is one lab run.
 type Config struct {
@@ -170,7 +170,7 @@ func Prepare(cfg *Config) error {
 		cfg.LimitBytes = DefaultLimitBytes
 	}
 	if cfg.LimitBytes < MinLimitBytes {
-		return fmt.Errorf("--limit %s is too small: the scenarios need at least %s", alloc.FormatSize(cfg.LimitBytes), alloc.FormatSize(MinLimitBytes))
+		return fmt.Errorf("--limit %s is too small: the scenarios need at least %s", bytesize.Format(cfg.LimitBytes), bytesize.Format(MinLimitBytes))
 	}
 	if cfg.Host == nil {
 		h := CurrentHost()
@@ -196,7 +196,7 @@ func Prepare(cfg *Config) error {
 	if cfg.runtimeRSS, err = measureRuntimeRSS(*cfg); err != nil {
 		return err
 	}
-	cfg.logf("an allocator has %s resident before its first block (the Go runtime; charged where it started, counted in its RSS)", alloc.FormatSize(cfg.runtimeRSS))
+	cfg.logf("an allocator has %s resident before its first block (the Go runtime; charged where it started, counted in its RSS)", bytesize.Format(cfg.runtimeRSS))
 	return nil
 }
 
@@ -365,7 +365,7 @@ func (r *run) setup() error {
 	if err := m.SetLimit(r.limit); err != nil {
 		return err
 	}
-	r.cfg.logf("%s: cgroup %s, limit %s", r.res.Scenario, m.Path, alloc.FormatSize(r.limit))
+	r.cfg.logf("%s: cgroup %s, limit %s", r.res.Scenario, m.Path, bytesize.Format(r.limit))
 	kl, err := openKernelLog()
 	if err != nil {
 		return err

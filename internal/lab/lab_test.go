@@ -259,7 +259,7 @@ func TestInterruptRemovesCgroup(t *testing.T) {
 	kerneltest.SerializeOOM(t)
 	layout, _ := kerneltest.Require(t)
 	cmd, path, out := startLabProcess(t, "page-cache")
-	time.Sleep(150 * time.Millisecond) // inside the page-cache writer's 256 MiB
+	kerneltest.WaitUsage(t, layout.Dir(path), 32<<20) // the page-cache writer is writing
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
@@ -283,7 +283,7 @@ func TestCrashLeftoversAreCleaned(t *testing.T) {
 	kerneltest.SerializeOOM(t)
 	layout, _ := kerneltest.Require(t)
 	cmd, path, _ := startLabProcess(t, "page-cache")
-	time.Sleep(150 * time.Millisecond)
+	kerneltest.WaitUsage(t, layout.Dir(path), 32<<20) // the page-cache writer is writing
 	_ = cmd.Process.Kill()
 	_ = cmd.Wait()
 	if _, err := os.Stat(layout.Dir(path)); err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/oomkit/oomkit/internal/alloc"
+	"github.com/oomkit/oomkit/internal/bytesize"
 	"github.com/oomkit/oomkit/internal/cgroup"
 	"github.com/oomkit/oomkit/internal/mm"
 )
@@ -45,7 +46,7 @@ func memoryHighMax(r *run) error {
 	batch := mm.ChargeBatchPages(r.version) * mm.PageSize
 	// Blocks of 1 MiB (the kernel still charges them 256 KiB at a time as
 	// the pages fault in), 10 ms apart: slow enough to stop near target.
-	c, err := r.start("allocator", r.root, allocArgs(alloc.MiB, 2*L, 10*time.Millisecond, 0, false))
+	c, err := r.start("allocator", r.root, allocArgs(bytesize.MiB, 2*L, 10*time.Millisecond, 0, false))
 	if err != nil {
 		return err
 	}
@@ -74,7 +75,7 @@ func memoryHighMax(r *run) error {
 	psi := psiSomeTotal(filepath.Join(r.root.Dir, "memory.pressure")) - psi0
 	minEvents, maxEvents, sleep := predictOverHigh(r.version, H, usage, batch)
 	r.cfg.logf("%s: memory.high %s, memory.max %s; stopped at %s: %d high events (model: %d to %d), %v stalled (model: at least %v); a block took %.0f ms below high, %.0f ms above (medians)",
-		r.res.Scenario, alloc.FormatSize(H), alloc.FormatSize(L), alloc.FormatSize(usage), high, minEvents, maxEvents,
+		r.res.Scenario, bytesize.Format(H), bytesize.Format(L), bytesize.Format(usage), high, minEvents, maxEvents,
 		time.Duration(psi)*time.Microsecond, sleep, 1000*median(belowHigh), 1000*median(aboveHigh))
 	r.check("the allocator is over memory.high and under memory.max", usage > H && usage < L,
 		fmt.Sprintf("memory.current %d, memory.high %d, memory.max %d", usage, H, L))

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/oomkit/oomkit/internal/alloc"
+	"github.com/oomkit/oomkit/internal/bytesize"
 	"github.com/oomkit/oomkit/internal/cgroup"
 	"github.com/oomkit/oomkit/internal/mm"
 )
@@ -100,7 +101,7 @@ func containerLimit(r *run) error {
 func twist1(r *run) error {
 	L, rt := r.limit, r.cfg.runtimeRSS
 	if rt > L/4 {
-		return fmt.Errorf("an allocator has %s resident before it allocates, too much for a %s limit: use a larger --limit", alloc.FormatSize(rt), alloc.FormatSize(L))
+		return fmt.Errorf("an allocator has %s resident before it allocates, too much for a %s limit: use a larger --limit", bytesize.Format(rt), bytesize.Format(L))
 	}
 	// main's RSS (its charge plus the runtime pages charged where it
 	// started) is 85% of the limit, as the article's 900 MB of 1 GiB.
@@ -137,7 +138,7 @@ func twist1(r *run) error {
 func twist2(r *run) error {
 	L, rt := r.limit, r.cfg.runtimeRSS
 	if rt > L/4 {
-		return fmt.Errorf("an allocator has %s resident before it allocates, too much for a %s limit: use a larger --limit", alloc.FormatSize(rt), alloc.FormatSize(L))
+		return fmt.Errorf("an allocator has %s resident before it allocates, too much for a %s limit: use a larger --limit", bytesize.Format(rt), bytesize.Format(L))
 	}
 	helperCharge := L*15/100 + rt
 	r.expect(round{
@@ -271,10 +272,10 @@ func podLimit(r *run) error {
 		return err
 	}
 	r.expect(round{
-		{role: "pause", rssBytes: alloc.MiB, adj: adjPause},
+		{role: "pause", rssBytes: bytesize.MiB, adj: adjPause},
 		{role: "app", rssBytes: L, adj: adjGuaranteed},
 	})
-	if _, err := r.startHolding("pause", pause, allocArgs(alloc.MiB, alloc.MiB, 0, r.adj("pause", adjPause), true)); err != nil {
+	if _, err := r.startHolding("pause", pause, allocArgs(bytesize.MiB, bytesize.MiB, 0, r.adj("pause", adjPause), true)); err != nil {
 		return err
 	}
 	a, err := r.start("app", app, allocArgs(L/16, 0, 10*time.Millisecond, r.adj("app", adjGuaranteed), false))
@@ -315,9 +316,9 @@ func pageCache(r *run) error {
 		ok := !w.alive() && w.killedBy() == 0 && last != nil && last.StopReason != nil && *last.StopReason == alloc.StopMax
 		detail := fmt.Sprintf("file-writer (pid %d) %s", w.pid, w.exitText())
 		if last != nil {
-			detail += fmt.Sprintf(" after writing %s through the page cache of %s under a %s limit", alloc.FormatSize(last.TouchedBytes), dir, alloc.FormatSize(L))
+			detail += fmt.Sprintf(" after writing %s through the page cache of %s under a %s limit", bytesize.Format(last.TouchedBytes), dir, bytesize.Format(L))
 			if last.CgroupUsageBytes != nil {
-				detail += fmt.Sprintf("; cgroup usage at the end %s", alloc.FormatSize(*last.CgroupUsageBytes))
+				detail += fmt.Sprintf("; cgroup usage at the end %s", bytesize.Format(*last.CgroupUsageBytes))
 			}
 		}
 		r.check("page cache is reclaimed, not killed", ok && r.oomKills() == r.killsAt0, detail+w.stderrText())
@@ -429,7 +430,7 @@ func nodeOOM(r *run) error {
 		return err
 	}
 	r.res.LimitBytes = nil
-	r.cfg.logf("%s: limit removed from %s: the machine's %s of RAM and %s of swap are the limit", r.res.Scenario, r.root.Path, alloc.FormatSize(ram), alloc.FormatSize(r.host.SwapTotalBytes))
+	r.cfg.logf("%s: limit removed from %s: the machine's %s of RAM and %s of swap are the limit", r.res.Scenario, r.root.Path, bytesize.Format(ram), bytesize.Format(r.host.SwapTotalBytes))
 	// The lab must survive the OOM it causes (its allocators set their own
 	// adj); later scenarios get its adj back.
 	const selfAdj = "/proc/self/oom_score_adj"
@@ -442,7 +443,7 @@ func nodeOOM(r *run) error {
 	}
 	defer func() { _ = os.WriteFile(selfAdj, old, 0) }()
 	r.nodePages = (ram + r.host.SwapTotalBytes) / mm.PageSize
-	guaranteed, burstable, bestEffort := ram/8, ram/16, 4*alloc.MiB
+	guaranteed, burstable, bestEffort := ram/8, ram/16, 4*bytesize.MiB
 	// The leak's size when the OOM comes depends on what else holds RAM
 	// (the kernel, the initramfs); half of RAM is a low estimate that
 	// still ranks it where the kernel will.
@@ -471,7 +472,7 @@ func nodeOOM(r *run) error {
 	if err != nil {
 		return err
 	}
-	lk, err := r.start("leak", r.root, allocArgs(4*alloc.MiB, 0, 0, adjBurstable90, false))
+	lk, err := r.start("leak", r.root, allocArgs(4*bytesize.MiB, 0, 0, adjBurstable90, false))
 	if err != nil {
 		return err
 	}

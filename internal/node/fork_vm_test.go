@@ -14,6 +14,7 @@ import (
 	"github.com/oomkit/oomkit/internal/cgroup"
 	"github.com/oomkit/oomkit/internal/kube"
 	"github.com/oomkit/oomkit/internal/vm"
+	"github.com/oomkit/oomkit/internal/vm/vmtest"
 )
 
 // envForkHelper makes the test binary a process that maps and forks on
@@ -32,7 +33,7 @@ func TestInspectForkFailsInVM(t *testing.T) {
 	for _, k := range vm.TestKernels {
 		t.Run(k.Name, func(t *testing.T) {
 			if !vm.InGuest() {
-				vm.RunTest(t, vm.Config{KernelPackage: k.Package})
+				vmtest.RunTest(t, vm.Config{KernelPackage: k.Package})
 				return
 			}
 			for name, v := range map[string]string{"overcommit_ratio": "100", "overcommit_memory": "2"} {
@@ -190,7 +191,7 @@ func rawForkExit() (int, syscall.Errno) {
 		return 0, errno
 	}
 	if pid == 0 {
-		syscall.RawSyscall(syscall.SYS_EXIT_GROUP, 0, 0, 0)
+		_, _, _ = syscall.RawSyscall(syscall.SYS_EXIT_GROUP, 0, 0, 0)
 	}
 	return int(pid), 0
 }

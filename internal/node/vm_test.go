@@ -13,6 +13,7 @@ import (
 
 	"github.com/oomkit/oomkit/internal/cgroup"
 	"github.com/oomkit/oomkit/internal/vm"
+	"github.com/oomkit/oomkit/internal/vm/vmtest"
 )
 
 // envHolder makes the test binary a process that sets its oom_score_adj,
@@ -67,7 +68,7 @@ func TestRankAgreesWithKernelInVM(t *testing.T) {
 	for _, k := range vm.TestKernels {
 		t.Run(k.Name, func(t *testing.T) {
 			if !vm.InGuest() {
-				vm.RunTest(t, vm.Config{KernelPackage: k.Package})
+				vmtest.RunTest(t, vm.Config{KernelPackage: k.Package})
 				return
 			}
 			rankAgreesInGuest(t)

@@ -157,7 +157,11 @@ func TestThisKernel(t *testing.T) {
 		if kr = find(reps); kr != nil || time.Now().After(deadline) {
 			break
 		}
-		time.Sleep(100 * time.Millisecond)
+		// Wait in poll(2) for the next record, or the deadline.
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		if _, err := unix.Poll(fds, int(time.Until(deadline)/time.Millisecond)+1); err != nil && !errors.Is(err, unix.EINTR) {
+			t.Fatalf("poll /dev/kmsg: %v", err)
+		}
 	}
 	if kr == nil {
 		reps = append(reps, a.Flush()...)

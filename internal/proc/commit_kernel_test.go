@@ -17,6 +17,7 @@ import (
 	"github.com/oomkit/oomkit/internal/mm"
 	"github.com/oomkit/oomkit/internal/proc"
 	"github.com/oomkit/oomkit/internal/vm"
+	"github.com/oomkit/oomkit/internal/vm/vmtest"
 )
 
 // envCommitHelper makes the test binary a commit helper: a process that
@@ -61,7 +62,7 @@ func TestCommitMatchesKernelInVM(t *testing.T) {
 	for _, k := range vm.TestKernels {
 		t.Run(k.Name, func(t *testing.T) {
 			if !vm.InGuest() {
-				vm.RunTest(t, vm.Config{KernelPackage: k.Package})
+				vmtest.RunTest(t, vm.Config{KernelPackage: k.Package})
 				return
 			}
 			// A Go process commits its first heap arena (64 MiB) and more:
@@ -401,7 +402,7 @@ func commitHelper(r io.Reader, w io.Writer) {
 			}
 			reply("")
 		case "brkreset":
-			syscall.RawSyscall(syscall.SYS_BRK, brk0, 0, 0)
+			_, _, _ = syscall.RawSyscall(syscall.SYS_BRK, brk0, 0, 0)
 			reply("")
 		case "fork":
 			pid, errno := rawFork()
@@ -435,7 +436,7 @@ func rawFork() (int, syscall.Errno) {
 	}
 	if pid == 0 {
 		for {
-			syscall.RawSyscall(syscall.SYS_PAUSE, 0, 0, 0)
+			_, _, _ = syscall.RawSyscall(syscall.SYS_PAUSE, 0, 0, 0)
 		}
 	}
 	return int(pid), 0

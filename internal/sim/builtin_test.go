@@ -5,6 +5,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/oomkit/oomkit/internal/bytesize"
 	"github.com/oomkit/oomkit/internal/mm"
 )
 
@@ -56,7 +57,7 @@ func endProc(t *testing.T, r *Result, pid int) EndProcess {
 func between(t *testing.T, what string, got, lo, hi int64) {
 	t.Helper()
 	if got < lo || got > hi {
-		t.Errorf("%s = %s, want between %s and %s", what, FormatSize(got), FormatSize(lo), FormatSize(hi))
+		t.Errorf("%s = %s, want between %s and %s", what, bytesize.Format(got), bytesize.Format(lo), bytesize.Format(hi))
 	}
 }
 
@@ -83,7 +84,7 @@ func TestFig1AlwaysOvercommit(t *testing.T) {
 	r := run(t, "fig1", "")
 	leak := endProc(t, r, 2000)
 	if leak.AllocatedBytes < 1<<40 || leak.StopReason != StopMax {
-		t.Errorf("leak allocated %s, stop %s; want ≥ 1TiB, max", FormatSize(leak.AllocatedBytes), leak.StopReason)
+		t.Errorf("leak allocated %s, stop %s; want ≥ 1TiB, max", bytesize.Format(leak.AllocatedBytes), leak.StopReason)
 	}
 	if n := len(events(r, EvENOMEM)) + len(events(r, EvOOMKill)); n != 0 {
 		t.Errorf("%d refusals or kills, want none", n)
@@ -98,10 +99,10 @@ func TestFig1AlwaysOvercommit(t *testing.T) {
 func TestFig2CommitLimit(t *testing.T) {
 	r := run(t, "fig2", "")
 	if got := *r.End.CommitLimitBytes; got != 10*gib {
-		t.Errorf("CommitLimit = %s, want 10GiB", FormatSize(got))
+		t.Errorf("CommitLimit = %s, want 10GiB", bytesize.Format(got))
 	}
 	if got := *r.End.CommittedASBytes; got != 4*gib {
-		t.Errorf("Committed_AS = %s, want 4GiB", FormatSize(got))
+		t.Errorf("Committed_AS = %s, want 4GiB", bytesize.Format(got))
 	}
 }
 
@@ -119,7 +120,7 @@ func TestFig3NeverOvercommit(t *testing.T) {
 	// 10 GiB − 4 GiB baseline − 128 MiB user reserve, in 100 MiB blocks.
 	between(t, "allocated", leak.AllocatedBytes, 5900*mib, 6*gib)
 	if got := *en[0].CommitLimitBytes; got != 10*gib {
-		t.Errorf("CommitLimit = %s, want 10GiB", FormatSize(got))
+		t.Errorf("CommitLimit = %s, want 10GiB", bytesize.Format(got))
 	}
 	if len(events(r, EvOOMKill)) != 0 {
 		t.Error("no OOM kill expected")
@@ -130,7 +131,7 @@ func TestFig3NeverOvercommit(t *testing.T) {
 func TestFig4Ratio200(t *testing.T) {
 	r := run(t, "fig4", "")
 	if got := *r.End.CommitLimitBytes; got != 28*gib {
-		t.Errorf("CommitLimit = %s, want 28GiB", FormatSize(got))
+		t.Errorf("CommitLimit = %s, want 28GiB", bytesize.Format(got))
 	}
 	leak := endProc(t, r, 2000)
 	between(t, "allocated", leak.AllocatedBytes, 23*gib+768*mib, 24*gib)
@@ -160,7 +161,7 @@ func TestMovie1GlobalOOM(t *testing.T) {
 func TestMovie2OOMWithOvercommitOff(t *testing.T) {
 	r := run(t, "movie2", "")
 	if got := *r.End.CommitLimitBytes; got != 16*gib {
-		t.Errorf("CommitLimit = %s, want 16GiB (RAM + swap)", FormatSize(got))
+		t.Errorf("CommitLimit = %s, want 16GiB (RAM + swap)", bytesize.Format(got))
 	}
 	if len(events(r, EvENOMEM)) != 0 {
 		t.Error("the commit limit should not be reached")
@@ -176,7 +177,7 @@ func TestMovie2OOMWithOvercommitOff(t *testing.T) {
 func TestMovie3SwapOnlyLimit(t *testing.T) {
 	r := run(t, "movie3", "")
 	if got := *r.End.CommitLimitBytes; got != 4*gib {
-		t.Errorf("CommitLimit = %s, want 4GiB", FormatSize(got))
+		t.Errorf("CommitLimit = %s, want 4GiB", bytesize.Format(got))
 	}
 	if len(events(r, EvOOMKill)) != 0 || len(events(r, EvENOMEM)) != 1 {
 		t.Error("want one ENOMEM and no OOM kill")
@@ -184,7 +185,7 @@ func TestMovie3SwapOnlyLimit(t *testing.T) {
 	leak := endProc(t, r, 2000)
 	between(t, "allocated", leak.AllocatedBytes, 3700*mib, 4*gib)
 	if free := *r.End.MemoryBytes - *r.End.MemoryUsedBytes; free < 7*gib {
-		t.Errorf("free RAM = %s, want most of the 12 GiB unused", FormatSize(free))
+		t.Errorf("free RAM = %s, want most of the 12 GiB unused", bytesize.Format(free))
 	}
 }
 
@@ -196,13 +197,13 @@ func TestForkFails(t *testing.T) {
 		t.Fatalf("fork_failed = %+v, want bash's fork", ff)
 	}
 	if *ff[0].CommittedASBytes <= *ff[0].CommitLimitBytes {
-		t.Errorf("Committed_AS %s should be above CommitLimit %s", FormatSize(*ff[0].CommittedASBytes), FormatSize(*ff[0].CommitLimitBytes))
+		t.Errorf("Committed_AS %s should be above CommitLimit %s", bytesize.Format(*ff[0].CommittedASBytes), bytesize.Format(*ff[0].CommitLimitBytes))
 	}
 	if len(events(r, EvOOMKill)) != 0 || len(events(r, EvFork)) != 0 {
 		t.Error("no OOM kill and no successful fork expected")
 	}
 	if free := *r.End.MemoryBytes - *r.End.MemoryUsedBytes; free < 2*gib {
-		t.Errorf("free RAM = %s: the point is that memory is still free", FormatSize(free))
+		t.Errorf("free RAM = %s: the point is that memory is still free", bytesize.Format(free))
 	}
 	// The same fork in mode 0 succeeds.
 	s, _ := Builtin("fork-fails")
@@ -296,7 +297,7 @@ func TestDotnetNoLimit(t *testing.T) {
 	r := run(t, "dotnet-nolimit", "")
 	p := endProc(t, r, 4100)
 	if p.AllocatedBytes < 30*gib || p.StopReason != StopRunning || p.HeapCeilingBytes != nil {
-		t.Errorf("allocated %s, stop %s, ceiling %v; want > 30GiB, running, none", FormatSize(p.AllocatedBytes), p.StopReason, p.HeapCeilingBytes)
+		t.Errorf("allocated %s, stop %s, ceiling %v; want > 30GiB, running, none", bytesize.Format(p.AllocatedBytes), p.StopReason, p.HeapCeilingBytes)
 	}
 }
 
@@ -308,7 +309,7 @@ func TestEvictionOrder(t *testing.T) {
 	for _, e := range events(r, EvEvict) {
 		got = append(got, e.Pod+"/"+e.QOSClass)
 		if *e.MemoryAvailableBytes >= *e.ThresholdBytes {
-			t.Errorf("evicted %s with %s available, threshold %s", e.Pod, FormatSize(*e.MemoryAvailableBytes), FormatSize(*e.ThresholdBytes))
+			t.Errorf("evicted %s with %s available, threshold %s", e.Pod, bytesize.Format(*e.MemoryAvailableBytes), bytesize.Format(*e.ThresholdBytes))
 		}
 	}
 	if diff := cmp.Diff([]string{"batch/BestEffort", "api/Burstable"}, got); diff != "" {

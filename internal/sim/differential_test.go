@@ -52,7 +52,7 @@ func TestDifferentialLab(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			r := runLab(t, name)
 			if r.Skipped != nil {
-				t.Skipf("lab skipped %s: %s", name, *r.Skipped)
+				kerneltest.Skip(t, "lab skipped "+name+": "+*r.Skipped)
 			}
 			if r.Error != nil {
 				t.Fatalf("lab: %s", *r.Error)

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/oomkit/oomkit/internal/bytesize"
 	"github.com/oomkit/oomkit/internal/heap"
 	"github.com/oomkit/oomkit/internal/mm"
 	"github.com/oomkit/oomkit/internal/oomlog"
@@ -220,7 +221,7 @@ func newEngine(s *Scenario, opts Options) (*engine, error) {
 	free := e.ramPages - e.hugetlbPages - e.baseResident - e.baseCach
 	if free < 0 {
 		return nil, fmt.Errorf("baseline resident + page_cache (%s) is more than node memory (%s)",
-			FormatSize((e.baseResident+e.baseCach)*page), FormatSize(e.ramPages*page))
+			bytesize.Format((e.baseResident+e.baseCach)*page), bytesize.Format(e.ramPages*page))
 	}
 	e.reserves = mm.DefaultReserves(free * page / 1024)
 	if e.sys.AdminReserveKB >= 0 {
@@ -257,7 +258,7 @@ func newEngine(s *Scenario, opts Options) (*engine, error) {
 		}
 	}
 	if e.freeRAM() < 0 {
-		return nil, fmt.Errorf("baseline and cgroup page cache are more than node memory (%s)", FormatSize(e.ramPages*page))
+		return nil, fmt.Errorf("baseline and cgroup page cache are more than node memory (%s)", bytesize.Format(e.ramPages*page))
 	}
 	for i := range s.Pods {
 		e.pods[s.Pods[i].Name] = &s.Pods[i]

@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/oomkit/oomkit/internal/bytesize"
 )
 
 // runYAML loads and runs an inline scenario.
@@ -144,11 +146,11 @@ func TestMemcgOOMPolicies(t *testing.T) {
 				last := r.Reports[len(r.Reports)-1]
 				if w.ResidentBytes <= 256*mib || !r.Reports[0].NoKillable || last.Panic != "System is deadlocked on memory" {
 					t.Errorf("worker resident %s, last panic %q: the charge should be forced past the 256MiB limit until the node deadlocks",
-						FormatSize(w.ResidentBytes), last.Panic)
+						bytesize.Format(w.ResidentBytes), last.Panic)
 				}
 			case "no victim 6.1":
 				if w := endProc(t, r, 11); w.ResidentBytes > 256*mib || w.StopReason != StopRunning {
-					t.Errorf("worker %s resident, stop %s: want stuck at the limit", FormatSize(w.ResidentBytes), w.StopReason)
+					t.Errorf("worker %s resident, stop %s: want stuck at the limit", bytesize.Format(w.ResidentBytes), w.StopReason)
 				}
 			}
 		})
@@ -258,7 +260,7 @@ duration: 1m
 	}
 	old, nw := endProc(t, r, 10), endProc(t, r, 11)
 	if old.SwapBytes != 256*mib || nw.SwapBytes != 0 || *r.End.SwapUsedBytes != 256*mib {
-		t.Errorf("swap: old %s new %s total %s; want the old process's 256MiB swapped", FormatSize(old.SwapBytes), FormatSize(nw.SwapBytes), FormatSize(*r.End.SwapUsedBytes))
+		t.Errorf("swap: old %s new %s total %s; want the old process's 256MiB swapped", bytesize.Format(old.SwapBytes), bytesize.Format(nw.SwapBytes), bytesize.Format(*r.End.SwapUsedBytes))
 	}
 }
 
@@ -275,7 +277,7 @@ duration: 1m
 `)
 	java, goapp := endProc(t, r, 10), endProc(t, r, 11)
 	if java.StopReason != StopRuntimeOOM || *java.HeapCeilingBytes != 512*mib || java.AllocatedBytes != 512*mib {
-		t.Errorf("java: %s at %s allocated, ceiling %v; want runtime_oom at 512MiB", java.StopReason, FormatSize(java.AllocatedBytes), java.HeapCeilingBytes)
+		t.Errorf("java: %s at %s allocated, ceiling %v; want runtime_oom at 512MiB", java.StopReason, bytesize.Format(java.AllocatedBytes), java.HeapCeilingBytes)
 	}
 	// GOMEMLIMIT is soft: the live heap grows through it to the kernel's limit.
 	if goapp.StopReason != StopOOMKill || *goapp.HeapCeilingBytes != 512*mib {

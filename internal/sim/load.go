@@ -13,6 +13,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/oomkit/oomkit/internal/bytesize"
 	"github.com/oomkit/oomkit/internal/kube"
 	"github.com/oomkit/oomkit/internal/mm"
 )
@@ -161,12 +162,29 @@ func (l *loader) scalar(n *yaml.Node, p string) (string, error) {
 
 func (l *loader) str(n *yaml.Node, p string) (string, error) { return l.scalar(n, p) }
 
+// maxSize bounds every size in a scenario: 4 EiB, so that the engine's sums
+// of two sizes cannot overflow an int64.
+const maxSize = 1 << 62
+
 func (l *loader) size(n *yaml.Node, p string) (int64, error) {
+	return l.sizeWith(n, p, bytesize.Parse)
+}
+
+// quantity reads a size that is a Kubernetes quantity (a container's
+// memory), as the API server would.
+func (l *loader) quantity(n *yaml.Node, p string) (int64, error) {
+	return l.sizeWith(n, p, bytesize.ParseQuantity)
+}
+
+func (l *loader) sizeWith(n *yaml.Node, p string, parse func(string) (int64, error)) (int64, error) {
 	s, err := l.scalar(n, p)
 	if err != nil {
 		return 0, err
 	}
-	v, err := ParseSize(s)
+	v, err := parse(s)
+	if err == nil && v > maxSize {
+		err = fmt.Errorf("%q is more than the simulator takes (4EiB)", s)
+	}
 	if err != nil {
 		return 0, l.errorf(p, "%v", err)
 	}
@@ -182,9 +200,9 @@ func (l *loader) limit(n *yaml.Node, p string) (int64, error) {
 	if s == "max" || s == "unlimited" {
 		return Unlimited, nil
 	}
-	v, err := ParseSize(s)
+	v, err := l.size(n, p)
 	if err != nil {
-		return 0, l.errorf(p, "%v, or max", err)
+		return 0, fmt.Errorf("%w, or max", err)
 	}
 	return v, nil
 }
@@ -324,7 +342,7 @@ func (l *loader) node(n *yaml.Node, p string, node *Node) (memSet bool, err erro
 		case "memory":
 			node.MemoryBytes, err = l.size(v, kp)
 			if err == nil && node.MemoryBytes < 16*mm.PageSize {
-				err = l.errorf(kp, "%s is too small for a machine (at least 64KiB)", FormatSize(node.MemoryBytes))
+				err = l.errorf(kp, "%s is too small for a machine (at least 64KiB)", bytesize.Format(node.MemoryBytes))
 			}
 			memSet = true
 		case "swap":
@@ -339,7 +357,7 @@ func (l *loader) node(n *yaml.Node, p string, node *Node) (memSet bool, err erro
 		return err
 	})
 	if err == nil && node.HugetlbBytes > node.MemoryBytes {
-		err = l.errorf(join(p, "hugetlb"), "%s is more than node.memory (%s)", FormatSize(node.HugetlbBytes), FormatSize(node.MemoryBytes))
+		err = l.errorf(join(p, "hugetlb"), "%s is more than node.memory (%s)", bytesize.Format(node.HugetlbBytes), bytesize.Format(node.MemoryBytes))
 	}
 	return memSet, err
 }
@@ -424,7 +442,10 @@ func (l *loader) kubelet(n *yaml.Node, p string) (*Kubelet, error) {
 			if strings.HasSuffix(q, "%") {
 				return l.errorf(kp, "%q: percentages are not simulated; give a size (e.g. memory.available<100Mi)", s)
 			}
-			k.EvictionHardBytes, err = ParseSize(q)
+			k.EvictionHardBytes, err = bytesize.ParseQuantity(q)
+			if err == nil && k.EvictionHardBytes > maxSize {
+				err = fmt.Errorf("%q is more than the simulator takes (4EiB)", q)
+			}
 			if err != nil {
 				err = l.errorf(kp, "%v", err)
 			}
@@ -552,7 +573,7 @@ func (l *loader) container(n *yaml.Node, p string) (Container, error) {
 			var err error
 			switch k {
 			case "memory":
-				*mem, err = l.size(v, kp)
+				*mem, err = l.quantity(v, kp)
 			case "cpu":
 				var s string
 				if s, err = l.str(v, kp); err == nil {
@@ -582,7 +603,7 @@ func (l *loader) container(n *yaml.Node, p string) (Container, error) {
 		err = l.errorf(join(p, "name"), "required")
 	}
 	if err == nil && c.LimitBytes > 0 && c.RequestBytes > c.LimitBytes {
-		err = l.errorf(join(p, "requests.memory"), "%s is more than limits.memory (%s)", FormatSize(c.RequestBytes), FormatSize(c.LimitBytes))
+		err = l.errorf(join(p, "requests.memory"), "%s is more than limits.memory (%s)", bytesize.Format(c.RequestBytes), bytesize.Format(c.LimitBytes))
 	}
 	return c, err
 }
@@ -799,7 +820,7 @@ func (l *loader) alloc(n *yaml.Node, p string) (*Alloc, error) {
 		case "touch":
 			var s string
 			if s, err = l.str(v, kp); err == nil {
-				a.TouchPercent, err = ParsePercent(s)
+				a.TouchPercent, err = bytesize.ParsePercent(s)
 				if err != nil {
 					err = l.errorf(kp, "%v", err)
 				}
@@ -860,76 +881,6 @@ func (l *loader) fork(n *yaml.Node, p string, depth int) (*Fork, error) {
 	return f, err
 }
 
-// ParseSize reads a byte size: a whole number of bytes, or a number with an
-// IEC unit (KiB, MiB, GiB, TiB; Kubernetes' Ki, Mi, Gi, Ti; B). Decimal
-// units (MB, GB) are refused: they are not what the kernel counts in.
-func ParseSize(s string) (int64, error) {
-	t := strings.TrimSpace(s)
-	i := 0
-	for i < len(t) && (t[i] >= '0' && t[i] <= '9' || t[i] == '.') {
-		i++
-	}
-	num, unit := t[:i], strings.TrimSpace(t[i:])
-	mult := int64(0)
-	switch unit {
-	case "", "B":
-		mult = 1
-	case "KiB", "Ki", "k", "K":
-		mult = 1 << 10
-	case "MiB", "Mi":
-		mult = 1 << 20
-	case "GiB", "Gi":
-		mult = 1 << 30
-	case "TiB", "Ti":
-		mult = 1 << 40
-	case "PiB", "Pi":
-		mult = 1 << 50
-	case "kB", "KB", "MB", "GB", "TB", "M", "G", "T":
-		return 0, fmt.Errorf("%q is ambiguous: write IEC units (e.g. 100MiB, 12GiB)", s)
-	}
-	if num == "" || mult == 0 {
-		return 0, fmt.Errorf("%q is not a size (use e.g. 100MiB)", s)
-	}
-	f, err := strconv.ParseFloat(num, 64)
-	if err != nil || f < 0 {
-		return 0, fmt.Errorf("%q is not a size (use e.g. 100MiB)", s)
-	}
-	v := f * float64(mult)
-	if v >= 1<<62 {
-		return 0, fmt.Errorf("%q is too large (at most 4EiB)", s)
-	}
-	if !strings.Contains(num, ".") {
-		n, err := strconv.ParseInt(num, 10, 64)
-		if err != nil || n > (1<<62)/mult {
-			return 0, fmt.Errorf("%q is too large (at most 4EiB)", s)
-		}
-		return n * mult, nil
-	}
-	return int64(v), nil
-}
-
-// FormatSize prints a byte count in the largest IEC unit that divides it
-// exactly, else with two decimals: 1073741824 → "1GiB", 1610612736 →
-// "1.50GiB".
-func FormatSize(n int64) string {
-	if n < 0 {
-		return "-" + FormatSize(-n)
-	}
-	units := []struct {
-		s int64
-		n string
-	}{{1 << 40, "TiB"}, {1 << 30, "GiB"}, {1 << 20, "MiB"}, {1 << 10, "KiB"}}
-	for _, u := range units {
-		if n >= u.s {
-			if n%u.s == 0 {
-				return strconv.FormatInt(n/u.s, 10) + u.n
-			}
-			return strconv.FormatFloat(float64(n)/float64(u.s), 'f', 2, 64) + u.n
-		}
-	}
-	return strconv.FormatInt(n, 10) + "B"
-}
-
 // ParseDuration reads a Go duration ("10s", "1m30s", "500ms") or 0.
 func ParseDuration(s string) (time.Duration, error) {
 	if s == "0" {
@@ -940,17 +891,4 @@ func ParseDuration(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("%q is not a duration (use e.g. 10s, 1m30s or 500ms)", s)
 	}
 	return d, nil
-}
-
-// ParsePercent reads "50%" (also "0") as a percentage from 0 to 100.
-func ParsePercent(s string) (float64, error) {
-	if s == "0" {
-		return 0, nil
-	}
-	num, ok := strings.CutSuffix(s, "%")
-	f, err := strconv.ParseFloat(num, 64)
-	if !ok || err != nil || f < 0 || f > 100 || math.IsNaN(f) {
-		return 0, fmt.Errorf("%q is not a percentage from 0%% to 100%% (use e.g. 50%%)", s)
-	}
-	return f, nil
 }

@@ -28,19 +28,19 @@ var loadErrors = []struct {
 	{"unknown nested key", minimal + "processes: [{name: a, actions: [{alloc: {blok: 1MiB}}]}]\n",
 		"scenario.yaml: processes[0].actions[0].alloc.blok: unknown key (known: block, touch, every, repeat, mapping)"},
 	{"bad size", minimal + "processes: [{name: a, actions: [{sleep: 1s}, {sleep: 1s}, {alloc: {block: 10XB}}]}]\n",
-		`scenario.yaml: processes[0].actions[2].alloc.block: "10XB" is not a size (use e.g. 100MiB)`},
+		`scenario.yaml: processes[0].actions[2].alloc.block: "10XB" is not a size: write bytes or a number with a binary unit, e.g. 4096, 100MiB, 1.5GiB, 64Mi`},
 	{"decimal unit", `kernel: "5.4.0"
-node: {memory: 12GB}`, `scenario.yaml: node.memory: "12GB" is ambiguous: write IEC units (e.g. 100MiB, 12GiB)`},
+node: {memory: 12GB}`, `scenario.yaml: node.memory: "12GB" is ambiguous (decimal or binary?): write 12GiB for 12×2^30 bytes, or 12000000000 for decimal`},
 	{"bad duration", minimal + "processes: [{name: a, start: 5 sec}]\n", `scenario.yaml: processes[0].start: "5 sec" is not a duration (use e.g. 10s, 1m30s or 500ms)`},
 	{"bad touch", minimal + "processes: [{name: a, actions: [{alloc: {block: 1MiB, touch: 0.5}}]}]\n",
-		`scenario.yaml: processes[0].actions[0].alloc.touch: "0.5" is not a percentage from 0% to 100% (use e.g. 50%)`},
+		`scenario.yaml: processes[0].actions[0].alloc.touch: "0.5" needs a % sign: write 0.5% (a bare number could be a fraction)`},
 	{"bad mapping", minimal + "processes: [{name: a, actions: [{alloc: {block: 1MiB, mapping: huge}}]}]\n",
 		`scenario.yaml: processes[0].actions[0].alloc.mapping: "huge" is not a mapping (private, shared, noreserve or tmpfs)`},
 	{"forever without interval", minimal + "processes: [{name: a, actions: [{alloc: {block: 1MiB, repeat: 0}}]}]\n",
 		"scenario.yaml: processes[0].actions[0].alloc.every: required when repeat is 0 (allocate until stopped), e.g. every: 1s"},
 	{"undefined cgroup", minimal + "processes: [{name: a, cgroup: /kubepods/pod9}]\n", `scenario.yaml: processes[0].cgroup: "/kubepods/pod9" is not defined under cgroups`},
 	{"child larger than parent", minimal + "cgroups:\n  - {path: /kubepods/pod1, memory_max: 1GiB}\n  - {path: /kubepods/pod1/app, memory_max: 2GiB}\n",
-		"scenario.yaml: cgroups[1].memory_max: 2GiB is larger than its parent's limit (1GiB under /kubepods/pod1): the child can never use it"},
+		"scenario.yaml: cgroups[1].memory_max: 2 GiB is larger than its parent's limit (1 GiB under /kubepods/pod1): the child can never use it"},
 	{"duplicate cgroup", minimal + "cgroups: [{path: /a}, {path: /a}]\n", "scenario.yaml: cgroups[1].path: /a is listed twice"},
 	{"relative cgroup", minimal + "cgroups: [{path: a/b}]\n", `scenario.yaml: cgroups[0].path: "a/b" must be absolute (start with /)`},
 	{"oom_group on v1", minimal + "cgroups: [{path: /a, oom_group: true}]\n", "scenario.yaml: cgroups[0].oom_group: memory.oom.group exists only on cgroup v2 (set node.cgroup_version: 2)"},
@@ -51,13 +51,23 @@ node: {memory: 12GB}`, `scenario.yaml: node.memory: "12GB" is ambiguous: write I
 	{"undefined pod", minimal + "processes: [{name: a, pod: web}]\n", `scenario.yaml: processes[0].pod: "web" is not defined under pods`},
 	{"pod and cgroup", minimal + "pods: [{name: web, containers: [{name: app}]}]\nprocesses: [{name: a, pod: web, cgroup: /x}]\n", "scenario.yaml: processes[0].cgroup: give either cgroup or pod/container, not both"},
 	{"request above limit", minimal + "pods: [{name: web, containers: [{name: app, requests: {memory: 2Gi}, limits: {memory: 1Gi}}]}]\n",
-		"scenario.yaml: pods[0].containers[0].requests.memory: 2GiB is more than limits.memory (1GiB)"},
+		"scenario.yaml: pods[0].containers[0].requests.memory: 2 GiB is more than limits.memory (1 GiB)"},
 	{"knobs for another runtime", minimal + "processes: [{name: a, dotnet: {heap_hard_limit_percent: 50}}]\n",
 		"scenario.yaml: processes[0].dotnet: knobs for dotnet, but runtime is native (set runtime: dotnet)"},
 	{"dotnet percent 100", minimal + "processes: [{name: a, runtime: dotnet, dotnet: {heap_hard_limit_percent: 100}}]\n",
 		"scenario.yaml: processes[0].dotnet.heap_hard_limit_percent: must be from 1 to 99: the GC ignores other values (if ((percent_of_mem > 0) && (percent_of_mem < 100)))"},
 	{"two actions in one item", minimal + "processes: [{name: a, actions: [{sleep: 1s, exit: {}}]}]\n",
 		"scenario.yaml: processes[0].actions[0]: want one of alloc, fork, sleep, sysctl, exit (e.g. - sleep: 5s)"},
+	{"too large for the simulator", `kernel: "5.4.0"
+node: {memory: 5EiB}`, `scenario.yaml: node.memory: "5EiB" is more than the simulator takes (4EiB)`},
+	{"size overflows", `kernel: "5.4.0"
+node: {memory: 9223372036854775808}`, `scenario.yaml: node.memory: "9223372036854775808" is too large: at most 8EiB (2^63-1 bytes)`},
+	{"negative size", `kernel: "5.4.0"
+node: {memory: -1GiB}`, `scenario.yaml: node.memory: "-1GiB" is negative: a size is 0 or more bytes`},
+	{"pod memory is a Kubernetes quantity", minimal + "pods: [{name: web, containers: [{name: app, limits: {memory: 1e400}}]}]\n",
+		`scenario.yaml: pods[0].containers[0].limits.memory: "1e400" is too large: at most 8Ei−1 bytes`},
+	{"pod memory in milli", minimal + "pods: [{name: web, containers: [{name: app, limits: {memory: 512m}}]}]\n",
+		`scenario.yaml: pods[0].containers[0].limits.memory: "512m" is not a whole number of bytes (in a Kubernetes quantity m is milli: 100m is a tenth of a byte; write 100Mi or 100M)`},
 	{"eviction percent", minimal + "kubelet: {eviction_hard: memory.available<5%}\n",
 		`scenario.yaml: kubelet.eviction_hard: "memory.available<5%": percentages are not simulated; give a size (e.g. memory.available<100Mi)`},
 	{"bad kubelet version", minimal + "kubelet: {version: \"2.0\"}\n", `scenario.yaml: kubelet.version: "2.0" is not a Kubernetes release oomkit models (e.g. "1.30")`},
@@ -186,24 +196,6 @@ processes: [{name: g, pod: g}]
 	}
 }
 
-func TestParseSize(t *testing.T) {
-	for _, tt := range []struct {
-		in   string
-		want int64
-		err  bool
-	}{
-		{"0", 0, false}, {"4096", 4096, false}, {"100MiB", 100 * mib, false}, {"100Mi", 100 * mib, false},
-		{"1.5GiB", 1536 * mib, false}, {"1TiB", 1 << 40, false}, {"12 GiB", 12 * gib, false},
-		{"10XB", 0, true}, {"100MB", 0, true}, {"-1MiB", 0, true}, {"", 0, true}, {"MiB", 0, true},
-		{"99999999999TiB", 0, true}, {"1e3", 0, true},
-	} {
-		got, err := ParseSize(tt.in)
-		if (err != nil) != tt.err || got != tt.want {
-			t.Errorf("ParseSize(%q) = %d, %v; want %d, err %v", tt.in, got, err, tt.want, tt.err)
-		}
-	}
-}
-
 // FuzzLoad feeds arbitrary YAML to the loader and runs what loads for a
 // bounded number of steps: neither may panic, and every refusal is one
 // line naming the file.
@@ -227,4 +219,28 @@ func FuzzLoad(f *testing.F) {
 			t.Fatalf("run error with a newline: %q", err)
 		}
 	})
+}
+
+// TestSizeSyntax: a container's memory is a Kubernetes quantity (G is 10^9,
+// as the API server reads it), every other size is oomkit's (binary units).
+func TestSizeSyntax(t *testing.T) {
+	s, err := Load("s.yaml", []byte(minimal+`pods: [{name: web, containers: [{name: app, requests: {memory: 1G}, limits: {memory: 1.5Gi}}]}]
+processes: [{name: a, pod: web, container: app, actions: [{alloc: {block: 1.5GiB, touch: 12.5%}}]}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := s.Pods[0].Containers[0]
+	if c.RequestBytes != 1_000_000_000 || c.LimitBytes != 1_610_612_736 {
+		t.Errorf("request %d, limit %d; want 1000000000 and 1610612736", c.RequestBytes, c.LimitBytes)
+	}
+	var a *Alloc
+	for _, p := range s.Processes {
+		if p.Name == "a" {
+			a = p.Actions[0].Alloc
+		}
+	}
+	if a.BlockBytes != 1_610_612_736 || a.TouchPercent != 12.5 {
+		t.Errorf("block %d, touch %v; want 1610612736 and 12.5", a.BlockBytes, a.TouchPercent)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/oomkit/oomkit/internal/bytesize"
 	"github.com/oomkit/oomkit/internal/kube"
 )
 
@@ -131,7 +132,7 @@ func (l *loader) cgroupTree(s *Scenario) error {
 				where = c.origin
 			}
 			return l.errorf(where, "%s is larger than its parent's limit (%s under %s): the child can never use it",
-				FormatSize(c.MemoryMaxBytes), FormatSize(eff), nearestLimited(c.Path, s.Cgroups, limit))
+				bytesize.Format(c.MemoryMaxBytes), bytesize.Format(eff), nearestLimited(c.Path, s.Cgroups, limit))
 		}
 		if c.OOMGroup && !s.Node.CgroupV2 {
 			return l.errorf(p+".oom_group", "memory.oom.group exists only on cgroup v2 (set node.cgroup_version: 2)")

@@ -106,12 +106,12 @@ func (j *jsonWriter) Write(p []byte) (int, error) {
 	start := 0
 	for i := 0; i < len(p); i++ {
 		c := p[i]
-		switch {
-		case c == 0x7f:
+		switch c {
+		case 0x7f:
 			j.buf = append(j.buf, p[start:i]...)
 			j.buf = append(j.buf, `\u007f`...)
 			start = i + 1
-		case c == 0xc2:
+		case 0xc2:
 			if i+1 == len(p) {
 				j.buf = append(j.buf, p[start:i]...)
 				j.pending = []byte{c}

@@ -5,18 +5,20 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/oomkit/oomkit/internal/kerneltest"
 )
 
 // requireVMBench is requireVM for benchmarks.
 func requireVMBench(b *testing.B) []byte {
 	b.Helper()
 	if _, err := FindQEMU(Config{}.withDefaults().QEMU); err != nil {
-		b.Skip(err)
+		kerneltest.Skip(b, err.Error())
 	}
 	if _, err := (Config{}).withDefaults().kernelPath(context.Background()); err != nil {
-		b.Skip(err)
+		kerneltest.Skip(b, err.Error())
 	}
-	bin, err := testBinary()
+	bin, err := TestBinary()
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -78,7 +80,7 @@ func BenchmarkInitramfs(b *testing.B) {
 // apt-cache call runs.
 func BenchmarkFetchKernelCached(b *testing.B) {
 	if _, err := FetchKernel(context.Background(), "", ""); err != nil {
-		b.Skip(err)
+		kerneltest.Skip(b, err.Error())
 	}
 	for b.Loop() {
 		if _, err := FetchKernel(context.Background(), "", ""); err != nil {

@@ -1,4 +1,4 @@
-package vm
+package vm_test
 
 import (
 	"os"
@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/oomkit/oomkit/internal/cgroup"
+	"github.com/oomkit/oomkit/internal/vm"
+	"github.com/oomkit/oomkit/internal/vm/vmtest"
 )
 
 // envHold makes a hog keep its memory after allocating, until killed.
@@ -18,8 +20,8 @@ const envHold = "OOMKIT_VMTEST_HOLD"
 // cgroup v2 memory controller: what they read must be what was set up and
 // what the kernel counted, before and after a group OOM kill.
 func TestCgroupReadersV2(t *testing.T) {
-	if !InGuest() {
-		RunTest(t, Config{})
+	if !vm.InGuest() {
+		vmtest.RunTest(t, vm.Config{})
 		return
 	}
 	const limit = 64 << 20

@@ -12,8 +12,8 @@
 //
 // # How a boot works
 //
-// The host side (Run, RunTest, RunOomkit) packs the binary as /init in a
-// newc cpio archive written in Go, finds qemu-system-x86_64 (FindQEMU) and
+// The host side (Run, RunOomkit; vmtest.RunTest for tests) packs the
+// binary as /init in a newc cpio archive written in Go, finds qemu-system-x86_64 (FindQEMU) and
 // the kernel (Config.Kernel, or a Debian package fetched with apt-get
 // download and cached by FetchKernel), and starts qemu with the kernel
 // console on ttyS0 and a results channel on ttyS1. Nothing is written to
@@ -36,7 +36,7 @@
 //
 //	func TestGroupKill(t *testing.T) {
 //		if !vm.InGuest() {
-//			vm.RunTest(t, vm.Config{}) // build, boot, run this test there
+//			vmtest.RunTest(t, vm.Config{}) // build, boot, run this test there
 //			return
 //		}
 //		// In the guest, as root: real cgroup v2.
@@ -45,8 +45,10 @@
 //		...
 //	}
 //
-// RunTest builds the package's test binary with CGO_ENABLED=0 once per
-// package per `go test`, and logs the guest's output through t. The guest
+// vmtest.RunTest (internal/vm/vmtest: the harness imports package testing,
+// so it lives apart from this package, which the oomkit binary links)
+// builds the package's test binary with CGO_ENABLED=0 once per package per
+// `go test` (TestBinary), and logs the guest's output through t. The guest
 // test runs in "/", so it cannot read testdata; to start helper processes,
 // re-exec /proc/self/exe with an environment variable the package's
 // TestMain checks (see TestGroupKill's hogs in this package). Where qemu or

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/oomkit/oomkit/internal/kerneltest"
 )
 
 // requireVM skips (or fails under OOMKIT_REQUIRE_KERNEL_TESTS=1) where no
@@ -19,12 +21,12 @@ func requireVM(t *testing.T) []byte {
 		t.Skip("host-side test")
 	}
 	if _, err := FindQEMU(Config{}.withDefaults().QEMU); err != nil {
-		skipOrFail(t, err)
+		kerneltest.Skip(t, err.Error())
 	}
 	if _, err := (Config{}).withDefaults().kernelPath(context.Background()); err != nil {
-		skipOrFail(t, err)
+		kerneltest.Skip(t, err.Error())
 	}
-	bin, err := testBinary()
+	bin, err := TestBinary()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +104,7 @@ func TestKernelFetchNoNetwork(t *testing.T) {
 	}
 	name, _, err := resolveKernelPackage(context.Background(), DefaultKernelPackage)
 	if err != nil {
-		skipOrFail(t, err) // no apt lists: nothing to resolve offline either
+		kerneltest.Skip(t, err.Error()) // no apt lists: nothing to resolve offline either
 	}
 	cleanTempDir(t)
 	cache := t.TempDir()

@@ -5,10 +5,10 @@ import (
 	"context"
 	"debug/elf"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"sync"
-	"testing"
 )
 
 // ErrNotGuestReady means the binary RunOomkit would boot does not link this
@@ -56,7 +56,7 @@ func oomkitBinary(path string) ([]byte, error) {
 	if path != "" {
 		return readStatic(path)
 	}
-	if exe, err := os.Executable(); err == nil && !testing.Testing() {
+	if exe, err := os.Executable(); err == nil && !inTestBinary() {
 		if b, err := readStatic(exe); err == nil {
 			return b, nil
 		}
@@ -76,6 +76,13 @@ func oomkitBinary(path string) ([]byte, error) {
 	})
 	return builtOomkit.bin, builtOomkit.err
 }
+
+// inTestBinary reports whether this process is a `go test` binary, which is
+// not oomkit: RunOomkit then builds cmd/oomkit instead of booting itself.
+// testing.Testing says so too, but importing package testing would link it
+// into oomkit; a test binary has the test.v flag registered (testing.Init)
+// before any test runs.
+func inTestBinary() bool { return flag.Lookup("test.v") != nil }
 
 // readStatic reads path if it is a statically linked x86-64 ELF executable:
 // the initramfs has no dynamic loader and no libc.

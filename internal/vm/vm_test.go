@@ -1,4 +1,4 @@
-package vm
+package vm_test
 
 import (
 	"flag"
@@ -14,6 +14,9 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/oomkit/oomkit/internal/vm"
+	"github.com/oomkit/oomkit/internal/vm/vmtest"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/guest-6.1-group-kill.{log,kmsg} from a fresh guest run")
@@ -173,6 +176,32 @@ func openKmsg(t *testing.T) *kmsgReader {
 	return &kmsgReader{fd: fd}
 }
 
+// recordsUntil reads records until missing, given the dmesg text of those
+// read, says nothing is missing; it waits in poll(2) for the kernel to log
+// more (a process can be reaped before its "Killed process" line is
+// printed: __oom_kill_process() sends SIGKILL first). The deadline is a
+// guard.
+func (k *kmsgReader) recordsUntil(t *testing.T, missing func(text string) string) []string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	var recs []string
+	for {
+		recs = append(recs, k.records()...)
+		m := missing(dmesgText(recs))
+		if m == "" {
+			return recs
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			t.Fatalf("kernel log lacks %s after 30 s", m)
+		}
+		fds := []unix.PollFd{{Fd: int32(k.fd), Events: unix.POLLIN}}
+		if _, err := unix.Poll(fds, int(left/time.Millisecond)+1); err != nil && err != unix.EINTR {
+			t.Fatalf("poll /dev/kmsg: %v", err)
+		}
+	}
+}
+
 // records returns the raw records ("prio,seq,usec,flags;text") read so far.
 func (k *kmsgReader) records() []string {
 	var recs []string
@@ -219,8 +248,8 @@ const (
 )
 
 func TestGroupKill(t *testing.T) {
-	if !InGuest() {
-		res := RunTest(t, Config{})
+	if !vm.InGuest() {
+		res := vmtest.RunTest(t, vm.Config{})
 		if *update {
 			saveGroupKillLog(t, res)
 		}
@@ -253,20 +282,27 @@ func TestGroupKill(t *testing.T) {
 	if ev["oom_kill"] < procs {
 		t.Errorf("oom_kill = %d, want >= %d", ev["oom_kill"], procs)
 	}
-	time.Sleep(50 * time.Millisecond) // the last lines of the report
-	recs := kmsg.records()
-	text := dmesgText(recs)
 	name := "/" + filepath.Base(cg)
-	for _, want := range []string{
+	want := []string{
 		"invoked oom-killer",
 		"oom-kill:constraint=CONSTRAINT_MEMCG",
 		"oom_memcg=" + name,
 		"Tasks in " + name + " are going to be killed due to memory.oom.group set",
 		"Memory cgroup out of memory: Killed process",
 		"(" + hogComm + ")",
-	} {
-		if !strings.Contains(text, want) {
-			t.Errorf("kernel log lacks %q", want)
+	}
+	// Wait for a Killed line per process (a line may name a thread, or
+	// repeat a process: spec/qemu-v2.md §5.3), then check the report.
+	recs := kmsg.recordsUntil(t, func(text string) string {
+		if n := strings.Count(text, "Killed process "); n < procs {
+			return fmt.Sprintf("%d Killed lines (has %d)", procs, n)
+		}
+		return ""
+	})
+	text := dmesgText(recs)
+	for _, w := range want {
+		if !strings.Contains(text, w) {
+			t.Errorf("kernel log lacks %q", w)
 		}
 	}
 	fmt.Println(kmsgBegin)
@@ -278,7 +314,7 @@ func TestGroupKill(t *testing.T) {
 
 // saveGroupKillLog writes the kernel log the guest printed between the
 // markers to testdata, as dmesg text and as raw /dev/kmsg records.
-func saveGroupKillLog(t *testing.T, res *Result) {
+func saveGroupKillLog(t *testing.T, res *vm.Result) {
 	out := string(res.Stdout)
 	i, j := strings.Index(out, kmsgBegin+"\n"), strings.Index(out, kmsgEnd)
 	if i < 0 || j < i {
@@ -309,8 +345,8 @@ func saveGroupKillLog(t *testing.T, res *Result) {
 }
 
 func TestMemoryHigh(t *testing.T) {
-	if !InGuest() {
-		RunTest(t, Config{SwapMiB: 256})
+	if !vm.InGuest() {
+		vmtest.RunTest(t, vm.Config{SwapMiB: 256})
 		return
 	}
 	// 96 MiB touched in a cgroup with memory.high 32 MiB and no memory.max:
@@ -371,8 +407,8 @@ func psiTotal(t *testing.T, psi, kind string) int64 {
 }
 
 func TestScratchPageCache(t *testing.T) {
-	if !InGuest() {
-		RunTest(t, Config{ScratchMiB: 512})
+	if !vm.InGuest() {
+		vmtest.RunTest(t, vm.Config{ScratchMiB: 512})
 		return
 	}
 	var st unix.Statfs_t

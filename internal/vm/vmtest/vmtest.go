@@ -1,17 +1,21 @@
-package vm
+// Package vmtest runs a test inside a cgroup v2 guest (internal/vm): the
+// test harness, kept out of internal/vm so that the oomkit binary, which
+// links internal/vm for lab --vm, does not link package testing.
+package vmtest
 
 import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/oomkit/oomkit/internal/kerneltest"
+	"github.com/oomkit/oomkit/internal/vm"
 )
 
 // RunTest runs the calling test inside a VM, fails t if it fails there, and
@@ -19,7 +23,7 @@ import (
 // Call it from a test that starts with
 //
 //	if !vm.InGuest() {
-//		vm.RunTest(t, vm.Config{})
+//		vmtest.RunTest(t, vm.Config{})
 //		return
 //	}
 //	// From here on: PID 1's child in the guest, root, cgroup v2 at
@@ -32,16 +36,20 @@ import (
 // with the reason, or fails under OOMKIT_REQUIRE_KERNEL_TESTS=1. The guest
 // runs the package's tests with the working directory "/": testdata is not
 // there.
-func RunTest(t *testing.T, cfg Config) *Result {
+func RunTest(t *testing.T, cfg vm.Config) *vm.Result {
 	t.Helper()
-	if InGuest() {
-		t.Fatal("vm.RunTest called inside the guest; guard it with if !vm.InGuest()")
+	if vm.InGuest() {
+		t.Fatal("vmtest.RunTest called inside the guest; guard it with if !vm.InGuest()")
 		return nil
 	}
-	if _, err := FindQEMU(cfg.withDefaults().QEMU); err != nil {
-		skipOrFail(t, err)
+	qemu := cfg.QEMU
+	if qemu == "" {
+		qemu = os.Getenv(vm.EnvQEMU)
 	}
-	bin, err := testBinary()
+	if _, err := vm.FindQEMU(qemu); err != nil {
+		kerneltest.Skip(t, err.Error())
+	}
+	bin, err := vm.TestBinary()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,10 +61,10 @@ func RunTest(t *testing.T, cfg Config) *Result {
 	lw := &lineLogger{t: t}
 	cfg.Stdout, cfg.Stderr = lw, lw
 	args := []string{"-test.run=" + runPattern(t.Name()), "-test.v=true", "-test.count=1"}
-	res, err := Run(context.Background(), cfg, bin, args...)
+	res, err := vm.Run(context.Background(), cfg, bin, args...)
 	lw.flush()
-	if errors.Is(err, ErrNoQEMU) || errors.Is(err, ErrNoKernel) {
-		skipOrFail(t, err)
+	if errors.Is(err, vm.ErrNoQEMU) || errors.Is(err, vm.ErrNoKernel) {
+		kerneltest.Skip(t, err.Error())
 	}
 	if err != nil {
 		t.Fatalf("%v\nkernel console:\n%s", err, res.Console)
@@ -71,16 +79,6 @@ func RunTest(t *testing.T, cfg Config) *Result {
 	return res
 }
 
-// skipOrFail skips t for a missing prerequisite, or fails it where CI
-// requires the kernel tests to run.
-func skipOrFail(t *testing.T, err error) {
-	t.Helper()
-	if os.Getenv(envRequire) == "1" {
-		t.Fatalf("%v (%s=1: this test must run here)", err, envRequire)
-	}
-	t.Skipf("skipped: %v", err)
-}
-
 // runPattern anchors each element of a (sub)test name for -test.run.
 func runPattern(name string) string {
 	parts := strings.Split(name, "/")
@@ -88,60 +86,6 @@ func runPattern(name string) string {
 		parts[i] = "^" + regexp.QuoteMeta(p) + "$"
 	}
 	return strings.Join(parts, "/")
-}
-
-var testBinaries struct {
-	sync.Mutex
-	byDir map[string][]byte
-}
-
-// testBinary builds the current package's test binary with CGO_ENABLED=0
-// (static, so it runs as /init with no libc in the initramfs), once per
-// package directory per process. `go test` runs a package's tests in its
-// source directory, so the working directory names the package. The build
-// goes to a temporary directory that is removed at once.
-func testBinary() ([]byte, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return nil, err
-	}
-	testBinaries.Lock()
-	defer testBinaries.Unlock()
-	if b, ok := testBinaries.byDir[dir]; ok {
-		return b, nil
-	}
-	b, err := goBuild(dir, "test", "-c", ".")
-	if err != nil {
-		return nil, err
-	}
-	if testBinaries.byDir == nil {
-		testBinaries.byDir = map[string][]byte{}
-	}
-	testBinaries.byDir[dir] = b
-	return b, nil
-}
-
-// goBuild runs `go <verb> <args> -o TMP` in dir with CGO_ENABLED=0 and
-// returns the binary.
-func goBuild(dir, verb string, args ...string) ([]byte, error) {
-	goCmd, err := exec.LookPath("go")
-	if err != nil {
-		return nil, fmt.Errorf("build the guest binary: %w (put the Go toolchain in PATH)", err)
-	}
-	tmp, err := os.MkdirTemp("", "oomkit-vm-build-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(tmp)
-	out := filepath.Join(tmp, "init")
-	cmdArgs := append([]string{verb, "-o", out}, args...)
-	cmd := exec.Command(goCmd, cmdArgs...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64", "GOFLAGS=")
-	if msg, err := cmd.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("go %s (static build for the guest): %w\n%s", strings.Join(cmdArgs, " "), err, msg)
-	}
-	return os.ReadFile(out)
 }
 
 // lineLogger sends complete lines to t.Log.
