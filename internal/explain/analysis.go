@@ -8,10 +8,6 @@ import (
 	"github.com/oomkit/oomkit/internal/oomlog"
 )
 
-// unlimitedKB is what the kernel prints for an unlimited memcg counter
-// (PAGE_COUNTER_MAX in kB on 64-bit).
-const unlimitedKB = 9007199254740988
-
 // model is the task table as the mm package sees it.
 type model struct {
 	rows  []oomlog.Task
