@@ -510,7 +510,7 @@ func renderEvent(w *bufio.Writer, e *explain.Event, n int, verbose bool, boot ti
 		}
 		row("kubernetes", strings.Join(p, ", "))
 		p = p[:0]
-		p = append(p, "driver "+deref(k.CgroupDriver, "unknown"), "runtime "+deref(k.Runtime, "unknown (the cgroup name does not say)"), "limit scope "+deref(k.LimitScope, "unknown"))
+		p = append(p, "driver "+deref(k.CgroupDriver, "unknown"), "runtime "+deref(k.ContainerRuntime, "unknown (the cgroup name does not say)"), "limit scope "+deref(k.LimitScope, "unknown"))
 		row("", strings.Join(p, ", "))
 		if k.VictimOOMScoreAdjMeaning != nil {
 			row("", "victim's oom_score_adj: "+*k.VictimOOMScoreAdjMeaning)

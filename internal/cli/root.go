@@ -97,6 +97,7 @@ Percentages carry their sign: 50%. Sizes print as 1.5 GiB, 169 MiB
 		newAllocCommand(s),
 		newLabCommand(s),
 		newSimCommand(s),
+		newAgentCommand(s),
 		newEventsCommand(s),
 		newVersionCommand(s),
 		newGenManCommand(s),

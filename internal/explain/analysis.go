@@ -9,10 +9,6 @@ import (
 	"github.com/oomkit/oomkit/internal/oomlog"
 )
 
-// unlimitedKB is what the kernel prints for an unlimited memcg counter
-// (PAGE_COUNTER_MAX in kB on 64-bit).
-const unlimitedKB = 9007199254740988
-
 // kbPerPage turns the report's kB into the OOM killer's pages (PAGE_SIZE,
 // x86-64).
 const kbPerPage = mm.PageSize / 1024

@@ -22,7 +22,7 @@ const (
 	// the largest is an unlimited ≤3.x memcg counter, RES_COUNTER_MAX
 	// (ULLONG_MAX) >> 10 = 18014398509481983 kB (mm/memcontrol.c
 	// mem_cgroup_print_oom_info()); 4.x+ print PAGE_COUNTER_MAX in kB,
-	// 9007199254740988 (unlimitedKB). Every size at or above unlimitedKB
+	// 9007199254740988 (mm.UnlimitedKB). Every size at or above mm.UnlimitedKB
 	// reads "unlimited", so none is ever turned into bytes.
 	maxKB = math.MaxUint64 >> 10
 	// maxPages: page counts (%lu); more cannot be turned into bytes.
@@ -209,10 +209,10 @@ func (c *checker) victims(vs []oomlog.Victim) []oomlog.Victim {
 }
 
 // addKB adds kB sizes without wrapping: ok is false when the sum is not
-// below unlimitedKB, so not a size that can be turned into bytes.
+// below mm.UnlimitedKB, so not a size that can be turned into bytes.
 func addKB(xs ...int64) (sum int64, ok bool) {
 	for _, x := range xs {
-		if x < 0 || x >= unlimitedKB || sum >= unlimitedKB-x {
+		if x < 0 || x >= mm.UnlimitedKB || sum >= mm.UnlimitedKB-x {
 			return 0, false
 		}
 		sum += x

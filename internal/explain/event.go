@@ -6,6 +6,8 @@
 // It does no I/O.
 package explain
 
+import "github.com/oomkit/oomkit/internal/kube"
+
 // Schema is the value of every Event's "schema" field.
 const Schema = "oomkit.event/v1"
 
@@ -134,13 +136,12 @@ type Victim struct {
 	From VictimSource `json:"from"`
 }
 
-// Kube is the Kubernetes reading of the report's memcg paths.
+// Kube is the Kubernetes reading of the report's memcg paths: the
+// victim's memcg (task_memcg, or oom_memcg when task_memcg is not a
+// kubelet path) in the shape every schema shares, and what the report
+// adds to it.
 type Kube struct {
-	PodUID       *string `json:"pod_uid"`
-	ContainerID  *string `json:"container_id"`
-	QOSClass     *string `json:"qos_class"`
-	CgroupDriver *string `json:"cgroup_driver"`
-	Runtime      *string `json:"runtime"`
+	kube.Attribution
 	// LimitScope is the level whose limit was hit: "container", "pod",
 	// "qos", "node" (the kubepods cgroup, node allocatable) or "global"
 	// (the machine ran out, no cgroup limit).

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/oomkit/oomkit/internal/kube"
 	"github.com/oomkit/oomkit/internal/oomlog"
 )
 
@@ -46,8 +47,8 @@ func TestKubernetes(t *testing.T) {
 				},
 				GroupKillPath: ctr,
 			},
-			want: &Kube{PodUID: strp(uid), ContainerID: strp(cid), QOSClass: strp("Burstable"), CgroupDriver: strp("systemd"),
-				Runtime: strp("containerd"), LimitScope: strp("container"),
+			want: &Kube{Attribution: kube.Attribution{PodUID: strp(uid), ContainerID: strp(cid), QOSClass: strp("Burstable"), CgroupDriver: strp("systemd"), ContainerRuntime: strp("containerd"), CgroupLevel: strp("container")},
+				LimitScope:               strp("container"),
 				VictimOOMScoreAdjMeaning: strp("Burstable pod: memory request ≈ 3.1% of node memory"), OOMKilled: "yes"},
 		},
 		{
@@ -58,8 +59,8 @@ func TestKubernetes(t *testing.T) {
 				Tasks:   []oomlog.Task{row(100, -998, 1, "pause"), row(200, 969, 50000, "stress-ng-vm")},
 				Victims: []oomlog.Victim{{PID: 200, Comm: "stress-ng-vm", OOMScoreAdj: intp(969)}},
 			},
-			want: &Kube{PodUID: strp(uid), ContainerID: strp(cid), QOSClass: strp("Burstable"), CgroupDriver: strp("systemd"),
-				Runtime: strp("containerd"), LimitScope: strp("pod"),
+			want: &Kube{Attribution: kube.Attribution{PodUID: strp(uid), ContainerID: strp(cid), QOSClass: strp("Burstable"), CgroupDriver: strp("systemd"), ContainerRuntime: strp("containerd"), CgroupLevel: strp("container")},
+				LimitScope:               strp("pod"),
 				VictimOOMScoreAdjMeaning: strp("Burstable pod: memory request ≈ 3.1% of node memory"), OOMKilled: "unknown",
 				VictimFirstListed: ptr(true)},
 		},
@@ -71,8 +72,8 @@ func TestKubernetes(t *testing.T) {
 				Tasks:   []oomlog.Task{row(1, 0, 3000, "systemd"), row(200, 1000, 50000, "python3")},
 				Victims: []oomlog.Victim{{PID: 200, Comm: "python3", OOMScoreAdj: intp(1000)}},
 			},
-			want: &Kube{PodUID: strp(uid), ContainerID: strp(cid), QOSClass: strp("Burstable"), CgroupDriver: strp("systemd"),
-				Runtime: strp("containerd"), LimitScope: strp("global"),
+			want: &Kube{Attribution: kube.Attribution{PodUID: strp(uid), ContainerID: strp(cid), QOSClass: strp("Burstable"), CgroupDriver: strp("systemd"), ContainerRuntime: strp("containerd"), CgroupLevel: strp("container")},
+				LimitScope:               strp("global"),
 				VictimOOMScoreAdjMeaning: strp("BestEffort pod (1000): killed first"), OOMKilled: "unknown"},
 		},
 		{
@@ -82,8 +83,9 @@ func TestKubernetes(t *testing.T) {
 				OOMMemcg: "/kubepods/burstable/pod28fcb1a0-a45c-44e7-b9bf-e3b9360bedba", TaskMemcg: crio,
 				Victims: []oomlog.Victim{{PID: 7, Comm: "conmon"}},
 			},
-			want: &Kube{PodUID: strp("28fcb1a0-a45c-44e7-b9bf-e3b9360bedba"), ContainerID: strp(cid), QOSClass: strp("Burstable"),
-				CgroupDriver: strp("cgroupfs"), Runtime: strp("cri-o"), LimitScope: strp("pod"), OOMKilled: "no"},
+			want: &Kube{Attribution: kube.Attribution{PodUID: strp("28fcb1a0-a45c-44e7-b9bf-e3b9360bedba"), ContainerID: strp(cid), QOSClass: strp("Burstable"),
+				CgroupDriver: strp("cgroupfs"), ContainerRuntime: strp("cri-o"), CgroupLevel: strp("container")},
+				LimitScope: strp("pod"), OOMKilled: "no"},
 		},
 		{
 			name: "not Kubernetes",

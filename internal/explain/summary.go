@@ -43,7 +43,7 @@ func HumanBytes(b int64) string {
 
 // HumanKB formats a kB count as printed by the kernel.
 func HumanKB(kb int64) string {
-	if kb >= unlimitedKB {
+	if kb >= mm.UnlimitedKB {
 		return "unlimited"
 	}
 	return HumanBytes(kb * 1024)

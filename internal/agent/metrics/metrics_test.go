@@ -1,0 +1,77 @@
+package metrics
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/oomkit/oomkit/internal/agent/api"
+)
+
+func TestLint(t *testing.T) {
+	eta := 30.0
+	m := New("test", func() []api.Headroom {
+		return []api.Headroom{{Cgroup: "/a", WorkingSetBytes: 1, LimitBytes: 2, OOMETASeconds: &eta}}
+	}, time.Hour)
+	m.Kill(&api.Kill{Kills: 2, Victim: api.VictimChild, Report: api.ReportMissing}, time.Now())
+	problems, err := promlint.NewWithMetricFamilies(mustGather(t, m)).Lint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("%s: %s", p.Metric, p.Text)
+	}
+	if n := testutil.ToFloat64(m.kills.WithLabelValues("unknown", "", "", "", "child")); n != 2 {
+		t.Errorf("kills = %v", n)
+	}
+	if n := testutil.ToFloat64(m.missing); n != 2 {
+		t.Errorf("missing = %v", n)
+	}
+}
+
+// TestKillSeriesBounded: pod series beyond the limit lose their pod
+// labels, and a pod's series goes once its last kill is older than the
+// retention.
+func TestKillSeriesBounded(t *testing.T) {
+	m := New("test", func() []api.Headroom { return nil }, time.Hour)
+	now := time.Now()
+	for i := 0; i < MaxKillSeries+5; i++ {
+		ns, pod := "ns", "pod-"+strings.Repeat("x", i%7)+string(rune('a'+i%26))+itoa(i)
+		m.Kill(&api.Kill{Kills: 1, Victim: api.VictimMain, Namespace: &ns, Pod: &pod}, now)
+	}
+	if n := testutil.ToFloat64(m.overflow); n != 5 {
+		t.Errorf("overflow = %v, want 5", n)
+	}
+	if n := testutil.CollectAndCount(m.kills); n > MaxKillSeries+15 {
+		t.Errorf("%d kill series", n)
+	}
+	ns, pod := "ns", "late"
+	m.Kill(&api.Kill{Kills: 1, Victim: api.VictimMain, Namespace: &ns, Pod: &pod}, now.Add(2*time.Hour))
+	if n := testutil.CollectAndCount(m.kills); n != 15+1 {
+		t.Errorf("%d kill series after the retention, want the 15 node ones and the new pod's", n)
+	}
+}
+
+func itoa(i int) string {
+	b := []byte{}
+	for {
+		b = append([]byte{byte('0' + i%10)}, b...)
+		i /= 10
+		if i == 0 {
+			return string(b)
+		}
+	}
+}
+
+func mustGather(t *testing.T, m *Metrics) []*dto.MetricFamily {
+	t.Helper()
+	fams, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fams
+}

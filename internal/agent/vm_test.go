@@ -1,0 +1,161 @@
+package agent
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/oomkit/oomkit/internal/agent/api"
+	"github.com/oomkit/oomkit/internal/agent/store"
+	"github.com/oomkit/oomkit/internal/cgroup"
+	"github.com/oomkit/oomkit/internal/vm"
+	"github.com/oomkit/oomkit/internal/vm/vmtest"
+)
+
+// TestRealKillsV2 runs the agent in a cgroup v2 guest (memory.events,
+// inotify, a memory.oom.group kill): a single kill and a group kill each
+// appear once, with the right victims and cgroup, in the API, the
+// metrics, the page and the store, and the agent's count per cgroup is
+// the kernel's memory.events.local oom_kill.
+func TestRealKillsV2(t *testing.T) {
+	if testing.Short() && !vm.InGuest() {
+		t.Skip("boots a VM")
+	}
+	if !vm.InGuest() {
+		vmtest.RunTest(t, vm.Config{})
+		return
+	}
+	if err := loopbackUp(); err != nil {
+		t.Fatalf("bring up lo: %v", err)
+	}
+	l, err := cgroup.Detect(cgroup.Roots{})
+	if err != nil || l.Memory != cgroup.V2 {
+		t.Fatalf("no cgroup v2 memory controller: %v %+v", err, l)
+	}
+	state := t.TempDir()
+	ta := startAgent(t, Config{StateDir: state, SampleInterval: 100 * time.Millisecond})
+	waitBaseline(t, ta.logs)
+	single, err := cgroup.Create(l, "/", "single")
+	if err != nil {
+		t.Fatal(err)
+	}
+	group, err := cgroup.Create(l, "/", "group")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []*cgroup.Memcg{single, group} {
+		if err := m.SetLimit(64 << 20); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Write("memory.swap.max", "0"); err != nil {
+			t.Logf("memory.swap.max: %v", err)
+		}
+		waitSampled(t, ta.url, m.Path)
+	}
+	if err := group.Write("memory.oom.group", "1"); err != nil {
+		t.Fatal(err)
+	}
+
+	cmd, victim := startHog(t, single, "256:10")
+	_ = cmd.Wait()
+	var groupPIDs []int
+	var cmds []interface{ Wait() error }
+	for i := 0; i < 3; i++ {
+		c, pid := startHog(t, group, "256:20")
+		groupPIDs = append(groupPIDs, pid)
+		cmds = append(cmds, c)
+	}
+	for _, c := range cmds {
+		_ = c.Wait()
+	}
+	kernel := map[string]int64{}
+	for _, m := range []*cgroup.Memcg{single, group} {
+		b, err := os.ReadFile(filepath.Join(m.Dir, "memory.events.local"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		kernel[m.Path], _, _ = keyValue(b, "oom_kill")
+	}
+	t.Logf("memory.events.local oom_kill: %v", kernel)
+	sum := func(ks []api.Kill) (n int64) {
+		for _, k := range ks {
+			n += int64(k.Kills)
+		}
+		return n
+	}
+	waitFor(t, "the kills in the API", 60*time.Second, func() bool {
+		all := ta.kills(t, "")
+		return sum(inCgroup(all, single.Path)) == kernel[single.Path] && sum(inCgroup(all, group.Path)) == kernel[group.Path]
+	})
+	all := ta.kills(t, "")
+	s := inCgroup(all, single.Path)
+	if len(s) != 1 || len(s[0].Victims) != 1 || s[0].Victims[0].PID != victim || s[0].Report != api.ReportComplete || s[0].Victim != api.VictimMain {
+		t.Errorf("single kill: %+v", s)
+	}
+	if s[0].CgroupVersion == nil || *s[0].CgroupVersion != "v2" {
+		t.Errorf("single kill: cgroup_version %v", s[0].CgroupVersion)
+	}
+	g := inCgroup(all, group.Path)
+	if len(g) != 1 {
+		t.Fatalf("%d kills in the group, want 1 group kill: %+v", len(g), g)
+	}
+	if g[0].GroupKillPath == nil || *g[0].GroupKillPath != group.Path {
+		t.Errorf("group kill path %v", g[0].GroupKillPath)
+	}
+	var pids []int
+	for _, v := range g[0].Victims {
+		pids = append(pids, v.PID)
+	}
+	slices.Sort(pids)
+	slices.Sort(groupPIDs)
+	if !slices.Equal(pids, groupPIDs) {
+		t.Errorf("group victims %v, want %v", pids, groupPIDs)
+	}
+	if got := metricSum(t, ta.url, "oomkit_oom_kills_total", map[string]string{"constraint": "memcg"}); got != float64(kernel[single.Path]+kernel[group.Path]) {
+		t.Errorf("oomkit_oom_kills_total{constraint=memcg} = %v, the kernel counted %v", got, kernel)
+	}
+	page := get(t, ta.url+"/")
+	for _, k := range []api.Kill{s[0], g[0]} {
+		if !strings.Contains(page, `id="kill-`+k.ID+`"`) {
+			t.Errorf("the page lacks kill %s", k.ID)
+		}
+	}
+	ta.stop(t)
+	st, err := store.Open(state, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for _, k := range []api.Kill{s[0], g[0]} {
+		if !st.Has(k.ID) {
+			t.Errorf("kill %s not stored", k.ID)
+		}
+	}
+	for _, m := range []*cgroup.Memcg{single, group} {
+		_ = m.Remove()
+	}
+	t.Logf("kills: single %s (%d), group %s (%d kills, %d victims)", s[0].ID, s[0].Kills, g[0].ID, g[0].Kills, len(g[0].Victims))
+}
+
+// loopbackUp brings up lo, which the guest's /init leaves down.
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return err
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
+}
