@@ -240,7 +240,7 @@ func (c *choice) allocatingDecides(a *Analysis, e *Event) {
 // matches reports whether a task-table row is process pid: the row's pid
 // is the thread that holds the mm, its tgid the process.
 func matches(row oomlog.Task, pid int) bool {
-	return row.PID == pid || (row.TGID != nil && *row.TGID == pid)
+	return row.PID == pid || (row.Has&oomlog.HasTGID != 0 && row.TGID == pid)
 }
 
 // hintRules narrows the rule sets by what the report's format shows when
@@ -290,19 +290,19 @@ func Candidates(r *oomlog.Report, v *mm.Version, prior []int) (tasks []mm.Task, 
 	for i := range r.Tasks {
 		t, mt := &r.Tasks[i], &tasks[i]
 		mt.PID, mt.Name, mt.RSSPages, mt.OOMScoreAdj = t.PID, t.Name, t.RSSPages, t.OOMScoreAdj
-		if t.SwapEnts != nil {
-			mt.SwapEnts = *t.SwapEnts
+		if t.Has&oomlog.HasSwapEnts != 0 {
+			mt.SwapEnts = t.SwapEnts
 		}
 		switch {
-		case t.PgtablesPages != nil:
-			mt.PgtablePages = *t.PgtablesPages
-		case t.PgtablesBytes != nil:
-			mt.PgtablePages = *t.PgtablesBytes / mm.PageSize
+		case t.Has&oomlog.HasPgtablesPages != 0:
+			mt.PgtablePages = t.PgtablesPages
+		case t.Has&oomlog.HasPgtablesBytes != 0:
+			mt.PgtablePages = t.PgtablesBytes / mm.PageSize
 		}
 		// ≤4.16 took 3% off for CAP_SYS_ADMIN; uid 0 is the closest the
 		// table shows.
-		mt.CapSysAdmin = rootBonus && t.UID != nil && *t.UID == 0
-		if earlier(t.PID) || t.TGID != nil && earlier(*t.TGID) {
+		mt.CapSysAdmin = rootBonus && t.Has&oomlog.HasUID != 0 && t.UID == 0
+		if earlier(t.PID) || t.Has&oomlog.HasTGID != 0 && earlier(t.TGID) {
 			mt.Unkillable = true
 			skipped = append(skipped, t.PID)
 		}
@@ -498,8 +498,8 @@ func disagreement(r *oomlog.Report, c *choice) []string {
 
 func rowTGID(r *oomlog.Report, pid int) int {
 	for _, t := range r.Tasks {
-		if t.PID == pid && t.TGID != nil {
-			return *t.TGID
+		if t.PID == pid && t.Has&oomlog.HasTGID != 0 {
+			return t.TGID
 		}
 	}
 	return pid

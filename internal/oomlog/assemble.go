@@ -158,9 +158,7 @@ type builder struct {
 	lead       string
 	lastLine   int
 	finishedAt int
-	// rowValues is the block the task rows' values come from (read.go).
-	rowValues []rowValues
-	dropped   int // task rows over maxTasks
+	dropped    int // task rows over maxTasks
 }
 
 // logLine is one message line, its prefix removed.

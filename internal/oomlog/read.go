@@ -349,7 +349,7 @@ func (a *Assembler) readTaskRow(b *builder, l *logLine) bool {
 		return true
 	}
 	r.Tasks = append(r.Tasks, Task{})
-	if !parseTaskRowInto(body, cols, b.nextRowValues(), &r.Tasks[len(r.Tasks)-1]) {
+	if !parseTaskRowInto(body, cols, &r.Tasks[len(r.Tasks)-1]) {
 		r.Tasks[len(r.Tasks)-1] = Task{}
 		r.Tasks = r.Tasks[:len(r.Tasks)-1]
 		a.malformed(b, l.no, "task table row that does not match the header")
@@ -358,19 +358,6 @@ func (a *Assembler) readTaskRow(b *builder, l *logLine) bool {
 	b.block = taskTable
 	return true
 }
-
-// nextRowValues hands out the values of one task row, from blocks of
-// rowBlock rows.
-func (b *builder) nextRowValues() *rowValues {
-	if len(b.rowValues) == cap(b.rowValues) {
-		b.rowValues = make([]rowValues, 0, rowBlock)
-	}
-	b.rowValues = b.rowValues[:len(b.rowValues)+1]
-	return &b.rowValues[len(b.rowValues)-1]
-}
-
-// rowBlock is how many task rows' values one allocation holds.
-const rowBlock = 64
 
 // tasksCap is the room a task table starts with: a container's or a
 // small node's table fits, a busy node's grows a few times.
