@@ -159,6 +159,8 @@ type builder struct {
 	lastLine   int
 	finishedAt int
 	dropped    int // task rows over maxTasks
+	// scratch is the pooled table the rows are read into (read.go).
+	scratch *[]Task
 }
 
 // logLine is one message line, its prefix removed.
@@ -795,6 +797,7 @@ func (a *Assembler) holdFor(b *builder) int {
 // (oom_kill_process(), mm/oom_kill.c), so the kernel did kill it.
 func (a *Assembler) emit(b *builder) {
 	r := b.r
+	b.keepTable()
 	r.Truncated = len(r.Victims) == 0 && !r.NoKillable
 	if len(r.Victims) == 0 && r.SummaryPID != nil && !r.NoKillable {
 		r.Victims = append(r.Victims, Victim{PID: *r.SummaryPID, Comm: r.SummaryComm, UID: r.SummaryUID, FromSummary: true})

@@ -65,14 +65,22 @@ func NewScanner(r io.Reader, opts Options) *Scanner {
 // the reports that hold strings of it.
 const arenaBytes = 16 << 10
 
+// minArenaBytes is the smallest block: a pipe that delivers a line at a
+// time leaves little buffered, and its lines still share blocks.
+const minArenaBytes = 2 << 10
+
 // text returns b as a string copied into the arena.
 func (s *Scanner) text(b []byte) string {
 	if len(b) > arenaBytes/4 {
 		return string(b)
 	}
 	if s.arena.Cap()-s.arena.Len() < len(b) {
+		// A block no larger than what the read buffer still holds: at
+		// the end of the input (or of a small one) the rest fits in a
+		// block of its size, not a whole one mostly unused.
+		n := min(arenaBytes, max(minArenaBytes, len(b)+s.br.Buffered()))
 		s.arena = strings.Builder{}
-		s.arena.Grow(arenaBytes)
+		s.arena.Grow(n)
 	}
 	start := s.arena.Len()
 	s.arena.Write(b)
