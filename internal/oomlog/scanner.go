@@ -175,9 +175,22 @@ func (s *Scanner) feed(b []byte, cut bool) {
 	// prefilter and skip use the strings package's searches on it
 	// without copying the line.
 	view := unsafe.String(unsafe.SliceData(b), len(b))
-	if a.export == nil && !a.needsEveryLine() && !mayStart(view) && !strings.HasPrefix(view, "__CURSOR=") {
-		a.skip(s.line, view)
-		return
+	if a.export == nil {
+		if a.needsEveryLine() {
+			// Another program's syslog line is no report's: the
+			// Assembler would drop it after parsing its prefix
+			// (srcForeign), and parse it into the text arena first.
+			// Unless a prefix shape learned from a report is in force
+			// (it may read the line otherwise), or the line is cut,
+			// which the open report counts.
+			if !cut && a.shape == nil && otherProgram(view) {
+				a.skip(s.line, view)
+				return
+			}
+		} else if !mayStart(view) && !strings.HasPrefix(view, "__CURSOR=") {
+			a.skip(s.line, view)
+			return
+		}
 	}
 	if cut && len(a.open) > 0 && a.open[len(a.open)-1].stage != afterKill {
 		b := a.open[len(a.open)-1]
@@ -185,6 +198,17 @@ func (s *Scanner) feed(b []byte, cut bool) {
 		b.warn(fmt.Sprintf("line %d: longer than %d bytes, cut short", s.line, s.max))
 	}
 	s.queue = append(s.queue, a.Feed(Record{Text: s.text(b), Line: s.line})...)
+}
+
+// otherProgram reports whether b is a syslog line of a program other
+// than the kernel (splitPrefixInto's srcForeign, read the same way).
+func otherProgram(b string) bool {
+	end := syslogTime(b)
+	if end < 0 {
+		return false
+	}
+	kind, _, _ := kernelTag(b[end+1:])
+	return kind == tagOther
 }
 
 // mayStart is the cheap test every line passes through unless an open
