@@ -383,7 +383,7 @@ const (
 // kernelTag reads "[host] tag: …" after a syslog stamp: whose line it is,
 // where the host ends (hostEnd -1: no host) and where the message starts.
 func kernelTag(s string) (kind tagKind, hostEnd, body int) {
-	sp := indexSpace(s)
+	sp := strings.IndexByte(s, ' ')
 	tok := s
 	if sp >= 0 {
 		tok = s[:sp]
@@ -401,7 +401,7 @@ func kernelTag(s string) (kind tagKind, hostEnd, body int) {
 		return tagNone, 0, 0
 	}
 	r := s[sp+1:]
-	sp2 := indexSpace(r)
+	sp2 := strings.IndexByte(r, ' ')
 	tag := r
 	if sp2 >= 0 {
 		tag = r[:sp2]
@@ -416,25 +416,6 @@ func kernelTag(s string) (kind tagKind, hostEnd, body int) {
 		return tagOther, 0, 0
 	}
 	return tagNone, 0, 0
-}
-
-// indexSpace is strings.IndexByte(s, ' ') for the short fields of a
-// prefix (a host name, a tag): on every line of a big log, a loop over a
-// few bytes costs less than setting up the vector search.
-func indexSpace(s string) int {
-	n := min(len(s), 32)
-	for i := 0; i < n; i++ {
-		if s[i] == ' ' {
-			return i
-		}
-	}
-	if n == len(s) {
-		return -1
-	}
-	if i := strings.IndexByte(s[n:], ' '); i >= 0 {
-		return n + i
-	}
-	return -1
 }
 
 // splitTag reads "[host] tag: text" after a syslog or journal time stamp:

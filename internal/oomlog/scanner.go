@@ -228,35 +228,13 @@ func mayStart(b string) bool {
 			// and not its dmesg stamp, whose brackets the row and table
 			// header tests would look into.
 			if len(b) > 2 && b[0] == '[' {
-				if i := stampEnd(b); i > 0 {
+				if i := strings.IndexByte(b[:min(len(b), 32)], ']'); i > 0 && strings.IndexByte(b[1:i], '.') > 0 {
 					b = b[i+1:]
 				}
 			}
 		}
 	}
 	return hasRareWord(b)
-}
-
-// stampEnd returns where the "]" of a leading dmesg stamp "[ 123.456]"
-// is (the first "]" in the first 32 bytes, with the first "." before it
-// after a digit or blank), or -1: a short loop, as it runs on every
-// kernel line of a big log.
-func stampEnd(b string) int {
-	dot, seen := false, false
-	for i := 1; i < min(len(b), 32); i++ {
-		switch b[i] {
-		case ']':
-			if dot {
-				return i
-			}
-			return -1
-		case '.':
-			if !seen {
-				seen, dot = true, i >= 2
-			}
-		}
-	}
-	return -1
 }
 
 // rareByte marks the bytes hasRareWord stops at: the first (or, for

@@ -123,38 +123,6 @@ func FuzzHasRareWord(f *testing.F) {
 	})
 }
 
-// oldStampEnd is how mayStart found a dmesg stamp's end before stampEnd.
-func oldStampEnd(b string) int {
-	if i := strings.IndexByte(b[:min(len(b), 32)], ']'); i > 0 && strings.IndexByte(b[1:i], '.') > 0 {
-		return i
-	}
-	return -1
-}
-
-func FuzzStampEnd(f *testing.F) {
-	for _, s := range []string{"[ 123.456] x", "[.]", "[1.]", "[ 1.2.3] y", "[.1]", "[  pid  ]", "[12345678901234567890123456789.1]"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		if len(s) < 3 || s[0] != '[' { // mayStart's guard
-			return
-		}
-		if got, want := stampEnd(s), oldStampEnd(s); got != want {
-			t.Errorf("stampEnd(%q) = %d, want %d", s, got, want)
-		}
-	})
-}
-
-func FuzzIndexSpace(f *testing.F) {
-	f.Add("node-1 kernel: x")
-	f.Add(strings.Repeat("x", 40) + " y")
-	f.Fuzz(func(t *testing.T, s string) {
-		if got, want := indexSpace(s), strings.IndexByte(s, ' '); got != want {
-			t.Errorf("indexSpace(%q) = %d, want %d", s, got, want)
-		}
-	})
-}
-
 // FuzzOtherProgram: a line the Scanner skips as another program's while
 // a report is open is one the Assembler would drop as such.
 func FuzzOtherProgram(f *testing.F) {
