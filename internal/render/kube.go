@@ -36,6 +36,7 @@ func KubeText(w io.Writer, a kube.Analysis, as KubeSetup) error {
 	return err
 }
 
+// PodName is "namespace/name", or the name alone without a namespace.
 func PodName(p kube.PodReport) string {
 	if p.Namespace == "" {
 		return p.Name
