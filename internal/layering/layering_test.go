@@ -44,7 +44,7 @@ var allowed = map[string][]string{
 		"internal/bytesize", "internal/visible",
 	},
 	// render prints the models below as text and JSON, for cli and agent.
-	"internal/render":        {"internal/node", "internal/explain", "internal/sim", "internal/kube", "internal/heap", "internal/mm", "internal/oomlog", "internal/bytesize", "internal/visible"},
+	"internal/render":        {"internal/node", "internal/explain", "internal/sim", "internal/lab", "internal/alloc", "internal/kube", "internal/heap", "internal/mm", "internal/oomlog", "internal/bytesize", "internal/visible"},
 	"internal/node":          {"internal/kube", "internal/heap", "internal/mm", "internal/proc", "internal/cgroup", "internal/bytesize"},
 	"internal/watch":         {"internal/explain", "internal/oomlog", "internal/kmsg"},
 	"internal/explain":       {"internal/mm", "internal/kube", "internal/oomlog"},
