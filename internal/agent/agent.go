@@ -35,6 +35,7 @@ import (
 	"github.com/oomkit/oomkit/internal/cgroup"
 	"github.com/oomkit/oomkit/internal/explain"
 	"github.com/oomkit/oomkit/internal/kmsg"
+	"github.com/oomkit/oomkit/internal/watch"
 )
 
 // Config is what `oomkit agent`'s flags say.
@@ -55,9 +56,10 @@ type Config struct {
 	Log         *slog.Logger `json:"-"`
 
 	// OpenRecords opens the kernel log; nil opens Kmsg with kmsg.Open.
-	OpenRecords func(path string) (RecordSource, error) `json:"-"`
-	Enrichers   []Enricher                              `json:"-"`
-	Publishers  []Publisher                             `json:"-"`
+	// The agent learns that it has read the log to its end from the
+	// source's OnWait (watch.Options.CaughtUp), as *kmsg.Reader and
+	// watchtest.Source have it.
+	OpenRecords func(path string) (watch.Source, error) `json:"-"`
 	// Listener, if set, is served instead of listening on Listen.
 	Listener net.Listener `json:"-"`
 	// Ready, if set, is called with the address once the agent serves.
@@ -159,8 +161,12 @@ type Agent struct {
 	mu      sync.RWMutex
 	unsaved map[string]*api.Kill
 
-	heartbeat  atomic.Int64 // unix ns of the loop's last turn
-	kmsgUp     atomic.Bool
+	heartbeat atomic.Int64 // unix ns of the loop's last turn
+	kmsgUp    atomic.Bool
+	// kmsgIdle is true while the kernel log reader waits for the kernel's
+	// next record, everything before it sent to the loop (on msgs).
+	kmsgIdle   atomic.Bool
+	msgs       chan kmsgMsg
 	storeUp    atomic.Bool
 	logCaught  time.Time
 	lastCursor time.Time
@@ -169,13 +175,14 @@ type Agent struct {
 	// baselinePending is true on a first start until the kernel log has
 	// been read to its end.
 	baselinePending bool
-	// resumeFrom is the first kernel log record (re)opening the log
-	// wants; resumeCheck says a later first record means records were
-	// lost. The loop sets them, the reader reads them.
-	resumeMu    sync.Mutex
-	resumeFrom  uint64
-	resumeCheck bool
-	errOnce     sync.Map // source+path → logged
+	// resume is the cursor (re)opening the kernel log resumes after (nil:
+	// the whole ring, on a first start). The loop sets it once it has
+	// handled what the cursor covers; the reader reads it.
+	resumeMu sync.Mutex
+	resume   *watch.Cursor
+	// gapBefore: kernel log records were lost since the last report read.
+	gapBefore bool
+	errOnce   sync.Map // source+path → logged
 }
 
 // Run runs the agent until ctx ends, then saves its state and returns
@@ -276,22 +283,23 @@ func (a *Agent) start() error {
 		st = reconState{Boot: a.boot, BaselineAt: now}
 	case st.Boot != a.boot:
 		// A new boot: every kill since boot is new, and so is every
-		// record in the ring.
+		// record in the ring. The old boot's cursor makes the stream
+		// count what this boot logged before the ring's oldest record.
 		a.log.Info("new boot since the last run: reading the whole kernel log and counting every kill since boot", "previous_boot_id", st.Boot)
-		st = reconState{Boot: a.boot, BaselineAt: a.bootAt, HaveNode: true, HaveCursor: true}
+		if st.HaveCursor {
+			a.resume = &watch.Cursor{BootID: st.Boot, Seq: st.Cursor}
+		}
+		st = reconState{Boot: a.boot, BaselineAt: a.bootAt, HaveNode: true}
 		fromZero = func(*memcg) bool { return true }
 	default:
 		a.memcgs.restore(st.Counters)
 		base := st.BaselineAt
 		fromZero = func(c *memcg) bool { return c.born.After(base) }
-	}
-	a.rec = newReconciler(a.cfg.ReportGrace, st)
-	if st.HaveCursor {
-		a.resumeFrom, a.resumeCheck = st.Cursor+1, true
-		if st.Cursor == 0 && st.BaselineAt.Equal(a.bootAt) {
-			a.resumeFrom = 0 // a new boot: every record since boot
+		if st.HaveCursor {
+			a.resume = &watch.Cursor{BootID: a.boot, Seq: st.Cursor}
 		}
 	}
+	a.rec = newReconciler(a.cfg.ReportGrace, st)
 	a.vmstat, err = openPoll(filepath.Join(a.cfg.ProcRoot, "vmstat"), 8192)
 	if err != nil {
 		a.sourceError("vmstat", "", err)
@@ -401,9 +409,6 @@ func (a *Agent) put(k *api.Kill, updated bool) {
 	a.unsaved[k.ID] = c
 	a.mu.Unlock()
 	a.dirty = true
-	for _, p := range a.cfg.Publishers {
-		p.Publish(context.Background(), snapshot(c), updated)
-	}
 }
 
 // snapshot copies a kill and the slices the loop appends to.
@@ -417,9 +422,6 @@ func snapshot(k *api.Kill) *api.Kill {
 
 // add is a new kill: enriched, queued and counted.
 func (a *Agent) add(k *api.Kill, now time.Time) {
-	for _, e := range a.cfg.Enrichers {
-		e.EnrichKill(context.Background(), k)
-	}
 	a.put(k, false)
 	a.metrics.Kill(k, now)
 }
@@ -430,11 +432,12 @@ func (a *Agent) loop(ctx context.Context) error {
 	written := make(chan struct{})
 	go a.writer(written)
 	kctx, kcancel := context.WithCancel(ctx)
-	batches := make(chan kmsgBatch, 64)
+	msgs := make(chan kmsgMsg, 64)
+	a.msgs = msgs
 	kmsgDone := make(chan struct{})
 	go func() {
 		defer close(kmsgDone)
-		a.readKmsg(kctx, batches)
+		a.readKmsg(kctx, msgs)
 	}()
 	notify, treeChanged := make(chan struct{}, 1), make(chan struct{}, 1)
 	if a.layout.Memory != "" {
@@ -468,8 +471,8 @@ func (a *Agent) loop(ctx context.Context) error {
 			<-kmsgDone
 			for {
 				select {
-				case b := <-batches:
-					a.handleBatch(b)
+				case m := <-msgs:
+					a.handleKmsg(m)
 					continue
 				default:
 				}
@@ -479,8 +482,8 @@ func (a *Agent) loop(ctx context.Context) error {
 			close(a.jobs)
 			<-written
 			return nil
-		case b := <-batches:
-			a.handleBatch(b)
+		case m := <-msgs:
+			a.handleKmsg(m)
 		case <-notify:
 			a.scan(time.Now(), nil)
 		case <-treeChanged:
@@ -537,7 +540,13 @@ func (a *Agent) sample(now time.Time) {
 // expire turns kills that only counters saw into kills of their own.
 func (a *Agent) expire(now time.Time) {
 	logReadable := a.kmsgUp.Load()
-	for _, k := range a.rec.expire(now, a.logCaught, logReadable, a.vmstatVal, a.boot, a.missingKill) {
+	caught := a.logCaught
+	if a.kmsgIdle.Load() && len(a.msgs) == 0 {
+		// The reader waits for the kernel's next record and the loop has
+		// handled everything it sent: the log is read up to now.
+		caught = now
+	}
+	for _, k := range a.rec.expire(now, caught, logReadable, a.vmstatVal, a.boot, a.missingKill) {
 		a.add(k, now)
 	}
 }

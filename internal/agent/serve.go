@@ -57,14 +57,6 @@ func (a *Agent) Kill(id string) (*api.Kill, error) {
 // their Kubernetes names when an enricher knows them.
 func (a *Agent) Headroom() []api.Headroom {
 	rows := a.memcgs.headroom(time.Now())
-	for i := range rows {
-		for _, e := range a.cfg.Enrichers {
-			ns, pod, ctr := e.Cgroup(rows[i].Cgroup)
-			if pod != "" {
-				rows[i].Namespace, rows[i].Pod, rows[i].Container = ns, pod, ctr
-			}
-		}
-	}
 	return rows
 }
 

@@ -107,6 +107,9 @@ func (r *Reader) Next(ctx context.Context) (Record, error) {
 			if !r.follow {
 				return Record{}, io.EOF
 			}
+			if r.waiting != nil {
+				r.waiting()
+			}
 			if err := sleepCtx(ctx, fileRetry); err != nil {
 				return Record{}, err
 			}
