@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -52,8 +53,14 @@ type Config struct {
 	// ReportGrace is how long a counted kill waits for its kernel log
 	// record before it becomes a kill with report "missing".
 	ReportGrace time.Duration
-	Version     string
-	Log         *slog.Logger `json:"-"`
+	// NodeName turns on the Kubernetes side: kills attributed to their
+	// pods from a pod informer restricted to this node, and written as
+	// Events. Kubeconfig is the client's configuration ("": in-cluster in
+	// a pod, else $KUBECONFIG or ~/.kube/config).
+	NodeName   string
+	Kubeconfig string
+	Version    string
+	Log        *slog.Logger `json:"-"`
 
 	// OpenRecords opens the kernel log; nil opens Kmsg with kmsg.Open.
 	// The agent learns that it has read the log to its end from the
@@ -137,8 +144,31 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--retain-age %v: want at least 1m", c.RetainAge)
 	case c.ReportGrace < 0:
 		return fmt.Errorf("--report-grace %v: want 0 or more", c.ReportGrace)
+	case c.Kubeconfig != "" && c.NodeName == "":
+		return errors.New("--kubeconfig without --node-name: the agent talks to the API server only for its node's pods; give --node-name (or NODE_NAME)")
+	case c.NodeName != "" && !validNodeName(c.NodeName):
+		return fmt.Errorf("--node-name %q: not a Kubernetes node name (a DNS subdomain: lower-case letters, digits, '-' and '.', at most 253)", c.NodeName)
 	}
 	return nil
+}
+
+// validNodeName reports whether s is a DNS subdomain (RFC 1123), as node
+// names are.
+func validNodeName(s string) bool {
+	if len(s) == 0 || len(s) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(s, ".") {
+		if len(label) == 0 || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, c := range label {
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // Agent is a running agent.
@@ -183,6 +213,16 @@ type Agent struct {
 	// gapBefore: kernel log records were lost since the last report read.
 	gapBefore bool
 	errOnce   sync.Map // source+path → logged
+
+	// kube is the Kubernetes side, nil without --node-name.
+	kube *kubeSide
+	// unresolved are kills in pods the informer did not know yet, by ID,
+	// with when they happened (the loop's).
+	unresolved map[string]time.Time
+	// marks are kills to mark in the store as waiting for their Event
+	// (true) or written (false), under mu; publishedCh pokes the loop.
+	marks       map[string]bool
+	publishedCh chan struct{}
 }
 
 // Run runs the agent until ctx ends, then saves its state and returns
@@ -192,7 +232,8 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	a := &Agent{cfg: cfg, log: cfg.Log, unsaved: map[string]*api.Kill{}}
+	a := &Agent{cfg: cfg, log: cfg.Log, unsaved: map[string]*api.Kill{}, unresolved: map[string]time.Time{},
+		marks: map[string]bool{}, publishedCh: make(chan struct{}, 1)}
 	ln := cfg.Listener
 	if ln == nil {
 		var err error
@@ -212,6 +253,11 @@ func Run(ctx context.Context, cfg Config) error {
 	a.store = st
 	defer st.Close()
 	a.metrics = metrics.New(cfg.Version, a.Headroom, cfg.RetainAge)
+	if cfg.NodeName != "" {
+		if a.kube, err = newKubeSide(cfg, a.metrics, a.markPublished); err != nil {
+			return fmt.Errorf("kubernetes: %w", err)
+		}
+	}
 	if err := a.start(); err != nil {
 		return err
 	}
@@ -231,7 +277,7 @@ func Run(ctx context.Context, cfg Config) error {
 			a.log.Error("http server stopped", "error", err.Error())
 		}
 	}()
-	a.log.Info("agent serving", "listen", ln.Addr().String(), "state_dir", cfg.StateDir, "memory_cgroups", a.memcgs.len(), "cgroup_version", string(a.layout.Memory), "boot_id", a.boot)
+	a.log.Info("agent serving", "listen", ln.Addr().String(), "state_dir", cfg.StateDir, "memory_cgroups", a.memcgs.len(), "cgroup_version", string(a.layout.Memory), "boot_id", a.boot, "node", cfg.NodeName)
 	if cfg.Ready != nil {
 		cfg.Ready(ln.Addr().String())
 	}
@@ -420,8 +466,19 @@ func snapshot(k *api.Kill) *api.Kill {
 	return &c
 }
 
-// add is a new kill: enriched, queued and counted.
-func (a *Agent) add(k *api.Kill, now time.Time) {
+// add is a new kill: attributed, queued and counted, and handed to the
+// Event publisher. initial is true for a kill that was in the kernel
+// log's ring when the agent first started.
+func (a *Agent) add(k *api.Kill, now time.Time, initial bool) {
+	if k.Kubernetes == nil && k.Event.Kubernetes != nil {
+		// The event's kubernetes object, in the kill's (which adds the
+		// API server's facts to it).
+		k.Kubernetes = &api.Kubernetes{Kube: *k.Event.Kubernetes}
+	}
+	k.Event.Kubernetes = nil
+	if a.kube != nil {
+		a.kubeKill(k, initial)
+	}
 	a.put(k, false)
 	a.metrics.Kill(k, now)
 }
@@ -431,6 +488,31 @@ func (a *Agent) loop(ctx context.Context) error {
 	a.jobs = make(chan writeJob, 1)
 	written := make(chan struct{})
 	go a.writer(written)
+	owners := make(chan ownerDone, 16)
+	stopKube := func() {}
+	if a.kube != nil {
+		// The informer, the publisher: warm before any kill is attributed.
+		kubeCtx, cancel := context.WithCancel(context.Background())
+		wait := a.kube.run(kubeCtx, owners)
+		stopKube = func() {
+			// Give the publisher a moment for what is waiting; what it
+			// does not write is in the store, marked, for the next start.
+			ictx, icancel := context.WithTimeout(ctx, time.Second)
+			_ = a.kube.pub.WaitIdle(ictx)
+			icancel()
+			cancel()
+			wait()
+		}
+		if a.kube.warm(ctx, func() { a.heartbeat.Store(time.Now().UnixNano()) }) {
+			a.log.Info("the pod informer has listed the node's pods", "node", a.kube.node)
+		} else if ctx.Err() == nil {
+			a.log.Warn("the API server has not listed the node's pods yet; kills are attributed from their cgroup paths until it does, then enriched, and written as Events when it answers",
+				"node", a.kube.node, "waited", warmWait)
+		}
+		if err := a.republish(); err != nil {
+			a.log.Error("cannot republish", "error", err.Error())
+		}
+	}
 	kctx, kcancel := context.WithCancel(ctx)
 	msgs := make(chan kmsgMsg, 64)
 	a.msgs = msgs
@@ -478,12 +560,17 @@ func (a *Agent) loop(ctx context.Context) error {
 				}
 				break
 			}
+			stopKube()
 			a.commit(true)
 			close(a.jobs)
 			<-written
 			return nil
 		case m := <-msgs:
 			a.handleKmsg(m)
+		case d := <-owners:
+			a.ownerResolved(d)
+		case <-a.publishedCh:
+			// The commit below writes the marks.
 		case <-notify:
 			a.scan(time.Now(), nil)
 		case <-treeChanged:
@@ -497,6 +584,10 @@ func (a *Agent) loop(ctx context.Context) error {
 			}
 			a.sample(now)
 			a.expire(now)
+			if a.kube != nil {
+				a.reattribute(now)
+				a.metrics.SourceUp("kubernetes", a.kube.up())
+			}
 		case now := <-expire.C:
 			a.expire(now)
 			if !a.rec.busy() {
@@ -547,7 +638,7 @@ func (a *Agent) expire(now time.Time) {
 		caught = now
 	}
 	for _, k := range a.rec.expire(now, caught, logReadable, a.vmstatVal, a.boot, a.missingKill) {
-		a.add(k, now)
+		a.add(k, now, false)
 	}
 }
 
@@ -567,6 +658,11 @@ func (a *Agent) missingKill(inc increment, id string) *api.Kill {
 			k.Warnings = append(k.Warnings, "the cgroup's oom_group_kill counter went up too: a memory.oom.group kill")
 		}
 		k.History = a.historyFor(cg, inc.At)
+		k.Kubernetes = pathKubernetes(cg)
+		if inc.Group {
+			// memory.oom.group: every process of the cgroup died.
+			k.Victim = api.VictimMain
+		}
 	} else {
 		k.SeenBy = []string{api.SeenNode}
 		k.Source.File = filepath.Join(a.cfg.ProcRoot, "vmstat")
@@ -588,7 +684,7 @@ func (a *Agent) historyFor(cg string, at time.Time) *api.History {
 // written, and an fsync stalled by other I/O does not hold the next kill.
 func (a *Agent) commit(final bool) {
 	a.mu.RLock()
-	n := len(a.unsaved)
+	n := len(a.unsaved) + len(a.marks)
 	a.mu.RUnlock()
 	if !final {
 		if n == 0 && (!a.dirty || time.Since(a.lastCursor) <= cursorEvery) {
@@ -609,6 +705,9 @@ func (a *Agent) commit(final bool) {
 	for _, k := range a.unsaved {
 		job.kills = append(job.kills, k)
 	}
+	if len(a.marks) > 0 {
+		job.marks = maps.Clone(a.marks)
+	}
 	a.mu.RUnlock()
 	a.dirty = false
 	a.lastCursor = time.Now()
@@ -624,6 +723,8 @@ func (a *Agent) commit(final bool) {
 // writeJob is one transaction for the writer.
 type writeJob struct {
 	kills []*api.Kill // snapshots: the loop does not change them
+	// marks are kills waiting for their Event (true) or written (false).
+	marks map[string]bool
 	state json.RawMessage
 	final bool
 }
@@ -637,7 +738,15 @@ func (a *Agent) writer(done chan<- struct{}) {
 }
 
 func (a *Agent) write(job writeJob) {
-	err := a.store.Commit(store.Batch{Put: job.kills, State: map[string]any{"reconcile": job.state}})
+	b := store.Batch{Put: job.kills, State: map[string]any{"reconcile": job.state}}
+	for id, waiting := range job.marks {
+		if waiting {
+			b.Unpublished = append(b.Unpublished, id)
+		} else {
+			b.Published = append(b.Published, id)
+		}
+	}
+	err := a.store.Commit(b)
 	if err != nil {
 		a.metrics.SourceError("store")
 		a.metrics.SourceUp("store", false)
@@ -658,6 +767,11 @@ func (a *Agent) write(job writeJob) {
 	for _, k := range job.kills {
 		if a.unsaved[k.ID] == k {
 			delete(a.unsaved, k.ID)
+		}
+	}
+	for id, v := range job.marks {
+		if cur, ok := a.marks[id]; ok && cur == v {
+			delete(a.marks, id)
 		}
 	}
 	a.mu.Unlock()

@@ -299,7 +299,7 @@ func (a *Agent) report(it *watch.Item, at time.Time, live bool, now time.Time) {
 	}
 	added, updated := a.rec.report(k, victims, live, now)
 	if added != nil {
-		a.add(added, now)
+		a.add(added, now, !live)
 	}
 	if updated != nil {
 		a.put(updated, true)

@@ -44,8 +44,10 @@ func (a *Agent) victimRole(k *api.Kill, live bool) string {
 	readable := false
 	if live && k.Cgroup != nil && a.layout.Memory != "" {
 		pids, readable = cgroupProcs(a.layout.Dir(*k.Cgroup))
-		if role, ok := a.liveRole(e.Victims[0].PID, pids); ok {
-			return role
+		if readable {
+			if role, ok := a.liveRole(e.Victims[0].PID, e.Victims[0].Comm, pids); ok {
+				return role
+			}
 		}
 	}
 	if r := victimKind(e); r != api.VictimUnknown {
@@ -73,14 +75,18 @@ func cgroupProcs(dir string) (pids []int, ok bool) {
 }
 
 // liveRole compares the victim's start time with those of the processes
-// left in its cgroup; ok is false when the victim's /proc entry is gone.
-func (a *Agent) liveRole(victim int, pids []int) (string, bool) {
+// left in its cgroup; ok is false when the victim's /proc entry is gone
+// (or names another process: its PID was reused).
+func (a *Agent) liveRole(victim int, comm string, pids []int) (string, bool) {
 	fs, err := proc.NewFS(a.cfg.ProcRoot)
 	if err != nil {
 		return "", false
 	}
 	v, err := fs.Stat(victim)
 	if err != nil {
+		return "", false
+	}
+	if c, err := fs.Comm(victim); err != nil || c != comm {
 		return "", false
 	}
 	for _, p := range pids {

@@ -24,7 +24,7 @@ func (a *Agent) Kills(f store.Filter) ([]*api.Kill, error) {
 			have[k.ID] = i
 		}
 		for _, k := range a.unsaved {
-			if k.ObservedAt.Before(f.Since) || (f.Namespace != "" && deref(k.Namespace) != f.Namespace) || (f.Pod != "" && deref(k.Pod) != f.Pod) {
+			if k.ObservedAt.Before(f.Since) || !f.Match(k) {
 				continue
 			}
 			if i, ok := have[k.ID]; ok {
@@ -57,6 +57,13 @@ func (a *Agent) Kill(id string) (*api.Kill, error) {
 // their Kubernetes names when an enricher knows them.
 func (a *Agent) Headroom() []api.Headroom {
 	rows := a.memcgs.headroom(time.Now())
+	if a.kube != nil {
+		for i := range rows {
+			if at, _ := a.kube.res.Lookup(rows[i].Cgroup); at.Resolved {
+				rows[i].Namespace, rows[i].Pod, rows[i].Container = at.Namespace, at.Pod, at.Container
+			}
+		}
+	}
 	return rows
 }
 
@@ -76,11 +83,4 @@ func (a *Agent) Health() error {
 		return nil
 	}
 	return errors.New(strings.Join(problems, "; "))
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }

@@ -18,6 +18,8 @@ func TestLint(t *testing.T) {
 		return []api.Headroom{{Cgroup: "/a", WorkingSetBytes: 1, LimitBytes: 2, OOMETASeconds: &eta}}
 	}, time.Hour)
 	m.Kill(&api.Kill{Kills: 2, Victim: api.VictimChild, Report: api.ReportMissing}, time.Now())
+	m.Kubernetes(func() EventStats { return EventStats{Kills: 5, DroppedKills: 1, PendingKills: 2} })
+	m.RequestCounted("POST", "events")
 	problems, err := promlint.NewWithMetricFamilies(mustGather(t, m)).Lint()
 	if err != nil {
 		t.Fatal(err)
@@ -41,7 +43,7 @@ func TestKillSeriesBounded(t *testing.T) {
 	now := time.Now()
 	for i := 0; i < MaxKillSeries+5; i++ {
 		ns, pod := "ns", "pod-"+strings.Repeat("x", i%7)+string(rune('a'+i%26))+itoa(i)
-		m.Kill(&api.Kill{Kills: 1, Victim: api.VictimMain, Namespace: &ns, Pod: &pod}, now)
+		m.Kill(&api.Kill{Kills: 1, Victim: api.VictimMain, Kubernetes: &api.Kubernetes{Namespace: &ns, Pod: &pod}}, now)
 	}
 	if n := testutil.ToFloat64(m.overflow); n != 5 {
 		t.Errorf("overflow = %v, want 5", n)
@@ -50,7 +52,7 @@ func TestKillSeriesBounded(t *testing.T) {
 		t.Errorf("%d kill series", n)
 	}
 	ns, pod := "ns", "late"
-	m.Kill(&api.Kill{Kills: 1, Victim: api.VictimMain, Namespace: &ns, Pod: &pod}, now.Add(2*time.Hour))
+	m.Kill(&api.Kill{Kills: 1, Victim: api.VictimMain, Kubernetes: &api.Kubernetes{Namespace: &ns, Pod: &pod}}, now.Add(2*time.Hour))
 	if n := testutil.CollectAndCount(m.kills); n != 15+1 {
 		t.Errorf("%d kill series after the retention, want the 15 node ones and the new pod's", n)
 	}

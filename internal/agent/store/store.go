@@ -32,6 +32,9 @@ var (
 	bucketKills  = []byte("kills")   // id → flate(JSON api.Kill)
 	bucketByTime = []byte("by_time") // be64(observed_at ns) + id → nil
 	bucketState  = []byte("state")   // name → JSON
+	// id → nil: kills not yet written as Kubernetes Events (agents with
+	// --node-name), so a restart publishes them and nothing else.
+	bucketUnpublished = []byte("unpublished")
 )
 
 // ErrLocked means another process holds the store.
@@ -84,7 +87,7 @@ func open(path string) (s *Store, err error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketKills, bucketByTime, bucketState} {
+		for _, b := range [][]byte{bucketKills, bucketByTime, bucketState, bucketUnpublished} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -118,6 +121,9 @@ type Batch struct {
 	Put []*api.Kill
 	// State maps names to values stored as JSON (nil deletes).
 	State map[string]any
+	// Unpublished marks kills (by ID) as waiting for their Kubernetes
+	// Event; Published clears the mark (applied after Unpublished).
+	Unpublished, Published []string
 }
 
 // Commit writes b in one transaction: all of it or, on error, none.
@@ -140,6 +146,17 @@ func (s *Store) Commit(b Batch) error {
 				return err
 			}
 			if err := byTime.Put(timeKey(k.ObservedAt, k.ID), nil); err != nil {
+				return err
+			}
+		}
+		unpub := tx.Bucket(bucketUnpublished)
+		for _, id := range b.Unpublished {
+			if err := unpub.Put([]byte(id), nil); err != nil {
+				return err
+			}
+		}
+		for _, id := range b.Published {
+			if err := unpub.Delete([]byte(id)); err != nil {
 				return err
 			}
 		}
@@ -191,6 +208,19 @@ func (s *Store) Get(id string) (*api.Kill, error) {
 	return k, err
 }
 
+// Unpublished lists the IDs of kills marked as waiting for their
+// Kubernetes Event, in ID order.
+func (s *Store) Unpublished() ([]string, error) {
+	var ids []string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketUnpublished).ForEach(func(k, _ []byte) error {
+			ids = append(ids, string(k))
+			return nil
+		})
+	})
+	return ids, err
+}
+
 // Has reports whether a kill with id is stored.
 func (s *Store) Has(id string) bool {
 	found := false
@@ -209,6 +239,13 @@ type Filter struct {
 	Limit     int // the newest Limit matches; 0: all
 }
 
+// Match reports whether k passes the filter's namespace and pod (the
+// kill's Kubernetes attribution).
+func (f Filter) Match(k *api.Kill) bool {
+	ns, pod, _ := k.Names()
+	return (f.Namespace == "" || ns == f.Namespace) && (f.Pod == "" || pod == f.Pod)
+}
+
 // List returns the matching kills, oldest first.
 func (s *Store) List(f Filter) ([]*api.Kill, error) {
 	var out []*api.Kill
@@ -225,10 +262,7 @@ func (s *Store) List(f Filter) ([]*api.Kill, error) {
 			if err != nil {
 				return fmt.Errorf("kill %s: %w", k[8:], err)
 			}
-			if f.Namespace != "" && (kill.Namespace == nil || *kill.Namespace != f.Namespace) {
-				continue
-			}
-			if f.Pod != "" && (kill.Pod == nil || *kill.Pod != f.Pod) {
+			if !f.Match(kill) {
 				continue
 			}
 			out = append(out, kill)
@@ -259,7 +293,7 @@ func (s *Store) Count() int {
 func (s *Store) Prune(maxCount int, notBefore time.Time) (int, error) {
 	deleted := 0
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		kills, byTime := tx.Bucket(bucketKills), tx.Bucket(bucketByTime)
+		kills, byTime, unpub := tx.Bucket(bucketKills), tx.Bucket(bucketByTime), tx.Bucket(bucketUnpublished)
 		n := kills.Stats().KeyN
 		c := byTime.Cursor()
 		cut := timeKey(notBefore, "")
@@ -268,6 +302,9 @@ func (s *Store) Prune(maxCount int, notBefore time.Time) (int, error) {
 				break
 			}
 			if err := kills.Delete(k[8:]); err != nil {
+				return err
+			}
+			if err := unpub.Delete(k[8:]); err != nil {
 				return err
 			}
 			if err := c.Delete(); err != nil {
