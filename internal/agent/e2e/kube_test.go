@@ -130,6 +130,27 @@ func TestKubernetesKills(t *testing.T) {
 				t.Errorf("oomkit events -n %s lacks pod/%s %s %s %s:\n%s", ns, c.p.name, c.p.container, node, c.role, out)
 			}
 		}
+		got := map[string]k8s.KillEvent{}
+		for _, line := range strings.Split(strings.TrimSpace(oomkit(t, "events", "-A", "--json", "--kubeconfig", cl.srv.Kubeconfig)), "\n") {
+			var ke k8s.KillEvent
+			if err := json.Unmarshal([]byte(line), &ke); err != nil {
+				t.Fatalf("%v: %s", err, line)
+			}
+			if ke.Pod != nil {
+				got[*ke.Pod] = ke
+			}
+		}
+		for _, c := range []struct {
+			p      *pod
+			victim int
+			role   string
+		}{{web, kWeb.victim, "main"}, {worker, kWorker.victim, "child"}} {
+			ke, ok := got[c.p.name]
+			if !ok || ke.Schema != k8s.KillEventSchema || deref(ke.Namespace) != ns || deref(ke.Container) != c.p.container || deref(ke.PodUID) != c.p.uid ||
+				ke.VictimRole != c.role || ke.VictimPID == nil || *ke.VictimPID != c.victim || deref(ke.Node) != node || ke.Kills != 1 {
+				t.Errorf("oomkit events --json for %s: %+v", c.p.name, ke)
+			}
+		}
 	})
 
 	// B: SIGKILL the agent as soon as a kill's Event is written (the
