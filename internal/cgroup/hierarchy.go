@@ -103,35 +103,43 @@ func (h Hierarchy) Binding() int {
 	return best
 }
 
-// Walk lists every memory cgroup path of layout l, parents before
-// children, children in creation order (kernfs inode numbers grow with
-// creation), the order mem_cgroup_scan_tasks() visits them. Directories
-// removed during the walk are skipped.
-func Walk(l Layout) ([]string, error) {
+// Walk lists the memory cgroup from ("/" for all) and every cgroup below
+// it in layout l, parents before children, children in creation order
+// (kernfs inode numbers grow with creation): the order
+// mem_cgroup_scan_tasks() visits them. Directories removed during the walk
+// are skipped.
+func Walk(l Layout, from string) ([]string, error) {
 	if l.Memory == "" {
 		return nil, ErrNoMemoryController
 	}
-	root := l.Dir("/")
-	if _, err := os.Stat(root); err != nil {
-		return nil, fmt.Errorf("read %s: %w", root, err)
+	from = path.Clean("/" + from)
+	dir := l.Dir(from)
+	if _, err := os.Stat(dir); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("cgroup %s: %w", from, ErrRemoved)
+		}
+		return nil, fmt.Errorf("read %s: %w", dir, err)
 	}
 	var out []string
-	var walk func(p string)
-	walk = func(p string) {
-		out = append(out, p)
-		for _, c := range Children(l.Dir(p)) {
-			walk(path.Join(p, c))
-		}
-	}
-	walk("/")
+	descend(dir, from, func(_, p string) { out = append(out, p) })
 	return out, nil
 }
 
-// Children lists the child cgroups of the cgroup directory dir in creation
+// descend calls visit for the cgroup directory dir (cgroup path p) and
+// every cgroup directory below it, in Walk's order. It is the one walk of
+// a cgroup tree: Walk and RemoveDir use it.
+func descend(dir, p string, visit func(dir, p string)) {
+	visit(dir, p)
+	for _, c := range children(dir) {
+		descend(filepath.Join(dir, c), path.Join(p, c), visit)
+	}
+}
+
+// children lists the child cgroups of the cgroup directory dir in creation
 // order — kernfs (cgroupfs) hands out inode numbers in creation order; on
 // any other filesystem (a fixture tree) they are sorted by name — or nil
 // when dir cannot be read (e.g. it was just removed).
-func Children(dir string) []string {
+func children(dir string) []string {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -140,18 +141,22 @@ func RemoveDir(dir string) error {
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return fmt.Errorf("read %s: %w", dir, err)
-	}
+	var dirs []string
+	descend(dir, "/", func(d, _ string) { dirs = append(dirs, d) })
+	// Walk order has every parent before its children: reversed, every
+	// child comes before its parent.
 	var errs []error
-	for _, e := range entries {
-		if e.IsDir() {
-			if err := RemoveDir(filepath.Join(dir, e.Name())); err != nil {
-				errs = append(errs, err)
-			}
+	for _, d := range slices.Backward(dirs) {
+		if err := removeOne(d); err != nil {
+			errs = append(errs, err)
 		}
 	}
+	return errors.Join(errs...)
+}
+
+// removeOne kills the processes of the leaf cgroup directory dir and
+// removes it, retrying while the killed processes leave.
+func removeOne(dir string) error {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		pids, _ := readPIDs(dir)
@@ -160,13 +165,11 @@ func RemoveDir(dir string) error {
 		}
 		err := os.Remove(dir)
 		if err == nil || errors.Is(err, os.ErrNotExist) {
-			break
+			return nil
 		}
 		if time.Now().After(deadline) {
-			errs = append(errs, fmt.Errorf("remove cgroup %s: %w (processes still inside: %v)", dir, err, pids))
-			break
+			return fmt.Errorf("remove cgroup %s: %w (processes still inside: %v)", dir, err, pids)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return errors.Join(errs...)
 }

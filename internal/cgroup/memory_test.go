@@ -123,12 +123,22 @@ func TestFixtureV2(t *testing.T) {
 		t.Errorf("root notes: %q", n)
 	}
 	// The sidecar grows: the pod, shared by both containers, binds first.
-	paths, err := Walk(l)
+	paths, err := Walk(l, "/")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(paths) != 6 || paths[0] != "/" || paths[3] != podPath {
 		t.Errorf("Walk = %q", paths)
+	}
+	// A subtree: the pod first, then its containers (by name: a fixture
+	// tree is not kernfs, whose inode numbers give the creation order).
+	sub, err := Walk(l, podPath)
+	wantSub := []string{podPath, ctrPath, podPath + "/cri-containerd-aa5a2b8f0c4e9a7b6d1f2e3c4b5a69788796a5b4c3d2e1f0a9b8c7d6e5f4a3b2.scope"}
+	if d := cmp.Diff(wantSub, sub); err != nil || d != "" {
+		t.Errorf("Walk(pod): %v (-want +got):\n%s", err, d)
+	}
+	if _, err := Walk(l, "/kubepods.slice/gone"); !errors.Is(err, ErrRemoved) {
+		t.Errorf("Walk of a missing cgroup: %v, want ErrRemoved", err)
 	}
 	if got := l.Path(l.Dir(ctrPath)); got != ctrPath {
 		t.Errorf("Path(Dir) = %q", got)

@@ -49,7 +49,7 @@ func TestRealMemcg(t *testing.T) {
 	if h.Levels[len(h.Levels)-2].Path != own {
 		t.Errorf("parent %s, want %s", h.Levels[len(h.Levels)-2].Path, own)
 	}
-	paths, err := cgroup.Walk(l)
+	paths, err := cgroup.Walk(l, "/")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,18 +82,43 @@ func TestRealRemovedMidRead(t *testing.T) {
 	}
 }
 
-// TestRealChildrenOrder: on cgroupfs, children come back in creation
-// order (mem_cgroup_scan_tasks() order), not by name.
-func TestRealChildrenOrder(t *testing.T) {
+// TestRealWalkOrder: on cgroupfs, Walk lists a cgroup, then each child
+// and its own subtree, children in creation order
+// (mem_cgroup_scan_tasks() order), not by name.
+func TestRealWalkOrder(t *testing.T) {
 	l, _ := kerneltest.Require(t)
 	m := kerneltest.NewMemcg(t, 0)
+	kids := map[string]*cgroup.Memcg{}
 	for _, name := range []string{"zz", "aa", "mm"} {
-		if _, err := m.Child(l, name); err != nil {
+		c, err := m.Child(l, name)
+		if err != nil {
 			t.Fatal(err)
 		}
+		kids[name] = c
 	}
-	got := cgroup.Children(m.Dir)
-	if strings.Join(got, ",") != "zz,aa,mm" {
-		t.Errorf("Children = %q, want creation order zz, aa, mm", got)
+	if _, err := kids["aa"].Child(l, "b"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kids["aa"].Child(l, "a"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := cgroup.Walk(l, m.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rel []string
+	for _, p := range got {
+		rel = append(rel, strings.TrimPrefix(p, m.Path))
+	}
+	if strings.Join(rel, ",") != ",/zz,/aa,/aa/b,/aa/a,/mm" {
+		t.Errorf("Walk = %q, want the cgroup, then zz, aa (with b, a), mm in creation order", rel)
+	}
+	// RemoveDir takes the tree down leaves first (the kernel refuses to
+	// remove a cgroup with children).
+	if err := m.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(m.Dir); !os.IsNotExist(err) {
+		t.Errorf("%s still there after Remove: %v", m.Dir, err)
 	}
 }

@@ -401,8 +401,8 @@ func writeKubeText(w *bytes.Buffer, a kube.Analysis, as kubeAssumptions) {
 			heap := "-"
 			if c.Heap.Runtime != "" {
 				heap = c.Heap.Runtime + ": not set"
-				if c.Heap.CeilingBytes != nil {
-					heap = c.Heap.Runtime + ": " + bytesize.Format(*c.Heap.CeilingBytes)
+				if c.Heap.Bytes != nil {
+					heap = c.Heap.Runtime + ": " + bytesize.Format(*c.Heap.Bytes)
 				}
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", podName(p), p.Kind, c.Container, c.ContainerType, qos,
@@ -687,7 +687,7 @@ func writeKubeJSON(w io.Writer, a kube.Analysis, as kubeAssumptions) error {
 				OOMScoreAdj:           c.OOMScoreAdj,
 				CgroupPath:            kubeCgroupPathJSON{c.CgroupfsPath, c.SystemdPath},
 				ContainerRuntime:      c.ContainerRuntime,
-				HeapCeilingBytes:      c.Heap.CeilingBytes,
+				HeapCeilingBytes:      c.Heap.Bytes,
 				HeapSource:            c.Heap.Source,
 				HeapVerdict:           c.HeapVerdict,
 				OOMRegime:             c.Regime.Mode,

@@ -21,6 +21,7 @@ func TestSchemaDocs(t *testing.T) {
 		{"inspect.md", "testdata/inspect/pod.json"},
 		{"inspect.md", "testdata/inspect/all.json"},
 		{"top.md", "testdata/top/global.jsonl"},
+		{"top.md", "testdata/top/memcg.jsonl"},
 	} {
 		t.Run(tc.doc+" "+filepath.Base(tc.golden), func(t *testing.T) {
 			docb, err := os.ReadFile(filepath.Join("..", "..", "docs", tc.doc))

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
-	"path"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -20,10 +18,11 @@ import (
 	"charm.land/lipgloss/v2"
 	"github.com/spf13/cobra"
 
+	"github.com/oomkit/oomkit/internal/bytesize"
 	"github.com/oomkit/oomkit/internal/cgroup"
 	"github.com/oomkit/oomkit/internal/kube"
 	"github.com/oomkit/oomkit/internal/mm"
-	"github.com/oomkit/oomkit/internal/proc"
+	"github.com/oomkit/oomkit/internal/node"
 )
 
 // topConfig is what the top flags ask for.
@@ -125,353 +124,42 @@ Exit status:
 
 var topSortKeys = []string{"rank", "rss", "swap", "pgtables", "adj", "pid", "commit"}
 
-// topRow is one process in the ranking: the oomkit.top/v1 object.
+// topRow is one process of the ranking as an oomkit.top/v1 object
+// (docs/top.md): the process, then the ranking it belongs to.
 type topRow struct {
 	Schema string `json:"schema"`
-	// Rank is 1 for the process the kernel would kill first; null for
-	// processes it never chooses.
-	Rank          *int    `json:"rank"`
-	PID           int     `json:"pid"`
-	Comm          string  `json:"comm"`
-	Cgroup        *string `json:"cgroup"`
-	PodUID        *string `json:"pod_uid"`
-	ContainerID   *string `json:"container_id"`
-	QOSClass      *string `json:"qos_class"`
-	RSSPages      int64   `json:"rss_pages"`
-	SwapPages     int64   `json:"swap_pages"`
-	PgtablesPages int64   `json:"pgtables_pages"`
-	// CommitBytes is the process's commit charge (its VM_ACCOUNT
-	// mappings, /proc/PID/smaps) with --commit; null without.
-	CommitBytes *int64 `json:"commit_bytes"`
-	OOMScoreAdj int64  `json:"oom_score_adj"`
-	// Points is oom_badness() against this ranking's totalpages; null when
-	// the kernel never chooses the process.
-	Points        *int64  `json:"points"`
-	Eligible      bool    `json:"eligible"`
-	Ineligible    *string `json:"ineligible_reason"`
-	OOMScore      int64   `json:"oom_score"`
-	ModelOOMScore int64   `json:"model_oom_score"`
-	Scope         string  `json:"scope"`
-	TotalPages    int64   `json:"total_pages"`
-	Rules         string  `json:"rules"`
-	KernelVersion string  `json:"kernel_version"`
-
-	startTime uint64
-	pod       string // "pod/container" for display
+	*node.Process
+	OOMKind       string `json:"oom_kind"`
+	TotalPages    int64  `json:"total_pages"`
+	Rules         string `json:"rules"`
+	KernelVersion string `json:"kernel_version"`
 }
 
-// topSnapshot is one ranking of the machine (or one memcg).
-type topSnapshot struct {
-	Rows  []topRow
-	Scope string // "global" or "memcg PATH"
-	// TotalPages is the ranking's denominator, GlobalTotalPages the one
-	// /proc/PID/oom_score uses.
-	TotalPages, GlobalTotalPages int64
-	Rules                        mm.Rules
-	Kernel                       string
-	Gone                         int
-	// OOMScoreLag is how many points the kernel's oom_score may differ
-	// from model_oom_score on this kernel and CPU count (mm.OOMScoreLag).
-	OOMScoreLag int64
-	// Commit is set when the rows carry commit charges (--commit).
-	Commit bool
-	Notes  []string
-	At     time.Time
-}
-
-// topHost holds what top and inspect read once per host.
-type topHost struct {
-	fs      proc.FS
-	roots   cgroup.Roots
-	layout  cgroup.Layout
-	mem     proc.Meminfo
-	version mm.Version
-	rules   mm.Rules
-	cpus    int // online CPUs, for the per-CPU RSS counters' lag
-	notes   []string
-	// readCommit makes snapshot read each process's smaps (--commit).
-	readCommit bool
-}
-
-func loadHost(procRoot, sysRoot, assumeKernel string) (*topHost, error) {
-	fs, err := proc.NewFS(procRoot)
-	if err != nil {
-		return nil, fmt.Errorf("%w (is --proc-root a mounted /proc?)", err)
-	}
-	h := &topHost{fs: fs, roots: cgroup.Roots{Proc: procRoot, Sys: sysRoot}}
-	h.mem, err = fs.Meminfo()
-	if err != nil {
-		return nil, fmt.Errorf("%w (is --proc-root a mounted /proc?)", err)
-	}
-	if h.mem.MemTotalKB == nil {
-		return nil, fmt.Errorf("%s/meminfo has no MemTotal line (is --proc-root a mounted /proc?)", procRoot)
-	}
-	rel := assumeKernel
-	if rel == "" {
-		if rel, err = fs.OSRelease(); err != nil {
-			h.notes = append(h.notes, fmt.Sprintf("%v: assuming the newest kernel rules (use --assume-kernel)", err))
-			rel = "6.18"
-		}
-	}
-	if h.version, err = mm.ParseVersion(rel); err != nil {
-		if assumeKernel != "" {
+// openHost reads the host under the given roots, with --assume-kernel's
+// version when it is set.
+func openHost(procRoot, sysRoot, assumeKernel string) (*node.Host, error) {
+	var assume *mm.Version
+	if assumeKernel != "" {
+		v, err := mm.ParseVersion(assumeKernel)
+		if err != nil {
 			return nil, usageError("--assume-kernel: %v", err)
 		}
-		h.notes = append(h.notes, fmt.Sprintf("%v: assuming the newest kernel rules (use --assume-kernel)", err))
-		h.version, _ = mm.ParseVersion("6.18")
+		assume = &v
 	}
-	h.rules = mm.RulesFor(h.version)
-	if h.cpus, err = fs.OnlineCPUs(); err != nil {
-		h.cpus = runtime.NumCPU()
-	}
-	h.layout, err = cgroup.Detect(h.roots)
-	if err != nil {
-		h.notes = append(h.notes, fmt.Sprintf("cgroups not detected: %v", err))
-	} else if h.layout.Memory == "" {
-		h.notes = append(h.notes, cgroup.ErrNoMemoryController.Error())
-	}
-	return h, nil
+	return node.Open(cgroup.Roots{Proc: procRoot, Sys: sysRoot}, assume)
 }
 
-// pageKB is the page size in kB the OOM arithmetic counts in.
-const pageKB = mm.PageSize / 1024
-
-// globalTotalPages is totalram_pages + total_swap_pages, the denominator of
-// a global OOM and of /proc/PID/oom_score.
-func (h *topHost) globalTotalPages() int64 {
-	return derefOr(h.mem.MemTotalKB, 0)/pageKB + derefOr(h.mem.SwapTotalKB, 0)/pageKB
-}
-
-func derefOr[T any](p *T, def T) T {
-	if p == nil {
-		return def
-	}
-	return *p
-}
-
-// snapshot reads every process (or those of cfg.cgroup) and ranks them.
-func (h *topHost) snapshot(cgPath string) (topSnapshot, error) {
-	snap := topSnapshot{Scope: "global", Rules: h.rules, Kernel: h.version.String(), At: time.Now(), Notes: slices.Clone(h.notes), Commit: h.readCommit}
-	snap.GlobalTotalPages = h.globalTotalPages()
-	snap.TotalPages = snap.GlobalTotalPages
-	snap.OOMScoreLag = mm.OOMScoreLag(h.rules, mm.RSSCounterLagPages(h.version, h.cpus), snap.GlobalTotalPages)
-	// With --cgroup, the processes and their memcgs come from the cgroup
-	// tree, in mem_cgroup_scan_tasks()'s order: the cgroup, then its
-	// descendants in pre-order, each one's processes in cgroup.procs order.
-	memcgOf := map[int]string{}
-	var memcgPIDs []int
-	var walk func(p string)
-	walk = func(p string) {
-		dir := h.layout.Dir(p)
-		for _, pid := range cgroup.PIDs(dir) {
-			memcgOf[pid] = p
-			memcgPIDs = append(memcgPIDs, pid)
-		}
-		for _, c := range cgroup.Children(dir) {
-			walk(path.Join(p, c))
-		}
-	}
-	var pids []int
-	if cgPath == "" {
-		var err error
-		if pids, err = h.fs.PIDs(); err != nil {
-			return snap, err
-		}
-	} else {
-		if h.layout.Memory == "" {
-			return snap, fmt.Errorf("--cgroup needs a memory cgroup controller: %w", cgroup.ErrNoMemoryController)
-		}
-		cgPath = path.Clean("/" + cgPath)
-		hier, err := cgroup.ReadHierarchy(h.layout, cgPath)
-		if err != nil {
-			return snap, fmt.Errorf("%w (list memory cgroups with 'oomkit inspect --all-cgroups')", err)
-		}
-		snap.Scope = "memcg " + cgPath
-		snap.TotalPages, snap.Notes = h.memcgTotalPages(hier, snap.Notes)
-		walk(cgPath)
-		pids = memcgPIDs
-	}
-	// Globally, /proc/PID/cgroup (one small file per process) is cheaper
-	// than walking a tree that may hold a cgroup per container.
-	scan := h.fs.ReadTasks(pids, proc.TaskOptions{Memcg: cgPath == "" && h.layout.Memory != "", MemcgV1: h.layout.Memory == cgroup.V1, Commit: h.readCommit})
-	snap.Gone = scan.Gone
-	snap.Notes = append(snap.Notes, scan.Notes...)
-	for i := range scan.Tasks {
-		t := &scan.Tasks[i]
-		if p, ok := memcgOf[t.PID]; ok {
-			t.Memcg = p
-		} else if h.layout.Memory != "" && t.Memcg == "" {
-			// Started after the walk (or the tree is unreadable): ask /proc.
-			t.Memcg, _ = h.fs.MemoryCgroup(t.PID, h.layout.Memory == cgroup.V1)
-		}
-	}
-	tasks := scan.Tasks
-	if cgPath == "" {
-		h.orderByCreation(tasks, snap.TotalPages)
-	}
-	snap.Rows = rankTasks(tasks, h.rules, h.capBonus(), snap.TotalPages, snap.GlobalTotalPages, snap.Scope, h.version.String())
-	return snap, nil
-}
-
-// capBonus reports a kernel before 4.17, whose oom_badness() took 3 % off
-// for CAP_SYS_ADMIN (removed by d46078b28889).
-func (h *topHost) capBonus() bool { return !h.version.AtLeast(4, 17, 0) }
-
-// orderByCreation puts tasks (in PID order) into for_each_process()
-// order, oldest first, where it matters: only the relative order of tasks
-// with equal badness decides a tie, so /proc/PID/stat (the start time) is
-// read only for those, and they are permuted among their own places. PID
-// order is creation order until PIDs wrap.
-func (h *topHost) orderByCreation(tasks []proc.Task, totalpages int64) {
-	groups := map[int64][]int{}
-	for i, t := range tasks {
-		st := t.Status
-		mt := mm.Task{RSSPages: st.RSSPages(pageKB), SwapEnts: st.SwapPages(pageKB), PgtablePages: st.PgtablePages(pageKB),
-			OOMScoreAdj: int(t.OOMScoreAdj), Unkillable: !st.HasMM || st.Kthread || t.PID == 1,
-			CapSysAdmin: h.capBonus() && st.HasCapSysAdmin()}
-		if p, ok := mm.Badness(h.rules, mt, totalpages); ok {
-			groups[p] = append(groups[p], i)
-		}
-	}
-	for _, idx := range groups {
-		if len(idx) < 2 {
-			continue
-		}
-		tied := make([]proc.Task, len(idx))
-		for j, i := range idx {
-			tied[j] = tasks[i]
-			if st, err := h.fs.Stat(tasks[i].PID); err == nil {
-				tied[j].StartTime = st.StartTime
-			} else {
-				tied[j].StartTime = math.MaxUint64 // exited: order unknown, keep it last
-			}
-		}
-		slices.SortStableFunc(tied, func(a, b proc.Task) int {
-			if a.StartTime != b.StartTime {
-				if a.StartTime < b.StartTime {
-					return -1
-				}
-				return 1
-			}
-			return a.PID - b.PID
-		})
-		for j, i := range idx {
-			tasks[i] = tied[j]
-		}
-	}
-}
-
-// memcgTotalPages is mem_cgroup_get_max() of the cgroup (or, without a
-// limit of its own, of the nearest limited ancestor).
-func (h *topHost) memcgTotalPages(hier cgroup.Hierarchy, notes []string) (int64, []string) {
-	i := len(hier.Levels) - 1
-	if hier.Levels[i].LimitBytes == nil {
-		i = hier.EffectiveLimit()
-		if i < 0 {
-			notes = append(notes, fmt.Sprintf("%s and its ancestors have no memory limit: a memcg OOM cannot happen there; ranking with the global totalpages", hier.Target().Path))
-			return h.globalTotalPages(), notes
-		}
-		notes = append(notes, fmt.Sprintf("%s has no memory limit of its own: ranking with the limit of %s, whose OOM would scan it", hier.Target().Path, hier.Levels[i].Path))
-	}
-	m := hier.Levels[i]
-	limit := *m.LimitBytes / mm.PageSize
-	swapLimit := int64(-1)
+// rank ranks for memcg's OOM (a global one for ""), with a hint on what
+// to do when the cgroup cannot be ranked.
+func rank(h *node.Host, memcg string, commit bool) (node.Ranking, error) {
+	r, err := h.Rank(memcg, node.RankOptions{Commit: commit})
 	switch {
-	case m.SwapLimitBytes != nil:
-		swapLimit = *m.SwapLimitBytes / mm.PageSize
-	case m.MemswLimitBytes != nil:
-		swapLimit = *m.MemswLimitBytes / mm.PageSize
+	case errors.Is(err, cgroup.ErrNoMemoryController):
+		return r, fmt.Errorf("--cgroup needs a memory cgroup controller: %w", cgroup.ErrNoMemoryController)
+	case errors.Is(err, cgroup.ErrRemoved):
+		return r, fmt.Errorf("%w (list memory cgroups with 'oomkit inspect --all-cgroups')", err)
 	}
-	swappiness := int(derefOr(m.Swappiness, 60))
-	if m.Version == cgroup.V2 {
-		swappiness = int(derefOr(h.fs.SysVM().Swappiness, 60))
-	}
-	return mm.MemcgTotalPages(h.version, m.Version == cgroup.V2, limit, swapLimit, derefOr(h.mem.SwapTotalKB, 0)/pageKB, swappiness), notes
-}
-
-// rankTasks runs the model over tasks in scan order.
-//
-// capBonus is true for kernels before 4.17, which took 3 % off the badness
-// of CAP_SYS_ADMIN processes.
-func rankTasks(tasks []proc.Task, rules mm.Rules, capBonus bool, totalpages, globalTotal int64, scope, kernel string) []topRow {
-	mt := make([]mm.Task, len(tasks))
-	why := make([]string, len(tasks))
-	for i, t := range tasks {
-		st := t.Status
-		mt[i] = mm.Task{
-			PID: t.PID, Name: st.Name,
-			RSSPages: st.RSSPages(pageKB), SwapEnts: st.SwapPages(pageKB), PgtablePages: st.PgtablePages(pageKB),
-			OOMScoreAdj: int(t.OOMScoreAdj), CapSysAdmin: capBonus && st.HasCapSysAdmin(),
-		}
-		switch {
-		case st.Kthread:
-			why[i] = "kernel thread"
-		case !st.HasMM:
-			why[i] = "no memory (kernel thread or zombie)"
-		case t.PID == 1:
-			why[i] = "init"
-		case t.OOMScoreAdj == mm.OOMScoreAdjMin:
-			why[i] = "oom_score_adj -1000"
-		}
-		mt[i].Unkillable = why[i] != "" && t.OOMScoreAdj != mm.OOMScoreAdjMin
-	}
-	sel := mm.Select(rules, mt, totalpages)
-	rows := make([]topRow, 0, len(tasks))
-	memcgScope := scope != "global"
-	for _, r := range sel.Ranking {
-		t := tasks[r.Index]
-		row := topRow{
-			Schema: "oomkit.top/v1", PID: t.PID, Comm: t.Status.Name,
-			RSSPages: mt[r.Index].RSSPages, SwapPages: mt[r.Index].SwapEnts, PgtablesPages: mt[r.Index].PgtablePages,
-			OOMScoreAdj: t.OOMScoreAdj, Eligible: r.Eligible,
-			OOMScore: t.OOMScore, Scope: scopeWord(memcgScope), TotalPages: totalpages,
-			Rules: rules.ID(), KernelVersion: kernel, startTime: t.StartTime, CommitBytes: t.CommitBytes,
-		}
-		if r.Eligible {
-			rank, pts := r.Rank, r.Points
-			row.Rank, row.Points = &rank, &pts
-		} else if why[r.Index] != "" {
-			row.Ineligible = ptrTo(why[r.Index])
-		}
-		// /proc/PID/oom_score always scales against the global totalpages.
-		gp, ok := mm.Badness(rules, mt[r.Index], globalTotal)
-		row.ModelOOMScore = mm.OOMScore(rules, gp, ok, globalTotal)
-		if t.Memcg != "" {
-			cg := t.Memcg
-			row.Cgroup = &cg
-			if info, ok := kube.ParsePath(cg); ok {
-				if info.PodUID != "" {
-					row.PodUID = ptrTo(info.PodUID)
-					row.pod = "pod" + shortID(info.PodUID, 8)
-				}
-				if info.ContainerID != "" {
-					row.ContainerID = ptrTo(info.ContainerID)
-					row.pod += "/" + shortID(info.ContainerID, 12)
-				}
-				if info.QOSClass != "" {
-					row.QOSClass = ptrTo(info.QOSClass)
-				}
-			}
-		}
-		rows = append(rows, row)
-	}
-	return rows
-}
-
-func scopeWord(memcg bool) string {
-	if memcg {
-		return "memcg"
-	}
-	return "global"
-}
-
-func ptrTo[T any](v T) *T { return &v }
-
-func shortID(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
+	return r, err
 }
 
 func runTopOnce(s *streams, cfg topConfig) error {
@@ -479,40 +167,39 @@ func runTopOnce(s *streams, cfg topConfig) error {
 	// the heap grow instead of collecting it mid-scan (a fifth of the CPU
 	// time of a 10,000-process run went to the collector).
 	defer debug.SetGCPercent(debug.SetGCPercent(400))
-	h, err := loadHost(cfg.procRoot, cfg.sysRoot, cfg.assumeKernel)
+	h, err := openHost(cfg.procRoot, cfg.sysRoot, cfg.assumeKernel)
 	if err != nil {
 		return err
 	}
-	h.readCommit = cfg.commit
-	snap, err := h.snapshot(cfg.cgroup)
+	r, err := rank(h, cfg.cgroup, cfg.commit)
 	if err != nil {
 		return err
 	}
-	rows := viewRows(snap.Rows, cfg.sortKey, false, cfg.filter, false)
+	rows := viewRows(r.Processes, cfg.sortKey, false, cfg.filter, false)
 	if cfg.limit > 0 && len(rows) > cfg.limit {
 		rows = rows[:cfg.limit]
 	}
 	if cfg.json {
-		err = writeTopJSON(s.out, rows)
+		err = writeTopJSON(s.out, r, rows)
 	} else {
-		writeTopTable(s.out, snap, rows, 0)
+		writeTopTable(s.out, r, rows, 0)
 	}
 	// Notes go to stderr in both formats, so JSON Lines stay clean.
-	for _, n := range topNotes(snap) {
+	for _, n := range topNotes(r) {
 		fmt.Fprintf(s.err, "oomkit: note: %s\n", n)
 	}
 	return err
 }
 
-func topNotes(snap topSnapshot) []string {
-	notes := slices.Clone(snap.Notes)
-	if snap.Gone > 0 {
-		notes = append(notes, fmt.Sprintf("%d processes exited while they were read and are not listed", snap.Gone))
+func topNotes(r node.Ranking) []string {
+	notes := slices.Clone(r.Notes)
+	if r.Gone > 0 {
+		notes = append(notes, fmt.Sprintf("%d processes exited while they were read and are not listed", r.Gone))
 	}
 	return notes
 }
 
-func writeTopJSON(w io.Writer, rows []topRow) error {
+func writeTopJSON(w io.Writer, r node.Ranking, rows []node.Process) error {
 	// Encode chunks concurrently (encoding is a third of a 10,000-process
 	// run's own CPU time), then write them in order: one write per chunk,
 	// not one per process.
@@ -527,8 +214,10 @@ func writeTopJSON(w io.Writer, rows []topRow) error {
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			enc := json.NewEncoder(&bufs[i])
+			row := topRow{Schema: "oomkit.top/v1", OOMKind: r.OOMKind(), TotalPages: r.TotalPages, Rules: r.Rules.ID(), KernelVersion: r.Kernel.String()}
 			for j := i * chunk; j < min((i+1)*chunk, len(rows)); j++ {
-				if err := enc.Encode(&rows[j]); err != nil {
+				row.Process = &rows[j]
+				if err := enc.Encode(&row); err != nil {
 					errs[i] = err
 					return
 				}
@@ -548,21 +237,22 @@ func writeTopJSON(w io.Writer, rows []topRow) error {
 }
 
 // viewRows filters and sorts rows for display; rank order is the model's.
-func viewRows(rows []topRow, key string, reverse bool, filter string, podsOnly bool) []topRow {
-	out := make([]topRow, 0, len(rows))
+func viewRows(rows []node.Process, key string, reverse bool, filter string, podsOnly bool) []node.Process {
+	out := make([]node.Process, 0, len(rows))
 	for _, r := range rows {
-		if podsOnly && r.PodUID == nil {
+		k := derefOr(r.Kubernetes, kube.Attribution{})
+		if podsOnly && k.PodUID == nil {
 			continue
 		}
 		if filter != "" && !strings.Contains(r.Comm, filter) && !strings.Contains(derefOr(r.Cgroup, ""), filter) &&
-			!strings.Contains(derefOr(r.PodUID, ""), filter) && !strings.Contains(derefOr(r.ContainerID, ""), filter) &&
+			!strings.Contains(derefOr(k.PodUID, ""), filter) && !strings.Contains(derefOr(k.ContainerID, ""), filter) &&
 			strconv.Itoa(r.PID) != filter {
 			continue
 		}
 		out = append(out, r)
 	}
 	if key != "rank" {
-		val := func(r topRow) int64 {
+		val := func(r node.Process) int64 {
 			switch key {
 			case "rss":
 				return r.RSSPages
@@ -577,7 +267,7 @@ func viewRows(rows []topRow, key string, reverse bool, filter string, podsOnly b
 			}
 			return int64(r.PID)
 		}
-		slices.SortStableFunc(out, func(a, b topRow) int {
+		slices.SortStableFunc(out, func(a, b node.Process) int {
 			x, y := val(a), val(b)
 			switch {
 			case x == y:
@@ -594,41 +284,43 @@ func viewRows(rows []topRow, key string, reverse bool, filter string, podsOnly b
 	return out
 }
 
+// topColumns is the ranking's column header; COMMIT only with --commit.
+func topColumns(commit bool) string {
+	cm := ""
+	if commit {
+		cm = fmt.Sprintf(" %9s", "COMMIT")
+	}
+	return fmt.Sprintf("%5s %7s  %-15s %-26s %9s %8s %6s%s %5s %9s %5s %5s",
+		"RANK", "PID", "COMM", "POD/CONTAINER", "RSS", "SWAP", "PGTBL", cm, "ADJ", "POINTS", "SCORE", "MODEL")
+}
+
 // writeTopTable prints the ranking as a table; maxRows 0 means all.
-func writeTopTable(w io.Writer, snap topSnapshot, rows []topRow, maxRows int) {
-	fmt.Fprint(w, topHeader(snap))
-	fmt.Fprintln(w, topColumns(snap.Commit))
-	for i, r := range rows {
+func writeTopTable(w io.Writer, r node.Ranking, rows []node.Process, maxRows int) {
+	scope := "global OOM (every process; totalpages = RAM + swap)"
+	if r.Memcg != "" {
+		scope = "memcg " + r.Memcg + " OOM"
+	}
+	fmt.Fprintf(w, "Ranked for a %s: totalpages %d, kernel %s (%s rules)\n", scope, r.TotalPages, r.Kernel, r.Rules)
+	fmt.Fprintln(w, topColumns(r.Commit))
+	for i, p := range rows {
 		if maxRows > 0 && i >= maxRows {
 			break
 		}
-		fmt.Fprintln(w, topLine(r, snap.OOMScoreLag, snap.Commit))
+		fmt.Fprintln(w, topLine(p, r.OOMScoreLag, r.Commit))
 	}
-}
-
-func topHeader(snap topSnapshot) string {
-	scope := "global OOM (every process; totalpages = RAM + swap)"
-	if snap.Scope != "global" {
-		scope = snap.Scope + " OOM"
-	}
-	return fmt.Sprintf("Ranked for a %s: totalpages %d, kernel %s (%s rules)\n", scope, snap.TotalPages, snap.Kernel, snap.Rules)
 }
 
 // topLine prints one row. Its mark after MODEL: "*" where the kernel's
 // oom_score and the model's differ, "~" where they differ by at most lag
 // points (per-CPU RSS counters not yet folded; mm.OOMScoreLag).
-func topLine(r topRow, lag int64, commit bool) string {
+func topLine(p node.Process, lag int64, commit bool) string {
 	rank, points := "-", "-"
-	if r.Rank != nil {
-		rank = strconv.Itoa(*r.Rank)
-		points = strconv.FormatInt(*r.Points, 10)
-	}
-	pod := r.pod
-	if pod == "" {
-		pod = "-"
+	if p.Rank != nil {
+		rank = strconv.Itoa(*p.Rank)
+		points = strconv.FormatInt(*p.Points, 10)
 	}
 	mark := ""
-	switch d := r.ModelOOMScore - r.OOMScore; {
+	switch d := p.ModelOOMScore - p.OOMScore; {
 	case d != 0 && d >= -lag && d <= lag:
 		mark = " ~"
 	case d != 0:
@@ -637,23 +329,39 @@ func topLine(r topRow, lag int64, commit bool) string {
 	cm := ""
 	if commit {
 		cm = fmt.Sprintf(" %9s", "?")
-		if r.CommitBytes != nil {
-			cm = fmt.Sprintf(" %9s", pagesWord(*r.CommitBytes/mm.PageSize))
+		if p.CommitBytes != nil {
+			cm = fmt.Sprintf(" %9s", pagesWord(*p.CommitBytes/mm.PageSize))
 		}
 	}
 	return fmt.Sprintf("%5s %7d  %-15s %-26s %9s %8s %6s%s %5d %9s %5d %5d%s",
-		rank, r.PID, clip(r.Comm, 15), clip(pod, 26), pagesWord(r.RSSPages), pagesWord(r.SwapPages), pagesWord(r.PgtablesPages), cm,
-		r.OOMScoreAdj, points, r.OOMScore, r.ModelOOMScore, mark)
+		rank, p.PID, clip(p.Comm, 15), clip(podLabel(p.Kubernetes), 26), pagesWord(p.RSSPages), pagesWord(p.SwapPages), pagesWord(p.PgtablesPages), cm,
+		p.OOMScoreAdj, points, p.OOMScore, p.ModelOOMScore, mark)
 }
 
-// topColumns is the table's header line; COMMIT only with --commit.
-func topColumns(commit bool) string {
-	cm := ""
-	if commit {
-		cm = fmt.Sprintf(" %9s", "COMMIT")
+// podLabel is "pod<uid…>/<container id…>", short, or "-" outside pods.
+func podLabel(k *kube.Attribution) string {
+	if k == nil || k.PodUID == nil {
+		return "-"
 	}
-	return fmt.Sprintf("%5s %7s  %-15s %-26s %9s %8s %6s%s %5s %9s %5s %5s",
-		"RANK", "PID", "COMM", "POD/CONTAINER", "RSS", "SWAP", "PGTBL", cm, "ADJ", "POINTS", "SCORE", "MODEL")
+	l := "pod" + shortID(*k.PodUID, 8)
+	if k.ContainerID != nil {
+		l += "/" + shortID(*k.ContainerID, 12)
+	}
+	return l
+}
+
+func shortID(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+func derefOr[T any](p *T, def T) T {
+	if p == nil {
+		return def
+	}
+	return *p
 }
 
 // pagesWord prints a page count as a short IEC size.
@@ -684,11 +392,10 @@ func runTopLive(s *streams, cfg topConfig) error {
 	if !isTerminal(s.out) {
 		return errNoTerminal
 	}
-	h, err := loadHost(cfg.procRoot, cfg.sysRoot, cfg.assumeKernel)
+	h, err := openHost(cfg.procRoot, cfg.sysRoot, cfg.assumeKernel)
 	if err != nil {
 		return err
 	}
-	h.readCommit = cfg.commit
 	m := &topModel{host: h, cfg: cfg, sortKey: cfg.sortKey, filter: cfg.filter}
 	m.refresh()
 	if m.err != nil {
@@ -706,9 +413,9 @@ func runTopLive(s *streams, cfg topConfig) error {
 
 // topModel is the live view's state.
 type topModel struct {
-	host          *topHost
+	host          *node.Host
 	cfg           topConfig
-	snap          topSnapshot
+	snap          node.Ranking
 	err           error
 	sortKey       string
 	reverse       bool
@@ -722,7 +429,7 @@ type topModel struct {
 type topTick time.Time
 
 func (m *topModel) refresh() {
-	snap, err := m.host.snapshot(m.cfg.cgroup)
+	snap, err := rank(m.host, m.cfg.cgroup, m.cfg.commit)
 	if err != nil {
 		m.err = err
 		return
@@ -800,16 +507,16 @@ func (m *topModel) View() tea.View {
 	var b strings.Builder
 	snap := m.snap
 	scope := "global OOM"
-	if snap.Scope != "global" {
-		scope = snap.Scope + " OOM"
+	if snap.Memcg != "" {
+		scope = "memcg " + snap.Memcg + " OOM"
 	}
 	fmt.Fprintf(&b, "%s  %s  ranked for a %s: totalpages %d, kernel %s (%s)\n", topTitle.Render("oomkit top"), snap.At.Format("15:04:05"),
 		scope, snap.TotalPages, snap.Kernel, snap.Rules)
-	mem := m.host.mem
+	mem := snap.Meminfo
 	fmt.Fprintf(&b, "MemTotal %s  MemAvailable %s  Swap %s  sort %s%s  filter %q%s\n",
 		kbWord(mem.MemTotalKB), kbWord(mem.MemAvailableKB), kbWord(mem.SwapTotalKB), m.sortKey, map[bool]string{true: " (reversed)"}[m.reverse],
 		m.filter, map[bool]string{true: "  [pods only]"}[m.podsOnly])
-	rows := viewRows(snap.Rows, m.sortKey, m.reverse, m.filter, m.podsOnly)
+	rows := viewRows(snap.Processes, m.sortKey, m.reverse, m.filter, m.podsOnly)
 	b.WriteString(topHead.Render(topColumns(snap.Commit)) + "\n")
 	room := m.height - 5
 	if room <= 0 {
@@ -847,5 +554,5 @@ func kbWord(kb *int64) string {
 	if kb == nil {
 		return "?"
 	}
-	return kube.FormatBytes(*kb * 1024)
+	return bytesize.Format(*kb * 1024)
 }

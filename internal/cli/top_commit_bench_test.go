@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/oomkit/oomkit/internal/node/nodetest"
 )
 
 // BenchmarkTopCommit10k is BenchmarkTopOnceJSON10k's 10,000-process tree
@@ -16,26 +18,26 @@ import (
 // and BenchmarkCommitSource in internal/proc).
 func BenchmarkTopCommit10k(b *testing.B) {
 	root := b.TempDir()
-	ps := make([]fakeProcess, 10000)
+	ps := make([]nodetest.Process, 10000)
 	for i := range ps {
-		ps[i] = fakeProcess{pid: 100 + i, comm: fmt.Sprintf("worker-%d", i), anonKB: int64(1000 + i*7%50000), fileKB: int64(i % 3000),
-			pteKB: 40 + int64(i%100)*4, adj: int64(i%3)*500 - 500, start: uint64(i),
-			memcg: fmt.Sprintf("/kubepods/burstable/pod%08x-ea16-463a-96c2-fc74acfb9c47/%064x", i/10, i)}
+		ps[i] = nodetest.Process{PID: 100 + i, Comm: fmt.Sprintf("worker-%d", i), AnonKB: int64(1000 + i*7%50000), FileKB: int64(i % 3000),
+			PteKB: 40 + int64(i%100)*4, Adj: int64(i%3)*500 - 500, Start: uint64(i),
+			Memcg: fmt.Sprintf("/kubepods/burstable/pod%08x-ea16-463a-96c2-fc74acfb9c47/%064x", i/10, i)}
 	}
-	procRoot := writeFakeProc(b, root, defaultFakeHost, ps)
+	procRoot := nodetest.WriteProc(b, root, nodetest.DefaultHost, ps)
 	smaps, err := os.ReadFile("../proc/testdata/smaps/mappings-6.18")
 	if err != nil {
 		b.Fatal(err)
 	}
 	for _, p := range ps {
-		must(b, os.WriteFile(filepath.Join(procRoot, fmt.Sprint(p.pid), "smaps"), smaps, 0o444))
+		must(b, os.WriteFile(filepath.Join(procRoot, fmt.Sprint(p.PID), "smaps"), smaps, 0o444))
 	}
 	sysRoot := filepath.Join(root, "sys")
 	mem := filepath.Join(sysRoot, "fs/cgroup/memory")
 	for _, p := range ps {
-		dir := filepath.Join(mem, p.memcg)
+		dir := filepath.Join(mem, p.Memcg)
 		must(b, os.MkdirAll(dir, 0o755))
-		must(b, os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(fmt.Sprintf("%d\n", p.pid)), 0o644))
+		must(b, os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(fmt.Sprintf("%d\n", p.PID)), 0o644))
 	}
 	for _, d := range []string{"", "kubepods", "kubepods/burstable"} {
 		must(b, os.WriteFile(filepath.Join(mem, d, "cgroup.procs"), nil, 0o644))

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/oomkit/oomkit/internal/kerneltest"
+	"github.com/oomkit/oomkit/internal/node/nodetest"
 )
 
 const topTUIEnv = "OOMKIT_TOP_TUI_ARGS"
@@ -31,7 +32,7 @@ func TestTopTUI(t *testing.T) {
 	if _, err := exec.LookPath("tmux"); err != nil {
 		kerneltest.Skip(t, "no tmux to drive the live view in")
 	}
-	procRoot, sysRoot := topFixture(t, t.TempDir())
+	procRoot, sysRoot := nodetest.SmallMachine(t, t.TempDir())
 	session := fmt.Sprintf("oomkit-top-test-%d", os.Getpid())
 	tmux := func(args ...string) string {
 		t.Helper()

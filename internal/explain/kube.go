@@ -21,19 +21,13 @@ func attribute(r *oomlog.Report, e *Event) *Kube {
 	if !tok {
 		info = oi
 	}
-	k := &Kube{
-		PodUID:       strPtr(info.PodUID),
-		ContainerID:  strPtr(info.ContainerID),
-		QOSClass:     strPtr(info.QOSClass),
-		CgroupDriver: strPtr(info.Driver),
-		Runtime:      strPtr(info.Runtime),
-	}
+	k := &Kube{Attribution: info.Attribution()}
 	if tok && ti.Scope != kube.ScopeContainer {
 		// The victim sits in a pod or QoS cgroup itself, not in a container.
 		k.ContainerID = nil
 	}
-	if k.Runtime == nil && ook && oi.Runtime != "" {
-		k.Runtime = strPtr(oi.Runtime)
+	if k.ContainerRuntime == nil && ook && oi.Runtime != "" {
+		k.ContainerRuntime = strPtr(oi.Runtime)
 	}
 	switch {
 	case e.OOMKind != nil && *e.OOMKind == "global":

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/oomkit/oomkit/internal/kube"
 	"github.com/oomkit/oomkit/internal/oomlog"
 )
 
@@ -46,8 +47,8 @@ func TestKubernetes(t *testing.T) {
 				},
 				GroupKillPath: ctr,
 			},
-			want: &Kube{PodUID: strp(uid), ContainerID: strp(cid), QOSClass: strp("Burstable"), CgroupDriver: strp("systemd"),
-				Runtime: strp("containerd"), LimitScope: strp("container"),
+			want: &Kube{Attribution: kube.Attribution{PodUID: strp(uid), ContainerID: strp(cid), QOSClass: strp("Burstable"), CgroupDriver: strp("systemd"), ContainerRuntime: strp("containerd"), CgroupLevel: strp("container")},
+				LimitScope:               strp("container"),
 				VictimOOMScoreAdjMeaning: strp("Burstable pod: memory request ≈ 3.1% of node memory"), OOMKilled: "yes"},
 		},
 		{
@@ -58,8 +59,8 @@ func TestKubernetes(t *testing.T) {
 				Tasks:   []oomlog.Task{row(100, -998, 1, "pause"), row(200, 969, 50000, "stress-ng-vm")},
 				Victims: []oomlog.Victim{{PID: 200, Comm: "stress-ng-vm", OOMScoreAdj: intp(969)}},
 			},
-			want: &Kube{PodUID: strp(uid), ContainerID: strp(cid), QOSClass: strp("Burstable"), CgroupDriver: strp("systemd"),
-				Runtime: strp("containerd"), LimitScope: strp("pod"),
+			want: &Kube{Attribution: kube.Attribution{PodUID: strp(uid), ContainerID: strp(cid), QOSClass: strp("Burstable"), CgroupDriver: strp("systemd"), ContainerRuntime: strp("containerd"), CgroupLevel: strp("container")},
+				LimitScope:               strp("pod"),
 				VictimOOMScoreAdjMeaning: strp("Burstable pod: memory request ≈ 3.1% of node memory"), OOMKilled: "unknown",
 				VictimFirstListed: ptr(true)},
 		},
@@ -71,8 +72,8 @@ func TestKubernetes(t *testing.T) {
 				Tasks:   []oomlog.Task{row(1, 0, 3000, "systemd"), row(200, 1000, 50000, "python3")},
 				Victims: []oomlog.Victim{{PID: 200, Comm: "python3", OOMScoreAdj: intp(1000)}},
 			},
-			want: &Kube{PodUID: strp(uid), ContainerID: strp(cid), QOSClass: strp("Burstable"), CgroupDriver: strp("systemd"),
-				Runtime: strp("containerd"), LimitScope: strp("global"),
+			want: &Kube{Attribution: kube.Attribution{PodUID: strp(uid), ContainerID: strp(cid), QOSClass: strp("Burstable"), CgroupDriver: strp("systemd"), ContainerRuntime: strp("containerd"), CgroupLevel: strp("container")},
+				LimitScope:               strp("global"),
 				VictimOOMScoreAdjMeaning: strp("BestEffort pod (1000): killed first"), OOMKilled: "unknown"},
 		},
 		{
@@ -82,8 +83,9 @@ func TestKubernetes(t *testing.T) {
 				OOMMemcg: "/kubepods/burstable/pod28fcb1a0-a45c-44e7-b9bf-e3b9360bedba", TaskMemcg: crio,
 				Victims: []oomlog.Victim{{PID: 7, Comm: "conmon"}},
 			},
-			want: &Kube{PodUID: strp("28fcb1a0-a45c-44e7-b9bf-e3b9360bedba"), ContainerID: strp(cid), QOSClass: strp("Burstable"),
-				CgroupDriver: strp("cgroupfs"), Runtime: strp("cri-o"), LimitScope: strp("pod"), OOMKilled: "no"},
+			want: &Kube{Attribution: kube.Attribution{PodUID: strp("28fcb1a0-a45c-44e7-b9bf-e3b9360bedba"), ContainerID: strp(cid), QOSClass: strp("Burstable"),
+				CgroupDriver: strp("cgroupfs"), ContainerRuntime: strp("cri-o"), CgroupLevel: strp("container")},
+				LimitScope: strp("pod"), OOMKilled: "no"},
 		},
 		{
 			name: "not Kubernetes",
@@ -129,7 +131,7 @@ func TestUnknownVersion(t *testing.T) {
 		t.Fatal("no report")
 	}
 	a := Explain(s.Report(), Options{}).Analysis
-	if a.Rules != nil || a.PredictedVictimPID != nil || a.RulesFrom != "unknown" {
+	if a.Rules != nil || a.PredictedVictimPID != nil || a.RulesFrom != RulesFromUnknown {
 		t.Errorf("rules %v, predicted %v, from %q; want null, null, unknown", a.Rules, a.PredictedVictimPID, a.RulesFrom)
 	}
 	all := strings.Join(a.Reasons, "\n")
@@ -214,7 +216,7 @@ func TestDecisions(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			a := Explain(&tt.r, tt.opts).Analysis
-			got := []any{a.PredictedVictimPID, a.Agrees, a.DecidedBy}
+			got := []any{a.PredictedVictimPID, a.Agrees, (*string)(a.DecidedBy)}
 			want := []any{tt.predicted, tt.agrees, tt.decidedBy}
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("predicted, agrees, decided_by (-want +got):\n%s", diff)
@@ -242,8 +244,34 @@ func TestRulesFromFormat(t *testing.T) {
 		Victims: []oomlog.Victim{{PID: 1, Comm: "a"}},
 	}
 	a := Explain(&r, Options{}).Analysis
-	got := []any{a.RulesFrom, deref(a.Rules), deref(a.PredictedVictimPID), deref(a.Agrees)}
+	got := []any{string(a.RulesFrom), deref(a.Rules), deref(a.PredictedVictimPID), deref(a.Agrees)}
 	if diff := cmp.Diff([]any{"format", "signed", 1, true}, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+// TestCandidatesSkipEarlierVictimsByProcess: an earlier victim is skipped
+// by process (signal->oom_mm and MMF_OOM_SKIP are per process), so a row is
+// one when the victim's pid is its pid or its tgid: the Killed line and the
+// row may each print a different thread of the process.
+func TestCandidatesSkipEarlierVictimsByProcess(t *testing.T) {
+	r := oomlog.Report{Tasks: []oomlog.Task{
+		{PID: 101, TGID: intp(100), RSSPages: 10, Name: "leader exited, thread 101 holds the mm"},
+		{PID: 200, TGID: intp(200), RSSPages: 10, Name: "same thread"},
+		{PID: 301, TGID: intp(300), RSSPages: 10, Name: "another process"},
+		{PID: 400, RSSPages: 10, Name: "no tgid column"},
+	}}
+	tasks, skipped := Candidates(&r, nil, []int{100, 200, 302, 400})
+	var unkillable []int
+	for _, mt := range tasks {
+		if mt.Unkillable {
+			unkillable = append(unkillable, mt.PID)
+		}
+	}
+	if d := cmp.Diff([]int{101, 200, 400}, unkillable); d != "" {
+		t.Errorf("unkillable (-want +got):\n%s", d)
+	}
+	if d := cmp.Diff([]int{101, 200, 400}, skipped); d != "" {
+		t.Errorf("skipped (-want +got):\n%s", d)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	resourcehelper "k8s.io/component-helpers/resource"
 
 	"github.com/oomkit/oomkit/internal/bytesize"
+	"github.com/oomkit/oomkit/internal/heap"
 )
 
 // Container types as the analysis reports them.
@@ -78,7 +79,7 @@ type ContainerReport struct {
 	CgroupfsPath, SystemdPath string
 	// ContainerRuntime is the container runtime used for the paths.
 	ContainerRuntime string
-	Heap             Heap
+	Heap             heap.Ceiling
 	HeapVerdict      string
 	Regime           Regime
 	// ExpectedUsageBytes feeds the node-OOM order; UsageSource says where it came from.
@@ -231,22 +232,22 @@ func analyzePod(w Workload, lrs []LimitRangeDoc, opt Options) PodReport {
 		} else if pr.MemoryLimitBytes != nil {
 			limit = *pr.MemoryLimitBytes
 		}
-		proc := Process{Argv: append(append([]string(nil), c.Command...), c.Args...), Image: c.Image}
+		proc := heap.Process{Argv: append(append([]string(nil), c.Command...), c.Args...), Image: c.Image}
 		var hidden []string
 		for _, e := range c.Env {
 			if e.ValueFrom != nil {
-				if isHeapKnob(e.Name) {
+				if heap.ReadsEnv(e.Name) {
 					hidden = append(hidden, e.Name)
 				}
 				continue
 			}
 			proc.Env = append(proc.Env, e.Name+"="+e.Value)
 		}
-		cr.Heap = HeapCeiling(proc, limit, opt.NodeMemoryBytes)
+		cr.Heap = heap.CeilingOf(proc, limit, opt.NodeMemoryBytes)
 		for _, name := range hidden {
 			cr.Heap.Warnings = append(cr.Heap.Warnings, name+" comes from valueFrom, which oomkit cannot read: the heap ceiling shown ignores it")
 		}
-		cr.HeapVerdict = Verdict(cr.Heap, limit)
+		cr.HeapVerdict = heap.Verdict(cr.Heap, limit)
 		cr.ExpectedUsageBytes, cr.UsageSource = expectedUsage(pod, c, opt.UsageBytes, opt.NodeMemoryBytes)
 		cr.Warnings = containerWarnings(pod, &pr, c, &cr, v)
 		pr.Containers = append(pr.Containers, cr)
@@ -270,15 +271,6 @@ func analyzePod(w Workload, lrs []LimitRangeDoc, opt Options) PodReport {
 	}
 	sidecarWarnings(pod, &pr, v)
 	return pr
-}
-
-// isHeapKnob reports an environment variable HeapCeiling reads.
-func isHeapKnob(name string) bool {
-	switch name {
-	case "GOMEMLIMIT", "NODE_OPTIONS", "JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS":
-		return true
-	}
-	return strings.Contains(name, "GCHeapHardLimit")
 }
 
 func runtimeFromScheme(scheme, fallback string) string {

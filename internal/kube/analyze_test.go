@@ -1,12 +1,16 @@
 package kube
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/oomkit/oomkit/internal/bytesize"
+	"github.com/oomkit/oomkit/internal/heap"
 )
 
 func workload(name string, spec corev1.PodSpec) Workload {
@@ -145,20 +149,18 @@ func TestAnalyzeEnvValueFrom(t *testing.T) {
 	}
 	a := Analyze([]Workload{workload("p", corev1.PodSpec{Containers: []corev1.Container{c}})}, nil, Options{NodeMemoryBytes: 8 * GiB, Version: Newest, CgroupVersion: 2})
 	h := a.Pods[0].Containers[0].Heap
-	want := Heap{Runtime: "go", Source: "Go sets no memory limit by default (GOMEMLIMIT unset)",
+	want := heap.Ceiling{Runtime: "go", Source: "Go sets no memory limit by default (GOMEMLIMIT unset)",
 		Warnings: []string{"GOMEMLIMIT comes from valueFrom, which oomkit cannot read: the heap ceiling shown ignores it"}}
 	if diff := cmp.Diff(want, h); diff != "" {
 		t.Errorf("heap (-want +got):\n%s", diff)
 	}
 }
 
-func itoa(n int) string {
-	return strings.TrimSpace(strings.Replace(FormatBytes(int64(n)), " B", "", 1))
-}
+func itoa(n int) string { return strconv.Itoa(n) }
 
 func sizeOr(n *int64) string {
 	if n == nil {
 		return "-"
 	}
-	return FormatBytes(*n)
+	return bytesize.Format(*n)
 }

@@ -2,9 +2,9 @@
 // pod's memory: the cgroup paths they create (and how to read a pod UID,
 // container ID, QoS class, cgroup driver and runtime back out of a memcg path
 // the kernel printed), the QoS class and oom_score_adj the kubelet of a given
-// version assigns, the OOM regime (group kill or single process), the
-// kubelet's eviction ranking under memory pressure, and the heap ceilings of
-// managed runtimes (.NET, JVM, Go, Node.js) inside a memory limit.
+// version assigns, the OOM regime (group kill or single process) and the
+// kubelet's eviction ranking under memory pressure; the manifest analysis
+// adds the heap ceilings of managed runtimes from internal/heap.
 //
 // It is pure logic and does no I/O; internal/kube/manifest reads the
 // manifests it analyses.

@@ -1,5 +1,16 @@
 package mm
 
+import "math"
+
+// PageCounterMaxPages is PAGE_COUNTER_MAX on 64-bit: an unlimited memcg
+// counter, LONG_MAX / PAGE_SIZE pages (include/linux/page_counter.h).
+const PageCounterMaxPages int64 = math.MaxInt64 / PageSize
+
+// UnlimitedKB is an unlimited memcg counter as an OOM report prints it:
+// mem_cgroup_print_oom_meminfo() (mm/memcontrol.c) prints
+// K(memcg->memory.max), PAGE_COUNTER_MAX pages in kB: 9007199254740988.
+const UnlimitedKB int64 = PageCounterMaxPages * (PageSize / 1024)
+
 // MemcgTotalPages is the OOM killer's totalpages for a memcg OOM:
 // mem_cgroup_get_max() of the memcg whose counter failed. limitPages is the
 // memory limit, swapLimitPages the v2 memory.swap.max or the v1

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/oomkit/oomkit/internal/bytesize"
-	"github.com/oomkit/oomkit/internal/kube"
+	"github.com/oomkit/oomkit/internal/heap"
 	"github.com/oomkit/oomkit/internal/mm"
 	"github.com/oomkit/oomkit/internal/oomlog"
 )
@@ -302,7 +302,7 @@ func forEachForkPID(acts []Action, f func(int)) {
 }
 
 // setCeiling works out the runtime's heap ceiling inside the process's
-// effective memory limit (kube.HeapCeiling, spec/kubernetes.md §6).
+// effective memory limit (heap.CeilingOf, spec/kubernetes.md §6).
 func (e *engine) setCeiling(p *proc, rt Runtime) {
 	limit := int64(0)
 	for c := p.cg; c != nil; c = c.parent {
@@ -343,8 +343,8 @@ func (e *engine) setCeiling(p *proc, rt Runtime) {
 	default:
 		return
 	}
-	h := kube.HeapCeiling(kube.Process{Argv: argv, Env: env}, limit, e.s.Node.MemoryBytes)
-	p.ceiling, p.ceilingSrc = h.CeilingBytes, h.Source
+	h := heap.CeilingOf(heap.Process{Argv: argv, Env: env}, limit, e.s.Node.MemoryBytes)
+	p.ceiling, p.ceilingSrc = h.Bytes, h.Source
 }
 
 func (e *engine) push(t time.Duration, p *proc) {

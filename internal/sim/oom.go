@@ -280,7 +280,7 @@ func (e *engine) reportHeader(trigger *proc, memcg *cgroup, cands []*proc) *ooml
 		lim := memcg.maxPages * 4
 		mu := &oomlog.MemcgUsage{UsageKB: i64(memcg.usage * 4), LimitKB: &lim, Failcnt: i64(memcg.failcnt), StatsPath: memcg.path}
 		if e.s.Node.CgroupV2 {
-			sl := int64(unlimitedKB) // memory.swap.max "max", swap or not
+			sl := mm.UnlimitedKB // memory.swap.max "max", swap or not
 			if memcg.swapMax != Unlimited {
 				sl = memcg.swapMax * 4
 			}
@@ -289,12 +289,12 @@ func (e *engine) reportHeader(trigger *proc, memcg *cgroup, cands []*proc) *ooml
 			// (mem_cgroup_print_oom_meminfo()), so a log says memsw.
 			mu.SwapIsMemsw = !e.v.AtLeast(5, 3, 0)
 		} else {
-			sl := int64(unlimitedKB)
+			sl := mm.UnlimitedKB
 			if memcg.swapMax != Unlimited {
 				sl = (memcg.maxPages + memcg.swapMax) * 4
 			}
 			mu.SwapUsageKB, mu.SwapLimitKB, mu.SwapFailcnt, mu.SwapIsMemsw = i64((memcg.usage+memcg.swap)*4), &sl, i64(0), true
-			mu.KmemUsageKB, mu.KmemLimitKB = i64(0), i64(unlimitedKB)
+			mu.KmemUsageKB, mu.KmemLimitKB = i64(0), i64(mm.UnlimitedKB)
 		}
 		var anon, shmem int64
 		for _, p := range cands {
@@ -345,10 +345,6 @@ func (e *engine) reportHeader(trigger *proc, memcg *cgroup, cands []*proc) *ooml
 // bootSeconds is the simulated uptime at t = 0, so report stamps look
 // like a machine that has been up for a while.
 const bootSeconds = 100
-
-// unlimitedKB is what v1 prints for an unlimited counter
-// (PAGE_COUNTER_MAX × 4 KiB).
-const unlimitedKB = 9007199254740988
 
 func tableFormat(v mm.Version) oomlog.TableFormat {
 	switch {

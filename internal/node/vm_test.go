@@ -1,4 +1,4 @@
-package cli
+package node
 
 import (
 	"bufio"
@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oomkit/oomkit/internal/cgroup"
 	"github.com/oomkit/oomkit/internal/vm"
 	"github.com/oomkit/oomkit/internal/vm/vmtest"
 )
@@ -18,7 +19,7 @@ import (
 // envHolder makes the test binary a process that sets its oom_score_adj,
 // touches some memory, says "ready" and waits to be killed. Its value is
 // "MiB,adj".
-const envHolder = "OOMKIT_CLITEST_HOLD"
+const envHolder = "OOMKIT_NODETEST_HOLD"
 
 func TestMain(m *testing.M) {
 	if spec := os.Getenv(envHolder); spec != "" {
@@ -56,11 +57,11 @@ func hold(spec string) {
 	os.Exit(0)
 }
 
-// TestTopModelAgreesWithKernelInVM is TestTopModelAgreesWithKernel on
+// TestRankAgreesWithKernelInVM is TestRankAgreesWithKernel on
 // other kernels, with what this host cannot set up: negative
 // oom_score_adj (the kubelet's -997 and -998, -500, -1000) next to 0, 500,
 // 999 and 1000, in guests running 6.1 and 6.12.
-func TestTopModelAgreesWithKernelInVM(t *testing.T) {
+func TestRankAgreesWithKernelInVM(t *testing.T) {
 	if testing.Short() && !vm.InGuest() {
 		t.Skip("boots two VMs")
 	}
@@ -70,14 +71,14 @@ func TestTopModelAgreesWithKernelInVM(t *testing.T) {
 				vmtest.RunTest(t, vm.Config{KernelPackage: k.Package})
 				return
 			}
-			topAgreesInGuest(t)
+			rankAgreesInGuest(t)
 		})
 	}
 }
 
-// topAgreesInGuest starts holders with every kind of oom_score_adj, then
+// rankAgreesInGuest starts holders with every kind of oom_score_adj, then
 // checks the model against the guest kernel's oom_score for every process.
-func topAgreesInGuest(t *testing.T) {
+func rankAgreesInGuest(t *testing.T) {
 	holders := []struct{ mib, adj int }{
 		{48, -997}, {40, -998}, {24, -500}, {32, 0}, {16, 500}, {4, 999}, {20, 1000}, {64, -1000},
 	}
@@ -104,24 +105,24 @@ func topAgreesInGuest(t *testing.T) {
 		byPID[cmd.Process.Pid] = hd.adj
 	}
 
-	h, err := loadHost("/proc", "/sys", "")
+	h, err := Open(cgroup.Roots{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	snap, err := h.snapshot("")
+	snap, err := h.Rank("", RankOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("kernel %s, rules %s, %d CPUs, %d processes, oom_score lag up to %d points", h.version, h.rules.ID(), h.cpus, len(snap.Rows), snap.OOMScoreLag)
+	t.Logf("kernel %s, rules %s, %d CPUs, %d processes, oom_score lag up to %d points", snap.Kernel, snap.Rules.ID(), h.CPUs, len(snap.Processes), snap.OOMScoreLag)
 	// 6.1 keeps per-task RSS caches that status and the OOM killer read
 	// alike: exact. 6.2+ has per-CPU counters: a bounded lag, never zero.
-	if exact := !h.version.AtLeast(6, 2, 0); exact != (snap.OOMScoreLag == 0) {
-		t.Errorf("kernel %s: oom_score lag %d points", h.version, snap.OOMScoreLag)
+	if exact := !snap.Kernel.AtLeast(6, 2, 0); exact != (snap.OOMScoreLag == 0) {
+		t.Errorf("kernel %s: oom_score lag %d points", snap.Kernel, snap.OOMScoreLag)
 	}
 	checkModelAgrees(t, h, snap)
 
 	seen := 0
-	for _, r := range snap.Rows {
+	for _, r := range snap.Processes {
 		adj, ok := byPID[r.PID]
 		if !ok {
 			continue
@@ -138,7 +139,7 @@ func topAgreesInGuest(t *testing.T) {
 	if seen != len(holders) {
 		t.Errorf("found %d of %d holders in the snapshot", seen, len(holders))
 	}
-	if first := snap.Rows[0]; byPID[first.PID] != 1000 {
+	if first := snap.Processes[0]; byPID[first.PID] != 1000 {
 		t.Errorf("rank 1 is pid %d (%s, adj %d), want the adj 1000 holder", first.PID, first.Comm, first.OOMScoreAdj)
 	}
 }

@@ -1,9 +1,7 @@
-package cli
+package node
 
 import (
 	"bufio"
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -13,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/oomkit/oomkit/internal/cgroup"
+	"github.com/oomkit/oomkit/internal/kube"
 	"github.com/oomkit/oomkit/internal/vm"
 	"github.com/oomkit/oomkit/internal/vm/vmtest"
 )
@@ -21,7 +21,7 @@ import (
 // command (forkHelper).
 const envForkHelper = "OOMKIT_FORK_HELPER"
 
-// TestInspectForkFailsInVM checks inspect's mode-2 claim against the guest
+// TestInspectForkFailsInVM checks Inspect's mode-2 claim against the guest
 // kernel: a process it names in fork_would_fail really gets ENOMEM from
 // fork(), and one it does not name really forks. The helper first forks
 // with a small commit charge, then maps (untouched) 60% of what CommitLimit
@@ -73,18 +73,12 @@ func TestInspectForkFailsInVM(t *testing.T) {
 
 func inspectForkFails(t *testing.T) []int {
 	t.Helper()
-	var out, errb bytes.Buffer
-	if code := Main([]string{"inspect", "--json"}, nil, &out, &errb); code != 0 {
-		t.Fatalf("inspect: exit %d: %s", code, errb.String())
+	h, err := Open(cgroup.Roots{}, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	var r struct {
-		Commit struct {
-			ForkWouldFail []struct {
-				PID int `json:"pid"`
-			} `json:"fork_would_fail"`
-		} `json:"commit"`
-	}
-	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+	r, err := h.Inspect(Target{}, kube.EvictionThreshold{Text: "memory.available<100Mi", Bytes: ptr(int64(100 << 20))})
+	if err != nil {
 		t.Fatal(err)
 	}
 	var pids []int

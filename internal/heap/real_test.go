@@ -1,4 +1,4 @@
-package kube
+package heap
 
 import (
 	"fmt"
@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/oomkit/oomkit/internal/bytesize"
 	"github.com/oomkit/oomkit/internal/kerneltest"
 )
 
@@ -46,12 +47,12 @@ func TestJVMDefaultsAgainstRealJava(t *testing.T) {
 			if real < 0 {
 				t.Fatalf("no MaxHeapSize in java's output")
 			}
-			h := HeapCeiling(Process{Argv: append([]string{"java"}, append(flags, "-jar", "app.jar")...)}, 0, 16*GiB)
-			if h.CeilingBytes == nil {
+			h := CeilingOf(Process{Argv: append([]string{"java"}, append(flags, "-jar", "app.jar")...)}, 0, 16*bytesize.GiB)
+			if h.Bytes == nil {
 				t.Fatalf("no ceiling predicted (%s)", h.Source)
 			}
-			if diff := *h.CeilingBytes - real; diff != 0 {
-				t.Errorf("predicted %d (%s), java chose %d (off by %d)", *h.CeilingBytes, FormatBytes(*h.CeilingBytes), real, diff)
+			if diff := *h.Bytes - real; diff != 0 {
+				t.Errorf("predicted %d (%s), java chose %d (off by %d)", *h.Bytes, bytesize.Format(*h.Bytes), real, diff)
 			}
 		})
 	}
@@ -77,16 +78,16 @@ func TestGOMEMLIMITAgainstGoRuntime(t *testing.T) {
 					t.Fatalf("child printed %q", out)
 				}
 			}
-			h := HeapCeiling(Process{Env: []string{"GOMEMLIMIT=" + v}}, 0, 0)
+			h := CeilingOf(Process{Env: []string{"GOMEMLIMIT=" + v}}, 0, 0)
 			switch {
 			case !realOK && len(h.Warnings) == 0:
 				t.Errorf("the Go runtime refused GOMEMLIMIT=%s, oomkit accepted it (%s)", v, h.Source)
 			case realOK && v == "off":
-				if h.CeilingBytes != nil {
-					t.Errorf("GOMEMLIMIT=off: oomkit predicts a ceiling %d", *h.CeilingBytes)
+				if h.Bytes != nil {
+					t.Errorf("GOMEMLIMIT=off: oomkit predicts a ceiling %d", *h.Bytes)
 				}
-			case realOK && (h.CeilingBytes == nil || *h.CeilingBytes != real):
-				t.Errorf("GOMEMLIMIT=%s: runtime %d, oomkit %v (%s)", v, real, h.CeilingBytes, h.Source)
+			case realOK && (h.Bytes == nil || *h.Bytes != real):
+				t.Errorf("GOMEMLIMIT=%s: runtime %d, oomkit %v (%s)", v, real, h.Bytes, h.Source)
 			}
 		})
 	}
