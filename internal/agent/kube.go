@@ -163,26 +163,15 @@ func applyAttribution(kb *api.Kubernetes, a k8s.Attribution) {
 // pathKubernetes is what a memory cgroup path alone says (a kill no report
 // explains); nil outside a kubelet's kubepods hierarchy.
 func pathKubernetes(cg string) *api.Kubernetes {
-	info, ok := kube.ParsePath(cg)
-	if !ok {
+	at := kube.Attribute(cg)
+	if at == nil {
 		return nil
 	}
-	str := func(s string) *string {
-		if s == "" {
-			return nil
-		}
-		return &s
-	}
-	kb := &api.Kubernetes{Kube: explain.Kube{
-		PodUID: str(info.PodUID), ContainerID: str(info.ContainerID), QOSClass: str(info.QOSClass),
-		CgroupDriver: str(info.Driver), Runtime: str(info.Runtime),
+	return &api.Kubernetes{Kube: explain.Kube{
+		Attribution:     *at,
 		OOMKilled:       "unknown",
 		OOMKilledReason: "only the kernel's kill counter saw this kill: without its report, which process died is unknown",
 	}}
-	if info.Scope != kube.ScopeContainer {
-		kb.ContainerID = nil
-	}
-	return kb
 }
 
 // publishKill is the Publisher's form of a kill.

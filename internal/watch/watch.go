@@ -408,13 +408,10 @@ func (s *Stream) record(rec kmsg.Record) {
 			s.segs = append(s.segs[:0], s.segs[len(s.segs)-maxSegments:]...)
 		}
 	}
-	seq, up := rec.Seq, float64(rec.Usec)/1e6
-	reps := s.asm.Feed(oomlog.Record{
-		Text:     rec.Text,
-		Stamp:    oomlog.Stamp{Seq: &seq, Uptime: &up, Caller: rec.Caller},
-		HasStamp: true,
-		Line:     s.line,
-	})
+	// The Assembler numbers the records as this stream does (one line
+	// each), decodes the kernel's \xNN escapes (exact process names) and
+	// skips records of user space.
+	reps := s.asm.FeedKmsg(rec)
 	s.pending = true
 	if s.opts.AfterKill > 0 && strings.Contains(rec.Text, "Killed process ") {
 		// The kill line (__oom_kill_process(), mm/oom_kill.c: "…Killed
