@@ -110,7 +110,7 @@ func (a *Agent) readKmsg(ctx context.Context, out chan<- kmsgMsg) {
 			BootID: a.boot, After: after, Name: a.cfg.Kmsg, AfterKill: killQuiet,
 			CaughtUp: func() {
 				c, ok := st.Cursor()
-				if send(kmsgMsg{caughtUp: true, cursor: c, haveCursor: ok}) {
+				if send(kmsgMsg{caughtUp: true, at: time.Now(), cursor: c, haveCursor: ok}) {
 					a.kmsgIdle.Store(true)
 				}
 				initial = false
@@ -178,7 +178,7 @@ func (a *Agent) follow(ctx context.Context, st *watch.Stream, send func(kmsgMsg)
 		case errors.Is(err, io.EOF):
 			// A source that ends (a test's) has been read for good.
 			c, ok := st.Cursor()
-			if send(kmsgMsg{caughtUp: true, cursor: c, haveCursor: ok}) {
+			if send(kmsgMsg{caughtUp: true, at: time.Now(), cursor: c, haveCursor: ok}) {
 				a.kmsgIdle.Store(true)
 			}
 			*initial = false
@@ -229,7 +229,15 @@ func (a *Agent) handleKmsg(m kmsgMsg) {
 		a.resumeMu.Unlock()
 	}
 	if m.caughtUp {
-		a.logCaught = now
+		// When the reader was at the log's end, not when the loop took
+		// the message: records the kernel wrote since are not read yet,
+		// and counter increments after m.at may still have kill lines
+		// coming (the loop takes messages late while the writer is
+		// behind).
+		a.logCaught = m.at
+		if m.at.IsZero() {
+			a.logCaught = now
+		}
 		if a.baselinePending {
 			a.takeBaseline(now)
 		}
