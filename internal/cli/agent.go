@@ -21,6 +21,7 @@ const nodeNameEnv = "NODE_NAME"
 type agentFlags struct {
 	cfg       agent.Config
 	logFormat string
+	check     bool
 }
 
 // newAgentCommand builds `oomkit agent`.
@@ -76,7 +77,8 @@ Exit status:
   oomkit agent --proc-root /host/proc --sys-root /host/sys --kmsg /host/dev/kmsg   # in a container
   oomkit agent --node-name "$(hostname)" --kubeconfig /etc/kubernetes/oomkit.kubeconfig   # Events on the pods
   curl -s localhost:9741/api/v1/events?since=2026-12-04T00:00:00Z | jq .analysis.summary
-  curl -s localhost:9741/metrics | grep oomkit_oom_kills_total`,
+  curl -s localhost:9741/metrics | grep oomkit_oom_kills_total
+  NODE_NAME=node-1 oomkit agent --check --listen :9741   # what these flags mean; starts nothing`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !cmd.Flags().Changed("node-name") {
@@ -101,6 +103,7 @@ Exit status:
 	f.StringVar(&c.Kubeconfig, "kubeconfig", "", "reach the API server with kubeconfig `FILE` (default: in a pod its service account, else $KUBECONFIG or ~/.kube/config)")
 	f.DurationVar(&c.ReportGrace, "report-grace", agent.DefaultReportGrace, "wait `D` for a counted kill's kernel log record before calling its report missing")
 	_ = f.MarkHidden("report-grace")
+	f.BoolVar(&fl.check, "check", false, "check the flags and print the command line the agent would run with, every default filled in; start nothing")
 	return cmd
 }
 
@@ -120,6 +123,10 @@ func runAgent(ctx context.Context, s *streams, fl agentFlags) error {
 	if err := cfg.Validate(); err != nil {
 		return usageError("%v", err)
 	}
+	if fl.check {
+		printAgentConfig(s, cfg, fl.logFormat)
+		return nil
+	}
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -130,4 +137,24 @@ func runAgent(ctx context.Context, s *streams, fl agentFlags) error {
 	}
 	cfg.Log.Info("agent stopped")
 	return nil
+}
+
+// printAgentConfig prints the effective command line, one flag a line: what
+// a DaemonSet's or a unit's arguments mean once defaults and $NODE_NAME are
+// filled in.
+func printAgentConfig(s *streams, c agent.Config, logFormat string) {
+	fmt.Fprintln(s.out, "oomkit agent \\")
+	lines := []string{
+		"--listen=" + c.Listen, "--state-dir=" + c.StateDir, "--proc-root=" + c.ProcRoot, "--sys-root=" + c.SysRoot,
+		"--kmsg=" + c.Kmsg, "--sample-interval=" + c.SampleInterval.String(), "--history=" + c.History.String(),
+		fmt.Sprintf("--retain-events=%d", c.RetainEvents), "--retain-age=" + c.RetainAge.String(),
+		"--log-format=" + logFormat, "--node-name=" + c.NodeName, "--kubeconfig=" + c.Kubeconfig,
+	}
+	for i, l := range lines {
+		end := " \\"
+		if i == len(lines)-1 {
+			end = ""
+		}
+		fmt.Fprintf(s.out, "  %s%s\n", l, end)
+	}
 }
