@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -76,4 +77,42 @@ func mustGather(t *testing.T, m *Metrics) []*dto.MetricFamily {
 		t.Fatal(err)
 	}
 	return fams
+}
+
+// TestDocumented: every metric the agent serves, with Kubernetes on, is in
+// docs/metrics.md's tables, and the tables name no metric it does not serve.
+func TestDocumented(t *testing.T) {
+	b, err := os.ReadFile("../../../docs/metrics.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string]bool{}
+	for _, l := range strings.Split(string(b), "\n") {
+		if name, ok := strings.CutPrefix(l, "| `oomkit_"); ok {
+			documented["oomkit_"+name[:strings.Index(name, "`")]] = true
+		}
+	}
+	eta := 30.0
+	m := New("test", func() []api.Headroom {
+		return []api.Headroom{{Cgroup: "/a", WorkingSetBytes: 1, LimitBytes: 2, OOMETASeconds: &eta}}
+	}, time.Hour)
+	m.Kill(&api.Kill{Kills: 1, Victim: api.VictimMain, Report: api.ReportMissing}, time.Now())
+	m.Kubernetes(func() EventStats { return EventStats{} })
+	m.RequestCounted("POST", "events")
+	served := map[string]bool{}
+	for _, f := range mustGather(t, m) {
+		name := f.GetName()
+		if !strings.HasPrefix(name, "oomkit_") {
+			continue
+		}
+		served[name] = true
+		if !documented[name] {
+			t.Errorf("%s is served but not in docs/metrics.md", name)
+		}
+	}
+	for name := range documented {
+		if !served[name] {
+			t.Errorf("docs/metrics.md documents %s, which the agent does not serve", name)
+		}
+	}
 }
