@@ -252,6 +252,9 @@ func TestRealStorm(t *testing.T) {
 		t.Errorf("only %d of %d kills without a report: the kernel prints at most 10 reports per 5 s", rl, len(ours))
 	}
 
+	// The footprint a storm leaves (the DaemonSet's memory limit is sized
+	// from it, docs/deploy.md).
+	t.Logf("agent after the storm: VmRSS %d KiB, peak VmHWM %d KiB", statusKiB(t, second.cmd.Process.Pid, "VmRSS"), statusKiB(t, second.cmd.Process.Pid, "VmHWM"))
 	took, code = second.term(t)
 	t.Logf("SIGTERM: exit %d after %v", code, took)
 	if code != 0 || took > 5*time.Second {

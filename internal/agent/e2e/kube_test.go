@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -206,6 +207,16 @@ func TestKubernetesKills(t *testing.T) {
 		k := killOf(ag.kills(t, ""), kAPI1.victim)
 		return k != nil && deref(k.Kubernetes.Pod) == api1.name && deref(k.Kubernetes.Container) == "api" && deref(k.Kubernetes.Namespace) == ns
 	})
+
+	// The footprint with a pod informer (docs/deploy.md sizes the
+	// DaemonSet from it; the race detector, when on, inflates it).
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", ag.cmd.Process.Pid)); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "VmRSS:") || strings.HasPrefix(l, "VmHWM:") {
+				t.Logf("agent with --node-name (race detector %v): %s", raceEnabled, strings.Join(strings.Fields(l), " "))
+			}
+		}
+	}
 
 	// Every pod has exactly one Event: none doubled, none lost.
 	evs := cl.events(t, ns)
