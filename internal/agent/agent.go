@@ -510,7 +510,8 @@ func (a *Agent) loop(ctx context.Context) error {
 		stopKube = func() {
 			// Give the publisher a moment for what is waiting; what it
 			// does not write is in the store, marked, for the next start.
-			ictx, icancel := context.WithTimeout(ctx, time.Second)
+			// (ctx has ended by now: the moment is its own.)
+			ictx, icancel := context.WithTimeout(context.Background(), time.Second)
 			_ = a.kube.pub.WaitIdle(ictx)
 			icancel()
 			cancel()
