@@ -569,7 +569,7 @@ var oomkitBinary = sync.OnceValues(func() (string, error) {
 	cmd := exec.Command("go", "build", "-o", bin, "./cmd/oomkit")
 	cmd.Dir = ".."
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, out)
+		return "", fmt.Errorf("go build: %w\n%s", err, out)
 	}
 	return bin, nil
 })
@@ -615,7 +615,7 @@ func TestDaemonSetArgsAreTheAgents(t *testing.T) {
 			out, err := cmd.Output()
 			if err != nil {
 				var stderr []byte
-				if ee, ok := err.(*exec.ExitError); ok {
+				if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {
 					stderr = ee.Stderr
 				}
 				t.Fatalf("oomkit %s --check: %v: %s", strings.Join(argv, " "), err, stderr)

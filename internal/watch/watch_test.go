@@ -405,8 +405,7 @@ func TestCaughtUp(t *testing.T) {
 	src.Add(dockerRecords(t)[:50]...) // the first report and its reaper line, then other records
 	returned := 0
 	var atCaughtUp []int
-	var s *watch.Stream
-	s = watch.New(src, watch.Options{BootID: boot, Idle: time.Millisecond, CaughtUp: func() {
+	s := watch.New(src, watch.Options{BootID: boot, Idle: time.Millisecond, CaughtUp: func() {
 		atCaughtUp = append(atCaughtUp, returned)
 	}})
 	ctx, cancel := context.WithCancel(context.Background())

@@ -73,7 +73,7 @@ func build(dir string) (string, error) {
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("%v: %s", err, out.String())
+		return "", fmt.Errorf("%w: %s", err, out.String())
 	}
 	return bin, nil
 }
@@ -97,15 +97,17 @@ func hog(spec string) {
 		_, _ = r.ReadString('\n')
 		os.Exit(0)
 	}
-	var keep [][]byte
 	for {
 		b := make([]byte, 1<<20)
 		for j := 0; j < len(b); j += 4096 {
 			b[j] = 1
 		}
-		keep = append(keep, b)
+		hogKept = append(hogKept, b)
 	}
 }
+
+// hogKept holds what the hog touched, so none of it is freed.
+var hogKept [][]byte
 
 // kill is an OOM kill a test caused in memcg m: its victim's PID.
 type kill struct {
@@ -210,7 +212,7 @@ func startAgent(t *testing.T, args ...string) *agentProc {
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		for sc.Scan() {
 			line := sc.Bytes()
-			p.logs.Write(append(line, '\n'))
+			_, _ = p.logs.Write(append(line, '\n'))
 			var l struct{ Msg, Listen string }
 			if json.Unmarshal(line, &l) == nil && l.Msg == "agent serving" {
 				addr <- l.Listen
