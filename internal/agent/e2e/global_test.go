@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/oomkit/oomkit/internal/agent"
 	"github.com/oomkit/oomkit/internal/agent/k8s"
@@ -36,6 +38,10 @@ func TestGlobalOOMNodeEvent(t *testing.T) {
 	cl := newCluster(t, node)
 	cl.namespace(t, ns)
 	p := cl.pod(t, ns, "etl-0", "etl", nil)
+	// The Node object, as a cluster has it, for kubectl describe node.
+	if _, err := cl.c.CoreV1().Nodes().Create(ctxFor(t, time.Minute), &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: node}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	b, err := os.ReadFile("../../explain/samples/arch-6.1-global.log")
 	if err != nil {
 		t.Fatal(err)
@@ -98,6 +104,26 @@ func TestGlobalOOMNodeEvent(t *testing.T) {
 		podEv = len(evs) == 1 && evs[0].Annotations[k8s.AnnotationVictimPID] == "473206"
 		return nodeEv && podEv
 	})
+
+	// Where people look: kubectl describe node (the kubelet's convention,
+	// which kubectl follows: a Node's Events carry the node's name as its
+	// UID) and oomkit events.
+	out, err := cl.srv.Kubectl(ctxFor(t, time.Minute), "describe", "node", node)
+	if err != nil {
+		t.Fatalf("kubectl describe node: %v: %s", err, out)
+	}
+	if !strings.Contains(string(out), "Warning  "+k8s.ReasonOOMKillGlobal+" ") || !strings.Contains(string(out), "doxygen (pid 473206)") {
+		t.Errorf("kubectl describe node %s lacks the %s Event:\n%s", node, k8s.ReasonOOMKillGlobal, out)
+	}
+	found := false
+	for _, line := range strings.Split(oomkit(t, "events", "-A", "--kubeconfig", cl.srv.Kubeconfig), "\n") {
+		f := strings.Fields(line)
+		// LAST SEEN, NAMESPACE, OBJECT, CONTAINER, NODE, …
+		found = found || len(f) > 4 && f[1] == "default" && f[2] == "node/"+node && f[4] == node
+	}
+	if !found {
+		t.Errorf("oomkit events -A lacks the Node Event of %s:\n%s", node, oomkit(t, "events", "-A", "--kubeconfig", cl.srv.Kubeconfig))
+	}
 }
 
 // TestNoKubernetesWithoutNodeName: without --node-name (and NODE_NAME) the
