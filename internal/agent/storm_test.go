@@ -161,8 +161,12 @@ func TestRealStorm(t *testing.T) {
 	// kernel logs meanwhile (what it has not handled is read again by the
 	// next one), and exits 0.
 	total := make(chan int64, 1)
-	go func() { total <- killStorm(t, memcgs, 1050, nil) }()
-	for killed := n; killed < n+200; {
+	go func() {
+		n := int64(-1) // the storm failed (and said why)
+		defer func() { total <- n }()
+		n = killStorm(t, memcgs, 1050, nil)
+	}()
+	for killed := n; killed < n+200 && len(total) == 0; {
 		time.Sleep(20 * time.Millisecond)
 		killed = 0
 		for _, m := range memcgs {
@@ -175,7 +179,9 @@ func TestRealStorm(t *testing.T) {
 		t.Errorf("SIGTERM mid-storm: exit %d after %v, want 0 within 5 s\n%s", code, took, tail(mid.logs.String(), 2000))
 	}
 	second := startProcAgent(t, cfg)
-	n = <-total
+	if n = <-total; n < 0 {
+		t.FailNow()
+	}
 	t.Logf("%d kills in %v", n, time.Since(t0).Round(time.Second))
 
 	want := map[string]int64{}
