@@ -698,9 +698,11 @@ func (a *Agent) historyFor(cg string, at time.Time) *api.History {
 
 // commit hands what changed to the writer. Kills are handed on at once;
 // the state alone (the log cursor moving past records with no OOM in
-// them) at most every cursorEvery, and at exit. The loop never waits for
+// them) at most every cursorEvery, and at exit. The loop does not wait for
 // the disk: a kill is visible in the API and the metrics before it is
-// written, and an fsync stalled by other I/O does not hold the next kill.
+// written, and an fsync stalled by other I/O does not hold the next kill —
+// unless maxUnsaved kills wait already (backlogged), which bounds what a
+// stop must write.
 func (a *Agent) commit(final bool) {
 	a.mu.RLock()
 	n := len(a.unsaved) + len(a.marks)
