@@ -114,13 +114,10 @@ func run(agents, pods, kills int, idle time.Duration) error {
 			return err
 		}
 		fmt.Printf("%d oomkit agents listed their pods in %s\n", agents, time.Since(start).Round(time.Millisecond))
-		synced := sample(srv, apiPID, procs)
-		select {
-		case <-time.After(idle):
-		case <-ctx.Done():
-			return ctx.Err()
+		synced, idled, err := idleFor(ctx, idle, srv, apiPID, procs)
+		if err != nil {
+			return err
 		}
-		idled := sample(srv, apiPID, procs)
 		report("start → synced", before, synced, agents)
 		report(fmt.Sprintf("idle %s", idle), synced, idled, agents)
 		return nil
@@ -150,13 +147,10 @@ func run(agents, pods, kills int, idle time.Duration) error {
 		}
 	}
 	fmt.Printf("%d agents synced in %s\n", agents, time.Since(start).Round(time.Millisecond))
-	synced := sample(srv, apiPID, procs)
-	select {
-	case <-time.After(idle):
-	case <-ctx.Done():
-		return ctx.Err()
+	synced, idled, err := idleFor(ctx, idle, srv, apiPID, procs)
+	if err != nil {
+		return err
 	}
-	idled := sample(srv, apiPID, procs)
 	start = time.Now()
 	for _, a := range pipes {
 		fmt.Fprintln(a.in, "kill")
@@ -173,6 +167,17 @@ func run(agents, pods, kills int, idle time.Duration) error {
 	report(fmt.Sprintf("idle %s", idle), synced, idled, agents)
 	report(fmt.Sprintf("%d kills", agents*kills), idled, killed, agents)
 	return nil
+}
+
+// idleFor samples, lets the agents idle for d, and samples again.
+func idleFor(ctx context.Context, d time.Duration, srv *apiservertest.Server, apiPID int, procs []*exec.Cmd) (synced, idled usage, err error) {
+	synced = sample(srv, apiPID, procs)
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+		return synced, synced, ctx.Err()
+	}
+	return synced, sample(srv, apiPID, procs), nil
 }
 
 // oomkitPath is -oomkit: the real agent binary.
