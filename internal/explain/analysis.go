@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/oomkit/oomkit/internal/mm"
 	"github.com/oomkit/oomkit/internal/oomlog"
@@ -42,8 +43,28 @@ type choice struct {
 	haveVictim bool
 	// allocating: vm.oom_kill_allocating_task=1 chose the victim.
 	allocating bool
-	// outcomes is each rule set's predicted victim pid.
-	outcomes map[mm.Rules]*int
+	// outcomes is each rule set's predicted victim pid, by mm.Rules.
+	outcomes [mm.RulesSigned + 1]*int
+	// work holds the arrays of m.tasks and sel, pooled: they do not
+	// outlive Explain (the Event copies what it keeps).
+	work *work
+}
+
+// work is the scratch one Explain computes in: the candidates and the
+// selection's arrays, reused from report to report.
+type work struct {
+	tasks []mm.Task
+	sel   mm.Scratch
+}
+
+var works = sync.Pool{New: func() any { return new(work) }}
+
+// release forgets the names the arrays point to (the report's text) and
+// puts them back for the next Explain.
+func (w *work) release() {
+	clear(w.tasks[:cap(w.tasks)])
+	w.sel.Clear()
+	works.Put(w)
 }
 
 // analyse recomputes the kernel's choice: the rules of the kernel, the
@@ -51,9 +72,9 @@ type choice struct {
 // ranking, and the caveats.
 func analyse(r *oomlog.Report, e *Event, v mm.Version, haveVersion bool, opts Options) (Analysis, *choice) {
 	a := Analysis{RulesFrom: RulesFromUnknown, Ranking: []Rank{}, ByRules: []RulesOutcome{}, Reasons: []string{}}
-	c := &choice{outcomes: map[mm.Rules]*int{}}
+	c := &choice{work: works.Get().(*work)}
 	candidates := c.pickRules(&a, r, v, haveVersion, opts)
-	c.m = buildModel(r, c.version, opts.PriorVictims)
+	c.m = buildModel(r, c.version, opts.PriorVictims, c.work)
 	if c.m.tpKnown {
 		a.TotalPages = ptr(c.m.tp)
 	}
@@ -74,7 +95,7 @@ func analyse(r *oomlog.Report, e *Event, v mm.Version, haveVersion bool, opts Op
 		a.RulesKernels = ptr(c.rules.String())
 	}
 	if ranked != mm.RulesUnknown && r.Tasks != nil {
-		sel := mm.Select(ranked, c.m.tasks, c.m.tp)
+		sel := c.work.sel.Select(ranked, c.m.tasks, c.m.tp)
 		c.sel = &sel
 	}
 	if c.sel != nil {
@@ -261,9 +282,10 @@ func hintRules(r *oomlog.Report) []mm.Rules {
 }
 
 // buildModel turns the task table into mm tasks and works out totalpages.
-func buildModel(r *oomlog.Report, v *mm.Version, prior []int) model {
+func buildModel(r *oomlog.Report, v *mm.Version, prior []int, w *work) model {
 	m := model{rows: r.Tasks}
-	m.tasks, m.skipped = Candidates(r, v, prior)
+	m.tasks, m.skipped = candidatesInto(w.tasks, r, v, prior)
+	w.tasks = m.tasks
 	m.tp, m.tpKnown = totalPages(r)
 	return m
 }
@@ -280,15 +302,25 @@ func buildModel(r *oomlog.Report, v *mm.Version, prior []int) model {
 // MMF_OOM_SKIP is a flag of the mm), while the Killed line and the row
 // each print some thread of it that holds the mm (find_lock_task_mm()).
 func Candidates(r *oomlog.Report, v *mm.Version, prior []int) (tasks []mm.Task, skipped []int) {
+	tasks, skipped = candidatesInto(nil, r, v, prior)
+	if tasks == nil {
+		tasks = []mm.Task{}
+	}
+	return tasks, skipped
+}
+
+// candidatesInto is Candidates in tasks's array (grown when short).
+func candidatesInto(tasks []mm.Task, r *oomlog.Report, v *mm.Version, prior []int) (_ []mm.Task, skipped []int) {
 	rootBonus := v != nil && !v.AtLeast(4, 17, 0)
 	// A log's earlier victims may be many (a storm): look them up in a
 	// sorted copy, not once per row.
 	sorted := slices.Clone(prior)
 	slices.Sort(sorted)
 	earlier := func(pid int) bool { _, found := slices.BinarySearch(sorted, pid); return found }
-	tasks = make([]mm.Task, len(r.Tasks))
+	tasks = slices.Grow(tasks[:0], len(r.Tasks))[:len(r.Tasks)]
 	for i := range r.Tasks {
 		t, mt := &r.Tasks[i], &tasks[i]
+		*mt = mm.Task{}
 		mt.PID, mt.Name, mt.RSSPages, mt.OOMScoreAdj = t.PID, t.Name, t.RSSPages, t.OOMScoreAdj
 		if t.Has&oomlog.HasSwapEnts != 0 {
 			mt.SwapEnts = t.SwapEnts

@@ -60,6 +60,7 @@ func Explain(r *oomlog.Report, opts Options) Event {
 	var c *choice
 	e.Analysis, c = analyse(r, &e, v, haveVersion, opts)
 	e.Analysis.Summary = summarize(r, &e, c)
+	c.work.release()
 	return e
 }
 

@@ -36,6 +36,32 @@ func TestChooseMatchesSelect(t *testing.T) {
 	}
 }
 
+// TestScratchSelectMatchesSelect: a Scratch reused over tables of
+// growing and shrinking sizes gives what a fresh Select gives, and Clear
+// leaves no name behind.
+func TestScratchSelectMatchesSelect(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	var s Scratch
+	for n := 0; n < 300; n++ {
+		var tab []Task
+		for i := 0; i < rng.IntN(40); i++ {
+			tab = append(tab, Task{PID: 100 + i, Name: "t", RSSPages: int64(rng.IntN(4)) * 1000, OOMScoreAdj: []int{-1000, -998, -997, 0, 500, 1000}[rng.IntN(6)], Unkillable: rng.IntN(9) == 0})
+		}
+		r := AllRules[rng.IntN(len(AllRules))]
+		want := Select(r, tab, 262144)
+		got := s.Select(r, tab, 262144)
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("table %d (%d tasks), %v (-Select +Scratch.Select):\n%s", n, len(tab), r, diff)
+		}
+		s.Clear()
+		for i, rk := range s.ranking[:cap(s.ranking)] {
+			if rk.Name != "" {
+				t.Fatalf("table %d: ranking[%d] still names %q after Clear", n, i, rk.Name)
+			}
+		}
+	}
+}
+
 func benchmarkChoose(b *testing.B, n int) {
 	tasks := make([]Task, n)
 	for i := range tasks {

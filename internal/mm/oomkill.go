@@ -182,16 +182,44 @@ type Selection struct {
 // scanned wins; the task table lists leaders); 5.3+ replaces on equal (last
 // scanned wins); ≥ 5.9/5.4.144+ starts from LONG_MIN with signed points.
 func Select(r Rules, tasks []Task, totalpages int64) Selection {
+	sel, _ := selectInto(r, tasks, totalpages, nil, nil)
+	return sel
+}
+
+// Scratch holds the arrays Select works in, for a caller that selects
+// over many task tables (one per report): its Select allocates nothing
+// once they have grown. A Selection it returns is valid until its next
+// Select or Clear.
+type Scratch struct {
+	scored  []scored
+	ranking []Ranked
+}
+
+// Select is the package's Select, working in s's arrays.
+func (s *Scratch) Select(r Rules, tasks []Task, totalpages int64) Selection {
+	sel, sc := selectInto(r, tasks, totalpages, s.scored, s.ranking)
+	s.scored, s.ranking = sc, sel.Ranking
+	return sel
+}
+
+// Clear forgets the last Selection's names, so that a pooled Scratch does
+// not keep the text they point into.
+func (s *Scratch) Clear() { clear(s.ranking[:cap(s.ranking)]) }
+
+// scored is one task's key for Select's sort: the comparison reads no
+// other slice. Index breaks every tie, so the order is total and an
+// unstable sort gives the one answer.
+type scored struct {
+	points, raw int64
+	index       int
+	eligible    bool
+}
+
+// selectInto is Select in the arrays sc and ranking (grown when short),
+// which it returns.
+func selectInto(r Rules, tasks []Task, totalpages int64, sc []scored, ranking []Ranked) (Selection, []scored) {
 	sel := Selection{Rules: r, TotalPages: totalpages, Chosen: -1}
-	// One key per task, sorted by value: the comparison reads no other
-	// slice. Index breaks every tie, so the order is total and an
-	// unstable sort gives the one answer.
-	type scored struct {
-		points, raw int64
-		index       int
-		eligible    bool
-	}
-	sc := make([]scored, len(tasks))
+	sc = slices.Grow(sc[:0], len(tasks))[:len(tasks)]
 	var chosen int64 = math.MinInt64
 	for i, t := range tasks {
 		raw, ok := RawBadness(r, t, totalpages)
@@ -227,7 +255,10 @@ func Select(r Rules, tasks []Task, totalpages int64) Selection {
 		}
 		return cmp.Compare(y.index, x.index)
 	})
-	sel.Ranking = make([]Ranked, len(tasks))
+	sel.Ranking = slices.Grow(ranking[:0], len(tasks))[:len(tasks)]
+	if sel.Ranking == nil {
+		sel.Ranking = []Ranked{} // as make gave it before Scratch
+	}
 	rank := 0
 	for k, s := range sc {
 		i := s.index
@@ -241,7 +272,7 @@ func Select(r Rules, tasks []Task, totalpages int64) Selection {
 		}
 	}
 	sel.Tie = sel.TiedWith > 1
-	return sel
+	return sel, sc
 }
 
 // OOMScore is /proc/PID/oom_score for a task whose badness under rules r
