@@ -53,8 +53,9 @@ type choice struct {
 // work is the scratch one Explain computes in: the candidates and the
 // selection's arrays, reused from report to report.
 type work struct {
-	tasks []mm.Task
-	sel   mm.Scratch
+	tasks   []mm.Task
+	sel     mm.Scratch
+	summary words
 }
 
 var works = sync.Pool{New: func() any { return new(work) }}

@@ -1,10 +1,11 @@
 package explain
 
 import (
-	"fmt"
+	"bytes"
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/oomkit/oomkit/internal/mm"
 	"github.com/oomkit/oomkit/internal/oomlog"
@@ -12,51 +13,82 @@ import (
 
 // HumanBytes formats a byte count in binary units: "169 MiB", "1 GiB",
 // "16.5 MiB", "512 B". Three significant digits at most.
-func HumanBytes(b int64) string {
+func HumanBytes(b int64) string { return string(appendHumanBytes(nil, b)) }
+
+// appendHumanBytes appends HumanBytes(b) to dst.
+func appendHumanBytes(dst []byte, b int64) []byte {
 	neg := b < 0
 	if neg {
 		b = -b
 	}
-	units := []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
+	units := [...]string{"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
 	f := float64(b)
 	u := 0
 	for f >= 1024 && u < len(units)-1 {
 		f /= 1024
 		u++
 	}
-	var s string
+	if neg {
+		dst = append(dst, '-')
+	}
+	start := len(dst)
 	switch {
 	case u == 0 || f >= 100:
-		s = strconv.FormatFloat(f, 'f', 0, 64)
+		dst = strconv.AppendFloat(dst, f, 'f', 0, 64)
 	case f >= 10:
-		s = strconv.FormatFloat(f, 'f', 1, 64)
+		dst = strconv.AppendFloat(dst, f, 'f', 1, 64)
 	default:
-		s = strconv.FormatFloat(f, 'f', 2, 64)
+		dst = strconv.AppendFloat(dst, f, 'f', 2, 64)
 	}
-	if strings.Contains(s, ".") {
-		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	if bytes.IndexByte(dst[start:], '.') >= 0 {
+		dst = bytes.TrimRight(bytes.TrimRight(dst, "0"), ".")
 	}
-	if neg {
-		s = "-" + s
-	}
-	return s + " " + units[u]
+	dst = append(dst, ' ')
+	return append(dst, units[u]...)
 }
 
 // HumanKB formats a kB count as printed by the kernel.
-func HumanKB(kb int64) string {
+func HumanKB(kb int64) string { return string(appendHumanKB(nil, kb)) }
+
+// appendHumanKB appends HumanKB(kb) to dst.
+func appendHumanKB(dst []byte, kb int64) []byte {
 	if kb >= mm.UnlimitedKB {
-		return "unlimited"
+		return append(dst, "unlimited"...)
 	}
-	return HumanBytes(kb * 1024)
+	return appendHumanBytes(dst, kb*1024)
 }
 
 // HumanPages formats a page count.
 func HumanPages(p int64) string { return HumanBytes(p * mm.PageSize) }
 
+// words is the summary being written: appends into one buffer (pooled
+// with the rest of Explain's scratch) instead of a string per phrase.
+type words []byte
+
+func (w *words) add(s ...string) {
+	for _, x := range s {
+		*w = append(*w, x...)
+	}
+}
+
+func (w *words) addInt(n int64) { *w = strconv.AppendInt(*w, n, 10) }
+
+// addSigned is fmt's %+d.
+func (w *words) addSigned(n int64) {
+	if n >= 0 {
+		*w = append(*w, '+')
+	}
+	w.addInt(n)
+}
+
+func (w *words) addBytes(n int64) { *w = appendHumanBytes(*w, n) }
+func (w *words) addKB(kb int64)   { *w = appendHumanKB(*w, kb) }
+func (w *words) addPages(p int64) { w.addBytes(p * mm.PageSize) }
+
 // summarize writes the plain-words paragraph.
 func summarize(r *oomlog.Report, e *Event, c *choice) string {
-	var b strings.Builder
-	b.Grow(1 << 10) // a summary is a few hundred bytes to a kilobyte
+	w := &c.work.summary
+	*w = (*w)[:0]
 	// When and where.
 	when := ""
 	switch {
@@ -67,30 +99,42 @@ func summarize(r *oomlog.Report, e *Event, c *choice) string {
 		// uptime below says it better.
 		when = *e.TimeText
 	}
-	if e.UptimeSeconds != nil {
-		up := fmt.Sprintf("%.1f s after boot", *e.UptimeSeconds)
-		if when == "" || strings.Trim(when, "[] ") == strconv.FormatFloat(*e.UptimeSeconds, 'f', 6, 64) {
-			when = up
+	if when != "" || e.UptimeSeconds != nil {
+		w.add("At ")
+		if e.UptimeSeconds != nil {
+			var num [32]byte
+			up := strconv.AppendFloat(num[:0], *e.UptimeSeconds, 'f', 1, 64)
+			up = bytes.TrimPrefix(up, []byte("+")) // "+Inf": fmt's %.1f printed "Inf"
+			if when == "" || strings.Trim(when, "[] ") == strconv.FormatFloat(*e.UptimeSeconds, 'f', 6, 64) {
+				*w = append(*w, up...)
+				w.add(" s after boot")
+			} else {
+				w.add(when, " (")
+				*w = append(*w, up...)
+				w.add(" s after boot)")
+			}
 		} else {
-			when += " (" + up + ")"
+			w.add(when)
 		}
-	}
-	if when != "" {
-		b.WriteString("At " + when)
 		if e.Host != nil {
-			b.WriteString(" on " + *e.Host)
+			w.add(" on ", *e.Host)
 		}
-		b.WriteString(", ")
+		w.add(", ")
 	}
-	b.WriteString(limitPhrase(r, e))
-	b.WriteString(". ")
+	limitPhrase(w, r, e)
+	w.add(". ")
 
 	if t := r.Trigger; t != nil && t.Comm != "" {
-		fmt.Fprintf(&b, "The allocation that failed was by %s", procName(t.Comm, t.PID))
+		w.add("The allocation that failed was by ")
+		procName(w, t.Comm, t.PID)
 		if t.Order != nil && *t.Order > 0 {
-			fmt.Fprintf(&b, " (order %d, %s)", *t.Order, HumanPages(1<<*t.Order))
+			w.add(" (order ")
+			w.addInt(int64(*t.Order))
+			w.add(", ")
+			w.addPages(1 << *t.Order)
+			w.add(")")
 		}
-		b.WriteString(". ")
+		w.add(". ")
 	}
 
 	// Who died.
@@ -106,33 +150,49 @@ func summarize(r *oomlog.Report, e *Event, c *choice) string {
 	}
 	switch {
 	case r.NoKillable:
-		b.WriteString("No process could be killed (\"Out of memory and no killable processes\"). ")
+		w.add("No process could be killed (\"Out of memory and no killable processes\"). ")
 	case first != nil && first.From == VictimFromSummaryLine:
-		fmt.Fprintf(&b, "The kernel killed %s (the oom-kill: line names it; its Killed line is not in the log)", procName(first.Comm, &first.PID))
+		w.add("The kernel killed ")
+		procName(w, first.Comm, &first.PID)
+		w.add(" (the oom-kill: line names it; its Killed line is not in the log)")
 	case first != nil:
-		fmt.Fprintf(&b, "The kernel killed %s", victimWords(first, r))
+		w.add("The kernel killed ")
+		victimWords(w, first, r)
 		if n := len(e.Victims) - 1; n > 0 && r.GroupKillPath != "" {
-			fmt.Fprintf(&b, ", then %d more %s of %s because memory.oom.group is set", n, plural(n, "process", "processes"), r.GroupKillPath)
+			w.add(", then ")
+			w.addInt(int64(n))
+			w.add(" more ", plural(n, "process", "processes"), " of ", r.GroupKillPath, " because memory.oom.group is set")
 		} else if n > 0 {
-			fmt.Fprintf(&b, " and %d more %s", n, plural(n, "process", "processes"))
+			w.add(" and ")
+			w.addInt(int64(n))
+			w.add(" more ", plural(n, "process", "processes"))
 		}
-		b.WriteString(". ")
+		w.add(". ")
 	case c.haveVictim:
-		fmt.Fprintf(&b, "The kernel chose %s; the Killed line is not in the log. ", procName(c.victimComm, &c.victimPID))
+		w.add("The kernel chose ")
+		procName(w, c.victimComm, &c.victimPID)
+		w.add("; the Killed line is not in the log. ")
 	case r.Truncated:
-		b.WriteString("The report is cut off before the kill: the victim is unknown. ")
+		w.add("The report is cut off before the kill: the victim is unknown. ")
 	}
 
-	b.WriteString(why(r, e, c))
-	b.WriteString(otherKernels(r, e, c))
+	why(w, r, e, c)
+	otherKernels(w, e, c)
 	if k := e.Kubernetes; k != nil {
-		b.WriteString(kubePhrase(k))
+		kubePhrase(w, k)
 	}
-	out := strings.TrimSpace(b.String())
-	if out != "" {
-		out = strings.ToUpper(out[:1]) + out[1:]
+	out := bytes.TrimSpace(*w)
+	if len(out) > 0 && out[0] < utf8.RuneSelf {
+		if 'a' <= out[0] && out[0] <= 'z' {
+			out[0] -= 'a' - 'A'
+		}
+		return string(out)
 	}
-	return out
+	t := string(out)
+	if t != "" {
+		t = strings.ToUpper(t[:1]) + t[1:]
+	}
+	return t
 }
 
 func plural(n int, one, many string) string {
@@ -142,96 +202,119 @@ func plural(n int, one, many string) string {
 	return many
 }
 
-func procName(comm string, pid *int) string {
-	if pid == nil {
-		return comm
+// procName is "comm (pid N)", or comm when the pid is unknown.
+func procName(w *words, comm string, pid *int) {
+	w.add(comm)
+	if pid != nil {
+		w.add(" (pid ")
+		w.addInt(int64(*pid))
+		w.add(")")
 	}
-	return fmt.Sprintf("%s (pid %d)", comm, *pid)
 }
 
 // victimWords is "dotnet (pid 14300, 169 MiB resident)", the size from
 // the Killed line or else from the victim's table row.
-func victimWords(v *Victim, r *oomlog.Report) string {
-	if s := victimSize(v, r); s != "" {
-		return fmt.Sprintf("%s (pid %d, %s)", v.Comm, v.PID, s)
+func victimWords(w *words, v *Victim, r *oomlog.Report) {
+	w.add(v.Comm, " (pid ")
+	w.addInt(int64(v.PID))
+	if victimSize(w, v, r) {
+		w.add(" resident")
 	}
-	return procName(v.Comm, &v.PID)
+	w.add(")")
 }
 
-// victimSize is "169 MiB resident" or "".
-func victimSize(v *Victim, r *oomlog.Report) string {
-	var parts []int64
-	for _, p := range []*int64{v.AnonRSSKB, v.FileRSSKB, v.ShmemRSSKB} {
+// victimSize writes ", 169 MiB" and reports whether it knew the size.
+func victimSize(w *words, v *Victim, r *oomlog.Report) bool {
+	var parts [3]int64
+	n := 0
+	for _, p := range [...]*int64{v.AnonRSSKB, v.FileRSSKB, v.ShmemRSSKB} {
 		if p != nil {
-			parts = append(parts, *p)
+			parts[n] = *p
+			n++
 		}
 	}
-	if kb, ok := addKB(parts...); ok && len(parts) > 0 {
-		return HumanKB(kb) + " resident"
+	if kb, ok := addKB(parts[:n]...); ok && n > 0 {
+		w.add(", ")
+		w.addKB(kb)
+		return true
 	}
 	for i := range r.Tasks {
 		if t := &r.Tasks[i]; matches(t, v.PID) {
-			return HumanPages(t.RSSPages) + " resident"
+			w.add(", ")
+			w.addPages(t.RSSPages)
+			return true
 		}
 	}
-	return ""
+	return false
 }
 
 // limitPhrase says which limit was hit.
-func limitPhrase(r *oomlog.Report, e *Event) string {
+func limitPhrase(w *words, r *oomlog.Report, e *Event) {
 	var kind OOMKind
 	if e.OOMKind != nil {
 		kind = *e.OOMKind
 	}
 	switch kind {
 	case OOMMemcg:
-		s := "the memory cgroup"
+		w.add("the memory cgroup")
 		if r.OOMMemcg != "" {
-			s += " " + r.OOMMemcg
+			w.add(" ", r.OOMMemcg)
 		}
 		if k := e.Kubernetes; k != nil && k.LimitScope != nil {
-			s += " (" + scopeWords(k) + ")"
+			w.add(" (", scopeWords(k), ")")
 		}
 		if m := r.Memcg; m != nil && m.LimitKB != nil {
-			s += " hit its limit of " + HumanKB(*m.LimitKB)
-			var extra []string
+			w.add(" hit its limit of ")
+			w.addKB(*m.LimitKB)
+			sep := " ("
 			if m.UsageKB != nil {
-				extra = append(extra, "usage "+HumanKB(*m.UsageKB))
+				w.add(sep, "usage ")
+				w.addKB(*m.UsageKB)
+				sep = ", "
 			}
 			if m.Failcnt != nil {
-				extra = append(extra, "failcnt "+strconv.FormatInt(*m.Failcnt, 10))
+				w.add(sep, "failcnt ")
+				w.addInt(*m.Failcnt)
+				sep = ", "
 			}
-			if len(extra) > 0 {
-				s += " (" + strings.Join(extra, ", ") + ")"
+			if sep == ", " {
+				w.add(")")
 			}
 		} else {
-			s += " hit its limit"
+			w.add(" hit its limit")
 		}
-		return s
 	case OOMGlobal:
-		s := "the machine ran out of memory (a global OOM"
 		switch r.Constraint {
 		case "CONSTRAINT_CPUSET":
-			s = "the tasks of a cpuset ran out of memory on its nodes (a cpuset-constrained OOM"
+			w.add("the tasks of a cpuset ran out of memory on its nodes (a cpuset-constrained OOM")
 		case "CONSTRAINT_MEMORY_POLICY":
-			s = "an allocation bound to some NUMA nodes by its memory policy ran out of memory there (a mempolicy-constrained OOM"
+			w.add("an allocation bound to some NUMA nodes by its memory policy ran out of memory there (a mempolicy-constrained OOM")
+		default:
+			w.add("the machine ran out of memory (a global OOM")
 		}
 		if mi := r.MemInfo; mi != nil && mi.RAMPages != nil {
-			s += ", " + HumanPages(*mi.RAMPages) + " RAM"
+			w.add(", ")
+			w.addPages(*mi.RAMPages)
+			w.add(" RAM")
 			if mi.SwapTotalKB != nil {
 				if *mi.SwapTotalKB == 0 {
-					s += ", no swap"
+					w.add(", no swap")
 				} else {
-					s += ", " + HumanKB(*mi.SwapTotalKB) + " swap"
+					w.add(", ")
+					w.addKB(*mi.SwapTotalKB)
+					w.add(" swap")
 					if mi.SwapFreeKB != nil {
-						s += " (" + HumanKB(*mi.SwapFreeKB) + " free)"
+						w.add(" (")
+						w.addKB(*mi.SwapFreeKB)
+						w.add(" free)")
 					}
 				}
 			}
 		}
-		return s + ")"
+		w.add(")")
+	default:
+		w.add("the OOM killer ran (the report does not say whether a cgroup limit or the machine ran out)")
 	}
-	return "the OOM killer ran (the report does not say whether a cgroup limit or the machine ran out)"
 }
 
 // scopeWords names the Kubernetes limit: "the pod limit of Guaranteed pod 3b5e…".
@@ -261,23 +344,26 @@ func scopeWords(k *Kube) string {
 }
 
 // why explains the choice.
-func why(r *oomlog.Report, e *Event, c *choice) string {
+func why(w *words, r *oomlog.Report, e *Event, c *choice) {
 	a := &e.Analysis
 	if a.DecidedBy != nil && *a.DecidedBy == DecidedByAllocatingTask {
-		return "vm.oom_kill_allocating_task is set, so the kernel killed the task that was allocating instead of ranking the tasks. "
+		w.add("vm.oom_kill_allocating_task is set, so the kernel killed the task that was allocating instead of ranking the tasks. ")
+		return
 	}
 	if r.Tasks == nil {
-		return "The report has no task table, so the kernel's choice cannot be recomputed. "
+		w.add("The report has no task table, so the kernel's choice cannot be recomputed. ")
+		return
 	}
 	if c.sel == nil || c.sel.Chosen < 0 {
 		if c.rules == mm.RulesUnknown && len(a.ByRules) > 0 {
-			return "The kernel version is unknown and the rule sets disagree on the victim (see the ranking by rule set). "
+			w.add("The kernel version is unknown and the rule sets disagree on the victim (see the ranking by rule set). ")
+			return
 		}
-		return "No task in the table was eligible. "
+		w.add("No task in the table was eligible. ")
+		return
 	}
-	sel := *c.sel
+	sel := c.sel
 	chosen := &c.m.rows[sel.Chosen]
-	var b strings.Builder
 	rulesName := sel.Rules.String()
 	on := "on this kernel"
 	if a.RulesFrom == RulesFromAssumed {
@@ -290,19 +376,30 @@ func why(r *oomlog.Report, e *Event, c *choice) string {
 	if sel.Tie {
 		if a.Clamped >= sel.TiedWith && sel.Rules.Clamps() {
 			// The article's twist: every score ≤ 0, clamped to 1.
-			fmt.Fprintf(&b, "Every eligible task's score was ≤ 0 after its oom_score_adj (totalpages %d: %s) and was clamped to 1 %s (%s rules), so all %d tied and the tie rule decided: ",
-				tp, adjList(c.m.tasks, sel), on, rulesName, sel.TiedWith)
+			w.add("Every eligible task's score was ≤ 0 after its oom_score_adj (totalpages ")
+			w.addInt(tp)
+			w.add(": ")
+			adjList(w, c.m.tasks, sel)
+			w.add(") and was clamped to 1 ", on, " (", rulesName, " rules), so all ")
+			w.addInt(int64(sel.TiedWith))
+			w.add(" tied and the tie rule decided: ")
 		} else {
-			fmt.Fprintf(&b, "%d tasks tied at %d points %s (%s rules), so the tie rule decided: ", sel.TiedWith, sel.Ranking[0].Points, on, rulesName)
+			w.addInt(int64(sel.TiedWith))
+			w.add(" tasks tied at ")
+			w.addInt(sel.Ranking[0].Points)
+			w.add(" points ", on, " (", rulesName, " rules), so the tie rule decided: ")
 		}
 		if sel.Rules == mm.RulesLeader {
-			fmt.Fprintf(&b, "the first task scanned, %s, was chosen whatever its size", procName(chosen.Name, &chosen.PID))
+			w.add("the first task scanned, ")
 		} else {
-			fmt.Fprintf(&b, "the last task scanned, %s, was chosen whatever its size", procName(chosen.Name, &chosen.PID))
+			w.add("the last task scanned, ")
 		}
+		procName(w, chosen.Name, &chosen.PID)
+		w.add(", was chosen whatever its size")
 		// Name the biggest task that survived.
 		big := -1
-		for i, t := range c.m.tasks {
+		for i := range c.m.tasks {
+			t := &c.m.tasks[i]
 			if i == sel.Chosen || t.Unkillable || t.OOMScoreAdj == mm.OOMScoreAdjMin {
 				continue
 			}
@@ -312,38 +409,53 @@ func why(r *oomlog.Report, e *Event, c *choice) string {
 		}
 		if big >= 0 && c.m.tasks[big].RSSPages > chosen.RSSPages {
 			bt := &c.m.rows[big]
-			fmt.Fprintf(&b, ", while %s survived", procSize(bt.Name, bt.PID, bt.RSSPages))
+			w.add(", while ")
+			procSize(w, bt.Name, bt.PID, bt.RSSPages)
+			w.add(" survived")
 		}
 		if sel.Rules != mm.RulesLeader && laterPIDFirst(c.m.rows, sel.Chosen) {
-			b.WriteString(" (the table lists tasks in the order the kernel scanned them; pid numbers wrap and do not tell)")
+			w.add(" (the table lists tasks in the order the kernel scanned them; pid numbers wrap and do not tell)")
 		}
-		b.WriteString(". ")
+		w.add(". ")
 	} else {
-		ct := c.m.tasks[sel.Chosen]
-		fmt.Fprintf(&b, "%s had the highest badness %s (%s rules): %d points (%d pages resident + swap + page tables",
-			procName(chosen.Name, &chosen.PID), on, rulesName, sel.Ranking[0].Points, ct.RSSPages+ct.SwapEnts+ct.PgtablePages)
+		ct := &c.m.tasks[sel.Chosen]
+		procName(w, chosen.Name, &chosen.PID)
+		w.add(" had the highest badness ", on, " (", rulesName, " rules): ")
+		w.addInt(sel.Ranking[0].Points)
+		w.add(" points (")
+		w.addInt(ct.RSSPages + ct.SwapEnts + ct.PgtablePages)
+		w.add(" pages resident + swap + page tables")
 		if ct.OOMScoreAdj != 0 && c.m.tpKnown {
-			fmt.Fprintf(&b, ", %+d for oom_score_adj %d", int64(ct.OOMScoreAdj)*(tp/1000), ct.OOMScoreAdj)
+			w.add(", ")
+			w.addSigned(int64(ct.OOMScoreAdj) * (tp / 1000))
+			w.add(" for oom_score_adj ")
+			w.addInt(int64(ct.OOMScoreAdj))
 		}
-		b.WriteString(")")
+		w.add(")")
 		if len(sel.Ranking) > 1 && sel.Ranking[1].Eligible {
-			rn := sel.Ranking[1]
-			fmt.Fprintf(&b, ", ahead of %s with %d", procName(rn.Name, &rn.PID), rn.Points)
+			rn := &sel.Ranking[1]
+			w.add(", ahead of ")
+			procName(w, rn.Name, &rn.PID)
+			w.add(" with ")
+			w.addInt(rn.Points)
 		}
-		b.WriteString(". ")
+		w.add(". ")
 	}
 	switch {
 	case a.Agrees == nil:
 	case *a.Agrees && a.RulesFrom != RulesFromAssumed:
-		b.WriteString("The model agrees with the kernel's choice. ")
+		w.add("The model agrees with the kernel's choice. ")
 	case !*a.Agrees && a.RulesFrom == RulesFromAssumed:
-		fmt.Fprintf(&b, "The kernel that printed this report (%s) killed pid %d instead: a %s kernel would have chosen differently. ", orUnknown(r.KernelVersion), c.victimPID, *a.AssumedKernel)
+		w.add("The kernel that printed this report (", orUnknown(r.KernelVersion), ") killed pid ")
+		w.addInt(int64(c.victimPID))
+		w.add(" instead: a ", *a.AssumedKernel, " kernel would have chosen differently. ")
 	case *a.Agrees:
-		fmt.Fprintf(&b, "A %s kernel would have made the same choice as the kernel that printed this report. ", *a.AssumedKernel)
+		w.add("A ", *a.AssumedKernel, " kernel would have made the same choice as the kernel that printed this report. ")
 	default:
-		fmt.Fprintf(&b, "The kernel killed pid %d instead; see the reasons. ", c.victimPID)
+		w.add("The kernel killed pid ")
+		w.addInt(int64(c.victimPID))
+		w.add(" instead; see the reasons. ")
 	}
-	return b.String()
 }
 
 func orUnknown(s string) string {
@@ -355,9 +467,9 @@ func orUnknown(s string) string {
 
 // adjList names the oom_score_adj values of the tied tasks and what they
 // subtract: "-997 subtracts 261214 pages (1020 MiB)".
-func adjList(tasks []mm.Task, sel mm.Selection) string {
-	var seen []int // the distinct values are few: a slice, not a map
-	var parts []string
+func adjList(w *words, tasks []mm.Task, sel *mm.Selection) {
+	var seenBuf [8]int
+	seen := seenBuf[:0] // the distinct values are few: a slice, not a map
 	for i := range sel.Ranking {
 		rk := &sel.Ranking[i]
 		if !rk.Eligible {
@@ -367,15 +479,22 @@ func adjList(tasks []mm.Task, sel mm.Selection) string {
 		if slices.Contains(seen, adj) {
 			continue
 		}
+		if len(seen) > 0 {
+			w.add(", ")
+		}
 		seen = append(seen, adj)
 		term := int64(adj) * (sel.TotalPages / 1000)
+		w.addInt(int64(adj))
 		if term < 0 {
-			parts = append(parts, fmt.Sprintf("%d subtracts %d pages ≈ %s", adj, -term, HumanPages(-term)))
+			w.add(" subtracts ")
+			term = -term
 		} else {
-			parts = append(parts, fmt.Sprintf("%d adds %d pages ≈ %s", adj, term, HumanPages(term)))
+			w.add(" adds ")
 		}
+		w.addInt(term)
+		w.add(" pages ≈ ")
+		w.addPages(term)
 	}
-	return strings.Join(parts, ", ")
 }
 
 // laterPIDFirst reports whether a task scanned before the chosen one has
@@ -389,18 +508,23 @@ func laterPIDFirst(rows []oomlog.Task, chosen int) bool {
 	return false
 }
 
-func procSize(name string, pid int, rssPages int64) string {
-	return fmt.Sprintf("%s (pid %d, %s resident)", name, pid, HumanPages(rssPages))
+// procSize is "name (pid N, 169 MiB resident)".
+func procSize(w *words, name string, pid int, rssPages int64) {
+	w.add(name, " (pid ")
+	w.addInt(int64(pid))
+	w.add(", ")
+	w.addPages(rssPages)
+	w.add(" resident)")
 }
 
 // otherKernels says what kernels with other rules would have done, when
 // that differs.
-func otherKernels(r *oomlog.Report, e *Event, c *choice) string {
+func otherKernels(w *words, e *Event, c *choice) {
 	if c.sel == nil || c.sel.Chosen < 0 || c.allocating {
-		return ""
+		return
 	}
 	chosen := c.m.rows[c.sel.Chosen].PID
-	var parts []string
+	sep := "On "
 	for _, rs := range mm.AllRules {
 		if rs == c.sel.Rules {
 			continue
@@ -415,17 +539,16 @@ func otherKernels(r *oomlog.Report, e *Event, c *choice) string {
 				row = &c.m.rows[i]
 			}
 		}
-		part := fmt.Sprintf("on %s the kernel would have chosen %s", kernelsWords(rs), procSize(row.Name, *p, row.RSSPages))
+		w.add(sep, kernelsWords(rs), " the kernel would have chosen ")
+		procSize(w, row.Name, *p, row.RSSPages)
 		if rs == mm.RulesLeader && e.OOMKind != nil && *e.OOMKind == OOMMemcg {
-			part += ", if the table's order is the scan order, which ≤5.2 does not promise for memcg OOMs"
+			w.add(", if the table's order is the scan order, which ≤5.2 does not promise for memcg OOMs")
 		}
-		parts = append(parts, part)
+		sep = "; on "
 	}
-	if len(parts) == 0 {
-		return ""
+	if sep != "On " {
+		w.add(". ")
 	}
-	s := strings.Join(parts, "; ")
-	return strings.ToUpper(s[:1]) + s[1:] + ". "
 }
 
 func kernelsWords(rs mm.Rules) string {
@@ -441,34 +564,34 @@ func kernelsWords(rs mm.Rules) string {
 }
 
 // kubePhrase is the Kubernetes sentence of the summary.
-func kubePhrase(k *Kube) string {
-	var parts []string
+func kubePhrase(w *words, k *Kube) {
+	w.add("Kubernetes: ")
+	sep := ""
 	if k.PodUID != nil {
-		p := "pod " + *k.PodUID
 		if k.QOSClass != nil {
-			p = *k.QOSClass + " " + p
+			w.add(*k.QOSClass, " ")
 		}
-		parts = append(parts, p)
+		w.add("pod ", *k.PodUID)
+		sep = ", "
 	}
 	if k.ContainerID != nil {
 		id := *k.ContainerID
 		if len(id) > 12 {
 			id = id[:12]
 		}
-		parts = append(parts, "container "+id)
+		w.add(sep, "container ", id)
 	}
-	s := "Kubernetes: " + strings.Join(parts, ", ") + ". "
+	w.add(". ")
 	switch {
 	case k.OOMKilled == "yes":
-		s += "The container status will say OOMKilled (exit code 137)."
+		w.add("The container status will say OOMKilled (exit code 137).")
 	case k.OOMKilled == "no":
-		s += "No container will be reported OOMKilled for this kill."
+		w.add("No container will be reported OOMKilled for this kill.")
 	case k.VictimFirstListed != nil && !*k.VictimFirstListed:
-		s += "The victim is probably not the container's main process, so the container probably keeps running; its status says OOMKilled only when it exits later."
+		w.add("The victim is probably not the container's main process, so the container probably keeps running; its status says OOMKilled only when it exits later.")
 	case k.VictimFirstListed != nil:
-		s += "The victim is probably the container's main process: expect exit code 137 and OOMKilled."
+		w.add("The victim is probably the container's main process: expect exit code 137 and OOMKilled.")
 	default:
-		s += "Kubernetes reports OOMKilled only if the victim was the container's main process (or on cgroup v2 with kubelet 1.28+, which kills the whole container); the report cannot show which."
+		w.add("Kubernetes reports OOMKilled only if the victim was the container's main process (or on cgroup v2 with kubelet 1.28+, which kills the whole container); the report cannot show which.")
 	}
-	return s
 }
