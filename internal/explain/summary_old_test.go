@@ -25,6 +25,14 @@ func init() {
 	}
 }
 
+// withoutSummaryCheck turns the hook off for a benchmark: it would time
+// the old summary too.
+func withoutSummaryCheck(b *testing.B) {
+	h := summaryHook
+	summaryHook = nil
+	b.Cleanup(func() { summaryHook = h })
+}
+
 // TestHumanBytesMatchesOld: the appending HumanBytes prints what the
 // FormatFloat one did, at every power-of-two edge and around it.
 func TestHumanBytesMatchesOld(t *testing.T) {
