@@ -176,27 +176,27 @@ func (m *MemInfo) appendJSON(b []byte) []byte {
 func (t *Task) appendJSON(b []byte) []byte {
 	b = append(b, `{"pid":`...)
 	b = appendInt(b, int64(t.PID))
-	b = appendKey(b, "uid")
+	b = append(b, `,"uid":`...)
 	b = appendIntp(b, t.UID)
-	b = appendKey(b, "tgid")
+	b = append(b, `,"tgid":`...)
 	b = appendIntp(b, t.TGID)
-	b = appendKey(b, "total_vm_pages")
+	b = append(b, `,"total_vm_pages":`...)
 	b = appendInt(b, t.TotalVMPages)
-	b = appendKey(b, "rss_pages")
+	b = append(b, `,"rss_pages":`...)
 	b = appendInt(b, t.RSSPages)
-	b = appendKey(b, "rss_anon_pages")
+	b = append(b, `,"rss_anon_pages":`...)
 	b = appendInt64p(b, t.RSSAnonPages)
-	b = appendKey(b, "rss_file_pages")
+	b = append(b, `,"rss_file_pages":`...)
 	b = appendInt64p(b, t.RSSFilePages)
-	b = appendKey(b, "rss_shmem_pages")
+	b = append(b, `,"rss_shmem_pages":`...)
 	b = appendInt64p(b, t.RSSShmemPages)
-	b = appendKey(b, "pgtables_bytes")
+	b = append(b, `,"pgtables_bytes":`...)
 	b = appendInt64p(b, t.PgtablesBytes)
-	b = appendKey(b, "swapents")
+	b = append(b, `,"swapents":`...)
 	b = appendInt64p(b, t.SwapEnts)
-	b = appendKey(b, "oom_score_adj")
+	b = append(b, `,"oom_score_adj":`...)
 	b = appendInt(b, int64(t.OOMScoreAdj))
-	b = appendKey(b, "name")
+	b = append(b, `,"name":`...)
 	b = appendString(b, t.Name)
 	return append(b, '}')
 }
@@ -345,16 +345,34 @@ func appendInt(b []byte, n int64) []byte {
 	}
 	var d [20]byte
 	i := len(d)
-	for u >= 10 {
-		q := u / 10
-		i--
-		d[i] = byte('0' + u - q*10)
+	for u >= 100 { // two digits a division
+		q := u / 100
+		r := (u - q*100) * 2
+		i -= 2
+		d[i], d[i+1] = digitPairs[r], digitPairs[r+1]
 		u = q
 	}
-	i--
-	d[i] = byte('0' + u)
+	if u >= 10 {
+		i -= 2
+		d[i], d[i+1] = digitPairs[u*2], digitPairs[u*2+1]
+	} else {
+		i--
+		d[i] = byte('0' + u)
+	}
 	return append(b, d[i:]...)
 }
+
+// digitPairs is "00" to "99", for appendInt.
+const digitPairs = "00010203040506070809" +
+	"10111213141516171819" +
+	"20212223242526272829" +
+	"30313233343536373839" +
+	"40414243444546474849" +
+	"50515253545556575859" +
+	"60616263646566676869" +
+	"70717273747576777879" +
+	"80818283848586878889" +
+	"90919293949596979899"
 
 func appendIntp(b []byte, p *int) []byte {
 	if p == nil {
