@@ -381,7 +381,8 @@ const (
 )
 
 // kernelTag reads "[host] tag: …" after a syslog stamp: whose line it is,
-// where the host ends (hostEnd -1: no host) and where the message starts.
+// where the host ends (hostEnd -1: no host; 0 when no host was read) and
+// where the message starts.
 func kernelTag(s string) (kind tagKind, hostEnd, body int) {
 	sp := strings.IndexByte(s, ' ')
 	tok := s
@@ -400,6 +401,12 @@ func kernelTag(s string) (kind tagKind, hostEnd, body int) {
 	if sp < 0 {
 		return tagNone, 0, 0
 	}
+	return tagAfterHost(s, sp)
+}
+
+// tagAfterHost is kernelTag past a first token (the host) that ends at
+// sp, a space.
+func tagAfterHost(s string, sp int) (kind tagKind, hostEnd, body int) {
 	r := s[sp+1:]
 	sp2 := strings.IndexByte(r, ' ')
 	tag := r
@@ -413,9 +420,34 @@ func kernelTag(s string) (kind tagKind, hostEnd, body int) {
 		}
 		return tagKernel, sp, sp + 1 + sp2 + 1
 	case len(tag) > 0 && tag[len(tag)-1] == ':':
-		return tagOther, 0, 0
+		return tagOther, sp, 0 // the host's end, for hostTag
 	}
 	return tagNone, 0, 0
+}
+
+// hostTag is kernelTag with the last host it read remembered: a node's
+// log names one host on every line, and a line that starts with it needs
+// only its tag found, not the host's end too (the per-line prefilter reads
+// every line of a big log). The host is kept in a fixed array: the line
+// it came from is a view of a read buffer, and a log of many hosts must
+// not allocate a copy per line.
+type hostTag struct {
+	host [64]byte
+	n    int
+}
+
+// kernelTag is the package's kernelTag(s), the same answer.
+func (h *hostTag) kernelTag(s string) (kind tagKind, hostEnd, body int) {
+	if n := h.n; n > 0 && len(s) > n && s[n] == ' ' && s[:n] == string(h.host[:n]) {
+		// kernelTag's first token is this host, which was neither
+		// "kernel:" nor ended by ':' when it was remembered.
+		return tagAfterHost(s, n)
+	}
+	kind, hostEnd, body = kernelTag(s)
+	if hostEnd > 0 && hostEnd <= len(h.host) {
+		h.n = copy(h.host[:], s[:hostEnd])
+	}
+	return kind, hostEnd, body
 }
 
 // splitTag reads "[host] tag: text" after a syslog or journal time stamp:

@@ -29,6 +29,7 @@ type Scanner struct {
 	cur   *Report
 	long  []byte
 	arena strings.Builder // see text
+	tags  hostTag         // the prefilter's tag reader
 	err   error
 	eof   bool
 	line  int
@@ -183,11 +184,11 @@ func (s *Scanner) feed(b []byte, cut bool) {
 			// Unless a prefix shape learned from a report is in force
 			// (it may read the line otherwise), or the line is cut,
 			// which the open report counts.
-			if !cut && a.shape == nil && otherProgram(view) {
+			if !cut && a.shape == nil && s.tags.otherProgram(view) {
 				a.skip(s.line, view)
 				return
 			}
-		} else if !mayStart(view) && !strings.HasPrefix(view, "__CURSOR=") {
+		} else if !s.tags.mayStart(view) && !strings.HasPrefix(view, "__CURSOR=") {
 			a.skip(s.line, view)
 			return
 		}
@@ -203,11 +204,17 @@ func (s *Scanner) feed(b []byte, cut bool) {
 // otherProgram reports whether b is a syslog line of a program other
 // than the kernel (splitPrefixInto's srcForeign, read the same way).
 func otherProgram(b string) bool {
+	var h hostTag
+	return h.otherProgram(b)
+}
+
+// otherProgram is the package's otherProgram, reading tags with h.
+func (h *hostTag) otherProgram(b string) bool {
 	end := syslogTime(b)
 	if end < 0 {
 		return false
 	}
-	kind, _, _ := kernelTag(b[end+1:])
+	kind, _, _ := h.kernelTag(b[end+1:])
 	return kind == tagOther
 }
 
@@ -219,8 +226,14 @@ func otherProgram(b string) bool {
 // per word: most log lines are not OOM reports and must cost next to
 // nothing.
 func mayStart(b string) bool {
+	var h hostTag
+	return h.mayStart(b)
+}
+
+// mayStart is the package's mayStart, reading tags with h.
+func (h *hostTag) mayStart(b string) bool {
 	if end := syslogTime(b); end >= 0 {
-		switch kind, _, body := kernelTag(b[end+1:]); kind {
+		switch kind, _, body := h.kernelTag(b[end+1:]); kind {
 		case tagOther:
 			return false // another program's syslog line
 		case tagKernel:

@@ -145,3 +145,21 @@ func FuzzOtherProgram(f *testing.F) {
 		}
 	})
 }
+
+// FuzzHostTag: the prefilter's tag reader, which remembers the last host,
+// reads every line of a log as kernelTag does; the input's lines are read
+// in order, so a remembered host meets the lines after it.
+func FuzzHostTag(f *testing.F) {
+	f.Add("node-1 systemd[1]: Started.\nnode-1 kernel: [ 1.2] x\nnode-1 kernel:\nnode-12 a: b\nnode-1\nnode-1 \nkernel: y\nnode-1 CRON[1]:\nnode-1  x: y")
+	f.Add("h x:\nh\th y:\nhh x\nh kernel: z\n" + strings.Repeat("a", 70) + " b: c\n" + strings.Repeat("a", 70) + " b: c")
+	f.Fuzz(func(t *testing.T, log string) {
+		var h hostTag
+		for _, l := range strings.Split(log, "\n") {
+			k1, e1, b1 := h.kernelTag(l)
+			k2, e2, b2 := kernelTag(l)
+			if k1 != k2 || e1 != e2 || b1 != b2 {
+				t.Fatalf("hostTag.kernelTag(%q) = %v, %d, %d after host %q; kernelTag = %v, %d, %d", l, k1, e1, b1, h.host[:h.n], k2, e2, b2)
+			}
+		}
+	})
+}
