@@ -161,7 +161,7 @@ Exit status:
 	f.BoolVar(&all, "all", false, "run every scenario")
 	f.BoolVar(&asJSON, "json", false, "print one oomkit.lab/v1 JSON object per scenario")
 	f.BoolVar(&keep, "keep", false, "keep each scenario's cgroup (processes killed) for inspection; 'oomkit lab clean' removes it")
-	f.StringVar(&limit, "limit", "", "memory limit of each scenario's cgroup (default 128MiB; at most half of MemAvailable)")
+	f.StringVar(&limit, "limit", "", "memory limit of each scenario's cgroup (default 128MiB, or five times an allocator's starting RSS if that is more; at most half of MemAvailable)")
 	f.BoolVar(&inVM, "vm", false, "run the scenarios in a throw-away qemu VM with cgroup v2 (Debian's cloud kernel unless --kernel/--kernel-package)")
 	f.StringVar(&kernel, "kernel", "", "with --vm: boot this kernel image (bzImage or vmlinux)")
 	f.StringVar(&kernelPkg, "kernel-package", "", "with --vm: boot the kernel of this Debian package (fetched with apt-get download, cached)")
