@@ -18,7 +18,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -34,6 +33,7 @@ import (
 	"github.com/oomkit/oomkit/internal/agent/web"
 	"github.com/oomkit/oomkit/internal/cgroup"
 	"github.com/oomkit/oomkit/internal/explain"
+	"github.com/oomkit/oomkit/internal/kfile"
 	"github.com/oomkit/oomkit/internal/kmsg"
 )
 
@@ -238,7 +238,7 @@ func Run(ctx context.Context, cfg Config) error {
 // start reads the boot ID and state, finds the memory cgroups and sets
 // the baseline.
 func (a *Agent) start() error {
-	b, err := os.ReadFile(filepath.Join(a.cfg.ProcRoot, "sys/kernel/random/boot_id"))
+	b, err := kfile.Read(filepath.Join(a.cfg.ProcRoot, "sys/kernel/random/boot_id"), kfile.Small)
 	if err != nil {
 		return fmt.Errorf("read the boot ID: %w (is --proc-root the host's /proc?)", err)
 	}

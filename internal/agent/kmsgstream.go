@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"io"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/oomkit/oomkit/internal/kfile"
 	"github.com/oomkit/oomkit/internal/kmsg"
 	"github.com/oomkit/oomkit/internal/oomlog"
 	"github.com/oomkit/oomkit/internal/proc"
@@ -258,7 +258,7 @@ func (s *kmsgStream) send(drained bool) {
 // dying but its /proc entry stays until its parent reaps it, so this
 // names the victim's cgroup for kill lines that come without a report.
 func (s *kmsgStream) lookup(pid int) string {
-	b, err := os.ReadFile(filepath.Join(s.procRoot, strconv.Itoa(pid), "cgroup"))
+	b, err := kfile.Read(filepath.Join(s.procRoot, strconv.Itoa(pid), "cgroup"), kfile.Small)
 	if err != nil {
 		return ""
 	}

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+
+	"github.com/oomkit/oomkit/internal/kfile"
 )
 
 // Memory is what one memory cgroup's files say. Sizes are in bytes. A nil
@@ -230,7 +232,7 @@ func (r *reader) read(name string) ([]byte, bool) {
 	if testHookRead != nil {
 		testHookRead(name)
 	}
-	b, err := os.ReadFile(filepath.Join(r.m.Dir, name))
+	b, err := kfile.Read(filepath.Join(r.m.Dir, name), kfile.Small)
 	if err == nil {
 		return b, true
 	}

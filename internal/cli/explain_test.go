@@ -357,7 +357,7 @@ func TestExplainFollow(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	cfg := explainConfig{follow: true, json: true, top: explain.DefaultTop, kmsgPath: kmsg.DefaultPath}
-	go func() { done <- runExplain(ctx, &streams{in: nil, out: out, err: errOut}, cfg, nil) }()
+	go func() { done <- runExplain(ctx, &streams{in: nil, out: &stickyWriter{w: out}, err: errOut}, cfg, nil) }()
 
 	hog := exec.Command(os.Args[0], "-test.run=^TestExplainHelperProcess$")
 	hog.Env = append(os.Environ(), "OOMKIT_EXPLAIN_HOG=1")

@@ -226,6 +226,9 @@ func Main(args []string, in io.Reader, out, errOut io.Writer) int {
 // isTerminal reports whether w is a terminal (for live progress lines and
 // colour); false for anything that is not an *os.File.
 func isTerminal(w io.Writer) bool {
+	if sw, ok := w.(*stickyWriter); ok {
+		w = sw.w
+	}
 	f, ok := w.(*os.File)
 	if !ok {
 		return false

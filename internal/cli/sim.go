@@ -133,7 +133,7 @@ func runSim(s *streams, cfg simRunConfig, arg string) error {
 	}
 	var assume *mm.Version
 	if cfg.assume != "" {
-		v, err := mm.ParseVersion(cfg.assume)
+		v, err := mm.ParseModelled(cfg.assume)
 		if err != nil {
 			return usageError("--assume-kernel: %v", err)
 		}

@@ -140,7 +140,7 @@ type topRow struct {
 func openHost(procRoot, sysRoot, assumeKernel string) (*node.Host, error) {
 	var assume *mm.Version
 	if assumeKernel != "" {
-		v, err := mm.ParseVersion(assumeKernel)
+		v, err := mm.ParseModelled(assumeKernel)
 		if err != nil {
 			return nil, usageError("--assume-kernel: %v", err)
 		}
@@ -401,7 +401,9 @@ func runTopLive(s *streams, cfg topConfig) error {
 	if m.err != nil {
 		return m.err
 	}
-	opts := []tea.ProgramOption{tea.WithOutput(s.out)}
+	// The program draws on the terminal itself (it needs the *os.File to
+	// size the screen), and strips control characters from what it draws.
+	opts := []tea.ProgramOption{tea.WithOutput(s.out.w)}
 	if s.in != nil {
 		opts = append(opts, tea.WithInput(s.in))
 	}
