@@ -411,7 +411,6 @@ func plural(n int, one, many string) string {
 	return many
 }
 
-
 // kmsg explains the reports in this machine's kernel log: the whole ring,
 // or, with --follow, every report from now on until interrupted.
 func (o *explainOut) kmsg(ctx context.Context) error {

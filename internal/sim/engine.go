@@ -203,7 +203,7 @@ type engine struct {
 	scanBuf   []*proc   // reused by scan
 	scratch   Event     // what OnEvent sees
 	slab      []int64   // backing store of the events' *int64 fields
-	reports   int // OOM reports made so far
+	reports   int       // OOM reports made so far
 	oomKills  int
 	evictions int
 	panicked  bool
