@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -103,7 +102,7 @@ type explainOut struct {
 	s    *streams
 	cfg  explainConfig
 	w    *bufio.Writer
-	enc  *json.Encoder
+	line []byte // an event's JSON line (explain.Event.AppendJSON)
 	opts explain.Options
 	n    int // events written
 	// boot is the wall-clock boot time, for /dev/kmsg events whose stamps
@@ -153,8 +152,6 @@ func runExplain(ctx context.Context, s *streams, cfg explainConfig, args []strin
 		out = text
 	}
 	o := &explainOut{s: s, cfg: cfg, w: bufio.NewWriterSize(out, 64<<10), opts: opts}
-	o.enc = json.NewEncoder(o.w)
-	o.enc.SetEscapeHTML(false)
 	err := o.run(ctx, cfg, args)
 	ferr := o.w.Flush()
 	if ferr == nil && text != nil {
@@ -206,7 +203,7 @@ func (o *explainOut) run(ctx context.Context, cfg explainConfig, args []string) 
 		if err != nil {
 			return usageError("--sample: %v", err)
 		}
-		return o.scan("sample:"+cfg.sample, bytes.NewReader(b))
+		return o.scan("sample:"+cfg.sample, bytes.NewReader(b), time.Time{})
 	}
 	if len(args) == 0 {
 		return o.kmsg(ctx)
@@ -232,6 +229,7 @@ func (o *explainOut) run(ctx context.Context, cfg explainConfig, args []string) 
 // file explains the reports in the file name ("-": standard input).
 func (o *explainOut) file(name string) error {
 	var r io.Reader
+	var mod time.Time
 	if name == "-" {
 		r = o.s.in
 	} else {
@@ -242,6 +240,8 @@ func (o *explainOut) file(name string) error {
 		defer f.Close()
 		if fi, err := f.Stat(); err == nil && fi.IsDir() {
 			return fmt.Errorf("%s is a directory (pass a log file, e.g. %s/kern.log)", name, strings.TrimSuffix(name, "/"))
+		} else if err == nil {
+			mod = fi.ModTime() // the year of syslog stamps that print none
 		}
 		r = f
 	}
@@ -259,11 +259,11 @@ func (o *explainOut) file(name string) error {
 			return fmt.Errorf("%s: %w (the file is damaged; check it with gzip -t)", name, err)
 		}
 		defer zr.Close()
-		return o.scan(name, decodeText(bufio.NewReaderSize(zr, 64<<10)))
+		return o.scan(name, decodeText(bufio.NewReaderSize(zr, 64<<10)), mod)
 	case strings.HasSuffix(name, ".gz"):
 		return fmt.Errorf("%s: not gzip data although the name ends in .gz (rename it, or decompress the right file)", name)
 	}
-	return o.scan(name, decodeText(br))
+	return o.scan(name, decodeText(br), mod)
 }
 
 // decodeText returns log text as UTF-8: a UTF-16 log (Windows tools and
@@ -325,9 +325,10 @@ func fileError(err error) error {
 	return err
 }
 
-// scan explains every report read from r.
-func (o *explainOut) scan(name string, r io.Reader) error {
-	sc := oomlog.NewScanner(r, oomlog.Options{})
+// scan explains every report read from r, a file last modified at mod
+// (zero: unknown).
+func (o *explainOut) scan(name string, r io.Reader, mod time.Time) error {
+	sc := oomlog.NewScanner(r, oomlog.Options{ModTime: mod})
 	before := o.n
 	x := watch.Explainer{Options: o.opts}
 	x.Options.File = name
@@ -350,7 +351,8 @@ func (o *explainOut) scan(name string, r io.Reader) error {
 func (o *explainOut) write(e *explain.Event) {
 	o.n++
 	if o.cfg.json {
-		_ = o.enc.Encode(e)
+		o.line = append(e.AppendJSON(o.line[:0]), '\n')
+		_, _ = o.w.Write(o.line)
 		return
 	}
 	if o.n > 1 {
@@ -612,7 +614,7 @@ func renderEvent(w *bufio.Writer, e *explain.Event, n int, verbose bool, boot ti
 		if a.TotalPages != nil {
 			tp = fmt.Sprintf("%d pages = %s", *a.TotalPages, explain.HumanPages(*a.TotalPages))
 			if a.TotalPagesFrom != nil {
-				tp += ", " + totalPagesWords(*a.TotalPagesFrom)
+				tp += ", " + totalPagesWords(string(*a.TotalPagesFrom))
 			}
 		}
 		fmt.Fprintf(w, "  ranking    (totalpages %s)\n", tp)
@@ -701,7 +703,7 @@ func eligible(e *explain.Event) int {
 }
 
 func limitLine(e *explain.Event) string {
-	kind := deref(e.OOMKind, "")
+	kind := deref((*string)(e.OOMKind), "")
 	switch kind {
 	case "memcg":
 		s := "memcg " + visible.String(deref(e.OOMMemcg, "(path not printed)"))
@@ -810,7 +812,7 @@ func decidedWords(a *explain.Analysis) string {
 	case "oom_kill_allocating_task":
 		return "vm.oom_kill_allocating_task: the allocating task, no ranking"
 	}
-	return *a.DecidedBy
+	return string(*a.DecidedBy)
 }
 
 func deref(p *string, def string) string {

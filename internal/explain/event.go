@@ -16,22 +16,28 @@ const Schema = "oomkit.event/v1"
 type Event struct {
 	Schema string `json:"schema"`
 	Source Source `json:"source"`
-	// Time is RFC 3339, only when the log prefix carries a full date.
-	Time *string `json:"time"`
+	// Time is RFC 3339, null when the log does not say; TimeFrom says how
+	// it is known.
+	Time     *string     `json:"time"`
+	TimeFrom *TimeSource `json:"time_from"`
 	// TimeText is the first line's stamp as printed.
 	TimeText      *string  `json:"time_text"`
 	UptimeSeconds *float64 `json:"uptime_seconds"`
 	Host          *string  `json:"host"`
+	// BootID is the journal's _BOOT_ID of the report's first line.
+	BootID *string `json:"boot_id"`
 	// KmsgSeq is the /dev/kmsg sequence number of the first record.
-	KmsgSeq       *uint64  `json:"kmsg_seq"`
-	KernelVersion *string  `json:"kernel_version"`
-	Trigger       *Trigger `json:"trigger"`
-	Constraint    *string  `json:"constraint"`
-	// OOMKind is "memcg" (a cgroup limit was hit), "global" (the machine,
-	// a cpuset or a mempolicy ran out) or null when the report does not say.
-	OOMKind   *string `json:"oom_kind"`
-	OOMMemcg  *string `json:"oom_memcg"`
-	TaskMemcg *string `json:"task_memcg"`
+	KmsgSeq       *uint64 `json:"kmsg_seq"`
+	KernelVersion *string `json:"kernel_version"`
+	// KernelVersionFrom says whether the report printed KernelVersion or
+	// it was inferred from another line of the same log, host and boot.
+	KernelVersionFrom *KernelVersionSource `json:"kernel_version_from"`
+	Trigger           *Trigger             `json:"trigger"`
+	Constraint        *string              `json:"constraint"`
+	// OOMKind is null when the report does not say.
+	OOMKind   *OOMKind `json:"oom_kind"`
+	OOMMemcg  *string  `json:"oom_memcg"`
+	TaskMemcg *string  `json:"task_memcg"`
 	// CgroupVersion is "v1" or "v2" when the report's format shows it
 	// (memory+swap/kmem lines are v1; a swap: line or memory.oom.group is
 	// v2), else null.
@@ -126,6 +132,8 @@ type Victim struct {
 	ReapFailed  bool    `json:"reap_failed"`
 	GroupKill   bool    `json:"group_kill"`
 	Message     *string `json:"message"`
+	// From says which line showed the kill.
+	From VictimSource `json:"from"`
 }
 
 // Kube is the Kubernetes reading of the report's memcg paths: the
@@ -161,17 +169,14 @@ type Analysis struct {
 	Rules *string `json:"rules"`
 	// RulesKernels names the kernels of Rules ("5.3–5.8/5.4.0–5.4.143").
 	RulesKernels *string `json:"rules_kernels"`
-	// RulesFrom is "report" (the CPU line's release), "assumed"
-	// (--assume-kernel), "format" (no version printed, but the report's
-	// format allows only one rule set) or "unknown".
-	RulesFrom string `json:"rules_from"`
+	// RulesFrom says where Rules came from.
+	RulesFrom RulesSource `json:"rules_from"`
 	// AssumedKernel is the --assume-kernel version, null otherwise.
 	AssumedKernel *string `json:"assumed_kernel"`
 	// TotalPages is the denominator of the oom_score_adj term, and
-	// TotalPagesFrom where it came from: "memcg_limit", "memcg_limit_no_swap_assumed",
-	// "ram_plus_swap", "ram_plus_swap_approx" or null when unknown.
-	TotalPages     *int64  `json:"totalpages"`
-	TotalPagesFrom *string `json:"totalpages_from"`
+	// TotalPagesFrom where it came from; both null when unknown.
+	TotalPages     *int64            `json:"totalpages"`
+	TotalPagesFrom *TotalPagesSource `json:"totalpages_from"`
 	// Ranking is the top of the kernel's order of preference, best first.
 	Ranking []Rank `json:"ranking"`
 	// PredictedVictimPID is the task the model picks, null when there is
@@ -183,9 +188,8 @@ type Analysis struct {
 	// Agrees is whether the prediction is the kernel's choice; null when
 	// either is unknown.
 	Agrees *bool `json:"agrees"`
-	// DecidedBy is "score" (the victim had the most points), "tie_last_scanned",
-	// "tie_first_scanned", "oom_kill_allocating_task" or null.
-	DecidedBy *string `json:"decided_by"`
+	// DecidedBy is what decided the choice, null without a prediction.
+	DecidedBy *Decision `json:"decided_by"`
 	// Clamped is how many eligible tasks had their badness raised to 1.
 	Clamped int `json:"clamped"`
 	// TiedWith is how many eligible tasks share the top score.
@@ -217,3 +221,98 @@ type RulesOutcome struct {
 	PredictedVictimPID *int   `json:"predicted_victim_pid"`
 	Agrees             *bool  `json:"agrees"`
 }
+
+// TimeSource says how Event.Time is known.
+type TimeSource string
+
+const (
+	// TimeFromStamp: the log prefix printed a full date.
+	TimeFromStamp TimeSource = "stamp"
+	// TimeFromJournal: the journal's __REALTIME_TIMESTAMP, the time
+	// journald received the record.
+	TimeFromJournal TimeSource = "journal"
+	// TimeYearInferred: a syslog stamp without a year, the year taken
+	// from the file's modification time.
+	TimeYearInferred TimeSource = "year_inferred"
+)
+
+// KernelVersionSource says where Event.KernelVersion came from.
+type KernelVersionSource string
+
+const (
+	// KernelVersionFromReport: the report's own stack dump banner.
+	KernelVersionFromReport KernelVersionSource = "report"
+	// KernelVersionInferred: another line of the same log, host and boot
+	// (another report's banner, before or after it, or the boot's "Linux
+	// version" line).
+	KernelVersionInferred KernelVersionSource = "inferred"
+)
+
+// VictimSource says which line showed that a process was killed.
+type VictimSource string
+
+const (
+	// VictimFromKilledLine: its "Killed process" line.
+	VictimFromKilledLine VictimSource = "killed_line"
+	// VictimFromSummaryLine: only the oom-kill: summary line (task=,
+	// pid=, uid=); the Killed line is not in the log.
+	VictimFromSummaryLine VictimSource = "summary_line"
+)
+
+// OOMKind is which memory ran out.
+type OOMKind string
+
+const (
+	// OOMMemcg: a memory cgroup hit its limit.
+	OOMMemcg OOMKind = "memcg"
+	// OOMGlobal: the machine, a cpuset or a mempolicy's nodes ran out.
+	OOMGlobal OOMKind = "global"
+)
+
+// RulesSource says where Analysis.Rules came from.
+type RulesSource string
+
+const (
+	// RulesFromReport: the release the report's stack dump banner printed.
+	RulesFromReport RulesSource = "report"
+	// RulesFromAssumed: --assume-kernel.
+	RulesFromAssumed RulesSource = "assumed"
+	// RulesFromFormat: no release printed, but the report's format
+	// allows only one rule set.
+	RulesFromFormat RulesSource = "format"
+	// RulesFromUnknown: every rule set the format allows was tried.
+	RulesFromUnknown RulesSource = "unknown"
+)
+
+// TotalPagesSource says where Analysis.TotalPages came from, and how sure
+// it is (constrained_alloc(), mm/oom_kill.c).
+type TotalPagesSource string
+
+const (
+	// TotalPagesMemcgLimit: the memcg limit, and no swap can be added.
+	TotalPagesMemcgLimit TotalPagesSource = "memcg_limit"
+	// TotalPagesMemcgLimitNoSwap: the memcg limit; the swap the kernel
+	// may add is not printed, so none is assumed.
+	TotalPagesMemcgLimitNoSwap TotalPagesSource = "memcg_limit_no_swap_assumed"
+	// TotalPagesRAMPlusSwap: Mem-Info's RAM less reserved, plus swap.
+	TotalPagesRAMPlusSwap TotalPagesSource = "ram_plus_swap"
+	// TotalPagesRAMPlusSwapApprox: the same, an upper bound for a cpuset
+	// or mempolicy OOM, which counts only the allowed nodes.
+	TotalPagesRAMPlusSwapApprox TotalPagesSource = "ram_plus_swap_approx"
+)
+
+// Decision is what decided the kernel's choice.
+type Decision string
+
+const (
+	// DecidedByScore: the victim had the most points.
+	DecidedByScore Decision = "score"
+	// DecidedByTieLastScanned: tasks tied; the last one scanned wins (5.3+).
+	DecidedByTieLastScanned Decision = "tie_last_scanned"
+	// DecidedByTieFirstScanned: tasks tied; the first one scanned keeps
+	// the slot (≤5.2).
+	DecidedByTieFirstScanned Decision = "tie_first_scanned"
+	// DecidedByAllocatingTask: vm.oom_kill_allocating_task=1 killed the
+	// allocating task without a scan.
+	DecidedByAllocatingTask Decision = "oom_kill_allocating_task"
+)

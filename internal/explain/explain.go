@@ -30,13 +30,15 @@ type Options struct {
 	PriorVictims []int
 }
 
-// Explain turns one report into an Event.
+// Explain turns one report into an Event. Values the kernel cannot print
+// (check.go) are left out with a warning, and the rest is explained.
 func Explain(r *oomlog.Report, opts Options) Event {
+	r, impossible := checked(r)
 	e := Event{
 		Schema:   Schema,
 		Source:   Source{File: opts.File},
 		Victims:  []Victim{},
-		Warnings: append([]string{}, r.Warnings...),
+		Warnings: append(append([]string{}, r.Warnings...), impossible...),
 	}
 	if opts.File == "" {
 		e.Source.File = "-"
@@ -55,9 +57,9 @@ func Explain(r *oomlog.Report, opts Options) Event {
 		e.Warnings = append(e.Warnings, fmt.Sprintf("kernel version %q does not parse; trying every rule set", r.KernelVersion))
 	}
 	e.Kubernetes = attribute(r, &e)
-	var st *analysis
-	e.Analysis, st = analyse(r, &e, v, haveVersion, opts)
-	e.Analysis.Summary = summarize(r, &e, st)
+	var c *choice
+	e.Analysis, c = analyse(r, &e, v, haveVersion, opts)
+	e.Analysis.Summary = summarize(r, &e, c)
 	return e
 }
 
@@ -75,12 +77,23 @@ func facts(e *Event, r *oomlog.Report) {
 	st := r.Stamp
 	if st.Time != nil {
 		e.Time = ptr(st.Time.Format(time.RFC3339Nano))
+		if st.TimeFrom != "" {
+			e.TimeFrom = ptr(TimeSource(st.TimeFrom))
+		}
 	}
 	e.TimeText = strPtr(st.Text)
 	e.UptimeSeconds = st.Uptime
 	e.Host = strPtr(st.Host)
+	e.BootID = strPtr(st.BootID)
 	e.KmsgSeq = st.Seq
 	e.KernelVersion = strPtr(r.KernelVersion)
+	switch {
+	case r.KernelVersion == "":
+	case r.KernelVersionInferred:
+		e.KernelVersionFrom = ptr(KernelVersionInferred)
+	default:
+		e.KernelVersionFrom = ptr(KernelVersionFromReport)
+	}
 	if t := r.Trigger; t != nil {
 		e.Trigger = &Trigger{
 			Comm:        strPtr(t.Comm),
@@ -94,16 +107,16 @@ func facts(e *Event, r *oomlog.Report) {
 	e.Constraint = strPtr(r.Constraint)
 	switch {
 	case r.OOMMemcg != "" || r.Constraint == "CONSTRAINT_MEMCG" || r.Memcg != nil:
-		e.OOMKind = ptr("memcg")
+		e.OOMKind = ptr(OOMMemcg)
 	case r.GlobalOOM || r.MemInfo != nil || r.Constraint != "":
-		e.OOMKind = ptr("global")
+		e.OOMKind = ptr(OOMGlobal)
 	default:
 		for _, v := range r.Victims {
 			switch {
 			case strings.HasPrefix(v.Message, "Memory cgroup"):
-				e.OOMKind = ptr("memcg")
+				e.OOMKind = ptr(OOMMemcg)
 			case strings.HasPrefix(v.Message, "Out of memory"):
-				e.OOMKind = ptr("global")
+				e.OOMKind = ptr(OOMGlobal)
 			}
 			if e.OOMKind != nil {
 				break
@@ -124,15 +137,13 @@ func facts(e *Event, r *oomlog.Report) {
 			SwapTotalKB: m.SwapTotalKB, SwapFreeKB: m.SwapFreeKB, FreePages: m.FreePages}
 	}
 	if r.Tasks != nil {
-		e.Tasks = make([]Task, 0, len(r.Tasks))
-		for _, t := range r.Tasks {
-			pgb := t.PgtablesBytes
-			e.Tasks = append(e.Tasks, Task{
-				PID: t.PID, UID: t.UID, TGID: t.TGID,
-				TotalVMPages: t.TotalVMPages, RSSPages: t.RSSPages,
-				RSSAnonPages: t.RSSAnonPages, RSSFilePages: t.RSSFilePages, RSSShmemPages: t.RSSShmemPages,
-				PgtablesBytes: pgb, SwapEnts: t.SwapEnts, OOMScoreAdj: t.OOMScoreAdj, Name: t.Name,
-			})
+		e.Tasks = make([]Task, len(r.Tasks))
+		for i := range r.Tasks {
+			t, et := &r.Tasks[i], &e.Tasks[i]
+			et.PID, et.UID, et.TGID = t.PID, t.UID, t.TGID
+			et.TotalVMPages, et.RSSPages = t.TotalVMPages, t.RSSPages
+			et.RSSAnonPages, et.RSSFilePages, et.RSSShmemPages = t.RSSAnonPages, t.RSSFilePages, t.RSSShmemPages
+			et.PgtablesBytes, et.SwapEnts, et.OOMScoreAdj, et.Name = t.PgtablesBytes, t.SwapEnts, t.OOMScoreAdj, t.Name
 		}
 	}
 	for _, v := range r.Victims {
@@ -144,14 +155,24 @@ func facts(e *Event, r *oomlog.Report) {
 			PID: v.PID, Comm: v.Comm, TotalVMKB: v.TotalVMKB, AnonRSSKB: v.AnonRSSKB,
 			FileRSSKB: v.FileRSSKB, ShmemRSSKB: v.ShmemRSSKB, UID: v.UID, PgtablesKB: v.PgtablesKB,
 			OOMScoreAdj: v.OOMScoreAdj, Reaped: v.Reaped, ReapFailed: v.ReapFailed,
-			GroupKill: v.GroupKill, Message: strPtr(v.Message),
+			GroupKill: v.GroupKill, Message: strPtr(v.Message), From: victimFrom(v),
 		})
 	}
 	e.GroupKillPath = strPtr(r.GroupKillPath)
 	e.NoKillable = r.NoKillable
 	e.Panic = strPtr(r.Panic)
-	e.Truncated = r.Truncated
+	// A line cut short leaves the report as incomplete as a missing kill
+	// line does; its warnings say which.
+	e.Truncated = r.Truncated || r.CutLines > 0
 	e.CgroupVersion = cgroupVersion(r)
+}
+
+// victimFrom says which line showed the kill.
+func victimFrom(v oomlog.Victim) VictimSource {
+	if v.FromSummary {
+		return VictimFromSummaryLine
+	}
+	return VictimFromKilledLine
 }
 
 // cgroupVersion reads v1 or v2 off the report's format: 5.3+ prints

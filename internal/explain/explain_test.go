@@ -7,6 +7,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -85,7 +86,7 @@ func TestTwists(t *testing.T) {
 				Predicted int
 				Agrees    bool
 				DecidedBy string
-			}{deref(a.PredictedVictimPID), deref(a.Agrees), deref(a.DecidedBy)}
+			}{deref(a.PredictedVictimPID), deref(a.Agrees), string(deref(a.DecidedBy))}
 			want := struct {
 				Predicted int
 				Agrees    bool
@@ -336,6 +337,9 @@ func TestSchemaExample(t *testing.T) {
 	}
 }
 
+// negativeSize matches a size that wrapped negative ("-4 KiB").
+var negativeSize = regexp.MustCompile(`-[0-9][0-9.]* (B|KiB|MiB|GiB|TiB|PiB|EiB)\b`)
+
 // FuzzExplain feeds arbitrary logs through the scanner and Explain and
 // encodes the events: no input may panic or produce invalid JSON.
 func FuzzExplain(f *testing.F) {
@@ -347,6 +351,14 @@ func FuzzExplain(f *testing.F) {
 		}
 		f.Add(b)
 	}
+	// Impossible numbers (issue 15 §5): out-of-range sizes, adj, pids.
+	f.Add([]byte("a invoked oom-killer: gfp_mask=0x0, order=0, oom_score_adj=-5000\nCPU: 0 PID: 99999999999 Comm: a Not tainted 5.4.0 #1\n" +
+		"memory: usage -5kB, limit 9223372036854775807kB, failcnt -1\nTasks state (memory values in pages):\n" +
+		"[  pid  ]   uid  tgid total_vm      rss pgtables_bytes swapents oom_score_adj name\n" +
+		"[      1]     0     1 9223372036854775807 -9223372036854775807 -1 -1 -32768 a\n" +
+		"Memory cgroup out of memory: Killed process 1 (a) total-vm:9223372036854775807kB, anon-rss:9223372036854775807kB, file-rss:9223372036854775807kB, shmem-rss:9223372036854775807kB, UID:0 pgtables:1kB oom_score_adj:-32768\n"))
+	f.Add([]byte("Mem-Info:\n9223372036854775807 pages RAM\n-5 pages reserved\nTotal swap = 9223372036854775807kB\n" +
+		"[  pid  ]   uid  tgid total_vm      rss pgtables_bytes swapents oom_score_adj name\n[      2]     0     2 1 1 4096 0 1000 b\nOut of memory: Killed process 2 (b) total-vm:1kB, anon-rss:1kB, file-rss:1kB, shmem-rss:0kB\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s := oomlog.NewScanner(bytes.NewReader(b), oomlog.Options{})
 		var prior []int
@@ -357,8 +369,14 @@ func FuzzExplain(f *testing.F) {
 				if err != nil || !json.Valid(out) {
 					t.Fatalf("event does not encode: %v", err)
 				}
+				if got, want := e.AppendJSON(nil), encodeReflect(t, e); !bytes.Equal(got, want) {
+					t.Fatalf("AppendJSON differs from encoding/json:\n got %s\nwant %s", got, want)
+				}
 				if e.Analysis.Summary == "" {
 					t.Fatal("empty summary")
+				}
+				if negativeSize.MatchString(e.Analysis.Summary) {
+					t.Fatalf("summary shows a negative size: %s", e.Analysis.Summary)
 				}
 				if e.Analysis.KernelVictimPID != nil {
 					prior = append(prior, *e.Analysis.KernelVictimPID)
@@ -366,4 +384,43 @@ func FuzzExplain(f *testing.F) {
 			}
 		}
 	})
+}
+
+// encodeReflect is what encoding/json writes for e without MarshalJSON:
+// the reference AppendJSON must match byte for byte.
+func encodeReflect(t testing.TB, e Event) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(e); err != nil {
+		t.Fatal(err)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+}
+
+// TestAppendJSONMatchesEncodingJSON: the hand-written encoder writes what
+// encoding/json writes, for every corpus and real-input event, and for
+// strings holding every byte class encoding/json escapes.
+func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
+	files, _ := filepath.Glob("testdata/corpus/*.log")
+	real, _ := filepath.Glob("../oomlog/testdata/real/*.log")
+	n := 0
+	for _, f := range append(files, real...) {
+		for _, e := range explainFile(t, f, Options{Verbose: true}) {
+			if got, want := e.AppendJSON(nil), encodeReflect(t, e); !bytes.Equal(got, want) {
+				t.Errorf("%s: AppendJSON differs from encoding/json:\n got %s\nwant %s", f, got, want)
+			}
+			n++
+		}
+	}
+	hostile := "a\"b\\c\x00\x01\x1f\x7f<>&\u2028\u2029\xff\xfe é\t\n\r\b\f"
+	f64 := 1e-7
+	e := Explain(&oomlog.Report{Trigger: &oomlog.Trigger{Comm: hostile}, Victims: []oomlog.Victim{{PID: 1, Comm: hostile}}}, Options{File: hostile})
+	e.UptimeSeconds = &f64
+	if got, want := e.AppendJSON(nil), encodeReflect(t, e); !bytes.Equal(got, want) {
+		t.Errorf("hostile strings: AppendJSON differs:\n got %s\nwant %s", got, want)
+	}
+	if n < 20 {
+		t.Errorf("only %d events compared", n)
+	}
 }

@@ -74,7 +74,7 @@ func globalOOMInGuest(t *testing.T) {
 	for i, r := range reps {
 		e := Explain(r, Options{PriorVictims: victims})
 		a := e.Analysis
-		if e.OOMKind == nil || *e.OOMKind != "global" || deref(e.Constraint) != "CONSTRAINT_NONE" {
+		if e.OOMKind == nil || *e.OOMKind != OOMGlobal || deref(e.Constraint) != "CONSTRAINT_NONE" {
 			t.Errorf("report %d: oom_kind %v constraint %v, want global / CONSTRAINT_NONE", i, deref(e.OOMKind), deref(e.Constraint))
 		}
 		if deref(a.TotalPages) != totalpages {

@@ -29,7 +29,9 @@ func TestMain(m *testing.M) {
 	if spec := os.Getenv(allocEnv); spec != "" {
 		os.Exit(allocChild(spec))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	removeBigLogs()
+	os.Exit(code)
 }
 
 // allocChild sets its own oom_score_adj, waits for a line on stdin (the
@@ -166,7 +168,7 @@ func TestRealKernelOOM(t *testing.T) {
 	release := unix.ByteSliceToString(uts.Release[:])
 	got := map[string]any{
 		"kernel_version": deref(e.KernelVersion),
-		"oom_kind":       deref(e.OOMKind),
+		"oom_kind":       string(deref(e.OOMKind)),
 		"oom_memcg":      deref(e.OOMMemcg),
 		"task_memcg":     deref(e.TaskMemcg),
 		"limit_kb":       deref(e.Memcg.LimitKB),

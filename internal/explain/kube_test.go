@@ -131,7 +131,7 @@ func TestUnknownVersion(t *testing.T) {
 		t.Fatal("no report")
 	}
 	a := Explain(s.Report(), Options{}).Analysis
-	if a.Rules != nil || a.PredictedVictimPID != nil || a.RulesFrom != "unknown" {
+	if a.Rules != nil || a.PredictedVictimPID != nil || a.RulesFrom != RulesFromUnknown {
 		t.Errorf("rules %v, predicted %v, from %q; want null, null, unknown", a.Rules, a.PredictedVictimPID, a.RulesFrom)
 	}
 	all := strings.Join(a.Reasons, "\n")
@@ -216,7 +216,7 @@ func TestDecisions(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			a := Explain(&tt.r, tt.opts).Analysis
-			got := []any{a.PredictedVictimPID, a.Agrees, a.DecidedBy}
+			got := []any{a.PredictedVictimPID, a.Agrees, (*string)(a.DecidedBy)}
 			want := []any{tt.predicted, tt.agrees, tt.decidedBy}
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("predicted, agrees, decided_by (-want +got):\n%s", diff)
@@ -244,8 +244,34 @@ func TestRulesFromFormat(t *testing.T) {
 		Victims: []oomlog.Victim{{PID: 1, Comm: "a"}},
 	}
 	a := Explain(&r, Options{}).Analysis
-	got := []any{a.RulesFrom, deref(a.Rules), deref(a.PredictedVictimPID), deref(a.Agrees)}
+	got := []any{string(a.RulesFrom), deref(a.Rules), deref(a.PredictedVictimPID), deref(a.Agrees)}
 	if diff := cmp.Diff([]any{"format", "signed", 1, true}, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+// TestCandidatesSkipEarlierVictimsByProcess: an earlier victim is skipped
+// by process (signal->oom_mm and MMF_OOM_SKIP are per process), so a row is
+// one when the victim's pid is its pid or its tgid: the Killed line and the
+// row may each print a different thread of the process.
+func TestCandidatesSkipEarlierVictimsByProcess(t *testing.T) {
+	r := oomlog.Report{Tasks: []oomlog.Task{
+		{PID: 101, TGID: intp(100), RSSPages: 10, Name: "leader exited, thread 101 holds the mm"},
+		{PID: 200, TGID: intp(200), RSSPages: 10, Name: "same thread"},
+		{PID: 301, TGID: intp(300), RSSPages: 10, Name: "another process"},
+		{PID: 400, RSSPages: 10, Name: "no tgid column"},
+	}}
+	tasks, skipped := Candidates(&r, nil, []int{100, 200, 302, 400})
+	var unkillable []int
+	for _, mt := range tasks {
+		if mt.Unkillable {
+			unkillable = append(unkillable, mt.PID)
+		}
+	}
+	if d := cmp.Diff([]int{101, 200, 400}, unkillable); d != "" {
+		t.Errorf("unkillable (-want +got):\n%s", d)
+	}
+	if d := cmp.Diff([]int{101, 200, 400}, skipped); d != "" {
+		t.Errorf("skipped (-want +got):\n%s", d)
 	}
 }

@@ -53,7 +53,7 @@ func HumanKB(kb int64) string {
 func HumanPages(p int64) string { return HumanBytes(p * mm.PageSize) }
 
 // summarize writes the plain-words paragraph.
-func summarize(r *oomlog.Report, e *Event, st *analysis) string {
+func summarize(r *oomlog.Report, e *Event, c *choice) string {
 	var b strings.Builder
 	// When and where.
 	when := ""
@@ -105,6 +105,8 @@ func summarize(r *oomlog.Report, e *Event, st *analysis) string {
 	switch {
 	case r.NoKillable:
 		b.WriteString("No process could be killed (\"Out of memory and no killable processes\"). ")
+	case first != nil && first.From == VictimFromSummaryLine:
+		fmt.Fprintf(&b, "The kernel killed %s (the oom-kill: line names it; its Killed line is not in the log)", procName(first.Comm, &first.PID))
 	case first != nil:
 		fmt.Fprintf(&b, "The kernel killed %s", victimWords(first, r))
 		if n := len(e.Victims) - 1; n > 0 && r.GroupKillPath != "" {
@@ -113,14 +115,14 @@ func summarize(r *oomlog.Report, e *Event, st *analysis) string {
 			fmt.Fprintf(&b, " and %d more %s", n, plural(n, "process", "processes"))
 		}
 		b.WriteString(". ")
-	case st.haveVictim:
-		fmt.Fprintf(&b, "The kernel chose %s; the Killed line is not in the log. ", procName(st.victimComm, &st.victimPID))
+	case c.haveVictim:
+		fmt.Fprintf(&b, "The kernel chose %s; the Killed line is not in the log. ", procName(c.victimComm, &c.victimPID))
 	case r.Truncated:
 		b.WriteString("The report is cut off before the kill: the victim is unknown. ")
 	}
 
-	b.WriteString(why(r, e, st))
-	b.WriteString(otherKernels(r, e, st))
+	b.WriteString(why(r, e, c))
+	b.WriteString(otherKernels(r, e, c))
 	if k := e.Kubernetes; k != nil {
 		b.WriteString(kubePhrase(k))
 	}
@@ -156,15 +158,13 @@ func victimWords(v *Victim, r *oomlog.Report) string {
 
 // victimSize is "169 MiB resident" or "".
 func victimSize(v *Victim, r *oomlog.Report) string {
-	var kb int64
-	have := false
+	var parts []int64
 	for _, p := range []*int64{v.AnonRSSKB, v.FileRSSKB, v.ShmemRSSKB} {
 		if p != nil {
-			kb += *p
-			have = true
+			parts = append(parts, *p)
 		}
 	}
-	if have {
+	if kb, ok := addKB(parts...); ok && len(parts) > 0 {
 		return HumanKB(kb) + " resident"
 	}
 	for _, t := range r.Tasks {
@@ -177,12 +177,12 @@ func victimSize(v *Victim, r *oomlog.Report) string {
 
 // limitPhrase says which limit was hit.
 func limitPhrase(r *oomlog.Report, e *Event) string {
-	kind := ""
+	var kind OOMKind
 	if e.OOMKind != nil {
 		kind = *e.OOMKind
 	}
 	switch kind {
-	case "memcg":
+	case OOMMemcg:
 		s := "the memory cgroup"
 		if r.OOMMemcg != "" {
 			s += " " + r.OOMMemcg
@@ -206,7 +206,7 @@ func limitPhrase(r *oomlog.Report, e *Event) string {
 			s += " hit its limit"
 		}
 		return s
-	case "global":
+	case OOMGlobal:
 		s := "the machine ran out of memory (a global OOM"
 		switch r.Constraint {
 		case "CONSTRAINT_CPUSET":
@@ -259,37 +259,37 @@ func scopeWords(k *Kube) string {
 }
 
 // why explains the choice.
-func why(r *oomlog.Report, e *Event, st *analysis) string {
+func why(r *oomlog.Report, e *Event, c *choice) string {
 	a := &e.Analysis
-	if a.DecidedBy != nil && *a.DecidedBy == "oom_kill_allocating_task" {
+	if a.DecidedBy != nil && *a.DecidedBy == DecidedByAllocatingTask {
 		return "vm.oom_kill_allocating_task is set, so the kernel killed the task that was allocating instead of ranking the tasks. "
 	}
 	if r.Tasks == nil {
 		return "The report has no task table, so the kernel's choice cannot be recomputed. "
 	}
-	if st.sel == nil || st.sel.Chosen < 0 {
-		if st.rules == mm.RulesUnknown && len(a.ByRules) > 0 {
+	if c.sel == nil || c.sel.Chosen < 0 {
+		if c.rules == mm.RulesUnknown && len(a.ByRules) > 0 {
 			return "The kernel version is unknown and the rule sets disagree on the victim (see the ranking by rule set). "
 		}
 		return "No task in the table was eligible. "
 	}
-	sel := *st.sel
-	chosen := st.m.rows[sel.Chosen]
+	sel := *c.sel
+	chosen := c.m.rows[sel.Chosen]
 	var b strings.Builder
 	rulesName := sel.Rules.String()
 	on := "on this kernel"
-	if a.RulesFrom == "assumed" {
+	if a.RulesFrom == RulesFromAssumed {
 		on = "on the assumed kernel " + *a.AssumedKernel
 	}
-	if st.rules == mm.RulesUnknown {
+	if c.rules == mm.RulesUnknown {
 		on = "under every rule set the report's format allows"
 	}
-	tp := st.m.tp
+	tp := c.m.tp
 	if sel.Tie {
 		if a.Clamped >= sel.TiedWith && sel.Rules.Clamps() {
 			// The article's twist: every score ≤ 0, clamped to 1.
 			fmt.Fprintf(&b, "Every eligible task's score was ≤ 0 after its oom_score_adj (totalpages %d: %s) and was clamped to 1 %s (%s rules), so all %d tied and the tie rule decided: ",
-				tp, adjList(st.m.tasks, sel), on, rulesName, sel.TiedWith)
+				tp, adjList(c.m.tasks, sel), on, rulesName, sel.TiedWith)
 		} else {
 			fmt.Fprintf(&b, "%d tasks tied at %d points %s (%s rules), so the tie rule decided: ", sel.TiedWith, sel.Ranking[0].Points, on, rulesName)
 		}
@@ -300,27 +300,27 @@ func why(r *oomlog.Report, e *Event, st *analysis) string {
 		}
 		// Name the biggest task that survived.
 		big := -1
-		for i, t := range st.m.tasks {
+		for i, t := range c.m.tasks {
 			if i == sel.Chosen || t.Unkillable || t.OOMScoreAdj == mm.OOMScoreAdjMin {
 				continue
 			}
-			if big < 0 || t.RSSPages > st.m.tasks[big].RSSPages {
+			if big < 0 || t.RSSPages > c.m.tasks[big].RSSPages {
 				big = i
 			}
 		}
-		if big >= 0 && st.m.tasks[big].RSSPages > chosen.RSSPages {
-			bt := st.m.rows[big]
+		if big >= 0 && c.m.tasks[big].RSSPages > chosen.RSSPages {
+			bt := c.m.rows[big]
 			fmt.Fprintf(&b, ", while %s survived", procSize(bt.Name, bt.PID, bt.RSSPages))
 		}
-		if sel.Rules != mm.RulesLeader && laterPIDFirst(st.m.rows, sel.Chosen) {
+		if sel.Rules != mm.RulesLeader && laterPIDFirst(c.m.rows, sel.Chosen) {
 			b.WriteString(" (the table lists tasks in the order the kernel scanned them; pid numbers wrap and do not tell)")
 		}
 		b.WriteString(". ")
 	} else {
-		ct := st.m.tasks[sel.Chosen]
+		ct := c.m.tasks[sel.Chosen]
 		fmt.Fprintf(&b, "%s had the highest badness %s (%s rules): %d points (%d pages resident + swap + page tables",
 			procName(chosen.Name, &chosen.PID), on, rulesName, sel.Ranking[0].Points, ct.RSSPages+ct.SwapEnts+ct.PgtablePages)
-		if ct.OOMScoreAdj != 0 && st.m.tpKnown {
+		if ct.OOMScoreAdj != 0 && c.m.tpKnown {
 			fmt.Fprintf(&b, ", %+d for oom_score_adj %d", int64(ct.OOMScoreAdj)*(tp/1000), ct.OOMScoreAdj)
 		}
 		b.WriteString(")")
@@ -332,14 +332,14 @@ func why(r *oomlog.Report, e *Event, st *analysis) string {
 	}
 	switch {
 	case a.Agrees == nil:
-	case *a.Agrees && a.RulesFrom != "assumed":
+	case *a.Agrees && a.RulesFrom != RulesFromAssumed:
 		b.WriteString("The model agrees with the kernel's choice. ")
-	case !*a.Agrees && a.RulesFrom == "assumed":
-		fmt.Fprintf(&b, "The kernel that printed this report (%s) killed pid %d instead: a %s kernel would have chosen differently. ", orUnknown(r.KernelVersion), st.victimPID, *a.AssumedKernel)
+	case !*a.Agrees && a.RulesFrom == RulesFromAssumed:
+		fmt.Fprintf(&b, "The kernel that printed this report (%s) killed pid %d instead: a %s kernel would have chosen differently. ", orUnknown(r.KernelVersion), c.victimPID, *a.AssumedKernel)
 	case *a.Agrees:
 		fmt.Fprintf(&b, "A %s kernel would have made the same choice as the kernel that printed this report. ", *a.AssumedKernel)
 	default:
-		fmt.Fprintf(&b, "The kernel killed pid %d instead; see the reasons. ", st.victimPID)
+		fmt.Fprintf(&b, "The kernel killed pid %d instead; see the reasons. ", c.victimPID)
 	}
 	return b.String()
 }
@@ -392,28 +392,28 @@ func procSize(name string, pid int, rssPages int64) string {
 
 // otherKernels says what kernels with other rules would have done, when
 // that differs.
-func otherKernels(r *oomlog.Report, e *Event, st *analysis) string {
-	if st.sel == nil || st.sel.Chosen < 0 || st.allocating {
+func otherKernels(r *oomlog.Report, e *Event, c *choice) string {
+	if c.sel == nil || c.sel.Chosen < 0 || c.allocating {
 		return ""
 	}
-	chosen := st.m.rows[st.sel.Chosen].PID
+	chosen := c.m.rows[c.sel.Chosen].PID
 	var parts []string
 	for _, rs := range mm.AllRules {
-		if rs == st.sel.Rules {
+		if rs == c.sel.Rules {
 			continue
 		}
-		p := st.outcomes[rs]
+		p := c.outcomes[rs]
 		if p == nil || *p == chosen {
 			continue
 		}
 		var row oomlog.Task
-		for _, t := range st.m.rows {
+		for _, t := range c.m.rows {
 			if t.PID == *p {
 				row = t
 			}
 		}
 		part := fmt.Sprintf("on %s the kernel would have chosen %s", kernelsWords(rs), procSize(row.Name, *p, row.RSSPages))
-		if rs == mm.RulesLeader && e.OOMKind != nil && *e.OOMKind == "memcg" {
+		if rs == mm.RulesLeader && e.OOMKind != nil && *e.OOMKind == OOMMemcg {
 			part += ", if the table's order is the scan order, which ≤5.2 does not promise for memcg OOMs"
 		}
 		parts = append(parts, part)

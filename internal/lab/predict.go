@@ -238,24 +238,16 @@ func (r *run) predictFromReport(rules mm.Rules, rep *oomlog.Report, prior []int)
 	if len(rep.Tasks) == 0 {
 		return nil
 	}
-	tasks := make([]mm.Task, len(rep.Tasks))
-	for i, t := range rep.Tasks {
-		mt := mm.Task{PID: t.PID, Name: t.Name, RSSPages: t.RSSPages, OOMScoreAdj: t.OOMScoreAdj}
-		if t.SwapEnts != nil {
-			mt.SwapEnts = *t.SwapEnts
+	tasks, _ := explain.Candidates(rep, &r.version, prior)
+	for i := range tasks {
+		if rules == r.rules {
+			break
 		}
-		if t.PgtablesBytes != nil {
-			mt.PgtablePages = *t.PgtablesBytes / mm.PageSize
-		}
-		mt.Unkillable = slices.Contains(prior, t.PID)
-		if rules != r.rules {
-			if role := r.roleOf(t.PID); role != nil {
-				if adj, ok := r.intended[*role]; ok {
-					mt.OOMScoreAdj = adj
-				}
+		if role := r.roleOf(tasks[i].PID); role != nil {
+			if adj, ok := r.intended[*role]; ok {
+				tasks[i].OOMScoreAdj = adj
 			}
 		}
-		tasks[i] = mt
 	}
 	limitKB := r.limit / 1024
 	if rep.Memcg != nil && rep.Memcg.LimitKB != nil {

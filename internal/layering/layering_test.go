@@ -54,7 +54,7 @@ var allowed = map[string][]string{
 	"internal/kube/manifest": {"internal/kube"},
 	"internal/heap":          {"internal/bytesize"},
 	"internal/mm":            {},
-	"internal/oomlog":        {},
+	"internal/oomlog":        {"internal/kmsg"},
 	"internal/kmsg":          {},
 	"internal/proc":          {"internal/kfile"},
 	"internal/cgroup":        {"internal/proc", "internal/kfile"},

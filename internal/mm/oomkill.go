@@ -1,9 +1,10 @@
 package mm
 
 import (
+	"cmp"
 	"fmt"
 	"math"
-	"sort"
+	"slices"
 )
 
 // PageSize is the base page size the OOM arithmetic counts in (x86-64).
@@ -112,6 +113,24 @@ type Task struct {
 // 5.4.0–5.4.143 return points > 0 ? points : 1; ≥ 5.9 and 5.4.144+ return
 // the signed sum.
 func Badness(r Rules, t Task, totalpages int64) (points int64, eligible bool) {
+	points, eligible = RawBadness(r, t, totalpages)
+	if !eligible {
+		return 0, false
+	}
+	return r.clamp(points), true
+}
+
+// clamp is the ≤ 5.8 "points > 0 ? points : 1" of oom_badness().
+func (r Rules) clamp(points int64) int64 {
+	if r.Clamps() && points <= 0 {
+		return 1
+	}
+	return points
+}
+
+// RawBadness is Badness before the clamp of the ≤ 5.8 rules: the signed
+// sum that those kernels raise to 1 when it is ≤ 0.
+func RawBadness(r Rules, t Task, totalpages int64) (points int64, eligible bool) {
 	if t.Unkillable || t.OOMScoreAdj == OOMScoreAdjMin {
 		return 0, false
 	}
@@ -121,20 +140,18 @@ func Badness(r Rules, t Task, totalpages int64) (points int64, eligible bool) {
 		// CapSysAdmin only for those kernels.
 		points -= points * 3 / 100
 	}
-	points += int64(t.OOMScoreAdj) * (totalpages / 1000)
-	if r.Clamps() && points <= 0 {
-		points = 1
-	}
-	return points, true
+	return points + int64(t.OOMScoreAdj)*(totalpages/1000), true
 }
 
 // Ranked is one task in the kernel's order of preference.
 type Ranked struct {
-	Index    int // position in the scanned slice
-	PID      int
-	Name     string
-	Points   int64
-	Eligible bool
+	Index  int // position in the scanned slice
+	PID    int
+	Name   string
+	Points int64
+	// RawPoints is Points before the ≤ 5.8 clamp (RawBadness).
+	RawPoints int64
+	Eligible  bool
 	// Rank is 1 for the task the kernel chooses, 2 for the runner-up, …;
 	// 0 for ineligible tasks.
 	Rank int
@@ -166,15 +183,23 @@ type Selection struct {
 // scanned wins); ≥ 5.9/5.4.144+ starts from LONG_MIN with signed points.
 func Select(r Rules, tasks []Task, totalpages int64) Selection {
 	sel := Selection{Rules: r, TotalPages: totalpages, Chosen: -1}
+	// One key per task, sorted by value: the comparison reads no other
+	// slice. Index breaks every tie, so the order is total and an
+	// unstable sort gives the one answer.
 	type scored struct {
-		points   int64
-		eligible bool
+		points, raw int64
+		index       int
+		eligible    bool
 	}
 	sc := make([]scored, len(tasks))
 	var chosen int64 = math.MinInt64
 	for i, t := range tasks {
-		p, ok := Badness(r, t, totalpages)
-		sc[i] = scored{p, ok}
+		raw, ok := RawBadness(r, t, totalpages)
+		p := raw
+		if ok {
+			p = r.clamp(raw)
+		}
+		sc[i] = scored{p, raw, i, ok}
 		if !ok {
 			continue
 		}
@@ -188,34 +213,32 @@ func Select(r Rules, tasks []Task, totalpages int64) Selection {
 		}
 	}
 	// Preference order: higher points first; among equals, the tie rule.
-	order := make([]int, len(tasks))
-	for i := range order {
-		order[i] = i
-	}
-	sort.SliceStable(order, func(a, b int) bool {
-		x, y := sc[order[a]], sc[order[b]]
-		if x.eligible != y.eligible {
-			return x.eligible
+	slices.SortFunc(sc, func(x, y scored) int {
+		switch {
+		case x.eligible != y.eligible:
+			if x.eligible {
+				return -1
+			}
+			return 1
+		case x.points != y.points:
+			return cmp.Compare(y.points, x.points)
+		case r == RulesLeader:
+			return cmp.Compare(x.index, y.index)
 		}
-		if x.points != y.points {
-			return x.points > y.points
-		}
-		if r == RulesLeader {
-			return order[a] < order[b]
-		}
-		return order[a] > order[b]
+		return cmp.Compare(y.index, x.index)
 	})
+	sel.Ranking = make([]Ranked, len(tasks))
 	rank := 0
-	for _, i := range order {
-		rk := Ranked{Index: i, PID: tasks[i].PID, Name: tasks[i].Name, Points: sc[i].points, Eligible: sc[i].eligible}
-		if sc[i].eligible {
+	for k, s := range sc {
+		i := s.index
+		sel.Ranking[k] = Ranked{Index: i, PID: tasks[i].PID, Name: tasks[i].Name, Points: s.points, RawPoints: s.raw, Eligible: s.eligible}
+		if s.eligible {
 			rank++
-			rk.Rank = rank
-			if sel.Chosen >= 0 && sc[i].points == chosen {
+			sel.Ranking[k].Rank = rank
+			if sel.Chosen >= 0 && s.points == chosen {
 				sel.TiedWith++
 			}
 		}
-		sel.Ranking = append(sel.Ranking, rk)
 	}
 	sel.Tie = sel.TiedWith > 1
 	return sel

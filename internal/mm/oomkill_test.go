@@ -191,3 +191,21 @@ func TestOOMScoreLagCoversTheLag(t *testing.T) {
 		t.Error("no lag must give no slack")
 	}
 }
+
+// TestRawPointsBeforeTheClamp: the article's twist under the 5.4.0 rules
+// ranks every task at 1 point; RawPoints keeps the signed sum the clamp
+// replaced. Worked by hand from the report's rows: dotnet 14300 has 43356
+// resident pages + 581632/4096 = 142 page-table pages, and adj −997 takes
+// 997 × (262144/1000 = 262) = 261214 pages: 43498 − 261214 = −217716.
+func TestRawPointsBeforeTheClamp(t *testing.T) {
+	sel := Select(RulesClamp, twist1, 262144)
+	want := map[int]int64{14300: -217716, 15976: 229846 + 503 - 261214, 16234: 817 + 12 - 261214, 15885: 1 + 7 - 998*262}
+	for _, rk := range sel.Ranking {
+		if rk.Points != 1 || rk.RawPoints != want[rk.PID] {
+			t.Errorf("pid %d: points %d raw %d, want 1 and %d", rk.PID, rk.Points, rk.RawPoints, want[rk.PID])
+		}
+	}
+	if p, ok := Badness(RulesClamp, Task{OOMScoreAdj: OOMScoreAdjMin}, 262144); ok || p != 0 {
+		t.Errorf("adj -1000: Badness = %d, %v; want 0, ineligible (the clamp does not apply)", p, ok)
+	}
+}

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/oomkit/oomkit/internal/kmsg"
 )
 
 func scanString(t testing.TB, text string) ([]*Report, Stats) {
@@ -100,8 +102,9 @@ func TestGrouping(t *testing.T) {
 		{"kill line after the next header, no caller ids", hdr54 + table54 + sum54 + strings.ReplaceAll(hdr54, "dotnet", "java") + killed54(14300, "dotnet") +
 			"Tasks state (memory values in pages):\n" + killed54(77, "java"),
 			[]shape{{Trigger: "dotnet", Tasks: 2, Victims: []string{"14300 dotnet"}}, {Trigger: "java", Tasks: 0, Victims: []string{"77 java"}}}},
-		{"header-less tail", "[  14300]     0 14300 43012649    43356   581632        0          -997 dotnet\n" + sum54 + killed54(14300, "dotnet"),
-			[]shape{{Tasks: -1, Victims: []string{"14300 dotnet"}}}},
+		{"header-less tail: a row read by its shape", "[  14300]     0 14300 43012649    43356   581632        0          -997 dotnet\n" + sum54 + killed54(14300, "dotnet"),
+			[]shape{{Tasks: 1, Victims: []string{"14300 dotnet"}}}},
+		{"rows of no era's shape open nothing", "[  14300]     0 14300 43012649 dotnet\n", nil},
 		{"header-less tail with table", table54 + sum54 + killed54(14300, "dotnet"),
 			[]shape{{Tasks: 2, Victims: []string{"14300 dotnet"}}}},
 		{"no killable processes then panic", hdr54 + table54 + "Out of memory and no killable processes...\nKernel panic - not syncing: System is deadlocked on memory\n",
@@ -136,6 +139,7 @@ func TestGrouping(t *testing.T) {
 			`6,101,1001,-;Memory cgroup stats for /a:\x0aanon 4096\x0afile 0` + "\n" +
 			"3,102,1002,-;" + killed54(7, "x"),
 			[]shape{{Trigger: "dotnet", Tasks: -1, Victims: []string{"7 x"}}}},
+		{"kmsg record written by user space", "14,5,6,-;" + killed54(9, "fake") + "12,6,7,-;" + hdr54, nil},
 		{"kmsg dictionary lines never start a report", "<4>6,1,2,-;unrelated\n DEVICE=+x\n Killed process 1 (a)\n", nil},
 	}
 	for _, tc := range cases {
@@ -149,6 +153,45 @@ func TestGrouping(t *testing.T) {
 				t.Errorf("(-want +got):\n%s", d)
 			}
 		})
+	}
+}
+
+// TestFeedKmsg: records from a kmsg.Reader read as the same report as
+// their saved text, with the kernel's \xNN escapes decoded, and records
+// of user space left out.
+func TestFeedKmsg(t *testing.T) {
+	lines := strings.SplitAfter(strings.ReplaceAll(hdr54+table54+sum54+killed54(14300, `dot\x1bnet`), "dotnet", `dot\x1bnet`), "\n")
+	var saved strings.Builder
+	a := NewAssembler(Options{})
+	var got []*Report
+	for i, l := range lines {
+		if l == "" {
+			continue
+		}
+		raw := fmt.Sprintf("4,%d,%d,-;%s", 100+i, 1000000+i, l)
+		saved.WriteString(raw)
+		rec, err := kmsg.Parse([]byte(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, a.FeedKmsg(rec)...)
+		user, _ := kmsg.Parse([]byte("14,1,1,-;" + killed54(1, "fake")))
+		got = append(got, a.FeedKmsg(user)...)
+	}
+	got = append(got, a.Flush()...)
+	want, _ := scanString(t, saved.String())
+	if len(got) != 1 || len(want) != 1 {
+		t.Fatalf("FeedKmsg gave %d reports, the saved text %d; want 1", len(got), len(want))
+	}
+	if got[0].Trigger.Comm != "dot\x1bnet" || got[0].Victims[0].Comm != "dot\x1bnet" || len(got[0].Tasks) != 2 {
+		t.Errorf("trigger %q, victim %q, %d tasks", got[0].Trigger.Comm, got[0].Victims[0].Comm, len(got[0].Tasks))
+	}
+	// The record path has no saved prefix text or line numbers.
+	w := *want[0]
+	w.Stamp.Text = ""
+	w.FirstLine, w.LastLine = got[0].FirstLine, got[0].LastLine
+	if d := cmp.Diff(&w, got[0]); d != "" {
+		t.Errorf("FeedKmsg vs saved text (-text +records):\n%s", d)
 	}
 }
 
@@ -246,8 +289,10 @@ func TestBadInput(t *testing.T) {
 		}
 	})
 	t.Run("malformed OOM lines", func(t *testing.T) {
+		// The summary line is one cut after its constraint: kept, counted
+		// as cut, not as unreadable.
 		reps, st := scanString(t, hdr54+"memory: usage lots, limit 1kB, failcnt 0\noom-kill:constraint=CONSTRAINT_NONE\nKilled process x (y)\n")
-		if len(reps) != 1 || st.InvalidLines != 3 || len(reps[0].Warnings) != 3 {
+		if len(reps) != 1 || st.InvalidLines != 2 || len(reps[0].Warnings) != 3 || reps[0].CutLines != 1 || reps[0].Constraint != "CONSTRAINT_NONE" {
 			t.Errorf("reports %d, stats %+v", len(reps), st)
 		}
 	})

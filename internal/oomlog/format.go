@@ -124,6 +124,9 @@ func (f *formatter) report() {
 	groupDone := false
 	for i := range r.Victims {
 		vi := &r.Victims[i]
+		if vi.FromSummary {
+			continue // no Killed line was read: the summary line names it
+		}
 		if vi.GroupKill && !groupDone && r.GroupKillPath != "" {
 			f.groupKill(r)
 			groupDone = true

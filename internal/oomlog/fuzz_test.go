@@ -29,7 +29,8 @@ func formatForFuzz(w *bytes.Buffer, r *Report) error {
 // through the Assembler must give the same reports.
 func FuzzScanner(f *testing.F) {
 	files, _ := filepath.Glob("testdata/corpus/*.log")
-	for _, p := range files {
+	real, _ := filepath.Glob("testdata/real/*.log")
+	for _, p := range append(files, real...) {
 		if b, err := os.ReadFile(p); err == nil {
 			f.Add(b)
 		}
@@ -41,6 +42,15 @@ func FuzzScanner(f *testing.F) {
 	f.Add([]byte(hdr54 + sum54 + killed54(1, "a") + "Tasks in /a are going to be killed due to memory.oom.group set\n" + killed54(2, "b")))
 	f.Add([]byte("4,100,1000,-;Memory cgroup stats for /a:\\x0aanon 4096\n SUBSYSTEM=x\n"))
 	f.Add([]byte("Jan  1 00:00:00 h kernel: a invoked oom-killer: gfp_mask=0x0, order=0, oom_score_adj=0#012Mem-Info:#012free:1\r\n"))
+	// The paths issue 14 added: learned prefixes, cut and wrapped lines,
+	// rows by shape, banner-first excerpts, journal JSON and export.
+	f.Add([]byte("x y Guest: <4>[1.5] a invoked oom-killer: gfp_mask=0x0, order=0, oom_score_adj=0\nx y Guest: <6>[1.6] [  1]     0     1      1        1    4096        0             0 b\n"))
+	f.Add([]byte("kernel: a invoked oom-kil\nkernel: oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,oom_memcg=/a/b\n"))
+	f.Add([]byte("[ 1.0] Task in /a killed as a result of limit of /k\nubepods\n[ 1.1] Memory cgroup out of memory: Killed process 1 (a\n"))
+	f.Add([]byte("CPU: 0 PID: 1 Comm: a Not tainted 6.1.0 #1\n dump_header+0x1/0x2\n oom_kill_process+0x1/0x2\nMem-Info:\n"))
+	f.Add([]byte(`{"MESSAGE":"oom-kill:constraint=CONSTRAINT_NONE,task=a,pid=1,uid=0","_TRANSPORT":"kernel","__REALTIME_TIMESTAMP":"1","_BOOT_ID":"x"}` + "\n"))
+	f.Add([]byte("__CURSOR=s\n_TRANSPORT=kernel\nMESSAGE\n\x05\x00\x00\x00\x00\x00\x00\x00ab\ncd\n\n"))
+	f.Add([]byte("<4>1 2025-03-31T16:58:31Z h kernel - - [x a=\"]\"] a invoked oom-killer: gfp_mask=0x0, order=0, oom_score_adj=0\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s := NewScanner(bytes.NewReader(data), Options{MaxLineBytes: 4096})
 		var reps []*Report
@@ -49,8 +59,13 @@ func FuzzScanner(f *testing.F) {
 			if r == nil || r.FirstLine < 1 || r.LastLine < r.FirstLine {
 				t.Fatalf("bad report lines %+v", r)
 			}
-			if r.Truncated && len(r.Victims) > 0 {
-				t.Fatalf("truncated report with victims")
+			for _, v := range r.Victims {
+				if r.Truncated && !v.FromSummary {
+					t.Fatalf("truncated report with a victim from a Killed line")
+				}
+			}
+			if r.KernelVersionInferred && r.KernelVersion == "" {
+				t.Fatalf("an inferred empty kernel version")
 			}
 			reps = append(reps, r)
 		}

@@ -65,12 +65,20 @@ func parseKB(s string) *int64 {
 
 const invokedSep = " invoked oom-killer: "
 
+// invokedCut is as much of invokedSep as a header cut short must still
+// print to be told apart from other text.
+const invokedCut = " invoked oom-"
+
 // parseHeader reads "<comm> invoked oom-killer: gfp_mask=0x..(FLAGS),
 // [nodemask=LIST,] order=N, oom_score_adj=N" (dump_header(), mm/oom_kill.c,
 // every version; 2.6 prints "oom_adj=N, oom_score_adj=N" or "oomkilladj=N").
 func parseHeader(body string) (*Trigger, bool) {
 	i := strings.Index(body, invokedSep)
 	if i < 0 {
+		// Cut before its arguments: "systemd invoked oom-kil".
+		if j := strings.Index(body, invokedCut); j > 0 {
+			return &Trigger{Comm: body[:j]}, false
+		}
 		return nil, false
 	}
 	t := &Trigger{Comm: body[:i]}
@@ -110,6 +118,13 @@ func parseHeader(body string) (*Trigger, bool) {
 		t.OOMAdj = parseIntPtr(v)
 	}
 	return t, ok
+}
+
+// headerCut reports whether a header ends before its last field, the
+// trigger's oom_score_adj (or 2.6's oomkilladj=): a line cut short.
+func headerCut(body string) bool {
+	i := strings.LastIndex(body, "adj=")
+	return i < 0 || parseIntPtr(body[i+len("adj="):]) == nil
 }
 
 // argValue finds key (at the start or after a space or comma) in a
@@ -176,9 +191,8 @@ func parseCPULine(body string) (comm string, pid *int, release string, ok bool) 
 	} else {
 		return
 	}
-	if pid == nil {
-		return
-	}
+	// A pid out of range is left nil (the caller warns); the comm and the
+	// release are still read.
 	// The comm is at most 20 bytes and may hold spaces; the taint marker
 	// follows it.
 	cut := -1
@@ -275,22 +289,23 @@ func parseStatKV(body string) (string, int64, bool) {
 // mm/oom_kill.c): "oom-kill:constraint=%s,nodemask=%*pbl[,cpuset=%s,
 // mems_allowed=%*pbl][,oom_memcg=%s|,global_oom][,task_memcg=%s],task=%s,
 // pid=%d,uid=%d". Paths and names may contain commas, so each field is
-// found by the key that follows it.
-func parseSummary(body string, r *Report, t *Trigger) bool {
+// found by the key that follows it. A line cut short (cut true) keeps the
+// fields before the cut; the victim's task, pid and uid only when whole.
+func parseSummary(body string, r *Report, t *Trigger) (ok, cut bool) {
 	s, found := strings.CutPrefix(body, "oom-kill:")
 	if !found {
-		return false
+		return false, false
 	}
 	// The victim fields are last; take them from the end.
 	u := strings.LastIndex(s, ",uid=")
-	if u < 0 {
-		return false
+	if u < 0 || !allDigits(s[u+len(",uid="):]) {
+		return parseSummaryCut(s, r, t), true
 	}
 	uid := s[u+len(",uid="):]
 	s = s[:u]
 	p := strings.LastIndex(s, ",pid=")
 	if p < 0 {
-		return false
+		return false, false
 	}
 	pid := s[p+len(",pid="):]
 	s = s[:p]
@@ -298,7 +313,7 @@ func parseSummary(body string, r *Report, t *Trigger) bool {
 	if tk < 0 {
 		tk = strings.LastIndex(s, "task=")
 		if tk != 0 {
-			return false
+			return false, false
 		}
 		r.SummaryComm = s[len("task="):]
 	} else {
@@ -311,6 +326,12 @@ func parseSummary(body string, r *Report, t *Trigger) bool {
 	}
 	r.SummaryPID = parseIntPtr(pid)
 	r.SummaryUID = parseIntPtr(uid)
+	readSummaryContext(s, r, t)
+	return r.SummaryPID != nil, false
+}
+
+// readSummaryContext reads the summary line's fields before task=.
+func readSummaryContext(s string, r *Report, t *Trigger) {
 	if i := strings.Index(s, ",task_memcg="); i >= 0 {
 		r.TaskMemcg = s[i+len(",task_memcg="):]
 		s = s[:i]
@@ -341,7 +362,60 @@ func parseSummary(body string, r *Report, t *Trigger) bool {
 	if t != nil {
 		t.Nodemask, t.Cpuset, t.MemsAllowed = nodemask, cpuset, mems
 	}
-	return r.SummaryPID != nil
+}
+
+// summaryKeys are the summary line's keys in print order.
+var summaryKeys = []string{"constraint=", ",nodemask=", ",cpuset=", ",mems_allowed=", ",oom_memcg=", ",global_oom", ",task_memcg=", ",task=", ",pid=", ",uid="}
+
+// parseSummaryCut reads a summary line cut short: each key in print
+// order, its value up to the next key found or the cut. The cut value is
+// kept as far as it was printed, except a victim's name and numbers,
+// which a cut can make another name or number.
+func parseSummaryCut(s string, r *Report, t *Trigger) bool {
+	vals := map[string]string{}
+	last := ""
+	pos := 0
+	for _, k := range summaryKeys {
+		i := strings.Index(s[pos:], k)
+		if i < 0 {
+			continue
+		}
+		i += pos
+		if last != "" {
+			vals[last] = s[pos:i]
+		}
+		last, pos = k, i+len(k)
+	}
+	if last == "" {
+		return false
+	}
+	vals[last] = s[pos:]
+	whole := func(k string) (string, bool) {
+		v, ok := vals[k]
+		return v, ok && k != last
+	}
+	if v, ok := vals["constraint="]; ok {
+		r.Constraint = v
+	}
+	if _, ok := vals[",global_oom"]; ok {
+		r.GlobalOOM = true
+	}
+	if v, ok := vals[",oom_memcg="]; ok {
+		r.OOMMemcg = v
+	}
+	if v, ok := vals[",task_memcg="]; ok {
+		r.TaskMemcg = v
+	}
+	if t != nil {
+		t.Nodemask, t.Cpuset, t.MemsAllowed = vals[",nodemask="], vals[",cpuset="], vals[",mems_allowed="]
+	}
+	if v, ok := whole(",task="); ok {
+		r.SummaryComm = v
+	}
+	if v, ok := whole(",pid="); ok {
+		r.SummaryPID = parseIntPtr(v)
+	}
+	return true
 }
 
 // killMessages are the prefixes oom_kill_process() puts before "Kill
@@ -422,7 +496,9 @@ func parseKilled(body string) (Victim, bool) {
 	}
 	c := strings.LastIndexByte(rest[:end], ')')
 	if c < 0 {
-		return v, false
+		// Cut inside the comm: the pid is whole, the comm is not.
+		v.Cut = true
+		return v, true
 	}
 	v.Comm = rest[:c]
 	fields := rest[c+1:]
@@ -451,7 +527,28 @@ func parseKilled(body string) (Victim, bool) {
 			v.OOMScoreAdj = parseIntPtr(val)
 		}
 	}
+	v.Cut = killedCut(rest[c+1:])
 	return v, true
+}
+
+// killedCut reports whether the fields after a Killed line's comm end
+// inside a field: every wording ends with a size in kB or, 5.4+, with
+// oom_score_adj:N; the oldest print none ("Killed process 1234 (foo)").
+func killedCut(fields string) bool {
+	f := strings.TrimRight(fields, " ")
+	if f == "" || f == "." {
+		return false
+	}
+	last := f[strings.LastIndexByte(f, ' ')+1:]
+	if strings.HasSuffix(last, "kB") || strings.HasSuffix(last, "kB,") {
+		return false
+	}
+	for _, k := range []string{"oom_score_adj:", "UID:"} { // 5.4+; RHEL 8's backport ends at UID
+		if n, ok := strings.CutPrefix(last, k); ok && parseIntPtr(n) != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // parseExiting reads "<msg>: OOM victim %d (%s) is already exiting. Skip
@@ -602,36 +699,43 @@ func parseTableHeader(body string) ([]column, TableFormat, bool) {
 // name is everything after the single space that follows the last number,
 // so names with spaces, brackets and parentheses survive.
 func parseTaskRow(body string, cols []column) (Task, bool) {
+	var t Task
+	ok := parseTaskRowInto(body, cols, new(rowValues), &t)
+	return t, ok
+}
+
+// rowValues holds the values a row's pointer fields point to; a table's
+// rows take them from one block (builder.rowValues) instead of one
+// allocation each.
+type rowValues struct {
+	uid, tgid, cpu, oomAdj               int
+	anon, file, shmem, pgt, swap, pm, pp int64
+}
+
+// parseTaskRowInto is parseTaskRow into *t (the table's next slot, so
+// the row is not copied there), with the row's values kept in vals. On
+// failure *t is left partly written.
+func parseTaskRowInto(body string, cols []column, vals *rowValues, t *Task) bool {
 	if len(body) < 3 || body[0] != '[' {
-		return Task{}, false
+		return false
 	}
 	end := strings.IndexByte(body, ']')
 	if end < 0 {
-		return Task{}, false
+		return false
 	}
 	pid, ok := parseInt(strings.TrimLeft(body[1:end], " "))
 	if !ok || pid < 0 || pid > 1<<31-1 {
-		return Task{}, false
+		return false
 	}
-	t := Task{PID: int(pid)}
+	*t = Task{PID: int(pid)}
 	rest := body[end+1:]
 	var ptes, pmds *int64
-	// One allocation holds every value the row's pointers point to.
-	vals := new(struct {
-		uid, tgid, cpu, oomAdj               int
-		anon, file, shmem, pgt, swap, pm, pp int64
-	})
 	for _, c := range cols {
-		rest = strings.TrimLeft(rest, " ")
-		sp := strings.IndexByte(rest, ' ')
-		if sp < 0 {
-			return Task{}, false
-		}
-		n, ok := parseInt(rest[:sp])
+		var n int64
+		n, rest, ok = rowField(rest)
 		if !ok {
-			return Task{}, false
+			return false
 		}
-		rest = rest[sp:]
 		switch c {
 		case colUID:
 			vals.uid = int(n)
@@ -686,7 +790,40 @@ func parseTaskRow(body string, cols []column) (Task, bool) {
 	if rest != "" {
 		t.Name = rest[1:]
 	}
-	return t, true
+	return true
+}
+
+// rowField reads one number of a task row: spaces, then what parseInt
+// accepts, then the space before the next column (so never the name).
+// It returns the rest from that space on. A row is about ten of these,
+// and a report a hundred rows: one pass over the bytes rather than
+// TrimLeft, IndexByte and parseInt.
+func rowField(s string) (n int64, rest string, ok bool) {
+	i := 0
+	for i < len(s) && s[i] == ' ' {
+		i++
+	}
+	start := i
+	neg := false
+	if i < len(s) && (s[i] == '-' || s[i] == '+') {
+		neg = s[i] == '-'
+		i++
+	}
+	digits := i
+	for ; i < len(s) && s[i] != ' '; i++ {
+		c := s[i]
+		if c < '0' || c > '9' || n > (1<<63-1-int64(c-'0'))/10 {
+			return 0, "", false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	if i == len(s) || i == digits || i-start > 20 {
+		return 0, "", false
+	}
+	if neg {
+		n = -n
+	}
+	return n, s[i:], true
 }
 
 // parseCount reads the leading number of "524158 pages RAM".

@@ -1,6 +1,7 @@
 package oomlog
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -48,7 +49,7 @@ func TestParseHeader(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if classify(tc.line) != kHeader {
+			if classify(tc.line) != lineHeader {
 				t.Fatalf("classify = %d, want header", classify(tc.line))
 			}
 			got, ok := parseHeader(tc.line)
@@ -117,7 +118,7 @@ func TestParseKilled(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if k := classify(tc.line); k != kKilled {
+			if k := classify(tc.line); k != lineKilled {
 				t.Fatalf("classify = %d", k)
 			}
 			got, ok := parseKilled(tc.line)
@@ -193,8 +194,8 @@ func TestParseSummary(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var r Report
 			var tr Trigger
-			if !parseSummary(tc.line, &r, &tr) {
-				t.Fatal("not ok")
+			if ok, cut := parseSummary(tc.line, &r, &tr); !ok || cut {
+				t.Fatalf("ok %v cut %v", ok, cut)
 			}
 			if d := cmp.Diff(tc.want, r); d != "" {
 				t.Errorf("report (-want +got):\n%s", d)
@@ -203,6 +204,59 @@ func TestParseSummary(t *testing.T) {
 				t.Errorf("trigger (-want +got):\n%s", d)
 			}
 		})
+	}
+}
+
+// TestParseSummaryCut: a summary line cut short keeps every field it
+// carries; a victim's name or number is kept only when the key after it
+// shows it whole (a cut pid "46175" may be 461754).
+func TestParseSummaryCut(t *testing.T) {
+	const full = "oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=cri-containerd-ec9e.scope,mems_allowed=0-1,oom_memcg=/kubepods.slice/kubepods-burstable.slice,task_memcg=/kubepods.slice/kubepods-burstable.slice/cri-containerd-ec9e.scope,task=pt_main_thread,pid=461754,uid=0"
+	cases := []struct {
+		cutAfter string
+		want     Report
+		trig     Trigger
+	}{
+		{"mems_allowed=", Report{Constraint: "CONSTRAINT_MEMCG"}, Trigger{Nodemask: "(null)", Cpuset: "cri-containerd-ec9e.scope"}},
+		{"oom_memcg=/kubepods.sl", Report{Constraint: "CONSTRAINT_MEMCG", OOMMemcg: "/kubepods.sl"}, Trigger{Nodemask: "(null)", Cpuset: "cri-containerd-ec9e.scope", MemsAllowed: "0-1"}},
+		{"task=pt_main", Report{Constraint: "CONSTRAINT_MEMCG", OOMMemcg: "/kubepods.slice/kubepods-burstable.slice", TaskMemcg: "/kubepods.slice/kubepods-burstable.slice/cri-containerd-ec9e.scope"},
+			Trigger{Nodemask: "(null)", Cpuset: "cri-containerd-ec9e.scope", MemsAllowed: "0-1"}},
+		{"pid=46175", Report{Constraint: "CONSTRAINT_MEMCG", OOMMemcg: "/kubepods.slice/kubepods-burstable.slice", TaskMemcg: "/kubepods.slice/kubepods-burstable.slice/cri-containerd-ec9e.scope", SummaryComm: "pt_main_thread"},
+			Trigger{Nodemask: "(null)", Cpuset: "cri-containerd-ec9e.scope", MemsAllowed: "0-1"}},
+		{"uid=", Report{Constraint: "CONSTRAINT_MEMCG", OOMMemcg: "/kubepods.slice/kubepods-burstable.slice", TaskMemcg: "/kubepods.slice/kubepods-burstable.slice/cri-containerd-ec9e.scope", SummaryComm: "pt_main_thread", SummaryPID: ip(461754)},
+			Trigger{Nodemask: "(null)", Cpuset: "cri-containerd-ec9e.scope", MemsAllowed: "0-1"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.cutAfter, func(t *testing.T) {
+			line := full[:strings.Index(full, tc.cutAfter)+len(tc.cutAfter)]
+			var r Report
+			var tr Trigger
+			if ok, cut := parseSummary(line, &r, &tr); !ok || !cut {
+				t.Fatalf("ok %v cut %v; want a cut line read", ok, cut)
+			}
+			if d := cmp.Diff(tc.want, r); d != "" {
+				t.Errorf("report (-want +got):\n%s", d)
+			}
+			if d := cmp.Diff(tc.trig, tr); d != "" {
+				t.Errorf("trigger (-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+// TestCutLines: a header cut before its arguments keeps the trigger's
+// name; a Killed line cut in its comm keeps the pid; each marks the report.
+func TestCutLines(t *testing.T) {
+	reps, _ := scanString(t, "systemd invoked oom-kil\n"+table54+sum54+"Memory cgroup out of memory: Killed process 14300 (dotn\n")
+	if len(reps) != 1 {
+		t.Fatalf("%d reports", len(reps))
+	}
+	r := reps[0]
+	if r.Trigger == nil || r.Trigger.Comm != "systemd" || r.CutLines != 2 || len(r.Victims) != 1 || r.Victims[0].PID != 14300 || !r.Victims[0].Cut || r.Victims[0].Comm != "" {
+		t.Errorf("trigger %+v, cut lines %d, victims %+v", r.Trigger, r.CutLines, r.Victims)
+	}
+	if len(r.Tasks) != 2 || r.OOMMemcg != "/kubepods/pod1" {
+		t.Errorf("tasks %d, oom memcg %q", len(r.Tasks), r.OOMMemcg)
 	}
 }
 
@@ -292,4 +346,44 @@ func TestReleaseOf(t *testing.T) {
 			t.Errorf("releaseOf(%q) = %d %d %d %v", tc.s, a, b, c, ok)
 		}
 	}
+}
+
+// oldRowField is how task rows were read before rowField: the reference
+// rowField must agree with.
+func oldRowField(s string) (int64, string, bool) {
+	s = strings.TrimLeft(s, " ")
+	sp := strings.IndexByte(s, ' ')
+	if sp < 0 {
+		return 0, "", false
+	}
+	n, ok := parseInt(s[:sp])
+	if !ok {
+		return 0, "", false
+	}
+	return n, s[sp:], true
+}
+
+func TestRowFieldAgreesWithParseInt(t *testing.T) {
+	for _, s := range []string{"", " ", "1", "1 ", "  42 x", "-3 a", "+7 b", "- x", "+ x", "12a x", "007 n",
+		"9223372036854775807 x", "9223372036854775808 x", "-9223372036854775807 x",
+		"000000000000000000001 x", "00000000000000000001 x", "  -1000 name with spaces"} {
+		n, rest, ok := rowField(s)
+		wn, wrest, wok := oldRowField(s)
+		if n != wn || rest != wrest || ok != wok {
+			t.Errorf("rowField(%q) = %d %q %v, want %d %q %v", s, n, rest, ok, wn, wrest, wok)
+		}
+	}
+}
+
+func FuzzRowField(f *testing.F) {
+	f.Add("  1000  65534 5 x")
+	f.Add("-1000 x")
+	f.Add("99999999999999999999 x")
+	f.Fuzz(func(t *testing.T, s string) {
+		n, rest, ok := rowField(s)
+		wn, wrest, wok := oldRowField(s)
+		if n != wn || rest != wrest || ok != wok {
+			t.Errorf("rowField(%q) = %d %q %v, want %d %q %v", s, n, rest, ok, wn, wrest, wok)
+		}
+	})
 }

@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/oomkit/oomkit/internal/kmsg"
 )
 
 // lineSource says what kind of prefix a line carried; it matters for the
@@ -12,32 +14,52 @@ import (
 type lineSource uint8
 
 const (
-	srcPlain   lineSource = iota // no prefix, or only a dmesg stamp
-	srcKmsg                      // "prio,seq,usec,flags;text"
-	srcSyslog                    // syslog / journal prefix with a kernel tag
-	srcForeign                   // syslog / journal prefix of another program: not kernel text
+	srcPlain       lineSource = iota // no prefix, or only a dmesg stamp
+	srcKmsg                          // "prio,seq,usec,flags;text"
+	srcForeignKmsg                   // a /dev/kmsg record of user space (facility > 0): not kernel text
+	srcSyslog                        // syslog / journal prefix with a kernel tag
+	srcForeign                       // syslog / journal prefix of another program: not kernel text
+	srcUntagged                      // a time stamp, then no tag where syslog puts one: look for the message
 )
 
 // splitPrefix removes every log prefix from line and records what it said in
 // st. It returns the kernel's message text. A line that another program
 // wrote (a syslog line whose tag is not "kernel") comes back as srcForeign.
 func splitPrefix(line string, st *Stamp, loc *time.Location) (string, lineSource) {
+	return splitPrefixInto(line, st, loc, nil)
+}
+
+// splitPrefixInto is splitPrefix with a dmesg stamp's uptime kept in *up
+// (nil: a new float64): the Assembler reads a line's stamp before it
+// knows whether the line begins a report, and copies it only if it does.
+func splitPrefixInto(line string, st *Stamp, loc *time.Location, up *float64) (string, lineSource) {
 	s := stripLevel(line)
 	src := srcPlain
 	if len(s) > 0 && s[0] >= '0' && s[0] <= '9' {
-		if body, ok := splitKmsg(s, st); ok {
-			return stripLevel(body), srcKmsg
+		if body, src, ok := splitKmsg(s, st); ok {
+			return stripLevel(body), src
+		}
+		if len(s) < len(line) && strings.HasPrefix(s, "1 ") {
+			if body, src, ok := splitRFC5424(s, st, loc); ok {
+				return body, src
+			}
 		}
 		if rest, ok := splitISO(s, st, loc); ok {
 			if st.Text != "" && strings.IndexByte(st.Text, ',') > 0 {
 				// dmesg --time-format iso: the message follows directly.
 				s = rest
 			} else {
-				body, own := splitTag(rest, st)
-				if !own {
-					return "", srcForeign
+				s, src = splitTag(rest, st)
+				if src != srcSyslog {
+					return s, src
 				}
-				s, src = body, srcSyslog
+			}
+		}
+	} else if isMonth3(s) {
+		if rest, ok := splitSyslogTime(s, st); ok {
+			s, src = splitTag(rest, st)
+			if src != srcSyslog {
+				return s, src
 			}
 		}
 	} else if rest, fac, ok := splitDecode(s); ok {
@@ -54,18 +76,10 @@ func splitPrefix(line string, st *Stamp, loc *time.Location) (string, lineSource
 				*st = Stamp{}
 			}
 		}
-	} else if isMonth3(s) {
-		if rest, ok := splitSyslogTime(s, st); ok {
-			body, own := splitTag(rest, st)
-			if !own {
-				return "", srcForeign
-			}
-			s, src = body, srcSyslog
-		}
 	}
 	s = stripLevel(s)
 	if len(s) > 2 && s[0] == '[' {
-		if rest, ok := splitBracket(s, st, loc); ok {
+		if rest, ok := splitBracket(s, st, loc, up); ok {
 			s = rest
 			if src == srcPlain {
 				// journalctl -o short-monotonic: "[ 12.3] host kernel: text".
@@ -76,6 +90,50 @@ func splitPrefix(line string, st *Stamp, loc *time.Location) (string, lineSource
 		}
 	}
 	return stripLevel(s), src
+}
+
+// splitRFC5424 reads an RFC 5424 syslog line after its "<PRI>": "1
+// TIMESTAMP HOSTNAME APP-NAME PROCID MSGID STRUCTURED-DATA MSG", each
+// field "-" when absent. The message is the kernel's when APP-NAME is
+// "kernel".
+func splitRFC5424(s string, st *Stamp, loc *time.Location) (string, lineSource, bool) {
+	f := strings.SplitN(s, " ", 7)
+	if len(f) < 7 || f[0] != "1" {
+		return "", 0, false
+	}
+	if f[1] != "-" {
+		if _, ok := splitISO(f[1]+" ", st, loc); !ok {
+			return "", 0, false
+		}
+	}
+	if f[2] != "-" {
+		st.Host = f[2]
+	}
+	rest := f[6]
+	// STRUCTURED-DATA: "-" or "[id k=\"v\" …]…" (a "]" inside a value is
+	// escaped as "\]").
+	if strings.HasPrefix(rest, "-") {
+		rest = rest[1:]
+	} else {
+		for strings.HasPrefix(rest, "[") {
+			i := 1
+			for i < len(rest) && rest[i] != ']' {
+				if rest[i] == '\\' {
+					i++
+				}
+				i++
+			}
+			if i >= len(rest) {
+				return "", 0, false
+			}
+			rest = rest[i+1:]
+		}
+	}
+	rest = strings.TrimPrefix(strings.TrimPrefix(rest, " "), "\ufeff")
+	if f[3] != "kernel" {
+		return "", srcForeign, true
+	}
+	return rest, srcSyslog, true
 }
 
 // splitDecode parses dmesg -x's "facility:level : " prefix ("kern  :warn  : ").
@@ -104,7 +162,7 @@ var (
 )
 
 // stripLevel removes a "<N>" console level prefix.
-func stripLevel[T string | []byte](s T) T {
+func stripLevel(s string) string {
 	if len(s) >= 3 && s[0] == '<' {
 		for i := 1; i < len(s) && i <= 4; i++ {
 			c := s[i]
@@ -124,7 +182,7 @@ func stripLevel[T string | []byte](s T) T {
 
 // kmsgHead returns the length of a /dev/kmsg record header
 // "prio,seq,usec,flags[,more]" ending at a ';', or -1.
-func kmsgHead[T string | []byte](s T) int {
+func kmsgHead(s string) int {
 	n := len(s)
 	if n > 129 {
 		n = 129
@@ -152,31 +210,24 @@ func kmsgHead[T string | []byte](s T) int {
 	return -1
 }
 
-// splitKmsg parses a raw /dev/kmsg record "prio,seq,usec,flags[,more];text".
-func splitKmsg(s string, st *Stamp) (string, bool) {
+// splitKmsg reads a saved /dev/kmsg record "prio,seq,usec,flags[,more];text"
+// with the kmsg package's record parser; kmsgHead, a cheap test of the
+// prefix's shape, keeps lines that merely contain a ';' away from it.
+func splitKmsg(s string, st *Stamp) (string, lineSource, bool) {
 	semi := kmsgHead(s)
 	if semi < 0 {
-		return "", false
+		return "", 0, false
 	}
-	head := s[:semi]
-	_, rest, _ := strings.Cut(head, ",")
-	seqS, rest, _ := strings.Cut(rest, ",")
-	usecS, rest, _ := strings.Cut(rest, ",")
-	seq, err1 := strconv.ParseUint(seqS, 10, 64)
-	usec, err2 := strconv.ParseUint(usecS, 10, 64)
-	if err1 != nil || err2 != nil {
-		return "", false
+	rec, err := kmsg.Parse([]byte(s))
+	if err != nil {
+		return "", 0, false
 	}
-	st.Seq = &seq
-	up := float64(usec) / 1e6
-	st.Uptime = &up
-	st.Text = head
-	for _, f := range strings.Split(rest, ",") {
-		if c, ok := strings.CutPrefix(f, "caller="); ok {
-			st.Caller = c
-		}
+	seq, up := rec.Seq, float64(rec.Usec)/1e6
+	st.Seq, st.Uptime, st.Text, st.Caller = &seq, &up, s[:semi], rec.Caller
+	if rec.Facility() != 0 {
+		return "", srcForeignKmsg, true
 	}
-	return s[semi+1:], true
+	return rec.Text, srcKmsg, true
 }
 
 // splitISO parses an ISO 8601 stamp ("2024-02-01T10:00:00+0100",
@@ -203,7 +254,7 @@ func splitISO(s string, st *Stamp, loc *time.Location) (string, bool) {
 	norm := strings.Replace(text, ",", ".", 1)
 	for _, layout := range isoLayouts {
 		if t, err := time.ParseInLocation(layout, norm, loc); err == nil {
-			st.Time = &t
+			st.Time, st.TimeFrom = &t, TimeFromStamp
 			break
 		}
 	}
@@ -219,16 +270,32 @@ var isoLayouts = []string{
 	"2006-01-02 15:04:05",
 }
 
-var months3 = [...]string{"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"}
-
-func isMonth3[T string | []byte](s T) bool {
+// isMonth3 reports whether s starts with an English month abbreviation
+// and a space, as a syslog stamp does.
+func isMonth3(s string) bool {
 	if len(s) < 4 || s[3] != ' ' {
 		return false
 	}
-	for _, m := range months3 {
-		if s[0] == m[0] && s[1] == m[1] && s[2] == m[2] {
-			return true
-		}
+	// Every line of a syslog file asks: switch on the first letter
+	// rather than compare with all twelve.
+	a, b, c := s[0], s[1], s[2]
+	switch a {
+	case 'J':
+		return b == 'a' && c == 'n' || b == 'u' && (c == 'n' || c == 'l')
+	case 'F':
+		return b == 'e' && c == 'b'
+	case 'M':
+		return b == 'a' && (c == 'r' || c == 'y')
+	case 'A':
+		return b == 'p' && c == 'r' || b == 'u' && c == 'g'
+	case 'S':
+		return b == 'e' && c == 'p'
+	case 'O':
+		return b == 'c' && c == 't'
+	case 'N':
+		return b == 'o' && c == 'v'
+	case 'D':
+		return b == 'e' && c == 'c'
 	}
 	return false
 }
@@ -237,7 +304,7 @@ func isMonth3[T string | []byte](s T) bool {
 // journalctl short) or "Jan  5 15:19:27.123456" (journalctl
 // short-precise) stamp, or -1. The year is not printed, so such a stamp
 // never gives a Time.
-func syslogTime[T string | []byte](s T) int {
+func syslogTime(s string) int {
 	if len(s) < 16 || !isMonth3(s) || s[6] != ' ' || s[9] != ':' || s[12] != ':' || !isDigit(s[7]) || !isDigit(s[14]) {
 		return -1
 	}
@@ -254,6 +321,45 @@ func syslogTime[T string | []byte](s T) int {
 	return end
 }
 
+// inferYear gives a syslog stamp without a year ("Jan 16 21:33:51",
+// "Jan 16 21:33:51.123456") the latest year that does not put it after
+// mod, the file's modification time: a log file is written in order and
+// rotated logs keep the time of their last line. A day of slack allows
+// for a host whose clock ran ahead. It does nothing to other stamps.
+func inferYear(st *Stamp, mod time.Time, loc *time.Location) {
+	if st.Time != nil || mod.IsZero() {
+		return
+	}
+	s := st.Text
+	if syslogTime(s+" ") < 0 {
+		return
+	}
+	month := monthNumber(s[:3])
+	day, _ := strconv.Atoi(strings.TrimLeft(s[4:6], " "))
+	h, _ := strconv.Atoi(s[7:9])
+	mi, _ := strconv.Atoi(s[10:12])
+	se, _ := strconv.Atoi(s[13:15])
+	ns := 0
+	if len(s) > 16 && s[15] == '.' {
+		frac := (s[16:] + "000000000")[:9]
+		ns, _ = strconv.Atoi(frac)
+	}
+	if month == 0 || day < 1 || day > 31 || h > 23 || mi > 59 || se > 60 {
+		return
+	}
+	limit := mod.Add(24 * time.Hour)
+	for y := mod.In(loc).Year(); y >= mod.In(loc).Year()-1; y-- {
+		t := time.Date(y, time.Month(month), day, h, mi, se, ns, loc)
+		if t.Month() != time.Month(month) {
+			continue // Feb 29 of a year without one
+		}
+		if !t.After(limit) {
+			st.Time, st.TimeFrom = &t, TimeYearInferred
+			return
+		}
+	}
+}
+
 // splitSyslogTime records a syslog or journal stamp and returns the text
 // after it.
 func splitSyslogTime(s string, st *Stamp) (string, bool) {
@@ -265,62 +371,72 @@ func splitSyslogTime(s string, st *Stamp) (string, bool) {
 	return s[end+1:], true
 }
 
-// kernelTag reports whether "[host] tag: …" (after a syslog stamp) is the
-// kernel's, and where the message starts and the host ends (hostEnd -1:
-// no host).
-func kernelTag[T string | []byte](s T) (kernel bool, hostEnd, body int) {
-	sp := indexByte(s, ' ')
+// tagKind is whose line a syslog line is, by its tag.
+type tagKind uint8
+
+const (
+	tagNone   tagKind = iota // no "tag:" where syslog puts one: a prefix oomlog does not know
+	tagKernel                // "kernel:"
+	tagOther                 // another program's tag ("CRON[14500]:")
+)
+
+// kernelTag reads "[host] tag: …" after a syslog stamp: whose line it is,
+// where the host ends (hostEnd -1: no host) and where the message starts.
+func kernelTag(s string) (kind tagKind, hostEnd, body int) {
+	sp := strings.IndexByte(s, ' ')
 	tok := s
 	if sp >= 0 {
 		tok = s[:sp]
 	}
-	if string(tok) == "kernel:" {
+	if tok == "kernel:" {
 		if sp < 0 {
-			return true, -1, len(s)
+			return tagKernel, -1, len(s)
 		}
-		return true, -1, sp + 1
+		return tagKernel, -1, sp + 1
 	}
-	if len(tok) > 0 && tok[len(tok)-1] == ':' || sp < 0 {
-		return false, 0, 0
+	if len(tok) > 0 && tok[len(tok)-1] == ':' {
+		return tagOther, 0, 0
+	}
+	if sp < 0 {
+		return tagNone, 0, 0
 	}
 	r := s[sp+1:]
-	sp2 := indexByte(r, ' ')
+	sp2 := strings.IndexByte(r, ' ')
 	tag := r
 	if sp2 >= 0 {
 		tag = r[:sp2]
 	}
-	if string(tag) == "kernel:" {
+	switch {
+	case tag == "kernel:":
 		if sp2 < 0 {
-			return true, sp, len(s)
+			return tagKernel, sp, len(s)
 		}
-		return true, sp, sp + 1 + sp2 + 1
+		return tagKernel, sp, sp + 1 + sp2 + 1
+	case len(tag) > 0 && tag[len(tag)-1] == ':':
+		return tagOther, 0, 0
 	}
-	return false, 0, 0
+	return tagNone, 0, 0
 }
 
-func indexByte[T string | []byte](s T, c byte) int {
-	for i := 0; i < len(s); i++ {
-		if s[i] == c {
-			return i
-		}
-	}
-	return -1
-}
-
-// splitTag reads "[host] tag: text" after a syslog or journal time stamp. It
-// reports whether the tag is the kernel's.
-func splitTag(s string, st *Stamp) (string, bool) {
-	kernel, hostEnd, body := kernelTag(s)
-	if !kernel {
-		return "", false
+// splitTag reads "[host] tag: text" after a syslog or journal time stamp:
+// the kernel's message, another program's line (srcForeign), or, without
+// a tag where syslog puts one, the rest of a prefix oomlog does not know
+// (srcUntagged).
+func splitTag(s string, st *Stamp) (string, lineSource) {
+	kind, hostEnd, body := kernelTag(s)
+	switch kind {
+	case tagOther:
+		return "", srcForeign
+	case tagNone:
+		return s, srcUntagged
 	}
 	if hostEnd >= 0 {
 		st.Host = s[:hostEnd]
 	}
 	if body > len(s) {
-		return "", true
+		return "", srcSyslog
 	}
-	return s[body:], true
+	return s[body:], srcSyslog
 }
 
 // splitKernelTag strips "host kernel: " or "kernel: " after a monotonic
@@ -341,7 +457,7 @@ func splitKernelTag(s string, st *Stamp) (string, bool) {
 
 // splitBracket parses "[ 5864.708440]" (dmesg), "[Di Aug 12 03:54:03 2025]"
 // (dmesg -T, any locale) and a following caller id "[ T1234]" or "[C2]".
-func splitBracket(s string, st *Stamp, loc *time.Location) (string, bool) {
+func splitBracket(s string, st *Stamp, loc *time.Location, up *float64) (string, bool) {
 	end := strings.IndexByte(s, ']')
 	if end < 2 || end > 64 {
 		return "", false
@@ -350,14 +466,18 @@ func splitBracket(s string, st *Stamp, loc *time.Location) (string, bool) {
 	rest := s[end+1:]
 	switch {
 	case isUptime(inner):
-		v, err := strconv.ParseFloat(strings.TrimLeft(inner, " "), 64)
-		if err != nil {
+		v, ok := parseUptime(strings.TrimLeft(inner, " "))
+		if !ok {
 			return "", false
 		}
 		if st.Text == "" {
 			st.Text = s[:end+1]
 		}
-		st.Uptime = &v
+		if up == nil {
+			up = new(float64)
+		}
+		*up = v
+		st.Uptime = up
 	case isCaller(inner):
 		st.Caller = strings.TrimLeft(inner, " ")
 		return strings.TrimPrefix(rest, " "), true
@@ -376,7 +496,7 @@ func splitBracket(s string, st *Stamp, loc *time.Location) (string, bool) {
 			st.Text = s[:end+1]
 		}
 		if t != nil {
-			st.Time = t
+			st.Time, st.TimeFrom = t, TimeFromStamp
 		}
 	}
 	if len(rest) > 2 && rest[0] == '[' {
@@ -387,6 +507,37 @@ func splitBracket(s string, st *Stamp, loc *time.Location) (string, bool) {
 	}
 	return strings.TrimPrefix(rest, " "), true
 }
+
+// parseUptime reads "123.456789" (isUptime) as strconv.ParseFloat does,
+// without its general path: the digits as one integer, divided by the
+// power of ten of the fraction. Both are exact float64 values below 2^53
+// and one division rounds correctly, so the result is ParseFloat's.
+func parseUptime(s string) (float64, bool) {
+	var n uint64
+	frac := -1
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '.' {
+			frac = 0
+			continue
+		}
+		n = n*10 + uint64(c-'0')
+		if frac >= 0 {
+			frac++
+		}
+		if n >= 1<<53 || frac > len(pow10)-1 {
+			v, err := strconv.ParseFloat(s, 64)
+			return v, err == nil
+		}
+	}
+	if frac < 0 {
+		frac = 0
+	}
+	return float64(n) / pow10[frac], true
+}
+
+// pow10 are the powers of ten a stamp's fraction divides by, exactly.
+var pow10 = [...]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15}
 
 // isUptime reports whether s is "  123.456789".
 func isUptime(s string) bool {
@@ -410,7 +561,7 @@ func isUptime(s string) bool {
 }
 
 // isRelative reports whether s is a dmesg reltime or delta stamp: "
-// +0.000123", "<    0.000123>", or "Jan16 21:33".
+// +0.000123", "<    0.000123>", "Jan16 21:33" or "Dec 4 18:13".
 func isRelative(s string) bool {
 	t := strings.TrimLeft(s, " ")
 	switch {
@@ -419,8 +570,9 @@ func isRelative(s string) bool {
 	case strings.HasPrefix(t, "<") && strings.HasSuffix(t, ">"):
 		return isUptime(t[1 : len(t)-1])
 	}
-	// "Jan16 21:33" / "Jan16 21:33:51"
-	if len(t) < 11 || !isMonth3(t[:3]+" ") || t[5] != ' ' || !isDigit(t[3]) || !isDigit(t[4]) {
+	// "Jan16 21:33" / "Jan16 21:33:51"; util-linux prints the day with
+	// strftime's %e, space-padded: "Dec 4 18:13".
+	if len(t) < 11 || !isMonth3(t[:3]+" ") || t[5] != ' ' || !isDigit(t[3]) && t[3] != ' ' || !isDigit(t[4]) {
 		return false
 	}
 	c := t[6:]

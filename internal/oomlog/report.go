@@ -20,20 +20,39 @@ type Stamp struct {
 	// Uptime is seconds since boot from a dmesg "[ s.us]" stamp or a
 	// /dev/kmsg record's microseconds; nil when not printed.
 	Uptime *float64
-	// Time is the wall-clock time when the prefix carries a full date
-	// (year included); nil otherwise. Syslog stamps without a year are not
-	// guessed: Time stays nil and Text keeps what was printed.
-	Time *time.Time
+	// Time is the wall-clock time of the line, nil when the log does not
+	// say; TimeFrom says how it is known. A syslog stamp without a year
+	// gets a Time only when Options.ModTime gives the year.
+	Time     *time.Time
+	TimeFrom TimeSource
 	// Host is the host name from a syslog or journal prefix, "" if none.
 	Host string
 	// Seq is the /dev/kmsg sequence number of the record, nil for other
 	// sources.
 	Seq *uint64
+	// BootID is the journal's _BOOT_ID of the line, "" for other sources.
+	BootID string
 	// Caller is the printk caller id ("T1234" for a task, "C2" for a CPU
 	// in interrupt context) from a "[ Tpid]" prefix or a /dev/kmsg
 	// "caller=" field; "" when the log does not carry one.
 	Caller string
 }
+
+// TimeSource says how Stamp.Time is known.
+type TimeSource string
+
+const (
+	// TimeFromStamp: the prefix printed a full date (journal short-iso,
+	// dmesg -T, dmesg --time-format iso, logread's ctime with the year).
+	TimeFromStamp TimeSource = "stamp"
+	// TimeFromJournal: the journal's __REALTIME_TIMESTAMP (journalctl -o
+	// json or -o export), the time journald received the record.
+	TimeFromJournal TimeSource = "journal"
+	// TimeYearInferred: a syslog stamp without a year ("Jan 16
+	// 21:33:51"), the year taken from the file's modification time
+	// (Options.ModTime).
+	TimeYearInferred TimeSource = "year_inferred"
+)
 
 // Trigger is the task that invoked the OOM killer (the "X invoked
 // oom-killer: gfp_mask=…, order=…, oom_score_adj=…" line and the CPU/Pid line
@@ -157,6 +176,14 @@ type Victim struct {
 	// Exiting is true for "OOM victim N (comm) is already exiting. Skip
 	// killing the task" (5.10+).
 	Exiting bool
+	// FromSummary is set when the victim is known only from the
+	// oom-kill: summary line (task=, pid=, uid=): its Killed line is not
+	// in the log (an excerpt, a grep for oom-kill, a journal that dropped
+	// a line). Comm, PID and UID are then all that is known.
+	FromSummary bool
+	// Cut is set when the Killed line was cut short: inside the comm
+	// (Comm is then ""), or inside its sizes.
+	Cut bool
 }
 
 // Report is one OOM-killer invocation as printed in a log: from the
@@ -170,9 +197,14 @@ type Report struct {
 	Stamp               Stamp // of the first line
 
 	// KernelVersion is the release from the CPU/Pid line ("5.4.0-1059-azure"),
-	// "" when the report does not print it.
+	// "" when it is not known.
 	KernelVersion string
-	Trigger       *Trigger // nil when the header was not seen
+	// KernelVersionInferred is set when the report printed no release of
+	// its own and KernelVersion comes from another line of the same log,
+	// host and boot: another stack dump banner (before or after the
+	// report) or the boot's "Linux version" line.
+	KernelVersionInferred bool
+	Trigger               *Trigger // nil when the header was not seen
 
 	// From the "oom-kill:" summary line (5.0+), or from the v1
 	// "Task in <task> killed as a result of limit of <oom>" line.
@@ -224,6 +256,11 @@ type Report struct {
 	// Truncated is set when the report stops before its kill line (the log
 	// ended, a panic cut it short, or another report began).
 	Truncated bool
+	// CutLines counts lines of the report that end before their grammar
+	// does (a summary cut after mems_allowed=, a header cut before
+	// gfp_mask=, a Killed line cut in its comm, a line over
+	// Options.MaxLineBytes); the fields up to the cut are kept.
+	CutLines int
 
 	// Warnings are things the parser noticed and could not make sense of:
 	// a malformed line, an overlong line cut short, a kill line without the

@@ -148,7 +148,7 @@ func TestReportExplain(t *testing.T) {
 				// it, so it can only agree where the simulator's process
 				// really had it; older kernels are checked for the victim only.
 				if a := ev.Analysis; v.AtLeast(4, 17, 0) && (a.PredictedVictimPID == nil || *a.PredictedVictimPID != want || a.Agrees == nil || !*a.Agrees) {
-					t.Errorf("report %d: explain predicts %v (agrees %v), the simulator killed %d; totalpages %v (%v); reasons %q", i, deref(a.PredictedVictimPID), a.Agrees, want, deref(a.TotalPages), deref(a.TotalPagesFrom), a.Reasons)
+					t.Errorf("report %d: explain predicts %v (agrees %v), the simulator killed %d; totalpages %v (%v); reasons %q", i, deref(a.PredictedVictimPID), a.Agrees, want, deref(a.TotalPages), deref((*string)(a.TotalPagesFrom)), a.Reasons)
 				}
 				if r.Memcg != nil && (ev.Memcg == nil || ev.Memcg.LimitKB == nil || *ev.Memcg.LimitKB != *r.Memcg.LimitKB) {
 					t.Errorf("report %d: explain memcg %+v, want limit %d kB", i, ev.Memcg, *r.Memcg.LimitKB)
