@@ -154,32 +154,35 @@ func runKube(s *streams, cmd *cobra.Command, cfg kubeConfig, args []string) erro
 			return fmt.Errorf("no pods or workloads in the input (%d object(s) of other kinds skipped): give Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job, CronJob or PodTemplate manifests", len(m.Skipped))
 		}
 		for _, e := range m.Errors {
-			fmt.Fprintf(s.err, "oomkit: %s\n", e)
+			fmt.Fprintf(s.err, "oomkit: %s\n", vs(e.Error()))
 		}
 		return silentExit{ExitError}
 	}
 
 	if cfg.json {
-		err = writeKubeJSON(s.out, a, as)
+		err = writeKubeJSON(s.json(), a, as)
 	} else {
 		var buf bytes.Buffer
 		writeKubeText(&buf, a, as)
-		_, err = s.out.Write(trimLineEnds(buf.Bytes()))
+		t := s.text()
+		if _, err = t.Write(trimLineEnds(buf.Bytes())); err == nil {
+			err = t.Flush()
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("write output: %w", err)
 	}
 	for _, note := range m.Skipped {
-		fmt.Fprintf(s.err, "oomkit: note: %s\n", note)
+		fmt.Fprintf(s.err, "oomkit: note: %s\n", vs(note))
 	}
 	for _, e := range m.Errors {
-		fmt.Fprintf(s.err, "oomkit: %s\n", e)
+		fmt.Fprintf(s.err, "oomkit: %s\n", vs(e.Error()))
 	}
 	for _, p := range a.Pods {
 		for _, c := range p.Containers {
 			for _, w := range c.Warnings {
 				if w.Error {
-					fmt.Fprintf(s.err, "oomkit: %s: %s/%s: %s\n", p.Source, podName(p), c.Container, w.Message)
+					fmt.Fprintf(s.err, "oomkit: %s: %s/%s: %s\n", vs(p.Source.String()), podName(p), vs(c.Container), vs(w.Message))
 				}
 			}
 		}
@@ -366,9 +369,9 @@ func isTerminalReader(r io.Reader) bool {
 
 func podName(p kube.PodReport) string {
 	if p.Namespace == "" {
-		return p.Name
+		return vs(p.Name)
 	}
-	return p.Namespace + "/" + p.Name
+	return vs(p.Namespace + "/" + p.Name)
 }
 
 func (as kubeAssumptions) String() string {
@@ -405,7 +408,7 @@ func writeKubeText(w *bytes.Buffer, a kube.Analysis, as kubeAssumptions) {
 					heap = c.Heap.Runtime + ": " + bytesize.Format(*c.Heap.Bytes)
 				}
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", podName(p), p.Kind, c.Container, c.ContainerType, qos,
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", podName(p), vs(p.Kind), vs(c.Container), c.ContainerType, qos,
 				sizeOrDash(c.MemoryRequestBytes), sizeOrDash(c.MemoryLimitBytes), c.OOMScoreAdj, heap, regimeWords(c.Regime.Mode))
 		}
 	}
@@ -419,7 +422,7 @@ func writeKubeText(w *bytes.Buffer, a kube.Analysis, as kubeAssumptions) {
 			if as.driver == kube.DriverCgroupfs {
 				path = c.CgroupfsPath
 			}
-			fmt.Fprintf(tw, "  %s/%s\t%s\n", podName(p), c.Container, path)
+			fmt.Fprintf(tw, "  %s/%s\t%s\n", podName(p), vs(c.Container), vs(path))
 		}
 	}
 	tw.Flush()
@@ -428,7 +431,7 @@ func writeKubeText(w *bytes.Buffer, a kube.Analysis, as kubeAssumptions) {
 	for _, p := range a.Pods {
 		for _, c := range p.Containers {
 			if c.Heap.Runtime != "" {
-				heaps = append(heaps, fmt.Sprintf("  %s/%s: %s\n    → %s", podName(p), c.Container, c.Heap.Source, c.HeapVerdict))
+				heaps = append(heaps, fmt.Sprintf("  %s/%s: %s\n    → %s", podName(p), vs(c.Container), vs(c.Heap.Source), vs(c.HeapVerdict)))
 			}
 		}
 	}
@@ -449,7 +452,7 @@ func writeKubeText(w *bytes.Buffer, a kube.Analysis, as kubeAssumptions) {
 			ref := a.NodeOOMOrder[i]
 			p := a.Pods[ref.Pod]
 			c := p.Containers[ref.Container]
-			name := podName(p) + "/" + c.Container
+			name := podName(p) + "/" + vs(c.Container)
 			if c.NodeOOMRank == 0 {
 				name += " (never)"
 			}
@@ -485,7 +488,7 @@ func writeKubeText(w *bytes.Buffer, a kube.Analysis, as kubeAssumptions) {
 				if wa.Error {
 					level = "error"
 				}
-				warns = append(warns, fmt.Sprintf("  %s %s/%s: %s", level, podName(p), c.Container, wa.Message))
+				warns = append(warns, fmt.Sprintf("  %s %s/%s: %s", level, podName(p), vs(c.Container), vs(wa.Message)))
 			}
 		}
 	}
@@ -550,7 +553,7 @@ func writeMemoryQoSText(w *bytes.Buffer, a kube.Analysis, as kubeAssumptions) {
 		row(podName(p)+" (pod)", p.MemoryQoS)
 		for _, c := range p.Containers {
 			if c.ContainerType != kube.ContainerEphemeral {
-				row("  "+podName(p)+"/"+c.Container, c.MemoryQoS)
+				row("  "+podName(p)+"/"+vs(c.Container), c.MemoryQoS)
 			}
 		}
 	}

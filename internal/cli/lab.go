@@ -84,7 +84,7 @@ func newLabCleanCommand(s *streams) *cobra.Command {
 			}
 			removed, err := lab.CleanStale(h)
 			for _, p := range removed {
-				fmt.Fprintf(s.out, "removed %s\n", p)
+				fmt.Fprintf(s.out, "removed %s\n", vs(p))
 			}
 			return err
 		},
@@ -179,7 +179,7 @@ func runLab(s *streams, cfg lab.Config, scs []lab.Scenario, asJSON bool) error {
 	ctx, stop := signalContext()
 	defer stop()
 
-	enc := json.NewEncoder(s.out)
+	enc := json.NewEncoder(s.json())
 	failed := 0
 	for _, sc := range scs {
 		res, err := lab.Run(ctx, cfg, sc)
@@ -239,7 +239,7 @@ func runLabInVM(ctx context.Context, s *streams, cfg vm.Config, names []string, 
 			return fmt.Errorf("lab in a VM (%s): read its results: %w", res.KernelRelease, err)
 		}
 		if asJSON {
-			if err := json.NewEncoder(s.out).Encode(r); err != nil {
+			if err := json.NewEncoder(s.json()).Encode(r); err != nil {
 				return err
 			}
 			continue
@@ -260,7 +260,7 @@ func writeLabResult(w io.Writer, r lab.Result) {
 	status := "ok  "
 	switch {
 	case r.Skipped != nil:
-		fmt.Fprintf(w, "skip %s: %s\n", r.Scenario, *r.Skipped)
+		fmt.Fprintf(w, "skip %s: %s\n", vs(r.Scenario), vs(*r.Skipped))
 		return
 	case !r.Agrees:
 		status = "FAIL"
@@ -269,12 +269,12 @@ func writeLabResult(w io.Writer, r lab.Result) {
 	if r.OOMKillDelta != nil {
 		delta = fmt.Sprint(*r.OOMKillDelta)
 	}
-	fmt.Fprintf(w, "%s %s (%.1f s, oom_kill +%s): %s\n", status, r.Scenario, r.DurationSeconds, delta, r.Summary)
+	fmt.Fprintf(w, "%s %s (%.1f s, oom_kill +%s): %s\n", status, vs(r.Scenario), r.DurationSeconds, delta, vs(r.Summary))
 	for _, c := range r.Checks {
 		mark := "ok"
 		if !c.OK {
 			mark = "FAILED"
 		}
-		fmt.Fprintf(w, "       %s: %s — %s\n", mark, c.Name, c.Detail)
+		fmt.Fprintf(w, "       %s: %s — %s\n", mark, vs(c.Name), vs(c.Detail))
 	}
 }

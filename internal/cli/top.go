@@ -180,13 +180,15 @@ func runTopOnce(s *streams, cfg topConfig) error {
 		rows = rows[:cfg.limit]
 	}
 	if cfg.json {
-		err = writeTopJSON(s.out, r, rows)
+		err = writeTopJSON(s.json(), r, rows)
 	} else {
-		writeTopTable(s.out, r, rows, 0)
+		t := s.text()
+		writeTopTable(t, r, rows, 0)
+		err = t.Flush()
 	}
 	// Notes go to stderr in both formats, so JSON Lines stay clean.
 	for _, n := range topNotes(r) {
-		fmt.Fprintf(s.err, "oomkit: note: %s\n", n)
+		fmt.Fprintf(s.err, "oomkit: note: %s\n", vs(n))
 	}
 	return err
 }
@@ -298,7 +300,7 @@ func topColumns(commit bool) string {
 func writeTopTable(w io.Writer, r node.Ranking, rows []node.Process, maxRows int) {
 	scope := "global OOM (every process; totalpages = RAM + swap)"
 	if r.Memcg != "" {
-		scope = "memcg " + r.Memcg + " OOM"
+		scope = "memcg " + vs(r.Memcg) + " OOM"
 	}
 	fmt.Fprintf(w, "Ranked for a %s: totalpages %d, kernel %s (%s rules)\n", scope, r.TotalPages, r.Kernel, r.Rules)
 	fmt.Fprintln(w, topColumns(r.Commit))
@@ -334,7 +336,7 @@ func topLine(p node.Process, lag int64, commit bool) string {
 		}
 	}
 	return fmt.Sprintf("%5s %7d  %-15s %-26s %9s %8s %6s%s %5d %9s %5d %5d%s",
-		rank, p.PID, clip(p.Comm, 15), clip(podLabel(p.Kubernetes), 26), pagesWord(p.RSSPages), pagesWord(p.SwapPages), pagesWord(p.PgtablesPages), cm,
+		rank, p.PID, clip(vs(p.Comm), 15), clip(vs(podLabel(p.Kubernetes)), 26), pagesWord(p.RSSPages), pagesWord(p.SwapPages), pagesWord(p.PgtablesPages), cm,
 		p.OOMScoreAdj, points, p.OOMScore, p.ModelOOMScore, mark)
 }
 
@@ -510,7 +512,7 @@ func (m *topModel) View() tea.View {
 	snap := m.snap
 	scope := "global OOM"
 	if snap.Memcg != "" {
-		scope = "memcg " + snap.Memcg + " OOM"
+		scope = "memcg " + vs(snap.Memcg) + " OOM"
 	}
 	fmt.Fprintf(&b, "%s  %s  ranked for a %s: totalpages %d, kernel %s (%s)\n", topTitle.Render("oomkit top"), snap.At.Format("15:04:05"),
 		scope, snap.TotalPages, snap.Kernel, snap.Rules)

@@ -1,0 +1,233 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/oomkit/oomkit/internal/lab"
+	"github.com/oomkit/oomkit/internal/node/nodetest"
+)
+
+// The tests of issue 15: hostile and careless input, class by class,
+// in every command each class applies to (docs/hostile-input.md).
+
+// hostileComm is a process name a local user can set with
+// prctl(PR_SET_NAME): a clear-screen CSI, a bell and a C1 CSI (U+009B)
+// in 15 bytes, the kernel's TASK_COMM_LEN − 1.
+const hostileComm = "x\x1b[2J\a\u009b1mev"
+
+// hostileShown is how text output shows it.
+const hostileShown = `x\x1b[2J\x07\u009b1mev`
+
+// rawControl matches a C0 control other than newline and tab, DEL, or a
+// C1 control encoded in UTF-8.
+var rawControl = regexp.MustCompile(`[\x00-\x08\x0b-\x1f\x7f\x{80}-\x{9f}]`)
+
+// noRawControls fails when out holds a control character a terminal
+// would act on.
+func noRawControls(t *testing.T, what, out string) {
+	t.Helper()
+	if loc := rawControl.FindStringIndex(out); loc != nil {
+		t.Errorf("%s: raw control character %q at byte %d: %q", what, out[loc[0]:loc[1]], loc[0], out[max(0, loc[0]-40):min(len(out), loc[1]+40)])
+	}
+}
+
+// hostileMachine is nodetest.SmallMachine with PID 400 (in the root
+// cgroup) and PID 510 (in the pod's container) renamed to hostileComm.
+func hostileMachine(t *testing.T) (procRoot, sysRoot string) {
+	t.Helper()
+	procRoot, sysRoot = nodetest.SmallMachine(t, t.TempDir())
+	for _, pid := range []string{"400", "510"} {
+		d := filepath.Join(procRoot, pid)
+		old, err := os.ReadFile(filepath.Join(d, "comm"))
+		must(t, err)
+		name := strings.TrimSuffix(string(old), "\n")
+		for _, f := range []string{"comm", "status", "stat", "smaps"} {
+			b, err := os.ReadFile(filepath.Join(d, f))
+			must(t, err)
+			must(t, os.WriteFile(filepath.Join(d, f), bytes.ReplaceAll(b, []byte(name), []byte(hostileComm)), 0o644))
+		}
+	}
+	return procRoot, sysRoot
+}
+
+// TestEscapesProcessNames: a process name with escape sequences is shown
+// escaped by every text output that prints it (top --once, inspect's
+// runtimes, --pid and a cgroup's next victim) and kept exact in JSON,
+// with no raw control character in either.
+func TestEscapesProcessNames(t *testing.T) {
+	procRoot, sysRoot := hostileMachine(t)
+	roots := []string{"--proc-root", procRoot, "--sys-root", sysRoot}
+	for _, tc := range []struct {
+		args []string
+		json bool
+	}{
+		{[]string{"top", "--once"}, false},
+		{[]string{"top", "--once", "--cgroup", nodetest.SmallContainer}, false},
+		{[]string{"top", "--json"}, true},
+		{[]string{"inspect"}, false},
+		{[]string{"inspect", "--pid", "400"}, false},
+		{[]string{"inspect", "--cgroup", nodetest.SmallContainer}, false},
+		{[]string{"inspect", "--pid", "400", "--json"}, true},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			code, out, errOut := runCLI(t, nil, append(tc.args, roots...)...)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, errOut)
+			}
+			noRawControls(t, "stdout", out)
+			noRawControls(t, "stderr", errOut)
+			if !tc.json {
+				// top's COMM column clips the shown name to 15 columns.
+				if !strings.Contains(out, hostileShown) && !(tc.args[0] == "top" && strings.Contains(out, hostileShown[:14]+"…")) {
+					t.Errorf("the name is not shown escaped as %s:\n%s", hostileShown, out)
+				}
+				return
+			}
+			// JSON keeps the exact name.
+			found := false
+			for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+				var v any
+				if err := json.Unmarshal([]byte(line), &v); err != nil {
+					t.Fatalf("%v: %s", err, line)
+				}
+				found = found || containsString(v, hostileComm)
+			}
+			if !found {
+				t.Errorf("the exact name is not in the JSON: %s", out)
+			}
+		})
+	}
+}
+
+// containsString reports whether a decoded JSON value holds s.
+func containsString(v any, s string) bool {
+	switch x := v.(type) {
+	case string:
+		return x == s
+	case []any:
+		for _, e := range x {
+			if containsString(e, s) {
+				return true
+			}
+		}
+	case map[string]any:
+		for _, e := range x {
+			if containsString(e, s) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// TestEscapesKube: names, commands and env values from a manifest are
+// shown escaped in kube's table, cgroup paths, heaps and warnings, kept
+// exact in JSON.
+func TestEscapesKube(t *testing.T) {
+	// YAML's double-quoted \e, \a and \x9b are ESC, BEL and U+009B.
+	manifest := `apiVersion: v1
+kind: Pod
+metadata: {name: "p\e[2J", namespace: "n\x9b1m"}
+spec:
+  containers:
+  - name: "c\a"
+    image: mcr.microsoft.com/dotnet/aspnet:8.0
+    command: ["dotnet", "app\e]0;t\a.dll"]
+    env: [{name: DOTNET_GCHeapHardLimit, value: "zz\e[31m"}]
+    resources: {limits: {memory: 1Gi}}
+`
+	for _, asJSON := range []bool{false, true} {
+		args := []string{"kube", "-", "--node-memory=16Gi"}
+		if asJSON {
+			args = append(args, "--json")
+		}
+		code, out, errOut := runCLI(t, []byte(manifest), args...)
+		if code != 0 && code != exitKubePartial {
+			t.Fatalf("exit %d: %s", code, errOut)
+		}
+		noRawControls(t, "stdout", out)
+		noRawControls(t, "stderr", errOut)
+		if asJSON {
+			var v any
+			must(t, json.Unmarshal([]byte(strings.SplitN(out, "\n", 2)[0]), &v))
+			if !containsString(v, "p\x1b[2J") || !containsString(v, "c\a") {
+				t.Errorf("JSON lost the exact names: %s", out)
+			}
+			continue
+		}
+		for _, want := range []string{`n\u009b1m/p\x1b[2J`, `c\x07`} {
+			if !strings.Contains(out, want) {
+				t.Errorf("text does not show %s:\n%s", want, out)
+			}
+		}
+	}
+}
+
+// TestEscapesExplain: a kernel log's comm (raw, or as the kernel's own
+// \xNN escapes), hostname, kernel release and cgroup paths are shown
+// escaped in every paragraph of explain's text and kept exact in JSON.
+func TestEscapesExplain(t *testing.T) {
+	log := string(twist1(t))
+	log = strings.ReplaceAll(log, "(dotnet)", "(d\x1b[2J\u009b)")
+	log = strings.ReplaceAll(log, "task=dotnet,", "task=d\x1b[2J\u009b,")
+	log = strings.ReplaceAll(log, "Comm: dotnet", "Comm: d\x1b[2J")
+	log = strings.ReplaceAll(log, "5.4.0-1059-azure", "5.4.0-1059-\x1b[31m")
+	log = strings.ReplaceAll(log, "oom_memcg=/kubepods/", "oom_memcg=/kube\x1b[2Jpods/")
+	log = strings.ReplaceAll(log, "aks-agentpool-20086390-vmss00003K", "aks\x1b[2J")
+	for _, args := range [][]string{{"explain", "-"}, {"explain", "-v", "-"}, {"explain", "--json", "-"}} {
+		code, out, errOut := runCLI(t, []byte(log), args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, errOut)
+		}
+		noRawControls(t, "stdout", out)
+		noRawControls(t, "stderr", errOut)
+		if args[1] == "--json" {
+			if !strings.Contains(out, `d\u001b[2J\u009b`) {
+				t.Errorf("JSON does not keep the exact comm: %s", out)
+			}
+			continue
+		}
+		if !strings.Contains(out, `d\x1b[2J\u009b (pid 14300)`) {
+			t.Errorf("%v: the victim is not shown escaped:\n%s", args, out)
+		}
+	}
+}
+
+// TestEscapesAgentLog: the agent's log, text or JSON, shows a hostile
+// process name with no raw control character, and JSON keeps its value.
+func TestEscapesAgentLog(t *testing.T) {
+	for _, format := range []string{"text", "json"} {
+		var b bytes.Buffer
+		h, err := logHandler(format, &b)
+		must(t, err)
+		slog.New(h).Warn("kill "+hostileComm, "comm", hostileComm)
+		noRawControls(t, format, b.String())
+		if format == "json" {
+			var v map[string]any
+			must(t, json.Unmarshal(b.Bytes(), &v))
+			if v["comm"] != hostileComm || v["msg"] != "kill "+hostileComm {
+				t.Errorf("JSON log changed the value: %s", b.String())
+			}
+		}
+	}
+}
+
+// TestEscapesLab: a lab result read back from a VM guest's output is
+// shown escaped.
+func TestEscapesLab(t *testing.T) {
+	skipped := "no \x1b[2J cgroup"
+	var b bytes.Buffer
+	writeLabResult(&b, lab.Result{Scenario: "s\u009b", Summary: hostileComm, Checks: []lab.Check{{Name: "n\x1b", Detail: "d\a"}}})
+	writeLabResult(&b, lab.Result{Scenario: "s", Skipped: &skipped})
+	noRawControls(t, "lab", b.String())
+	if !strings.Contains(b.String(), hostileShown) {
+		t.Errorf("summary not shown escaped: %s", b.String())
+	}
+}
