@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -229,5 +230,96 @@ func TestEscapesLab(t *testing.T) {
 	noRawControls(t, "lab", b.String())
 	if !strings.Contains(b.String(), hostileShown) {
 		t.Errorf("summary not shown escaped: %s", b.String())
+	}
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// TestWriteErrorsExit1: with standard output on /dev/full every command
+// that prints exits 1 with one line saying the write failed, and explain
+// stops reading at the first failed write instead of parsing the rest.
+func TestWriteErrorsExit1(t *testing.T) {
+	procRoot, sysRoot := nodetest.SmallMachine(t, t.TempDir())
+	roots := []string{"--proc-root", procRoot, "--sys-root", sysRoot}
+	manifest := "kind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c, image: busybox}]}\n"
+	for _, args := range [][]string{
+		append([]string{"top", "--once"}, roots...),
+		append([]string{"top", "--json"}, roots...),
+		append([]string{"inspect"}, roots...),
+		append([]string{"inspect", "--all-cgroups"}, roots...),
+		append([]string{"inspect", "--json"}, roots...),
+		{"sim", "run", "fig3"},
+		{"sim", "run", "fig3", "--json"},
+		{"sim", "list"},
+		{"sim", "show", "fig3"},
+		{"sim", "commit-limit", "--memory", "12GiB"},
+		{"lab", "list"},
+		{"explain", "--list-samples"},
+		{"explain", "--sample", "twist-1"},
+		{"explain", "--sample", "twist-1", "--json"},
+		{"kube", "-", "--node-memory=16Gi"},
+		{"kube", "-", "--node-memory=16Gi", "--json"},
+		{"version"},
+		{"--help"},
+		{"sim", "--help"},
+		{"completion", "bash"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer full.Close()
+			var errb bytes.Buffer
+			code := Main(args, strings.NewReader(manifest), full, &errb)
+			if code != ExitError || strings.Count(errb.String(), "\n") != 1 || !strings.Contains(errb.String(), "no space left on device") {
+				t.Errorf("exit %d, stderr %q; want exit 1 and one line about the write", code, errb.String())
+			}
+		})
+	}
+	t.Run("explain stops at the first failed write", func(t *testing.T) {
+		one := twist1(t)
+		big := bytes.Repeat(one, 2000) // 2,000 reports, ~8 MB
+		in := &countingReader{r: bytes.NewReader(big)}
+		full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+		must(t, err)
+		defer full.Close()
+		var errb bytes.Buffer
+		code := Main([]string{"explain", "-"}, in, full, &errb)
+		if code != ExitError || strings.Count(errb.String(), "\n") != 1 {
+			t.Errorf("exit %d, stderr %q", code, errb.String())
+		}
+		// The 64 KiB output buffer fills within a few dozen reports.
+		if in.n > int64(len(big))/4 {
+			t.Errorf("read %d of %d bytes after the output failed", in.n, len(big))
+		}
+	})
+}
+
+// TestUnknownSubcommandsExit2: a command that only groups subcommands
+// refuses an unknown one as the root does (exit 2, one line), and still
+// prints its help without one.
+func TestUnknownSubcommandsExit2(t *testing.T) {
+	for _, args := range [][]string{{"bogus"}, {"sim", "bogus"}, {"lab", "bogus"}, {"completion", "bogus"}} {
+		code, out, errOut := runCLI(t, nil, args...)
+		if code != ExitUsage || out != "" || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, `unknown command "bogus"`) {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q", args, code, out, errOut)
+		}
+	}
+	for _, args := range [][]string{{"sim"}, {"lab"}} {
+		code, out, _ := runCLI(t, nil, args...)
+		if code != 0 || !strings.Contains(out, "Usage:") {
+			t.Errorf("%v: exit %d, want help", args, code)
+		}
 	}
 }
