@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	utf16pkg "unicode/utf16"
 
 	"github.com/oomkit/oomkit/internal/lab"
 	"github.com/oomkit/oomkit/internal/node/nodetest"
@@ -320,6 +321,101 @@ func TestUnknownSubcommandsExit2(t *testing.T) {
 		code, out, _ := runCLI(t, nil, args...)
 		if code != 0 || !strings.Contains(out, "Usage:") {
 			t.Errorf("%v: exit %d, want help", args, code)
+		}
+	}
+}
+
+// utf16 encodes s as UTF-16 with a byte order mark, as PowerShell's
+// redirection writes a log.
+func utf16(s string, big bool) []byte {
+	var b []byte
+	put := func(u uint16) {
+		if big {
+			b = append(b, byte(u>>8), byte(u))
+		} else {
+			b = append(b, byte(u), byte(u>>8))
+		}
+	}
+	put(0xfeff)
+	for _, u := range utf16pkg.Encode([]rune(s)) {
+		put(u)
+	}
+	return b
+}
+
+// TestExplainUTF16: a UTF-16 log with a byte order mark (either order),
+// and a UTF-8 one with a mark, explains as the UTF-8 log does.
+func TestExplainUTF16(t *testing.T) {
+	log := twist1(t)
+	_, want, _ := runCLI(t, log, "explain", "--json", "-")
+	for name, in := range map[string][]byte{
+		"UTF-16LE": utf16(string(log), false),
+		"UTF-16BE": utf16(string(log), true),
+		"UTF-8 BOM": append([]byte("\ufeff"), log...),
+	} {
+		code, got, errOut := runCLI(t, in, "explain", "--json", "-")
+		if code != 0 || got != want || errOut != "" {
+			t.Errorf("%s: exit %d, stderr %q, same output: %v", name, code, errOut, got == want)
+		}
+	}
+}
+
+// TestExplainEndlessSource: while a source is being read, explain says on
+// standard error how far it got (here at once: the first note is due
+// immediately).
+func TestExplainEndlessSource(t *testing.T) {
+	first := explainProgressFirst
+	explainProgressFirst = 0
+	t.Cleanup(func() { explainProgressFirst = first })
+	code, _, errOut := runCLI(t, twist1(t), "explain", "-")
+	if code != 0 || !strings.Contains(errOut, "oomkit explain: -: still reading: ") || !strings.Contains(errOut, "(Ctrl-C stops)") {
+		t.Errorf("exit %d, stderr %q", code, errOut)
+	}
+}
+
+// TestExplainConflictingFlags: flags that mean nothing together are
+// refused as usage errors.
+func TestExplainConflictingFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"explain", "--list-samples", "kern.log"},
+		{"explain", "--list-samples", "--json"},
+		{"explain", "--list-samples", "--follow"},
+		{"explain", "--sample", "twist-1", "kern.log"},
+		{"explain", "--follow", "kern.log"},
+		{"explain", "--top", "0", "-"},
+		{"explain", "--assume-kernel", "6.1\x1b[31m", "-"},
+		{"explain", "--assume-kernel", "6.1 foo", "-"},
+		{"explain", "--assume-kernel", "0.0.0", "-"},
+		{"explain", "--assume-kernel", "999.999.999", "-"},
+	} {
+		code, out, errOut := runCLI(t, nil, args...)
+		if code != ExitUsage || out != "" || strings.Count(errOut, "\n") != 1 {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q", args, code, out, errOut)
+		}
+		noRawControls(t, "stderr", errOut)
+	}
+}
+
+// TestAssumeKernelValidated: every command with --assume-kernel accepts
+// only a release that parses and that the model covers, and says which;
+// the value is echoed escaped.
+func TestAssumeKernelValidated(t *testing.T) {
+	procRoot, sysRoot := nodetest.SmallMachine(t, t.TempDir())
+	for _, cmd := range [][]string{
+		{"explain", "--sample", "twist-1"},
+		{"top", "--once", "--proc-root", procRoot, "--sys-root", sysRoot},
+		{"inspect", "--proc-root", procRoot, "--sys-root", sysRoot},
+		{"sim", "run", "fig3"},
+	} {
+		for _, v := range []string{"6.1\x1b[31m", "6.1 foo", "0.0.0", "999.999.999", "6.1\u009b"} {
+			code, out, errOut := runCLI(t, nil, append(cmd, "--assume-kernel", v)...)
+			if code != ExitUsage || out != "" || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, "--assume-kernel") {
+				t.Errorf("%v --assume-kernel %q: exit %d, stdout %q, stderr %q", cmd, v, code, out, errOut)
+			}
+			noRawControls(t, "stderr", errOut)
+		}
+		if code, _, errOut := runCLI(t, nil, append(cmd, "--assume-kernel", "5.4.0-1059-azure")...); code != 0 {
+			t.Errorf("%v --assume-kernel 5.4.0-1059-azure: exit %d, %s", cmd, code, errOut)
 		}
 	}
 }
