@@ -419,3 +419,165 @@ func TestAssumeKernelValidated(t *testing.T) {
 		}
 	}
 }
+
+// TestSimBoundedInput: a scenario is read with a bound (4 MiB): /dev/zero
+// and a file past the bound are refused with one line, standard input too.
+func TestSimBoundedInput(t *testing.T) {
+	big := filepath.Join(t.TempDir(), "big.yaml")
+	must(t, os.WriteFile(big, bytes.Repeat([]byte("# padding\n"), 500_000), 0o644))
+	for _, tc := range []struct {
+		args  []string
+		stdin []byte
+	}{
+		{[]string{"sim", "run", "/dev/zero"}, nil},
+		{[]string{"sim", "run", big}, nil},
+		{[]string{"sim", "run", "-"}, bytes.Repeat([]byte("# padding\n"), 500_000)},
+	} {
+		code, out, errOut := runCLI(t, tc.stdin, tc.args...)
+		if code != ExitError || out != "" || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, "larger than 4 MiB") {
+			t.Errorf("%v: exit %d, stderr %q", tc.args, code, errOut)
+		}
+	}
+}
+
+// TestSimRefusesNonsense: conflicting flags and numbers the kernel would
+// refuse or that would overflow are usage errors, never a wrapped value.
+func TestSimRefusesNonsense(t *testing.T) {
+	for _, args := range [][]string{
+		{"sim", "run", "fig3", "--json", "--full"},
+		{"sim", "commit-limit", "--memory", "12GiB", "--ratio", "99999999999"},
+		{"sim", "commit-limit", "--memory", "4EiB", "--swap", "4EiB", "--ratio", "100"},
+		{"sim", "commit-limit", "--memory", "12GiB", "--kbytes", "9223372036854775807"},
+		{"sim", "commit-limit", "--memory", "1e400"},
+		{"sim", "commit-limit", "--memory", "-1GiB"},
+	} {
+		code, out, errOut := runCLI(t, nil, args...)
+		if code != ExitUsage || out != "" || strings.Count(errOut, "\n") != 1 {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q", args, code, out, errOut)
+		}
+	}
+}
+
+// endlessAllocator allocates one byte every nanosecond until --max-steps
+// ends the run: 2,000,000 allocation events.
+const endlessAllocator = `kernel: "6.1"
+node: {memory: 1GiB}
+processes:
+  - name: drip
+    actions:
+      - alloc: {block: 1, every: 1ns, repeat: 0}
+duration: 1h
+`
+
+// TestSimTimelineStreams: the text timeline of 2,000,000 allocations is a
+// handful of lines, each printed as it comes.
+func TestSimTimelineStreams(t *testing.T) {
+	code, out, errOut := runCLI(t, []byte(endlessAllocator), "sim", "run", "-")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if n := strings.Count(out, "\n"); n > 40 {
+		t.Errorf("%d lines of timeline for one run of allocations:\n%s", n, out)
+	}
+}
+
+// memoryPod is a one-container pod manifest with memory requests and
+// limits of req.
+func memoryPod(req string) string {
+	return "kind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: c\n    resources: {requests: {memory: " + req + "}, limits: {memory: " + req + "}}\n"
+}
+
+// TestKubeImpossibleNumbers: quantities the API server refuses, that
+// overflow, or that would keep the parser busy for minutes are refused
+// (exit 3, naming file, line and key); a request larger than the node is
+// an error the kubelet gives (OutOfmemory), never a wrapped
+// oom_score_adj; flag quantities are usage errors.
+func TestKubeImpossibleNumbers(t *testing.T) {
+	for _, tc := range []struct{ q, want string }{
+		{"-1Gi", `oomkit: -:6: spec.containers[0].resources.requests.memory: "-1Gi" is negative`},
+		{"1e400", `oomkit: -:6: spec.containers[0].resources.requests.memory: "1e400" is too large`},
+		{`"9223372036854775808"`, `oomkit: -:6: spec.containers[0].resources.requests.memory: "9223372036854775808" is too large`},
+		{"1e999999999", `oomkit: -:6: spec.containers[0].resources.requests.memory: "1e999999999" is too large`},
+		{"1e-99999999", `oomkit: -:6: spec.containers[0].resources.requests.memory: "1e-99999999" is not a whole number of bytes`},
+		{".inf", `oomkit: -:6: spec.containers[0].resources.requests.memory: ".inf" is not a Kubernetes quantity`},
+	} {
+		code, out, errOut := runCLI(t, []byte(memoryPod(tc.q)), "kube", "-", "--node-memory=16Gi")
+		if code != ExitError || out != "" || !strings.HasPrefix(errOut, tc.want) || strings.Count(errOut, "\n") != 1 {
+			t.Errorf("memory %s: exit %d, stdout %q, stderr %q; want exit 1 and %q", tc.q, code, out, errOut, tc.want)
+		}
+	}
+	// 1Ei is a valid quantity: the pod is read, and refused by the kubelet.
+	code, out, errOut := runCLI(t, []byte(memoryPod("1Ei")), "kube", "-", "--node-memory=16Gi", "--json")
+	if code != exitKubePartial || !strings.Contains(errOut, "the kubelet refuses to admit it (OutOfmemory)") {
+		t.Errorf("1Ei: exit %d, stderr %q", code, errOut)
+	}
+	var row struct {
+		OOMScoreAdj int `json:"oom_score_adj"`
+	}
+	must(t, json.Unmarshal([]byte(strings.SplitN(out, "\n", 2)[0]), &row))
+	if row.OOMScoreAdj < -1000 || row.OOMScoreAdj > 1000 {
+		t.Errorf("1Ei: oom_score_adj %d is outside the kernel's -1000…1000", row.OOMScoreAdj)
+	}
+	for _, args := range [][]string{
+		{"kube", "-", "--node-memory=16Gi", "--usage", "p/c=1e400"},
+		{"kube", "-", "--node-memory=16Gi", "--usage", "p/c=-1Gi"},
+		{"kube", "-", "--node-memory=1e999999999"},
+		{"kube", "-", "--node-memory=16Gi", "--kubernetes-version=1.31", "--single-process-oom-kill"},
+	} {
+		code, _, errOut := runCLI(t, []byte(memoryPod("1Gi")), args...)
+		if code != ExitUsage || strings.Count(errOut, "\n") != 1 {
+			t.Errorf("%v: exit %d, stderr %q; want a usage error", args, code, errOut)
+		}
+	}
+}
+
+// TestKubeDuplicateKeys: a key given twice is refused as kubectl does, at
+// the line of the second.
+func TestKubeDuplicateKeys(t *testing.T) {
+	in := "kind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: c\n    resources:\n      limits: {memory: 1Gi}\n      limits: {memory: 2Gi}\n"
+	code, _, errOut := runCLI(t, []byte(in), "kube", "-", "--node-memory=16Gi")
+	if code != ExitError || !strings.HasPrefix(errOut, `oomkit: -:8: spec.containers[0].resources.limits: key "limits" given twice`) {
+		t.Errorf("exit %d, stderr %q", code, errOut)
+	}
+}
+
+// TestInspectEvictionHardNumbers: --eviction-hard quantities follow the
+// same rule: refused, never taken as 0.
+func TestInspectEvictionHardNumbers(t *testing.T) {
+	procRoot, sysRoot := nodetest.SmallMachine(t, t.TempDir())
+	for _, v := range []string{"memory.available<1e400", "memory.available<-1Gi", "memory.available<1e999999999", "memory.available<200%"} {
+		code, out, errOut := runCLI(t, nil, "inspect", "--proc-root", procRoot, "--sys-root", sysRoot, "--eviction-hard", v)
+		if code != ExitUsage || out != "" || strings.Count(errOut, "\n") != 1 {
+			t.Errorf("%s: exit %d, stderr %q", v, code, errOut)
+		}
+	}
+}
+
+// TestLabVMKernelChecked: lab run --vm --kernel PATH checks PATH before it
+// builds or boots anything.
+func TestLabVMKernelChecked(t *testing.T) {
+	dir := t.TempDir()
+	text := filepath.Join(dir, "notes.txt")
+	must(t, os.WriteFile(text, []byte("not a kernel\n"), 0o644))
+	for _, args := range [][]string{
+		{"lab", "run", "group-kill", "--vm", "--kernel", filepath.Join(dir, "missing")},
+		{"lab", "run", "group-kill", "--vm", "--kernel", text},
+		{"lab", "run", "group-kill", "--vm", "--kernel", dir},
+		{"lab", "run", "group-kill", "--vm", "--kernel", text, "--kernel-package", "linux-image-cloud-amd64"},
+		{"lab", "run", "group-kill", "--kernel", text},
+	} {
+		code, out, errOut := runCLI(t, nil, args...)
+		if code != ExitUsage || out != "" || strings.Count(errOut, "\n") != 1 {
+			t.Errorf("%v: exit %d, stderr %q", args, code, errOut)
+		}
+	}
+}
+
+// TestAllocDirNeedsFileMode: --dir with a mode that does not use it is a
+// usage error.
+func TestAllocDirNeedsFileMode(t *testing.T) {
+	code, _, errOut := runCLI(t, nil, "alloc", "--block", "1MiB", "--max", "1MiB", "--mode", "mmap", "--dir", t.TempDir())
+	if code != ExitUsage || !strings.Contains(errOut, "--dir is where --mode file puts its file") {
+		t.Errorf("exit %d, stderr %q", code, errOut)
+	}
+}

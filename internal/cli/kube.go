@@ -229,6 +229,10 @@ func resolveKube(cmd *cobra.Command, cfg kubeConfig) (kubeAssumptions, error) {
 		return as, usageError("--runtime %q: want containerd, cri-o or docker", cfg.runtime)
 	}
 	if cmd.Flags().Changed("single-process-oom-kill") {
+		if !v.AtLeast(32) {
+			// KubeletConfiguration.singleProcessOOMKill came in 1.32 (PR #126096).
+			return as, usageError("--single-process-oom-kill: the kubelet has this setting since 1.32, and --kubernetes-version is %s (leave the flag out, or give 1.32 or later)", v)
+		}
 		b := cfg.singleProcess
 		as.opt.SingleProcessOOMKill = &b
 	}

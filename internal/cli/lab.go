@@ -138,6 +138,15 @@ Exit status:
 			if (kernel != "" || kernelPkg != "") && !inVM {
 				return usageError("--kernel and --kernel-package choose the VM's kernel: add --vm")
 			}
+			if kernel != "" && kernelPkg != "" {
+				return usageError("give --kernel or --kernel-package, not both: each names the VM's kernel")
+			}
+			if kernel != "" {
+				// Checked before anything is built or fetched.
+				if err := vm.CheckKernelImage(kernel); err != nil {
+					return usageError("--kernel: %v", err)
+				}
+			}
 			cfg := lab.Config{Keep: keep, Log: s.err}
 			if limit != "" {
 				n, err := bytesize.Parse(limit)
