@@ -349,8 +349,8 @@ func TestExplainUTF16(t *testing.T) {
 	log := twist1(t)
 	_, want, _ := runCLI(t, log, "explain", "--json", "-")
 	for name, in := range map[string][]byte{
-		"UTF-16LE": utf16(string(log), false),
-		"UTF-16BE": utf16(string(log), true),
+		"UTF-16LE":  utf16(string(log), false),
+		"UTF-16BE":  utf16(string(log), true),
 		"UTF-8 BOM": append([]byte("\ufeff"), log...),
 	} {
 		code, got, errOut := runCLI(t, in, "explain", "--json", "-")
@@ -579,5 +579,20 @@ func TestAllocDirNeedsFileMode(t *testing.T) {
 	code, _, errOut := runCLI(t, nil, "alloc", "--block", "1MiB", "--max", "1MiB", "--mode", "mmap", "--dir", t.TempDir())
 	if code != ExitUsage || !strings.Contains(errOut, "--dir is where --mode file puts its file") {
 		t.Errorf("exit %d, stderr %q", code, errOut)
+	}
+}
+
+// TestCgroupIsAFile: --cgroup naming a file in a cgroup (memory.max,
+// cgroup.procs) is an error that names the directory to give, not "no
+// limit at any level".
+func TestCgroupIsAFile(t *testing.T) {
+	procRoot, sysRoot := nodetest.SmallMachine(t, t.TempDir())
+	file := nodetest.SmallContainer + "/memory.limit_in_bytes"
+	for _, cmd := range [][]string{{"inspect"}, {"top", "--once"}, {"top", "--json"}} {
+		args := append(cmd, "--proc-root", procRoot, "--sys-root", sysRoot, "--cgroup", file)
+		code, out, errOut := runCLI(t, nil, args...)
+		if code != ExitError || out != "" || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, "is a file, not a cgroup") || !strings.Contains(errOut, nodetest.SmallContainer+"\n") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q", cmd, code, out, errOut)
+		}
 	}
 }

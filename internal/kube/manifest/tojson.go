@@ -42,9 +42,25 @@ func toJSON(doc []byte, src kube.Source) ([]byte, error) {
 type converter struct {
 	src kube.Source
 	out bytes.Buffer
-	// budget bounds the output: aliases can make a small document expand
-	// without limit (the "billion laughs").
+	// budget bounds the output and the keys merge keys visit: aliases can
+	// make a small document expand without limit (the "billion laughs").
 	budget int
+	merged int
+	// open are the anchored nodes being written: an alias to one of them
+	// (inside the value it names) would never end.
+	open map[*yaml.Node]bool
+}
+
+// enter marks n as being written, failing if it already is.
+func (c *converter) enter(alias *yaml.Node, n *yaml.Node, path string) error {
+	if c.open[n] {
+		return c.fail(alias, path, "alias *%s inside the value it names: it never ends", alias.Value)
+	}
+	if c.open == nil {
+		c.open = map[*yaml.Node]bool{}
+	}
+	c.open[n] = true
+	return nil
 }
 
 // errAliasBomb ends a conversion whose aliases expand past the budget.
@@ -69,6 +85,10 @@ func (c *converter) node(n *yaml.Node, path string, checked bool) error {
 		if c.out.Len() > c.budget {
 			return c.fail(n, path, "%v (write the values out)", errAliasBomb)
 		}
+		if err := c.enter(n, n.Alias, path); err != nil {
+			return err
+		}
+		defer delete(c.open, n.Alias)
 		return c.node(n.Alias, path, checked)
 	case yaml.SequenceNode:
 		c.out.WriteByte('[')
@@ -91,7 +111,13 @@ func (c *converter) node(n *yaml.Node, path string, checked bool) error {
 // mapping writes a mapping, refusing a key given twice, and checks the
 // quantities of a resource list.
 func (c *converter) mapping(n *yaml.Node, path string, checked bool) error {
-	pairs, err := c.pairs(n, path, 0)
+	var merged []*yaml.Node
+	defer func() {
+		for _, m := range merged {
+			delete(c.open, m)
+		}
+	}()
+	pairs, err := c.pairs(n, path, 0, &merged)
 	if err != nil {
 		return err
 	}
@@ -115,8 +141,13 @@ func (c *converter) mapping(n *yaml.Node, path string, checked bool) error {
 		if path != "" {
 			field = path + "." + p.key
 		}
-		if quantities {
+		switch {
+		case quantities:
 			if err := c.quantity(p.value, field, p.key); err != nil {
+				return err
+			}
+		case checked && p.key == "sizeLimit": // an emptyDir's
+			if err := c.quantity(p.value, field, ""); err != nil {
 				return err
 			}
 		}
@@ -136,7 +167,10 @@ type pair struct {
 // pairs lists a mapping's keys and values in order, with the keys of
 // merge keys ("<<: *defaults") where the mapping does not set them
 // itself; a key the mapping sets twice is an error, as in kubectl.
-func (c *converter) pairs(n *yaml.Node, path string, depth int) ([]pair, error) {
+// The mappings merged are added to *entered and stay open (c.enter)
+// until the caller has written the values: a value may hold an alias to
+// the mapping it came from.
+func (c *converter) pairs(n *yaml.Node, path string, depth int, entered *[]*yaml.Node) ([]pair, error) {
 	if depth > 100 {
 		return nil, c.fail(n, path, "merge keys nested more than 100 deep")
 	}
@@ -145,8 +179,16 @@ func (c *converter) pairs(n *yaml.Node, path string, depth int) ([]pair, error) 
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		if k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge" {
-			for _, m := range mergeSources(v) {
-				ps, err := c.pairs(m, path, depth+1)
+			for _, m := range mergeSources(v, 0) {
+				c.merged += len(m.Content)
+				if c.merged > c.budget {
+					return nil, c.fail(k, path, "%v (write the values out)", errAliasBomb)
+				}
+				if err := c.enter(v, m, path); err != nil {
+					return nil, err
+				}
+				*entered = append(*entered, m)
+				ps, err := c.pairs(m, path, depth+1, entered)
 				if err != nil {
 					return nil, err
 				}
@@ -172,18 +214,22 @@ func (c *converter) pairs(n *yaml.Node, path string, depth int) ([]pair, error) 
 	return own, nil
 }
 
-// mergeSources are the mappings a merge key's value names.
-func mergeSources(v *yaml.Node) []*yaml.Node {
-	for v.Kind == yaml.AliasNode {
+// mergeSources are the mappings a merge key's value names (a mapping, an
+// alias to one, or a list of those; YAML's merge key type).
+func mergeSources(v *yaml.Node, depth int) []*yaml.Node {
+	if v.Kind == yaml.AliasNode {
 		v = v.Alias
 	}
 	switch v.Kind {
 	case yaml.MappingNode:
 		return []*yaml.Node{v}
 	case yaml.SequenceNode:
+		if depth > 0 {
+			return nil // a list inside the list: not a merge source
+		}
 		var ms []*yaml.Node
 		for _, e := range v.Content {
-			ms = append(ms, mergeSources(e)...)
+			ms = append(ms, mergeSources(e, depth+1)...)
 		}
 		return ms
 	}
@@ -207,7 +253,7 @@ func isResourceList(path string) bool {
 	switch last {
 	case "limits", "requests":
 		return strings.HasSuffix(path[:max(i, 0)], "resources")
-	case "overhead":
+	case "overhead", "allocatedResources":
 		return true
 	case "default", "defaultRequest", "max", "min", "maxLimitRequestRatio":
 		return strings.Contains(path, "limits[")
