@@ -596,3 +596,33 @@ func TestCgroupIsAFile(t *testing.T) {
 		}
 	}
 }
+
+// TestExplainImpossibleNumbers: overflowing or negative sizes, an
+// oom_score_adj out of the kernel's range and a PID past 64 bits become a
+// warning on the event and a null field; the rest is still explained and
+// nothing prints a negative size.
+func TestExplainImpossibleNumbers(t *testing.T) {
+	log := string(twist1(t))
+	for _, tc := range []struct{ from, to, warning string }{
+		{"limit 1048576kB,", "limit 9223372036854775807kB,", "memcg limit 9223372036854775807 kB is out of range"},
+		{"memory: usage 1048576kB", "memory: usage -1048576kB", "memcg usage -1048576 kB is out of range"},
+		{"oom_score_adj=-997\n", "oom_score_adj=-5000\n", "the trigger's oom_score_adj -5000 is out of range"},
+		{"anon-rss:148368kB", "anon-rss:99999999999999999999kB", "victim 14300's anon-rss 9223372036854775807 kB is out of range"},
+		{"PID: 14300 Comm", "PID: 99999999999999999999 Comm", "line 2: stack dump banner with a PID out of range"},
+	} {
+		in := strings.Replace(log, tc.from, tc.to, 1)
+		if in == log {
+			t.Fatalf("%q not in the sample", tc.from)
+		}
+		code, out, errOut := runCLI(t, []byte(in), "explain", "-")
+		if code != 0 || !strings.Contains(out, "warning    "+tc.warning) || !strings.Contains(out, "model      predicts") {
+			t.Errorf("%s: exit %d, stderr %q, output:\n%s", tc.to, code, errOut, out)
+		}
+		if regexp.MustCompile(`[−-][0-9.]+ (B|KiB|MiB|GiB|TiB|PiB|EiB)\b`).MatchString(out) {
+			t.Errorf("%s: a negative size in:\n%s", tc.to, out)
+		}
+		if strings.Contains(tc.to, "PID") && !strings.Contains(out, "kernel     5.4.0-1059-azure") {
+			t.Errorf("%s: the kernel version is lost:\n%s", tc.to, out)
+		}
+	}
+}
