@@ -12,6 +12,8 @@ import (
 	"testing"
 	utf16pkg "unicode/utf16"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/oomkit/oomkit/internal/lab"
 	"github.com/oomkit/oomkit/internal/node/nodetest"
 )
@@ -624,5 +626,36 @@ func TestExplainImpossibleNumbers(t *testing.T) {
 		if strings.Contains(tc.to, "PID") && !strings.Contains(out, "kernel     5.4.0-1059-azure") {
 			t.Errorf("%s: the kernel version is lost:\n%s", tc.to, out)
 		}
+	}
+}
+
+// TestProcRootEndlessAndBlockingFiles: under --proc-root a process whose
+// files are a link to /dev/zero or a FIFO is read in bounded memory and
+// without blocking: the commands finish, and the process is left out or
+// shown with what could be read.
+func TestProcRootEndlessAndBlockingFiles(t *testing.T) {
+	procRoot, sysRoot := nodetest.SmallMachine(t, t.TempDir())
+	status := filepath.Join(procRoot, "400", "status")
+	must(t, os.Remove(status))
+	must(t, os.Symlink("/dev/zero", status))
+	for _, f := range []string{"comm", "smaps", "cmdline"} {
+		p := filepath.Join(procRoot, "600", f)
+		must(t, os.Remove(p))
+		must(t, unix.Mkfifo(p, 0o644))
+	}
+	meminfo := filepath.Join(procRoot, "meminfo")
+	for _, args := range [][]string{{"top", "--once"}, {"top", "--json"}, {"inspect"}, {"inspect", "--pid", "600"}, {"inspect", "--all-cgroups"}} {
+		code, _, errOut := runCLI(t, nil, append(args, "--proc-root", procRoot, "--sys-root", sysRoot)...)
+		if code != 0 && code != ExitError {
+			t.Errorf("%v: exit %d, stderr %q", args, code, errOut)
+		}
+		noRawControls(t, "stderr", errOut)
+	}
+	// A machine-wide file that is endless is an error that names it.
+	must(t, os.Remove(meminfo))
+	must(t, os.Symlink("/dev/zero", meminfo))
+	code, _, errOut := runCLI(t, nil, "inspect", "--proc-root", procRoot, "--sys-root", sysRoot)
+	if code != ExitError || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, "meminfo") {
+		t.Errorf("meminfo → /dev/zero: exit %d, stderr %q", code, errOut)
 	}
 }

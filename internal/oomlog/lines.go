@@ -71,7 +71,6 @@ func parseKB(s string) *int64 {
 	return &n
 }
 
-
 const invokedSep = " invoked oom-killer: "
 
 // invokedCut is as much of invokedSep as a header cut short must still
