@@ -263,6 +263,22 @@ func isBlankYAML(doc []byte) bool {
 // first line that is not blank or a comment.
 func readDocument(doc []byte, src kube.Source, m *Manifests) {
 	obj := kube.Source{File: src.File, Line: src.Line + leadingBlankLines(doc)}
+	if trimmed := bytes.TrimSpace(doc); len(trimmed) > 0 && trimmed[0] == '{' && json.Valid(trimmed) {
+		// JSON (kubectl -o json) is read as it is, checked by streaming
+		// its tokens; JSON that is not valid goes to the YAML reader,
+		// which names the line.
+		if err := checkJSON(trimmed, obj); err != nil {
+			m.Errors = append(m.Errors, err)
+			return
+		}
+		var env envelope
+		if err := json.Unmarshal(trimmed, &env); err != nil {
+			m.Errors = append(m.Errors, decodeError(trimmed, obj, "", "", err))
+			return
+		}
+		readEnvelope(trimmed, &env, obj, "", m)
+		return
+	}
 	j, err := toJSON(doc, src)
 	if err != nil {
 		m.Errors = append(m.Errors, err)

@@ -332,3 +332,177 @@ func writeString(b *bytes.Buffer, s string) {
 	j, _ := json.Marshal(s)
 	b.Write(j)
 }
+
+// checkJSON checks a JSON document for what toJSON refuses in YAML (a key
+// given twice, a bad quantity in an object oomkit reads) by streaming its
+// tokens: a `kubectl get -o json` List of thousands of pods is read by
+// encoding/json directly, without a yaml.Node tree of it. It returns nil
+// for text that is not valid JSON (the YAML reader then names the line).
+func checkJSON(doc []byte, src kube.Source) error {
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	dec.UseNumber()
+	j := jsonChecker{doc: doc, src: src, dec: dec}
+	err := j.value("", 0)
+	var ie *InputError
+	if errors.As(err, &ie) {
+		return err
+	}
+	return nil
+}
+
+type jsonChecker struct {
+	doc []byte
+	src kube.Source
+	dec *json.Decoder
+}
+
+// objectScope is an object with a kind of its own (the document, or a
+// List's item): quantity errors found in it count only if its kind is
+// one oomkit reads, and its kind may come after them (kubectl prints
+// "items" before "kind").
+type objectScope struct {
+	kind string
+	bad  error // the first bad quantity in it
+}
+
+func (j *jsonChecker) fail(off int64, path, format string, args ...any) error {
+	line := j.src.Line + bytes.Count(j.doc[:min(int(off), len(j.doc))], []byte("\n"))
+	return &InputError{Source: kube.Source{File: j.src.File, Line: line}, Field: path, Msg: fmt.Sprintf(format, args...)}
+}
+
+// value reads one value at path; scope is the object scope it is in.
+func (j *jsonChecker) value(path string, depth int) error {
+	return j.read(path, depth, nil, false)
+}
+
+func (j *jsonChecker) read(path string, depth int, scope *objectScope, quantities bool) error {
+	tok, err := j.dec.Token()
+	if err != nil {
+		return err
+	}
+	d, ok := tok.(json.Delim)
+	if !ok {
+		return nil // a scalar
+	}
+	if d == '[' {
+		for i := 0; j.dec.More(); i++ {
+			item := fmt.Sprintf("%s[%d]", path, i)
+			s := scope
+			if path == "items" || strings.HasSuffix(path, ".items") {
+				s = nil // a List's items are objects of their own
+			}
+			if err := j.read(item, depth+1, s, false); err != nil {
+				return err
+			}
+		}
+		_, err := j.dec.Token()
+		return err
+	}
+	own := scope == nil
+	if own {
+		scope = &objectScope{}
+	}
+	seen := map[string]bool{}
+	for j.dec.More() {
+		koff := j.dec.InputOffset()
+		kt, err := j.dec.Token()
+		if err != nil {
+			return err
+		}
+		key, _ := kt.(string)
+		field := joinPath(path, key)
+		if seen[key] {
+			return j.fail(koff, field, "key %q given twice in one object: kubectl refuses this; keep one", key)
+		}
+		seen[key] = true
+		if quantities || key == "sizeLimit" {
+			voff := j.dec.InputOffset()
+			vt, err := j.dec.Token()
+			if err != nil {
+				return err
+			}
+			if err := j.quantity(vt, voff, field, key, quantities); err != nil && scope.bad == nil {
+				scope.bad = err
+			}
+			if d, ok := vt.(json.Delim); ok && (d == '{' || d == '[') {
+				if err := j.skip(); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if key == "kind" && own {
+			// Peek at the kind without losing the token.
+			kt, err := j.dec.Token()
+			if err != nil {
+				return err
+			}
+			if s, ok := kt.(string); ok {
+				scope.kind = s
+			} else if d, ok := kt.(json.Delim); ok && (d == '{' || d == '[') {
+				if err := j.skip(); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if err := j.read(field, depth+1, scope, isResourceList(field)); err != nil {
+			return err
+		}
+	}
+	if _, err := j.dec.Token(); err != nil {
+		return err
+	}
+	if own && scope.bad != nil {
+		if _, pods := podSpecPath[scope.kind]; pods || scope.kind == "LimitRange" {
+			return scope.bad
+		}
+	}
+	return nil
+}
+
+// skip reads the rest of an object or array whose opening token was read.
+func (j *jsonChecker) skip() error {
+	for n := 1; n > 0; {
+		t, err := j.dec.Token()
+		if err != nil {
+			return err
+		}
+		if d, ok := t.(json.Delim); ok {
+			if d == '{' || d == '[' {
+				n++
+			} else {
+				n--
+			}
+		}
+	}
+	return nil
+}
+
+// quantity checks one entry of a resource list (inList) or a sizeLimit.
+func (j *jsonChecker) quantity(t json.Token, off int64, field, resource string, inList bool) error {
+	var s string
+	switch v := t.(type) {
+	case string:
+		s = v
+	case json.Number:
+		s = v.String()
+	default:
+		return nil // the typed decode names a wrong type
+	}
+	var err error
+	if inList && (resource == "memory" || resource == "ephemeral-storage" || strings.HasPrefix(resource, "hugepages-")) {
+		_, err = bytesize.ParseQuantity(s)
+	} else {
+		err = bytesize.CheckQuantity(s)
+	}
+	if err != nil {
+		// The offset is before the value's leading separator: name the
+		// value's own line.
+		for int(off) < len(j.doc) && (j.doc[off] == ':' || j.doc[off] == ' ' || j.doc[off] == '\n' || j.doc[off] == '\t' || j.doc[off] == '\r') {
+			off++
+		}
+		return j.fail(off, field, "%v", err)
+	}
+	return nil
+}
