@@ -3,11 +3,15 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	utf16pkg "unicode/utf16"
@@ -657,5 +661,102 @@ func TestProcRootEndlessAndBlockingFiles(t *testing.T) {
 	code, _, errOut := runCLI(t, nil, "inspect", "--proc-root", procRoot, "--sys-root", sysRoot)
 	if code != ExitError || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, "meminfo") {
 		t.Errorf("meminfo → /dev/zero: exit %d, stderr %q", code, errOut)
+	}
+}
+
+// peakRSS runs oomkit args in a child process (TestExplainHelperProcess)
+// with stdin from the file in (or /dev/null) and returns its exit code and
+// the peak resident memory the kernel counted for it (VmHWM of
+// /proc/PID/status, read by the child as it ends), in bytes.
+func peakRSS(t *testing.T, in string, args ...string) (code int, peak int64) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestExplainHelperProcess$")
+	peakFile := filepath.Join(t.TempDir(), "status")
+	cmd.Env = append(os.Environ(), "OOMKIT_EXPLAIN_HELPER="+strings.Join(args, "\x1f"), "OOMKIT_PEAK_FILE="+peakFile)
+	if in != "" {
+		f, err := os.Open(in)
+		must(t, err)
+		defer f.Close()
+		cmd.Stdin = f
+	}
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatalf("%v: %v", args, err)
+	}
+	st, err := os.ReadFile(peakFile)
+	must(t, err)
+	var kb int64
+	for _, l := range strings.Split(string(st), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			kb, err = strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			must(t, err)
+		}
+	}
+	if kb == 0 {
+		t.Fatalf("no VmHWM in the child's status: %s", st)
+	}
+	return cmd.ProcessState.ExitCode(), kb * 1024
+}
+
+// TestMemoryBounds holds the memory bound of each command over inputs
+// that used to grow without limit (BENCHMARKS.md, issue 15): the peak
+// resident memory of the whole process, as the kernel counts it.
+func TestMemoryBounds(t *testing.T) {
+	dir := t.TempDir()
+	drip := filepath.Join(dir, "drip.yaml")
+	must(t, os.WriteFile(drip, []byte(endlessAllocator), 0o644))
+	// 64 MiB of OOM reports on standard input.
+	reports := filepath.Join(dir, "reports.log")
+	one := twist1(t)
+	must(t, os.WriteFile(reports, bytes.Repeat(one, 64<<20/len(one)), 0o644))
+	// An 8 MiB kubectl-get-style List of pods, JSON and YAML.
+	var list bytes.Buffer
+	list.WriteString(`{"apiVersion":"v1","kind":"List","items":[`)
+	for i := 0; list.Len() < 8<<20; i++ {
+		if i > 0 {
+			list.WriteByte(',')
+		}
+		fmt.Fprintf(&list, `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p%d","namespace":"ns","annotations":{"a":%q}},"spec":{"containers":[{"name":"c","image":"busybox","env":[{"name":"E","value":%q}],"resources":{"requests":{"memory":"100Mi","cpu":"100m"},"limits":{"memory":"200Mi"}}}]}}`,
+			i, strings.Repeat("b", 400), strings.Repeat("v", 200))
+	}
+	list.WriteString("]}\n")
+	listJSON := filepath.Join(dir, "list.json")
+	must(t, os.WriteFile(listJSON, list.Bytes(), 0o644))
+	const MiB = 1 << 20
+	for _, tc := range []struct {
+		name  string
+		in    string
+		args  []string
+		code  int
+		bound int64
+	}{
+		// 2,000,000 events (the default --max-steps) stream out.
+		{"sim text", "", []string{"sim", "run", drip}, 0, 256 * MiB},
+		{"sim json", "", []string{"sim", "run", drip, "--json"}, 0, 256 * MiB},
+		// Refused at the 4 MiB bound.
+		{"sim /dev/zero", "", []string{"sim", "run", "/dev/zero"}, 1, 96 * MiB},
+		{"sim stdin /dev/zero", "/dev/zero", []string{"sim", "run", "-"}, 1, 96 * MiB},
+		// Reports are explained one by one: flat in the input's length.
+		{"explain 64 MiB", reports, []string{"explain", "-"}, 0, 128 * MiB},
+		{"explain 64 MiB json", reports, []string{"explain", "--json", "-"}, 0, 128 * MiB},
+		// Refused at the 256 MiB bound (io.ReadAll's last doubling: about
+		// 2.4 times the bound).
+		{"kube /dev/zero", "/dev/zero", []string{"kube", "-", "--node-memory=16Gi"}, 1, 768 * MiB},
+		// About 20 times the input.
+		{"kube 8 MiB JSON List", "", []string{"kube", listJSON, "--node-memory=64Gi", "--json"}, 0, 24 * 8 * MiB},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, peak := peakRSS(t, tc.in, tc.args...)
+			if code != tc.code {
+				t.Errorf("exit %d, want %d", code, tc.code)
+			}
+			if peak > tc.bound {
+				t.Errorf("peak resident memory %d MiB, bound %d MiB", peak/MiB, tc.bound/MiB)
+			}
+			t.Logf("peak %d MiB (bound %d MiB)", peak/MiB, tc.bound/MiB)
+		})
 	}
 }
