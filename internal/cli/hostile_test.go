@@ -14,10 +14,12 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 	utf16pkg "unicode/utf16"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/oomkit/oomkit/internal/agent/k8s"
 	"github.com/oomkit/oomkit/internal/lab"
 	"github.com/oomkit/oomkit/internal/node/nodetest"
 )
@@ -758,5 +760,21 @@ func TestMemoryBounds(t *testing.T) {
 			}
 			t.Logf("peak %d MiB (bound %d MiB)", peak/MiB, tc.bound/MiB)
 		})
+	}
+}
+
+// TestEscapesEvents: an Event's fields are anyone's to write (any client
+// with create on events): the table shows them escaped.
+func TestEscapesEvents(t *testing.T) {
+	str := func(s string) *string { return &s }
+	evs := []k8s.KillEvent{{LastTime: "2026-01-01T00:00:00Z", Kills: 1, Kind: "Pod", Namespace: str("n\u009b1m"),
+		Pod: str("p\x1b[2J"), Container: str("c\a"), Node: str("node\x1b]0;x\x07"), VictimRole: "main\x1b[31m", Why: hostileComm}}
+	var b bytes.Buffer
+	must(t, writeEventsTable(&b, evs, true, time.Date(2026, 1, 1, 0, 1, 0, 0, time.UTC)))
+	noRawControls(t, "events", b.String())
+	for _, want := range []string{`n\u009b1m`, `pod/p\x1b[2J`, `c\x07`, hostileShown} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("%s not shown: %s", want, b.String())
+		}
 	}
 }
