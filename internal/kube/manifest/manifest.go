@@ -310,7 +310,7 @@ func leadingBlankLines(doc []byte) int {
 }
 
 // yamlError rebases the parser's "line N" on the document's first line.
-func yamlError(err error, src kube.Source) error {
+func yamlError(err error, src kube.Source, doc []byte) error {
 	msg := err.Error()
 	msg = strings.TrimPrefix(msg, "error converting YAML to JSON: ")
 	msg = strings.TrimPrefix(msg, "yaml: ")
@@ -328,7 +328,29 @@ func yamlError(err error, src kube.Source) error {
 			}
 		}
 	}
-	return &InputError{Source: kube.Source{File: src.File, Line: line}, Msg: "malformed YAML: " + msg + " (check indentation and quoting)"}
+	ie := &InputError{Source: kube.Source{File: src.File, Line: line}, Msg: "malformed YAML: " + msg + " (check indentation and quoting)"}
+	if strings.Contains(msg, "max depth") {
+		// The parser names no key: the line where the nesting starts
+		// usually does ("  key: [[[[…").
+		ie.Field = keyOnLine(doc, line-src.Line)
+		ie.Msg = "nested deeper than any manifest: " + msg
+	}
+	return ie
+}
+
+// keyOnLine returns the mapping key that line i (0-based) of doc starts
+// with, or "".
+func keyOnLine(doc []byte, i int) string {
+	lines := bytes.SplitN(doc, []byte("\n"), i+2)
+	if i < 0 || i >= len(lines) {
+		return ""
+	}
+	l := strings.TrimLeft(string(lines[i]), " \t-")
+	k, _, ok := strings.Cut(l, ":")
+	if !ok || strings.ContainsAny(k, "[]{},#\"'") || len(k) > 253 {
+		return ""
+	}
+	return strings.TrimSpace(k)
 }
 
 // envelope is enough of an object to dispatch on, and a List's items.

@@ -212,3 +212,15 @@ func FuzzReadManifests(f *testing.F) {
 		kube.Analyze(m.Workloads, m.LimitRanges, kube.Options{NodeMemoryBytes: 8 * kube.GiB, Version: kube.Newest, CgroupVersion: 2, Runtime: kube.RuntimeContainerd})
 	})
 }
+
+// TestDepthNamesLineAndKey: nesting past the parser's depth limit is
+// refused at the line and key where it starts.
+func TestDepthNamesLineAndKey(t *testing.T) {
+	deep := "kind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: c\n    command: " + strings.Repeat("[", 20000) + strings.Repeat("]", 20000) + "\n"
+	var m Manifests
+	ReadManifests(strings.NewReader(deep), "in.yaml", &m)
+	want := []string{"error in.yaml:6: command: nested deeper than any manifest: exceeded max depth of 10000"}
+	if diff := cmp.Diff(want, summary(&m)); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}

@@ -26,7 +26,7 @@ import (
 func toJSON(doc []byte, src kube.Source) ([]byte, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(doc, &root); err != nil {
-		return nil, yamlError(err, src)
+		return nil, yamlError(err, src, doc)
 	}
 	if root.Kind == 0 { // empty document
 		return []byte("null"), nil
