@@ -778,3 +778,25 @@ func TestEscapesEvents(t *testing.T) {
 		}
 	}
 }
+
+// TestEscapesSim: a scenario's names and description are shown escaped
+// in the header, the timeline and the summary table; JSON keeps them.
+func TestEscapesSim(t *testing.T) {
+	scenario := "name: \"evil\\e[2J\"\ndescription: \"d\\x9b1m\"\nkernel: \"6.1\"\nnode: {memory: 1GiB}\n" +
+		"processes:\n  - name: \"p\\e[31m\"\n    actions:\n      - alloc: {block: 2GiB, touch: 100%}\n"
+	code, out, errOut := runCLI(t, []byte(scenario), "sim", "run", "-")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	noRawControls(t, "sim", out)
+	for _, want := range []string{`evil\x1b[2J: kernel 6.1`, `d\u009b1m`, `p\x1b[31m[1000]`, "  p\\x1b[31m  1000"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("%s not shown:\n%s", want, out)
+		}
+	}
+	code, out, _ = runCLI(t, []byte(scenario), "sim", "run", "-", "--json")
+	noRawControls(t, "sim --json", out)
+	if code != 0 || !strings.Contains(out, `"process":"p\u001b[31m"`) {
+		t.Errorf("exit %d, JSON does not keep the name: %s", code, out)
+	}
+}
