@@ -30,7 +30,8 @@ func ParseModelled(s string) (Version, error) {
 		return Version{}, fmt.Errorf("kernel version %.64q… is longer than any kernel release (%d characters)", s, maxReleaseLen)
 	}
 	if i := strings.IndexFunc(s, func(r rune) bool {
-		return !(r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || strings.ContainsRune(".-_+~", r))
+		ok := r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || strings.ContainsRune(".-_+~", r)
+		return !ok
 	}); i >= 0 {
 		return Version{}, fmt.Errorf("kernel version %q: %q is not part of a kernel release (want e.g. 6.1.0 or 5.4.0-1059-azure, as uname -r prints)", s, s[i:i+1])
 	}
