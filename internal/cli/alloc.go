@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"strings"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/oomkit/oomkit/internal/alloc"
 	"github.com/oomkit/oomkit/internal/bytesize"
+	"github.com/oomkit/oomkit/internal/render"
 )
 
 // Exit codes of oomkit alloc (documented in its --help and docs/alloc.md).
@@ -170,14 +170,14 @@ func runAlloc(s *streams, cfg alloc.Config, asJSON bool) error {
 		case asJSON:
 			_ = enc.Encode(r)
 		case r.Event == "block" && live:
-			fmt.Fprintf(s.out, "\r\033[K%s", allocLine(r))
+			fmt.Fprintf(s.out, "\r\033[K%s", render.AllocLine(r))
 		case r.Event == "block":
-			fmt.Fprintln(s.out, allocLine(r))
+			fmt.Fprintln(s.out, render.AllocLine(r))
 		default:
 			if live && r.Blocks > 0 {
 				fmt.Fprintln(s.out) // keep the last progress line above the summary
 			}
-			writeAllocSummary(s.out, r, cfg)
+			render.AllocSummary(s.out, r, cfg)
 		}
 	})
 	switch *final.StopReason {
@@ -194,61 +194,6 @@ func runAlloc(s *streams, cfg alloc.Config, asJSON bool) error {
 		return silentExit{128 + int(syscall.SIGINT)}
 	}
 	return fmt.Errorf("%s", strings.TrimSpace(allocDeref(final.Error)))
-}
-
-// allocLine is the progress line of one block.
-func allocLine(r alloc.Record) string {
-	return fmt.Sprintf("block %d: allocated %s, touched %s, rss %s, commit %s, Committed_AS %s / %s, cgroup %s / %s",
-		r.Blocks, bytesize.Format(r.AllocatedBytes), bytesize.Format(r.TouchedBytes),
-		allocSize(r.RSSBytes), allocSize(r.CommitBytes), allocSize(r.CommittedASBytes), allocSize(r.CommitLimitBytes),
-		allocSize(r.CgroupUsageBytes), allocLimit(r.CgroupLimitBytes))
-}
-
-func allocSize(p *int64) string {
-	if p == nil {
-		return "?"
-	}
-	return bytesize.Format(*p)
-}
-
-func allocLimit(p *int64) string {
-	if p == nil {
-		return "no limit"
-	}
-	return bytesize.Format(*p)
-}
-
-// writeAllocSummary prints why the run stopped (or that it is holding).
-func writeAllocSummary(w io.Writer, r alloc.Record, cfg alloc.Config) {
-	totals := fmt.Sprintf("%d blocks, %s allocated, %s touched, rss %s", r.Blocks,
-		bytesize.Format(r.AllocatedBytes), bytesize.Format(r.TouchedBytes), allocSize(r.RSSBytes))
-	switch *r.StopReason {
-	case alloc.StopMax:
-		if r.Event == "hold" {
-			fmt.Fprintf(w, "reached --max %s (%s); holding it until Ctrl-C or SIGTERM\n", bytesize.Format(cfg.MaxBytes), totals)
-			return
-		}
-		fmt.Fprintf(w, "stopped: reached --max %s (%s)\n", bytesize.Format(cfg.MaxBytes), totals)
-	case alloc.StopENOMEM:
-		mode := "?"
-		if r.OvercommitMode != nil {
-			mode = alloc.OvercommitModeName(*r.OvercommitMode)
-		}
-		fmt.Fprintf(w, "stopped: the kernel refused block %d (%s)\n", r.Blocks+1, allocDeref(r.Error))
-		fmt.Fprintf(w, "  Committed_AS %s, CommitLimit %s, vm.overcommit_memory = %s\n",
-			allocSize(r.CommittedASBytes), allocSize(r.CommitLimitBytes), mode)
-		if r.OvercommitMode != nil && *r.OvercommitMode != 2 {
-			fmt.Fprintln(w, "  (CommitLimit is enforced only in mode 2: here the request itself exceeded RAM + swap, or a limit on this process refused it, e.g. ulimit -v)")
-		}
-		fmt.Fprintf(w, "  so far: %s\n", totals)
-	case alloc.StopRuntime:
-		fmt.Fprintf(w, "stopped: the Go runtime refused block %d (%s)\n  so far: %s\n", r.Blocks+1, allocDeref(r.Error), totals)
-	case alloc.StopSignal:
-		fmt.Fprintf(w, "stopped by %s: %s, cgroup %s / %s\n", allocDeref(r.Signal), totals,
-			allocSize(r.CgroupUsageBytes), allocLimit(r.CgroupLimitBytes))
-	default:
-		fmt.Fprintf(w, "stopped by an error after %s\n", totals)
-	}
 }
 
 func allocDeref(p *string) string {

@@ -22,6 +22,7 @@ import (
 	"github.com/oomkit/oomkit/internal/agent/k8s"
 	"github.com/oomkit/oomkit/internal/lab"
 	"github.com/oomkit/oomkit/internal/node/nodetest"
+	"github.com/oomkit/oomkit/internal/render"
 )
 
 // The tests of issue 15: hostile and careless input, class by class,
@@ -235,8 +236,8 @@ func TestEscapesAgentLog(t *testing.T) {
 func TestEscapesLab(t *testing.T) {
 	skipped := "no \x1b[2J cgroup"
 	var b bytes.Buffer
-	writeLabResult(&b, lab.Result{Scenario: "s\u009b", Summary: hostileComm, Checks: []lab.Check{{Name: "n\x1b", Detail: "d\a"}}})
-	writeLabResult(&b, lab.Result{Scenario: "s", Skipped: &skipped})
+	render.LabResult(&b, lab.Result{Scenario: "s\u009b", Summary: hostileComm, Checks: []lab.Check{{Name: "n\x1b", Detail: "d\a"}}})
+	render.LabResult(&b, lab.Result{Scenario: "s", Skipped: &skipped})
 	noRawControls(t, "lab", b.String())
 	if !strings.Contains(b.String(), hostileShown) {
 		t.Errorf("summary not shown escaped: %s", b.String())

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os/signal"
 	"syscall"
 
@@ -15,6 +14,8 @@ import (
 	"github.com/oomkit/oomkit/internal/alloc"
 	"github.com/oomkit/oomkit/internal/bytesize"
 	"github.com/oomkit/oomkit/internal/lab"
+	"github.com/oomkit/oomkit/internal/render"
+	"github.com/oomkit/oomkit/internal/visible"
 	"github.com/oomkit/oomkit/internal/vm"
 )
 
@@ -84,7 +85,7 @@ func newLabCleanCommand(s *streams) *cobra.Command {
 			}
 			removed, err := lab.CleanStale(h)
 			for _, p := range removed {
-				fmt.Fprintf(s.out, "removed %s\n", vs(p))
+				fmt.Fprintf(s.out, "removed %s\n", visible.String(p))
 			}
 			return err
 		},
@@ -212,7 +213,7 @@ func runLab(s *streams, cfg lab.Config, scs []lab.Scenario, asJSON bool) error {
 			}
 			continue
 		}
-		writeLabResult(s.out, res)
+		render.LabResult(s.out, res)
 	}
 	if failed > 0 {
 		return withCode(labExitDisagree, fmt.Errorf("%d scenario(s) did not agree with the model", failed))
@@ -253,7 +254,7 @@ func runLabInVM(ctx context.Context, s *streams, cfg vm.Config, names []string, 
 			}
 			continue
 		}
-		writeLabResult(s.out, r)
+		render.LabResult(s.out, r)
 	}
 	switch {
 	case res.ExitCode == 0:
@@ -262,28 +263,4 @@ func runLabInVM(ctx context.Context, s *streams, cfg vm.Config, names []string, 
 		return fmt.Errorf("lab in a VM (%s): the guest reported no exit status", res.KernelRelease)
 	}
 	return silentExit{res.ExitCode}
-}
-
-// writeLabResult prints one scenario's outcome as text.
-func writeLabResult(w io.Writer, r lab.Result) {
-	status := "ok  "
-	switch {
-	case r.Skipped != nil:
-		fmt.Fprintf(w, "skip %s: %s\n", vs(r.Scenario), vs(*r.Skipped))
-		return
-	case !r.Agrees:
-		status = "FAIL"
-	}
-	delta := "?"
-	if r.OOMKillDelta != nil {
-		delta = fmt.Sprint(*r.OOMKillDelta)
-	}
-	fmt.Fprintf(w, "%s %s (%.1f s, oom_kill +%s): %s\n", status, vs(r.Scenario), r.DurationSeconds, delta, vs(r.Summary))
-	for _, c := range r.Checks {
-		mark := "ok"
-		if !c.OK {
-			mark = "FAILED"
-		}
-		fmt.Fprintf(w, "       %s: %s — %s\n", mark, vs(c.Name), vs(c.Detail))
-	}
 }

@@ -1,28 +1,22 @@
 package cli
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"runtime"
 	"runtime/debug"
 	"slices"
-	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 	"github.com/spf13/cobra"
 
-	"github.com/oomkit/oomkit/internal/bytesize"
 	"github.com/oomkit/oomkit/internal/cgroup"
-	"github.com/oomkit/oomkit/internal/kube"
 	"github.com/oomkit/oomkit/internal/mm"
 	"github.com/oomkit/oomkit/internal/node"
+	"github.com/oomkit/oomkit/internal/render"
+	"github.com/oomkit/oomkit/internal/visible"
 )
 
 // topConfig is what the top flags ask for.
@@ -95,8 +89,8 @@ Exit status:
 			if cfg.interval <= 0 {
 				return usageError("--interval %s: want a positive duration such as 2s", cfg.interval)
 			}
-			if !slices.Contains(topSortKeys, cfg.sortKey) {
-				return usageError("--sort %q: want one of %s", cfg.sortKey, strings.Join(topSortKeys, ", "))
+			if !slices.Contains(render.TopSortKeys, cfg.sortKey) {
+				return usageError("--sort %q: want one of %s", cfg.sortKey, strings.Join(render.TopSortKeys, ", "))
 			}
 			if cfg.limit < 0 {
 				return usageError("--limit %d: want 0 (all) or more", cfg.limit)
@@ -112,7 +106,7 @@ Exit status:
 	f.BoolVar(&cfg.json, "json", false, "print oomkit.top/v1 JSON Lines, one per process in rank order (implies --once)")
 	f.StringVar(&cfg.cgroup, "cgroup", "", "rank for this memory cgroup's OOM (a cgroup path such as /kubepods/burstable/pod…)")
 	f.DurationVar(&cfg.interval, "interval", 2*time.Second, "live view refresh interval")
-	f.StringVar(&cfg.sortKey, "sort", "rank", "sort by: "+strings.Join(topSortKeys, ", "))
+	f.StringVar(&cfg.sortKey, "sort", "rank", "sort by: "+strings.Join(render.TopSortKeys, ", "))
 	f.StringVar(&cfg.filter, "filter", "", "show only processes whose name, cgroup or pod contains TEXT")
 	f.IntVar(&cfg.limit, "limit", 0, "show at most N processes (0: all)")
 	f.BoolVar(&cfg.commit, "commit", false, "also show each process's commit charge (COMMIT, commit_bytes) from /proc/PID/smaps: a page-table walk, about 1 ms of CPU per process")
@@ -120,19 +114,6 @@ Exit status:
 	f.StringVar(&cfg.procRoot, "proc-root", "/proc", "where proc(5) is mounted (e.g. the host's, in a container)")
 	f.StringVar(&cfg.sysRoot, "sys-root", "/sys", "where sysfs is mounted")
 	return cmd
-}
-
-var topSortKeys = []string{"rank", "rss", "swap", "pgtables", "adj", "pid", "commit"}
-
-// topRow is one process of the ranking as an oomkit.top/v1 object
-// (docs/top.md): the process, then the ranking it belongs to.
-type topRow struct {
-	Schema string `json:"schema"`
-	*node.Process
-	OOMKind       string `json:"oom_kind"`
-	TotalPages    int64  `json:"total_pages"`
-	Rules         string `json:"rules"`
-	KernelVersion string `json:"kernel_version"`
 }
 
 // openHost reads the host under the given roots, with --assume-kernel's
@@ -175,216 +156,22 @@ func runTopOnce(s *streams, cfg topConfig) error {
 	if err != nil {
 		return err
 	}
-	rows := viewRows(r.Processes, cfg.sortKey, false, cfg.filter, false)
+	rows := render.TopRows(r.Processes, cfg.sortKey, false, cfg.filter, false)
 	if cfg.limit > 0 && len(rows) > cfg.limit {
 		rows = rows[:cfg.limit]
 	}
 	if cfg.json {
-		err = writeTopJSON(s.json(), r, rows)
+		err = render.TopJSON(s.json(), r, rows)
 	} else {
 		t := s.text()
-		writeTopTable(t, r, rows, 0)
+		render.TopTable(t, r, rows, 0)
 		err = t.Flush()
 	}
 	// Notes go to stderr in both formats, so JSON Lines stay clean.
-	for _, n := range topNotes(r) {
-		fmt.Fprintf(s.err, "oomkit: note: %s\n", vs(n))
+	for _, n := range render.TopNotes(r) {
+		fmt.Fprintf(s.err, "oomkit: note: %s\n", visible.String(n))
 	}
 	return err
-}
-
-func topNotes(r node.Ranking) []string {
-	notes := slices.Clone(r.Notes)
-	if r.Gone > 0 {
-		notes = append(notes, fmt.Sprintf("%d processes exited while they were read and are not listed", r.Gone))
-	}
-	return notes
-}
-
-func writeTopJSON(w io.Writer, r node.Ranking, rows []node.Process) error {
-	// Encode chunks concurrently (encoding is a third of a 10,000-process
-	// run's own CPU time), then write them in order: one write per chunk,
-	// not one per process.
-	const chunk = 1024
-	bufs := make([]bytes.Buffer, (len(rows)+chunk-1)/chunk)
-	errs := make([]error, len(bufs))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
-	for i := range bufs {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			enc := json.NewEncoder(&bufs[i])
-			row := topRow{Schema: "oomkit.top/v1", OOMKind: r.OOMKind(), TotalPages: r.TotalPages, Rules: r.Rules.ID(), KernelVersion: r.Kernel.String()}
-			for j := i * chunk; j < min((i+1)*chunk, len(rows)); j++ {
-				row.Process = &rows[j]
-				if err := enc.Encode(&row); err != nil {
-					errs[i] = err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	for i := range bufs {
-		if errs[i] != nil {
-			return fmt.Errorf("encode: %w", errs[i])
-		}
-		if _, err := w.Write(bufs[i].Bytes()); err != nil {
-			return fmt.Errorf("write: %w", err)
-		}
-	}
-	return nil
-}
-
-// viewRows filters and sorts rows for display; rank order is the model's.
-func viewRows(rows []node.Process, key string, reverse bool, filter string, podsOnly bool) []node.Process {
-	out := make([]node.Process, 0, len(rows))
-	for _, r := range rows {
-		k := derefOr(r.Kubernetes, kube.Attribution{})
-		if podsOnly && k.PodUID == nil {
-			continue
-		}
-		if filter != "" && !strings.Contains(r.Comm, filter) && !strings.Contains(derefOr(r.Cgroup, ""), filter) &&
-			!strings.Contains(derefOr(k.PodUID, ""), filter) && !strings.Contains(derefOr(k.ContainerID, ""), filter) &&
-			strconv.Itoa(r.PID) != filter {
-			continue
-		}
-		out = append(out, r)
-	}
-	if key != "rank" {
-		val := func(r node.Process) int64 {
-			switch key {
-			case "rss":
-				return r.RSSPages
-			case "swap":
-				return r.SwapPages
-			case "pgtables":
-				return r.PgtablesPages
-			case "adj":
-				return r.OOMScoreAdj
-			case "commit":
-				return derefOr(r.CommitBytes, -1)
-			}
-			return int64(r.PID)
-		}
-		slices.SortStableFunc(out, func(a, b node.Process) int {
-			x, y := val(a), val(b)
-			switch {
-			case x == y:
-				return 0
-			case key == "pid" && x < y, key != "pid" && x > y:
-				return -1
-			}
-			return 1
-		})
-	}
-	if reverse {
-		slices.Reverse(out)
-	}
-	return out
-}
-
-// topColumns is the ranking's column header; COMMIT only with --commit.
-func topColumns(commit bool) string {
-	cm := ""
-	if commit {
-		cm = fmt.Sprintf(" %9s", "COMMIT")
-	}
-	return fmt.Sprintf("%5s %7s  %-15s %-26s %9s %8s %6s%s %5s %9s %5s %5s",
-		"RANK", "PID", "COMM", "POD/CONTAINER", "RSS", "SWAP", "PGTBL", cm, "ADJ", "POINTS", "SCORE", "MODEL")
-}
-
-// writeTopTable prints the ranking as a table; maxRows 0 means all.
-func writeTopTable(w io.Writer, r node.Ranking, rows []node.Process, maxRows int) {
-	scope := "global OOM (every process; totalpages = RAM + swap)"
-	if r.Memcg != "" {
-		scope = "memcg " + vs(r.Memcg) + " OOM"
-	}
-	fmt.Fprintf(w, "Ranked for a %s: totalpages %d, kernel %s (%s rules)\n", scope, r.TotalPages, r.Kernel, r.Rules)
-	fmt.Fprintln(w, topColumns(r.Commit))
-	for i, p := range rows {
-		if maxRows > 0 && i >= maxRows {
-			break
-		}
-		fmt.Fprintln(w, topLine(p, r.OOMScoreLag, r.Commit))
-	}
-}
-
-// topLine prints one row. Its mark after MODEL: "*" where the kernel's
-// oom_score and the model's differ, "~" where they differ by at most lag
-// points (per-CPU RSS counters not yet folded; mm.OOMScoreLag).
-func topLine(p node.Process, lag int64, commit bool) string {
-	rank, points := "-", "-"
-	if p.Rank != nil {
-		rank = strconv.Itoa(*p.Rank)
-		points = strconv.FormatInt(*p.Points, 10)
-	}
-	mark := ""
-	switch d := p.ModelOOMScore - p.OOMScore; {
-	case d != 0 && d >= -lag && d <= lag:
-		mark = " ~"
-	case d != 0:
-		mark = " *"
-	}
-	cm := ""
-	if commit {
-		cm = fmt.Sprintf(" %9s", "?")
-		if p.CommitBytes != nil {
-			cm = fmt.Sprintf(" %9s", pagesWord(*p.CommitBytes/mm.PageSize))
-		}
-	}
-	return fmt.Sprintf("%5s %7d  %-15s %-26s %9s %8s %6s%s %5d %9s %5d %5d%s",
-		rank, p.PID, clip(vs(p.Comm), 15), clip(vs(podLabel(p.Kubernetes)), 26), pagesWord(p.RSSPages), pagesWord(p.SwapPages), pagesWord(p.PgtablesPages), cm,
-		p.OOMScoreAdj, points, p.OOMScore, p.ModelOOMScore, mark)
-}
-
-// podLabel is "pod<uid…>/<container id…>", short, or "-" outside pods.
-func podLabel(k *kube.Attribution) string {
-	if k == nil || k.PodUID == nil {
-		return "-"
-	}
-	l := "pod" + shortID(*k.PodUID, 8)
-	if k.ContainerID != nil {
-		l += "/" + shortID(*k.ContainerID, 12)
-	}
-	return l
-}
-
-func shortID(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
-}
-
-func derefOr[T any](p *T, def T) T {
-	if p == nil {
-		return def
-	}
-	return *p
-}
-
-// pagesWord prints a page count as a short IEC size.
-func pagesWord(pages int64) string {
-	b := pages * mm.PageSize
-	switch {
-	case b >= 10<<30:
-		return fmt.Sprintf("%dG", b>>30)
-	case b >= 10<<20:
-		return fmt.Sprintf("%dM", b>>20)
-	default:
-		return fmt.Sprintf("%dK", b>>10)
-	}
-}
-
-func clip(s string, n int) string {
-	r := []rune(s)
-	if len(r) > n {
-		return string(r[:n-1]) + "…"
-	}
-	return s
 }
 
 var errNoTerminal = errors.New("the live view needs a terminal: use --once or --json")
@@ -404,7 +191,7 @@ func runTopLive(s *streams, cfg topConfig) error {
 		return m.err
 	}
 	// The program draws on the terminal itself (it needs the *os.File to
-	// size the screen), and strips control characters from what it draws.
+	// size the screen); its rows come from render.TopLine, escaped.
 	opts := []tea.ProgramOption{tea.WithOutput(s.out.w)}
 	if s.in != nil {
 		opts = append(opts, tea.WithInput(s.in))
@@ -483,8 +270,8 @@ func (m *topModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		case "q", "ctrl+c":
 			return m, tea.Quit
 		case "s":
-			i := slices.Index(topSortKeys, m.sortKey)
-			m.sortKey = topSortKeys[(i+1)%len(topSortKeys)]
+			i := slices.Index(render.TopSortKeys, m.sortKey)
+			m.sortKey = render.TopSortKeys[(i+1)%len(render.TopSortKeys)]
 		case "r":
 			m.reverse = !m.reverse
 		case "p":
@@ -512,16 +299,16 @@ func (m *topModel) View() tea.View {
 	snap := m.snap
 	scope := "global OOM"
 	if snap.Memcg != "" {
-		scope = "memcg " + vs(snap.Memcg) + " OOM"
+		scope = "memcg " + visible.String(snap.Memcg) + " OOM"
 	}
 	fmt.Fprintf(&b, "%s  %s  ranked for a %s: totalpages %d, kernel %s (%s)\n", topTitle.Render("oomkit top"), snap.At.Format("15:04:05"),
 		scope, snap.TotalPages, snap.Kernel, snap.Rules)
 	mem := snap.Meminfo
 	fmt.Fprintf(&b, "MemTotal %s  MemAvailable %s  Swap %s  sort %s%s  filter %q%s\n",
-		kbWord(mem.MemTotalKB), kbWord(mem.MemAvailableKB), kbWord(mem.SwapTotalKB), m.sortKey, map[bool]string{true: " (reversed)"}[m.reverse],
+		render.KBWord(mem.MemTotalKB), render.KBWord(mem.MemAvailableKB), render.KBWord(mem.SwapTotalKB), m.sortKey, map[bool]string{true: " (reversed)"}[m.reverse],
 		m.filter, map[bool]string{true: "  [pods only]"}[m.podsOnly])
-	rows := viewRows(snap.Processes, m.sortKey, m.reverse, m.filter, m.podsOnly)
-	b.WriteString(topHead.Render(topColumns(snap.Commit)) + "\n")
+	rows := render.TopRows(snap.Processes, m.sortKey, m.reverse, m.filter, m.podsOnly)
+	b.WriteString(topHead.Render(render.TopColumns(snap.Commit)) + "\n")
 	room := m.height - 5
 	if room <= 0 {
 		room = 20
@@ -530,7 +317,7 @@ func (m *topModel) View() tea.View {
 		if i >= room {
 			break
 		}
-		line := topLine(r, snap.OOMScoreLag, snap.Commit)
+		line := render.TopLine(r, snap.OOMScoreLag, snap.Commit)
 		switch {
 		case r.Rank != nil && *r.Rank == 1:
 			line = topFirst.Render(line)
@@ -539,7 +326,7 @@ func (m *topModel) View() tea.View {
 		}
 		b.WriteString(line + "\n")
 	}
-	notes := topNotes(snap)
+	notes := render.TopNotes(snap)
 	if len(notes) > 0 {
 		b.WriteString(topWarning.Render("note: "+notes[0]) + "\n")
 	}
@@ -551,12 +338,4 @@ func (m *topModel) View() tea.View {
 	v := tea.NewView(b.String())
 	v.AltScreen = true
 	return v
-}
-
-// kbWord prints a kB count as GiB/MiB, "?" when unknown.
-func kbWord(kb *int64) string {
-	if kb == nil {
-		return "?"
-	}
-	return bytesize.Format(*kb * 1024)
 }

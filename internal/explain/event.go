@@ -175,8 +175,8 @@ type Analysis struct {
 	AssumedKernel *string `json:"assumed_kernel"`
 	// TotalPages is the denominator of the oom_score_adj term, and
 	// TotalPagesFrom where it came from; both null when unknown.
-	TotalPages     *int64            `json:"totalpages"`
-	TotalPagesFrom *TotalPagesSource `json:"totalpages_from"`
+	TotalPages     *int64            `json:"total_pages"`
+	TotalPagesFrom *TotalPagesSource `json:"total_pages_from"`
 	// Ranking is the top of the kernel's order of preference, best first.
 	Ranking []Rank `json:"ranking"`
 	// PredictedVictimPID is the task the model picks, null when there is

@@ -242,9 +242,9 @@ func (a *Analysis) appendJSON(b []byte) []byte {
 	b = appendString(b, string(a.RulesFrom))
 	b = appendKey(b, "assumed_kernel")
 	b = appendStringp(b, a.AssumedKernel)
-	b = appendKey(b, "totalpages")
+	b = appendKey(b, "total_pages")
 	b = appendInt64p(b, a.TotalPages)
-	b = appendKey(b, "totalpages_from")
+	b = appendKey(b, "total_pages_from")
 	b = appendStringp(b, (*string)(a.TotalPagesFrom))
 	b = appendKey(b, "ranking")
 	if a.Ranking == nil {

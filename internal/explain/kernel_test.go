@@ -178,7 +178,7 @@ func TestRealKernelOOM(t *testing.T) {
 		"predicted":      deref(e.Analysis.PredictedVictimPID),
 		"agrees":         deref(e.Analysis.Agrees),
 		"rules":          deref(e.Analysis.Rules),
-		"totalpages":     deref(e.Analysis.TotalPages),
+		"total_pages":    deref(e.Analysis.TotalPages),
 		"kmsg_seq_set":   e.KmsgSeq != nil,
 		"kubernetes":     e.Kubernetes == nil,
 	}
@@ -194,7 +194,7 @@ func TestRealKernelOOM(t *testing.T) {
 		"predicted":      bigPID,
 		"agrees":         true,
 		"rules":          "signed", // this machine runs 6.x
-		"totalpages":     int64(limit / 4096),
+		"total_pages":    int64(limit / 4096),
 		"kmsg_seq_set":   true,
 		"kubernetes":     true,
 	}

@@ -18,16 +18,17 @@ const mod = "github.com/oomkit/oomkit/"
 // sub-packages). A package missing here may import no other oomkit package.
 //
 // The layers, top down: cmd/oomkit; cli and agent (commands and the node
-// agent, side by side); node, watch, lab, sim (the live node, the event
-// stream, the real kernel's and the simulated experiments); explain and
-// alloc; the models (oomlog, mm, kube, heap) and the readers (kmsg, proc,
-// cgroup); bytesize, visible and kfile (bounded reads of kernel files) at
-// the bottom.
+// agent, side by side); render (what they print); node, watch, lab, sim
+// (the live node, the event stream, the real kernel's and the simulated
+// experiments); explain and alloc; the models (oomlog, mm, kube, heap) and
+// the readers (kmsg, proc, cgroup); bytesize, visible and kfile (bounded
+// reads of kernel files) at the bottom.
 var allowed = map[string][]string{
 	"cmd/oomkit": {"internal/cli", "internal/vm"},
 	// cli renders and wires flags; every fact comes from a package below.
 	"internal/cli": {
 		"internal/agent", "internal/agent/k8s", // `oomkit agent`, `oomkit events`
+		"internal/render",
 		"internal/node", "internal/heap", "internal/watch", "internal/lab", "internal/sim",
 		"internal/explain", "internal/alloc", "internal/vm",
 		"internal/kube", "internal/kube/manifest", "internal/mm", "internal/oomlog",
@@ -37,11 +38,14 @@ var allowed = map[string][]string{
 	// The agent sits next to cli, above node, watch and explain; its
 	// sub-packages (k8s: client-go, metrics: Prometheus, …) follow this row.
 	"internal/agent": {
+		"internal/render",
 		"internal/node", "internal/watch", "internal/explain", "internal/heap",
 		"internal/kube", "internal/mm", "internal/oomlog",
 		"internal/kmsg", "internal/proc", "internal/cgroup", "internal/kfile",
 		"internal/bytesize", "internal/visible",
 	},
+	// render prints the models below as text and JSON, for cli and agent.
+	"internal/render":        {"internal/node", "internal/explain", "internal/sim", "internal/lab", "internal/alloc", "internal/kube", "internal/heap", "internal/mm", "internal/oomlog", "internal/bytesize", "internal/visible"},
 	"internal/node":          {"internal/kube", "internal/heap", "internal/mm", "internal/proc", "internal/cgroup", "internal/bytesize"},
 	"internal/watch":         {"internal/explain", "internal/oomlog", "internal/kmsg", "internal/kfile"},
 	"internal/explain":       {"internal/mm", "internal/kube", "internal/oomlog"},
@@ -51,7 +55,7 @@ var allowed = map[string][]string{
 	"internal/vm":            {"internal/cgroup"},
 	"internal/vm/vmtest":     {"internal/vm", "internal/kerneltest"},
 	"internal/kube":          {"internal/heap", "internal/bytesize"},
-	"internal/kube/manifest": {"internal/kube"},
+	"internal/kube/manifest": {"internal/kube", "internal/bytesize"},
 	"internal/heap":          {"internal/bytesize"},
 	"internal/mm":            {},
 	"internal/oomlog":        {"internal/kmsg"},
@@ -70,7 +74,8 @@ var allowed = map[string][]string{
 
 // model packages do no I/O (DESIGN.md): they take readers and values, and
 // the packages that touch files, processes and the kernel feed them.
-var model = []string{"internal/oomlog", "internal/mm", "internal/kube", "internal/heap", "internal/bytesize"}
+// render is held to the same rule: it writes only to the writer it is given.
+var model = []string{"internal/oomlog", "internal/mm", "internal/kube", "internal/heap", "internal/bytesize", "internal/render"}
 
 // ioImports are the standard packages that reach files, processes or the
 // network; a model package importing one has started doing I/O.

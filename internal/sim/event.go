@@ -61,7 +61,7 @@ type Event struct {
 	TriggerPID     int    `json:"trigger_pid,omitempty"`
 	OOMScoreAdj    *int   `json:"oom_score_adj,omitempty"`
 	Points         *int64 `json:"points,omitempty"`
-	TotalPages     *int64 `json:"totalpages,omitempty"`
+	TotalPages     *int64 `json:"total_pages,omitempty"`
 	Rules          string `json:"rules,omitempty"`
 	Tie            *bool  `json:"tie,omitempty"`
 	TiedWith       int    `json:"tied_with,omitempty"`
