@@ -672,9 +672,9 @@ func TestProcRootEndlessAndBlockingFiles(t *testing.T) {
 // with stdin from the file in (or /dev/null) and returns its exit code and
 // the peak resident memory the kernel counted for it (VmHWM of
 // /proc/PID/status, read by the child as it ends), in bytes.
-func peakRSS(t *testing.T, in string, args ...string) (code int, peak int64) {
+func peakRSS(t *testing.T, bin, in string, args ...string) (code int, peak int64) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestExplainHelperProcess$")
+	cmd := exec.Command(bin, "-test.run=^TestExplainHelperProcess$")
 	peakFile := filepath.Join(t.TempDir(), "status")
 	cmd.Env = append(os.Environ(), "OOMKIT_EXPLAIN_HELPER="+strings.Join(args, "\x1f"), "OOMKIT_PEAK_FILE="+peakFile)
 	if in != "" {
@@ -710,6 +710,17 @@ func peakRSS(t *testing.T, in string, args ...string) (code int, peak int64) {
 // resident memory of the whole process, as the kernel counts it.
 func TestMemoryBounds(t *testing.T) {
 	dir := t.TempDir()
+	// The bounds are the product's: under -race, measure this package's
+	// tests built without the race detector (which costs 5–10 times the
+	// memory).
+	bin := os.Args[0]
+	if raceEnabled {
+		bin = filepath.Join(dir, "cli.test")
+		build := exec.Command("go", "test", "-c", "-o", bin, ".")
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("go test -c: %v\n%s", err, out)
+		}
+	}
 	drip := filepath.Join(dir, "drip.yaml")
 	must(t, os.WriteFile(drip, []byte(endlessAllocator), 0o644))
 	// 64 MiB of OOM reports on standard input.
@@ -753,7 +764,7 @@ func TestMemoryBounds(t *testing.T) {
 		{"kube 8 MiB JSON List", "", []string{"kube", listJSON, "--node-memory=64Gi", "--json"}, 0, 24 * 8 * MiB},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			code, peak := peakRSS(t, tc.in, tc.args...)
+			code, peak := peakRSS(t, bin, tc.in, tc.args...)
 			if code != tc.code {
 				t.Errorf("exit %d, want %d", code, tc.code)
 			}
