@@ -19,6 +19,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -555,5 +556,125 @@ func TestDockerfileStaticBuild(t *testing.T) {
 	v, err := exec.Command(out, "version").Output()
 	if err != nil || !strings.Contains(string(v), "oomkit dev") {
 		t.Errorf("oomkit version: %q, %v", v, err)
+	}
+}
+
+// oomkitBinary builds cmd/oomkit once for the tests that run it.
+var oomkitBinary = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "oomkit-deploy-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "oomkit")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/oomkit")
+	cmd.Dir = ".."
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build: %w\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// TestDaemonSetArgsAreTheAgents renders the chart with its defaults and with
+// each choice a user makes, and runs the agent with every rendering's
+// container arguments (`oomkit agent … --check`: flags parsed and
+// validated, nothing started): the agent accepts them, and what they mean
+// is what the pod gives it — it listens on the container's port, keeps its
+// state on the state volume, reads the host's /proc and /sys where they are
+// mounted, and reads /dev/kmsg only where the pod has it.
+func TestDaemonSetArgsAreTheAgents(t *testing.T) {
+	bin, err := oomkitBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(filepath.Dir(bin)) })
+	for _, set := range [][]string{
+		nil,
+		{"kmsg.access=none"},
+		{"kmsg.access=device-resource", "kmsg.resourceName=squat.ai/kmsg"},
+		{"metrics.port=19741", "stateDir=/srv/oomkit", "logFormat=text"},
+		{"extraArgs={--retain-events=100,--sample-interval=2s}"},
+	} {
+		var args []string
+		for _, s := range set {
+			args = append(args, "--set", s)
+		}
+		t.Run(strings.Join(set, ","), func(t *testing.T) {
+			var ds appsv1.DaemonSet
+			find(t, split(t, render(t, args...)), "DaemonSet", &ds)
+			spec := ds.Spec.Template.Spec
+			c := spec.Containers[0]
+			// The kubelet expands $(VAR) from the container's env; NODE_NAME
+			// is the node's name.
+			const node = "node-a.example"
+			argv := make([]string, 0, len(c.Args)+1)
+			for _, a := range c.Args {
+				argv = append(argv, strings.ReplaceAll(a, "$(NODE_NAME)", node))
+			}
+			cmd := exec.Command(bin, append(argv, "--check")...)
+			cmd.Env = append(os.Environ(), "NODE_NAME="+node)
+			out, err := cmd.Output()
+			if err != nil {
+				var stderr []byte
+				if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {
+					stderr = ee.Stderr
+				}
+				t.Fatalf("oomkit %s --check: %v: %s", strings.Join(argv, " "), err, stderr)
+			}
+			got := map[string]string{}
+			for _, l := range strings.Split(string(out), "\n") {
+				if k, v, ok := strings.Cut(strings.TrimSuffix(strings.TrimSpace(l), ` \`), "="); ok {
+					got[k] = v
+				}
+			}
+			mountOf := func(host string) string {
+				for _, v := range spec.Volumes {
+					if v.HostPath != nil && v.HostPath.Path == host {
+						for _, m := range c.VolumeMounts {
+							if m.Name == v.Name {
+								return m.MountPath
+							}
+						}
+					}
+				}
+				return ""
+			}
+			var state string
+			for _, v := range spec.Volumes {
+				if v.Name == "state" && v.HostPath != nil {
+					state = v.HostPath.Path
+				}
+			}
+			want := map[string]string{
+				"--listen":    fmt.Sprintf(":%d", c.Ports[0].ContainerPort),
+				"--state-dir": mountOf(state),
+				"--proc-root": mountOf("/proc"),
+				"--sys-root":  mountOf("/sys"),
+				"--node-name": node,
+			}
+			for k, v := range want {
+				if got[k] != v || v == "" {
+					t.Errorf("%s: the agent runs with %q, the pod gives it %q\n%s", k, got[k], v, out)
+				}
+			}
+			// /dev/kmsg: mounted (privileged) or a device-plugin resource, or
+			// not at all; the agent is told to read it only when it is there.
+			hasKmsg := mountOf("/dev/kmsg") != "" || slices.ContainsFunc(set, func(s string) bool { return s == "kmsg.access=device-resource" })
+			if told := slices.Contains(c.Args, "--kmsg=/dev/kmsg"); told != hasKmsg {
+				t.Errorf("--kmsg=/dev/kmsg in the args: %v, /dev/kmsg in the pod: %v", told, hasKmsg)
+			}
+			for _, s := range set {
+				if v, ok := strings.CutPrefix(s, "extraArgs={"); ok {
+					for _, a := range strings.Split(strings.TrimSuffix(v, "}"), ",") {
+						k, val, _ := strings.Cut(a, "=")
+						if d, err := time.ParseDuration(val); err == nil {
+							val = d.String()
+						}
+						if got[k] != val {
+							t.Errorf("extra arg %s: the agent runs with %s=%q", a, k, got[k])
+						}
+					}
+				}
+			}
+		})
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -35,6 +36,7 @@ import (
 	"github.com/oomkit/oomkit/internal/explain"
 	"github.com/oomkit/oomkit/internal/kfile"
 	"github.com/oomkit/oomkit/internal/kmsg"
+	"github.com/oomkit/oomkit/internal/watch"
 )
 
 // Config is what `oomkit agent`'s flags say.
@@ -51,13 +53,20 @@ type Config struct {
 	// ReportGrace is how long a counted kill waits for its kernel log
 	// record before it becomes a kill with report "missing".
 	ReportGrace time.Duration
-	Version     string
-	Log         *slog.Logger `json:"-"`
+	// NodeName turns on the Kubernetes side: kills attributed to their
+	// pods from a pod informer restricted to this node, and written as
+	// Events. Kubeconfig is the client's configuration ("": in-cluster in
+	// a pod, else $KUBECONFIG or ~/.kube/config).
+	NodeName   string
+	Kubeconfig string
+	Version    string
+	Log        *slog.Logger `json:"-"`
 
 	// OpenRecords opens the kernel log; nil opens Kmsg with kmsg.Open.
-	OpenRecords func(path string) (RecordSource, error) `json:"-"`
-	Enrichers   []Enricher                              `json:"-"`
-	Publishers  []Publisher                             `json:"-"`
+	// The agent learns that it has read the log to its end from the
+	// source's OnWait (watch.Options.CaughtUp), as *kmsg.Reader and
+	// watchtest.Source have it.
+	OpenRecords func(path string) (watch.Source, error) `json:"-"`
 	// Listener, if set, is served instead of listening on Listen.
 	Listener net.Listener `json:"-"`
 	// Ready, if set, is called with the address once the agent serves.
@@ -135,8 +144,31 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--retain-age %v: want at least 1m", c.RetainAge)
 	case c.ReportGrace < 0:
 		return fmt.Errorf("--report-grace %v: want 0 or more", c.ReportGrace)
+	case c.Kubeconfig != "" && c.NodeName == "":
+		return errors.New("--kubeconfig without --node-name: the agent talks to the API server only for its node's pods; give --node-name (or NODE_NAME)")
+	case c.NodeName != "" && !validNodeName(c.NodeName):
+		return fmt.Errorf("--node-name %q: not a Kubernetes node name (a DNS subdomain: lower-case letters, digits, '-' and '.', at most 253)", c.NodeName)
 	}
 	return nil
+}
+
+// validNodeName reports whether s is a DNS subdomain (RFC 1123), as node
+// names are.
+func validNodeName(s string) bool {
+	if len(s) == 0 || len(s) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(s, ".") {
+		if len(label) == 0 || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, c := range label {
+			if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // Agent is a running agent.
@@ -159,23 +191,43 @@ type Agent struct {
 	mu      sync.RWMutex
 	unsaved map[string]*api.Kill
 
-	heartbeat  atomic.Int64 // unix ns of the loop's last turn
-	kmsgUp     atomic.Bool
+	heartbeat atomic.Int64 // unix ns of the loop's last turn
+	kmsgUp    atomic.Bool
+	// kmsgIdle is true while the kernel log reader waits for the kernel's
+	// next record, everything before it sent to the loop (on msgs).
+	kmsgIdle   atomic.Bool
+	msgs       chan kmsgMsg
 	storeUp    atomic.Bool
 	logCaught  time.Time
 	lastCursor time.Time
 	dirty      bool
 	jobs       chan writeJob // to the writer
+	// wrote pokes the loop after each write: a backlogged loop goes on.
+	wrote chan struct{}
+	// scanDeferred: a counter read was put off while the writer was
+	// behind.
+	scanDeferred bool
 	// baselinePending is true on a first start until the kernel log has
 	// been read to its end.
 	baselinePending bool
-	// resumeFrom is the first kernel log record (re)opening the log
-	// wants; resumeCheck says a later first record means records were
-	// lost. The loop sets them, the reader reads them.
-	resumeMu    sync.Mutex
-	resumeFrom  uint64
-	resumeCheck bool
-	errOnce     sync.Map // source+path → logged
+	// resume is the cursor (re)opening the kernel log resumes after (nil:
+	// the whole ring, on a first start). The loop sets it once it has
+	// handled what the cursor covers; the reader reads it.
+	resumeMu sync.Mutex
+	resume   *watch.Cursor
+	// gapBefore: kernel log records were lost since the last report read.
+	gapBefore bool
+	errOnce   sync.Map // source+path → logged
+
+	// kube is the Kubernetes side, nil without --node-name.
+	kube *kubeSide
+	// unresolved are kills in pods the informer did not know yet, by ID,
+	// with when they happened (the loop's).
+	unresolved map[string]time.Time
+	// marks are kills to mark in the store as waiting for their Event
+	// (true) or written (false), under mu; publishedCh pokes the loop.
+	marks       map[string]bool
+	publishedCh chan struct{}
 }
 
 // Run runs the agent until ctx ends, then saves its state and returns
@@ -185,7 +237,8 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	a := &Agent{cfg: cfg, log: cfg.Log, unsaved: map[string]*api.Kill{}}
+	a := &Agent{cfg: cfg, log: cfg.Log, unsaved: map[string]*api.Kill{}, unresolved: map[string]time.Time{},
+		marks: map[string]bool{}, publishedCh: make(chan struct{}, 1)}
 	ln := cfg.Listener
 	if ln == nil {
 		var err error
@@ -205,6 +258,11 @@ func Run(ctx context.Context, cfg Config) error {
 	a.store = st
 	defer st.Close()
 	a.metrics = metrics.New(cfg.Version, a.Headroom, cfg.RetainAge)
+	if cfg.NodeName != "" {
+		if a.kube, err = newKubeSide(cfg, a.metrics, a.markPublished); err != nil {
+			return fmt.Errorf("kubernetes: %w", err)
+		}
+	}
 	if err := a.start(); err != nil {
 		return err
 	}
@@ -224,7 +282,7 @@ func Run(ctx context.Context, cfg Config) error {
 			a.log.Error("http server stopped", "error", err.Error())
 		}
 	}()
-	a.log.Info("agent serving", "listen", ln.Addr().String(), "state_dir", cfg.StateDir, "memory_cgroups", a.memcgs.len(), "cgroup_version", string(a.layout.Memory), "boot_id", a.boot)
+	a.log.Info("agent serving", "listen", ln.Addr().String(), "state_dir", cfg.StateDir, "memory_cgroups", a.memcgs.len(), "cgroup_version", string(a.layout.Memory), "boot_id", a.boot, "node", cfg.NodeName)
 	if cfg.Ready != nil {
 		cfg.Ready(ln.Addr().String())
 	}
@@ -276,22 +334,23 @@ func (a *Agent) start() error {
 		st = reconState{Boot: a.boot, BaselineAt: now}
 	case st.Boot != a.boot:
 		// A new boot: every kill since boot is new, and so is every
-		// record in the ring.
+		// record in the ring. The old boot's cursor makes the stream
+		// count what this boot logged before the ring's oldest record.
 		a.log.Info("new boot since the last run: reading the whole kernel log and counting every kill since boot", "previous_boot_id", st.Boot)
-		st = reconState{Boot: a.boot, BaselineAt: a.bootAt, HaveNode: true, HaveCursor: true}
+		if st.HaveCursor {
+			a.resume = &watch.Cursor{BootID: st.Boot, Seq: st.Cursor}
+		}
+		st = reconState{Boot: a.boot, BaselineAt: a.bootAt, HaveNode: true}
 		fromZero = func(*memcg) bool { return true }
 	default:
 		a.memcgs.restore(st.Counters)
 		base := st.BaselineAt
 		fromZero = func(c *memcg) bool { return c.born.After(base) }
-	}
-	a.rec = newReconciler(a.cfg.ReportGrace, st)
-	if st.HaveCursor {
-		a.resumeFrom, a.resumeCheck = st.Cursor+1, true
-		if st.Cursor == 0 && st.BaselineAt.Equal(a.bootAt) {
-			a.resumeFrom = 0 // a new boot: every record since boot
+		if st.HaveCursor {
+			a.resume = &watch.Cursor{BootID: a.boot, Seq: st.Cursor}
 		}
 	}
+	a.rec = newReconciler(a.cfg.ReportGrace, st)
 	a.vmstat, err = openPoll(filepath.Join(a.cfg.ProcRoot, "vmstat"), 8192)
 	if err != nil {
 		a.sourceError("vmstat", "", err)
@@ -372,6 +431,13 @@ func (a *Agent) scan(now time.Time, fromZero func(*memcg) bool) {
 		base := a.rec.st.BaselineAt
 		fromZero = func(c *memcg) bool { return c.born.After(base) }
 	}
+	if a.backlogged() {
+		// The kernel's counters only grow: read them once the writer
+		// caught up.
+		a.scanDeferred = true
+		return
+	}
+	a.scanDeferred = false
 	changes := a.memcgs.scanCounters(fromZero)
 	for _, k := range a.rec.counted(changes, now, a.lookupKill) {
 		a.put(k, true)
@@ -401,9 +467,6 @@ func (a *Agent) put(k *api.Kill, updated bool) {
 	a.unsaved[k.ID] = c
 	a.mu.Unlock()
 	a.dirty = true
-	for _, p := range a.cfg.Publishers {
-		p.Publish(context.Background(), snapshot(c), updated)
-	}
 }
 
 // snapshot copies a kill and the slices the loop appends to.
@@ -415,10 +478,18 @@ func snapshot(k *api.Kill) *api.Kill {
 	return &c
 }
 
-// add is a new kill: enriched, queued and counted.
-func (a *Agent) add(k *api.Kill, now time.Time) {
-	for _, e := range a.cfg.Enrichers {
-		e.EnrichKill(context.Background(), k)
+// add is a new kill: attributed, queued and counted, and handed to the
+// Event publisher. initial is true for a kill that was in the kernel
+// log's ring when the agent first started.
+func (a *Agent) add(k *api.Kill, now time.Time, initial bool) {
+	if k.Kubernetes == nil && k.Event.Kubernetes != nil {
+		// The event's kubernetes object, in the kill's (which adds the
+		// API server's facts to it).
+		k.Kubernetes = &api.Kubernetes{Kube: *k.Event.Kubernetes}
+	}
+	k.Event.Kubernetes = nil
+	if a.kube != nil {
+		a.kubeKill(k, initial)
 	}
 	a.put(k, false)
 	a.metrics.Kill(k, now)
@@ -427,14 +498,42 @@ func (a *Agent) add(k *api.Kill, now time.Time) {
 // loop is the agent's one goroutine that owns the reconciler.
 func (a *Agent) loop(ctx context.Context) error {
 	a.jobs = make(chan writeJob, 1)
+	a.wrote = make(chan struct{}, 1)
 	written := make(chan struct{})
 	go a.writer(written)
+	owners := make(chan ownerDone, 16)
+	stopKube := func() {}
+	if a.kube != nil {
+		// The informer, the publisher: warm before any kill is attributed.
+		kubeCtx, cancel := context.WithCancel(context.Background())
+		wait := a.kube.run(kubeCtx, owners)
+		stopKube = func() {
+			// Give the publisher a moment for what is waiting; what it
+			// does not write is in the store, marked, for the next start.
+			// (ctx has ended by now: the moment is its own.)
+			ictx, icancel := context.WithTimeout(context.Background(), time.Second)
+			_ = a.kube.pub.WaitIdle(ictx)
+			icancel()
+			cancel()
+			wait()
+		}
+		if a.kube.warm(ctx, func() { a.heartbeat.Store(time.Now().UnixNano()) }) {
+			a.log.Info("the pod informer has listed the node's pods", "node", a.kube.node)
+		} else if ctx.Err() == nil {
+			a.log.Warn("the API server has not listed the node's pods yet; kills are attributed from their cgroup paths until it does, then enriched, and written as Events when it answers",
+				"node", a.kube.node, "waited", warmWait)
+		}
+		if err := a.republish(); err != nil {
+			a.log.Error("cannot republish", "error", err.Error())
+		}
+	}
 	kctx, kcancel := context.WithCancel(ctx)
-	batches := make(chan kmsgBatch, 64)
+	msgs := make(chan kmsgMsg, 64)
+	a.msgs = msgs
 	kmsgDone := make(chan struct{})
 	go func() {
 		defer close(kmsgDone)
-		a.readKmsg(kctx, batches)
+		a.readKmsg(kctx, msgs)
 	}()
 	notify, treeChanged := make(chan struct{}, 1), make(chan struct{}, 1)
 	if a.layout.Memory != "" {
@@ -461,27 +560,29 @@ func (a *Agent) loop(ctx context.Context) error {
 	a.sample(time.Now())
 	for {
 		a.heartbeat.Store(time.Now().UnixNano())
+		// While the writer is behind, the loop takes no kernel log
+		// records and reads no counters: what it has not taken is read
+		// after the writer caught up (or at the next start), so what waits
+		// to be written, and with it the time to stop, stays bounded.
+		in, counters := msgs, notify
+		if a.backlogged() {
+			in, counters = nil, nil
+		}
 		select {
 		case <-ctx.Done():
-			kcancel()
-			// Take what the reader handed on before it stopped.
-			<-kmsgDone
-			for {
-				select {
-				case b := <-batches:
-					a.handleBatch(b)
-					continue
-				default:
-				}
-				break
-			}
-			a.commit(true)
-			close(a.jobs)
-			<-written
+			a.stop(kcancel, kmsgDone, stopKube, written)
 			return nil
-		case b := <-batches:
-			a.handleBatch(b)
-		case <-notify:
+		case m := <-in:
+			a.handleKmsg(m)
+		case <-a.wrote:
+			if a.scanDeferred && !a.backlogged() {
+				a.scan(time.Now(), nil)
+			}
+		case d := <-owners:
+			a.ownerResolved(d)
+		case <-a.publishedCh:
+			// The commit below writes the marks.
+		case <-counters:
 			a.scan(time.Now(), nil)
 		case <-treeChanged:
 			// Walk at the next sample: a burst of mkdirs is one walk.
@@ -494,6 +595,10 @@ func (a *Agent) loop(ctx context.Context) error {
 			}
 			a.sample(now)
 			a.expire(now)
+			if a.kube != nil {
+				a.reattribute(now)
+				a.metrics.SourceUp("kubernetes", a.kube.up())
+			}
 		case now := <-expire.C:
 			a.expire(now)
 			if !a.rec.busy() {
@@ -536,9 +641,23 @@ func (a *Agent) sample(now time.Time) {
 
 // expire turns kills that only counters saw into kills of their own.
 func (a *Agent) expire(now time.Time) {
+	if a.backlogged() {
+		return
+	}
+	if a.scanDeferred {
+		// Kill lines wait for their counters' increments: read them before
+		// any wait ends.
+		a.scan(now, nil)
+	}
 	logReadable := a.kmsgUp.Load()
-	for _, k := range a.rec.expire(now, a.logCaught, logReadable, a.vmstatVal, a.boot, a.missingKill) {
-		a.add(k, now)
+	caught := a.logCaught
+	if a.kmsgIdle.Load() && len(a.msgs) == 0 {
+		// The reader waits for the kernel's next record and the loop has
+		// handled everything it sent: the log is read up to now.
+		caught = now
+	}
+	for _, k := range a.rec.expire(now, caught, logReadable, a.vmstatVal, a.boot, a.missingKill) {
+		a.add(k, now, false)
 	}
 }
 
@@ -558,6 +677,11 @@ func (a *Agent) missingKill(inc increment, id string) *api.Kill {
 			k.Warnings = append(k.Warnings, "the cgroup's oom_group_kill counter went up too: a memory.oom.group kill")
 		}
 		k.History = a.historyFor(cg, inc.At)
+		k.Kubernetes = pathKubernetes(cg)
+		if inc.Group {
+			// memory.oom.group: every process of the cgroup died.
+			k.Victim = api.VictimMain
+		}
 	} else {
 		k.SeenBy = []string{api.SeenNode}
 		k.Source.File = filepath.Join(a.cfg.ProcRoot, "vmstat")
@@ -574,12 +698,14 @@ func (a *Agent) historyFor(cg string, at time.Time) *api.History {
 
 // commit hands what changed to the writer. Kills are handed on at once;
 // the state alone (the log cursor moving past records with no OOM in
-// them) at most every cursorEvery, and at exit. The loop never waits for
+// them) at most every cursorEvery, and at exit. The loop does not wait for
 // the disk: a kill is visible in the API and the metrics before it is
-// written, and an fsync stalled by other I/O does not hold the next kill.
+// written, and an fsync stalled by other I/O does not hold the next kill —
+// unless maxUnsaved kills wait already (backlogged), which bounds what a
+// stop must write.
 func (a *Agent) commit(final bool) {
 	a.mu.RLock()
-	n := len(a.unsaved)
+	n := len(a.unsaved) + len(a.marks)
 	a.mu.RUnlock()
 	if !final {
 		if n == 0 && (!a.dirty || time.Since(a.lastCursor) <= cursorEvery) {
@@ -600,6 +726,9 @@ func (a *Agent) commit(final bool) {
 	for _, k := range a.unsaved {
 		job.kills = append(job.kills, k)
 	}
+	if len(a.marks) > 0 {
+		job.marks = maps.Clone(a.marks)
+	}
 	a.mu.RUnlock()
 	a.dirty = false
 	a.lastCursor = time.Now()
@@ -615,6 +744,8 @@ func (a *Agent) commit(final bool) {
 // writeJob is one transaction for the writer.
 type writeJob struct {
 	kills []*api.Kill // snapshots: the loop does not change them
+	// marks are kills waiting for their Event (true) or written (false).
+	marks map[string]bool
 	state json.RawMessage
 	final bool
 }
@@ -628,7 +759,15 @@ func (a *Agent) writer(done chan<- struct{}) {
 }
 
 func (a *Agent) write(job writeJob) {
-	err := a.store.Commit(store.Batch{Put: job.kills, State: map[string]any{"reconcile": job.state}})
+	b := store.Batch{Put: job.kills, State: map[string]any{"reconcile": job.state}}
+	for id, waiting := range job.marks {
+		if waiting {
+			b.Unpublished = append(b.Unpublished, id)
+		} else {
+			b.Published = append(b.Published, id)
+		}
+	}
+	err := a.store.Commit(b)
 	if err != nil {
 		a.metrics.SourceError("store")
 		a.metrics.SourceUp("store", false)
@@ -651,10 +790,58 @@ func (a *Agent) write(job writeJob) {
 			delete(a.unsaved, k.ID)
 		}
 	}
+	for id, v := range job.marks {
+		if cur, ok := a.marks[id]; ok && cur == v {
+			delete(a.marks, id)
+		}
+	}
 	a.mu.Unlock()
 	if len(job.kills) > 0 {
 		a.metrics.Stored(a.store.Count())
 	}
+	poke(a.wrote)
+}
+
+// stop ends the loop's work on SIGTERM within a bounded time: the kernel
+// log reader stops at a record boundary, and what it read but the loop
+// did not take is left unhandled — the saved cursor is that of the last
+// record handled, so the next start reads the rest again (nothing lost,
+// and a kill already stored is not stored twice: its ID is the record's).
+// What is written at exit is then what the loop handled, at most
+// maxUnsaved kills (the backlog bound) in one transaction with the cursor
+// and the counters.
+func (a *Agent) stop(kcancel func(), kmsgDone <-chan struct{}, stopKube func(), written <-chan struct{}) {
+	t0 := time.Now()
+	kcancel()
+	<-kmsgDone
+	left := len(a.msgs)
+	stopKube()
+	a.mu.RLock()
+	n := len(a.unsaved)
+	a.mu.RUnlock()
+	a.commit(true)
+	close(a.jobs)
+	<-written
+	a.log.Info("stopped", "kills_written", n, "kernel_log_items_left_for_next_start", left, "took", time.Since(t0).Round(time.Millisecond).String())
+}
+
+// maxUnsaved bounds the kills waiting for the writer while the store
+// works: beyond it the loop waits for the writer (the time to stop is the
+// time to write this many; BenchmarkCommit: ~0.3 ms each, ~6 ms under the
+// race detector).
+const maxUnsaved = 64
+
+// backlogged reports whether the writer is behind: maxUnsaved kills wait
+// and the store works (while it fails, kills are kept in memory and the
+// agent goes on, so they reach the API and the metrics).
+func (a *Agent) backlogged() bool {
+	if !a.storeUp.Load() {
+		return false
+	}
+	a.mu.RLock()
+	n := len(a.unsaved)
+	a.mu.RUnlock()
+	return n >= maxUnsaved
 }
 
 func storeHint(err error) string {

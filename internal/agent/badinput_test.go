@@ -17,17 +17,9 @@ import (
 	"github.com/oomkit/oomkit/internal/agent/api"
 	"github.com/oomkit/oomkit/internal/agent/store"
 	"github.com/oomkit/oomkit/internal/kerneltest"
-	"github.com/oomkit/oomkit/internal/kmsg"
+	"github.com/oomkit/oomkit/internal/watch"
+	"github.com/oomkit/oomkit/internal/watch/watchtest"
 )
-
-// quietLog is a kernel log with nothing in it: Next waits for ctx.
-type quietLog struct{}
-
-func (quietLog) Next(ctx context.Context) (kmsg.Record, error) {
-	<-ctx.Done()
-	return kmsg.Record{}, ctx.Err()
-}
-func (quietLog) Close() error { return nil }
 
 // fakeNode is a /proc and /sys tree with a cgroup v2 memory hierarchy of
 // regular files, for input the kernel would never write.
@@ -91,7 +83,8 @@ func (n *fakeNode) kills(t testing.TB, cg string, total int) {
 
 func (n *fakeNode) config(state string) Config {
 	return Config{ProcRoot: n.proc, SysRoot: n.sys, StateDir: state, SampleInterval: 100 * time.Millisecond, ReportGrace: 300 * time.Millisecond,
-		OpenRecords: func(string) (RecordSource, error) { return quietLog{}, nil }}
+		// A kernel log with nothing in it.
+		OpenRecords: func(string) (watch.Source, error) { return watchtest.New(true), nil }}
 }
 
 // TestGarbageCounters: memory.events.local and memory.current holding

@@ -135,13 +135,16 @@ func cpuTicks(b *testing.B, pid int) int64 {
 	return u + st
 }
 
-func rssKiB(b *testing.B, pid int) int64 {
+func rssKiB(b *testing.B, pid int) int64 { return statusKiB(b, pid, "VmRSS") }
+
+// statusKiB is a KiB field of /proc/PID/status (VmRSS, VmHWM).
+func statusKiB(tb testing.TB, pid int, field string) int64 {
 	data, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	for _, l := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(l, field+":"); ok {
 			n, _ := strconv.ParseInt(strings.Fields(v)[0], 10, 64)
 			return n
 		}

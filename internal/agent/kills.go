@@ -3,28 +3,78 @@ package agent
 import (
 	"context"
 	"errors"
+	"io"
 	"io/fs"
+	"path/filepath"
 	"strconv"
 	"time"
 
 	"github.com/oomkit/oomkit/internal/agent/api"
 	"github.com/oomkit/oomkit/internal/cgroup"
 	"github.com/oomkit/oomkit/internal/explain"
+	"github.com/oomkit/oomkit/internal/kfile"
+	"github.com/oomkit/oomkit/internal/kmsg"
+	"github.com/oomkit/oomkit/internal/proc"
+	"github.com/oomkit/oomkit/internal/watch"
 )
+
+// Timing of the kernel log. A report's records are printed within
+// microseconds of each other under oom_lock (mm/oom_kill.c), its kill
+// lines last, so once a kill line has been read and the log stays quiet
+// for killQuiet the report is complete and is handed on: a kill reaches
+// the metrics and the API in milliseconds. A report whose header was read
+// but whose kill line has not come (the printing task can be preempted)
+// waits watch.DefaultIdle.
+const killQuiet = 5 * time.Millisecond
 
 // kmsgRetry is how long the agent waits before opening the kernel log
 // again after it could not.
 const kmsgRetry = 30 * time.Second
 
-// readKmsg runs the kernel log stream, reopening the log when it fails.
-func (a *Agent) readKmsg(ctx context.Context, out chan<- kmsgBatch) {
-	open := a.cfg.OpenRecords
-	if open == nil {
-		open = func(path string) (RecordSource, error) { return openKmsg(path) }
+// kmsgMsg is what the kernel log reader hands the loop, in the order it
+// read it.
+type kmsgMsg struct {
+	// item is an explained report or a gap; nil for a message that only
+	// says the reader caught up.
+	item *watch.Item
+	at   time.Time // when the reader had it
+	// cursor is the stream's cursor after item (haveCursor false when it
+	// has none yet): saved once the loop has handled item.
+	cursor     watch.Cursor
+	haveCursor bool
+	// caughtUp: the log has been read to its end, and every event in it
+	// was sent before this message.
+	caughtUp bool
+	// initial: item was in the ring when the agent started for the first
+	// time; its kills are kept as they are, not reconciled with counters
+	// that were not read back then.
+	initial bool
+}
+
+// openKmsg opens the kernel log for following: /dev/kmsg, or what a test
+// injects (Config.OpenRecords).
+func (a *Agent) openKmsg() (watch.Source, error) {
+	if a.cfg.OpenRecords != nil {
+		return a.cfg.OpenRecords(a.cfg.Kmsg)
+	}
+	return kmsg.Open(a.cfg.Kmsg, true)
+}
+
+// readKmsg follows the kernel log through a watch.Stream, resuming after
+// the saved cursor, and reopens it when it fails.
+func (a *Agent) readKmsg(ctx context.Context, out chan<- kmsgMsg) {
+	send := func(m kmsgMsg) bool {
+		select {
+		case out <- m:
+			return true
+		case <-ctx.Done():
+			return false
+		}
 	}
 	logged := false
+	initial := a.baselinePending
 	for ctx.Err() == nil {
-		src, err := open(a.cfg.Kmsg)
+		src, err := a.openKmsg()
 		if err != nil {
 			a.kmsgUp.Store(false)
 			a.metrics.SourceUp("kmsg", false)
@@ -37,7 +87,8 @@ func (a *Agent) readKmsg(ctx context.Context, out chan<- kmsgBatch) {
 				a.log.Error(msg, "path", a.cfg.Kmsg, "error", err.Error())
 				logged = true
 				// Nothing to wait for: the counters' baseline is now.
-				out <- kmsgBatch{drained: true}
+				initial = false
+				send(kmsgMsg{caughtUp: true})
 			}
 			select {
 			case <-ctx.Done():
@@ -51,13 +102,23 @@ func (a *Agent) readKmsg(ctx context.Context, out chan<- kmsgBatch) {
 		}
 		a.kmsgUp.Store(true)
 		a.metrics.SourceUp("kmsg", true)
-		s := &kmsgStream{src: src, procRoot: a.cfg.ProcRoot, v1: a.layout.Memory == cgroup.V1, out: out,
-			onMalformed: func(err error) { a.sourceError("kmsg", "", err) }}
 		a.resumeMu.Lock()
-		s.from, s.checkStart = a.resumeFrom, a.resumeCheck
+		after := a.resume
 		a.resumeMu.Unlock()
-		err = s.run(ctx)
-		src.Close()
+		var st *watch.Stream
+		st = watch.New(readingSource{src, func() { a.kmsgIdle.Store(false) }}, watch.Options{
+			BootID: a.boot, After: after, Name: a.cfg.Kmsg, AfterKill: killQuiet,
+			CaughtUp: func() {
+				c, ok := st.Cursor()
+				if send(kmsgMsg{caughtUp: true, at: time.Now(), cursor: c, haveCursor: ok}) {
+					a.kmsgIdle.Store(true)
+				}
+				initial = false
+			},
+		})
+		err = a.follow(ctx, st, send, &initial)
+		a.kmsgIdle.Store(false)
+		st.Close()
 		if ctx.Err() != nil {
 			return
 		}
@@ -72,34 +133,111 @@ func (a *Agent) readKmsg(ctx context.Context, out chan<- kmsgBatch) {
 	}
 }
 
-// handleBatch accounts for what the kernel log said.
-func (a *Agent) handleBatch(b kmsgBatch) {
-	now := time.Now()
-	if b.lost > 0 {
-		a.metrics.Overrun(b.overruns, b.lost)
-		a.log.Warn("kernel log records were overwritten before the agent read them; kills among them are counted from the kernel's counters", "records_lost", b.lost)
+// readingSource is the kernel log source with a callback for every record
+// read: the reader is no longer idle.
+type readingSource struct {
+	watch.Source
+	read func()
+}
+
+func (r readingSource) Next(ctx context.Context) (kmsg.Record, error) {
+	rec, err := r.Source.Next(ctx)
+	if err == nil {
+		r.read()
 	}
-	if b.killLine {
-		// The counters went up before the kill line was printed.
-		a.scan(now, nil)
+	return rec, err
+}
+
+// OnWait passes the stream's hook on to a source that says when it waits.
+func (r readingSource) OnWait(f func()) {
+	if w, ok := r.Source.(interface{ OnWait(func()) }); ok {
+		w.OnWait(f)
 	}
-	for _, sr := range b.reports {
-		a.report(sr, now)
+}
+
+// Close closes the source when it is an io.Closer.
+func (r readingSource) Close() error {
+	if c, ok := r.Source.(io.Closer); ok {
+		return c.Close()
 	}
-	if b.killLine && len(b.reports) > 0 {
-		a.scan(now, nil)
-	}
-	if b.haveLast {
-		if !a.rec.st.HaveCursor || b.safe > a.rec.st.Cursor {
-			a.rec.st.Cursor, a.rec.st.HaveCursor = b.safe, true
-			a.dirty = true
-			a.resumeMu.Lock()
-			a.resumeFrom, a.resumeCheck = b.safe+1, true
-			a.resumeMu.Unlock()
+	return nil
+}
+
+// follow hands every item of st to the loop until ctx ends or the stream
+// fails. Reports still open when ctx ends are left to the next start: the
+// cursor never passes them.
+func (a *Agent) follow(ctx context.Context, st *watch.Stream, send func(kmsgMsg) bool, initial *bool) error {
+	for {
+		it, err := st.Next(ctx)
+		switch {
+		case err == nil:
+			c, ok := st.Cursor()
+			if !send(kmsgMsg{item: &it, at: time.Now(), cursor: c, haveCursor: ok, initial: *initial}) {
+				return ctx.Err()
+			}
+		case errors.Is(err, io.EOF):
+			// A source that ends (a test's) has been read for good.
+			c, ok := st.Cursor()
+			if send(kmsgMsg{caughtUp: true, at: time.Now(), cursor: c, haveCursor: ok}) {
+				a.kmsgIdle.Store(true)
+			}
+			*initial = false
+			<-ctx.Done()
+			return ctx.Err()
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case errors.Is(err, kmsg.ErrMalformed):
+			a.sourceError("kmsg", "", err)
+		default:
+			return err
 		}
 	}
-	if b.drained {
-		a.logCaught = now
+}
+
+// handleKmsg accounts for what the kernel log said.
+func (a *Agent) handleKmsg(m kmsgMsg) {
+	now := time.Now()
+	if it := m.item; it != nil {
+		switch {
+		case it.Gap != nil:
+			var lost uint64
+			if it.Gap.Lost != nil {
+				lost = *it.Gap.Lost
+			}
+			a.metrics.Overrun(1, lost)
+			a.gapBefore = true
+			a.log.Warn("kernel log records were overwritten before the agent read them; kills among them are counted from the kernel's counters",
+				"cause", it.Gap.Cause.String(), "records_lost", lost)
+		case it.Event != nil:
+			live := !m.initial
+			if live && len(it.Event.Victims) > 0 {
+				// The counters went up before the kill line was printed.
+				a.scan(now, nil)
+			}
+			a.report(it, m.at, live, now)
+			if live {
+				a.scan(now, nil)
+			}
+		}
+	}
+	if m.haveCursor && m.cursor.BootID == a.boot && (!a.rec.st.HaveCursor || m.cursor.Seq > a.rec.st.Cursor) {
+		a.rec.st.Cursor, a.rec.st.HaveCursor = m.cursor.Seq, true
+		a.dirty = true
+		c := m.cursor
+		a.resumeMu.Lock()
+		a.resume = &c
+		a.resumeMu.Unlock()
+	}
+	if m.caughtUp {
+		// When the reader was at the log's end, not when the loop took
+		// the message: records the kernel wrote since are not read yet,
+		// and counter increments after m.at may still have kill lines
+		// coming (the loop takes messages late while the writer is
+		// behind).
+		a.logCaught = m.at
+		if m.at.IsZero() {
+			a.logCaught = now
+		}
 		if a.baselinePending {
 			a.takeBaseline(now)
 		}
@@ -107,38 +245,38 @@ func (a *Agent) handleBatch(b kmsgBatch) {
 }
 
 // report makes a kill of a report read from the kernel log.
-func (a *Agent) report(sr seenReport, now time.Time) {
-	r := sr.r
-	if r.Stamp.Seq == nil {
-		return
-	}
-	id := a.boot + "-k" + strconv.FormatUint(*r.Stamp.Seq, 10)
+func (a *Agent) report(it *watch.Item, at time.Time, live bool, now time.Time) {
+	r, e := it.Report, *it.Event
+	id := a.boot + "-k" + strconv.FormatUint(it.FirstSeq, 10)
+	gapBefore := a.gapBefore
+	a.gapBefore = false
 	if a.rec.kills[id] != nil || a.lookupKill(id) != nil {
 		return // read again after a restart: already a kill
 	}
-	e := explain.Explain(r, explain.Options{File: a.cfg.Kmsg})
-	k := &api.Kill{Event: e, ID: id, ObservedAt: sr.at, KilledAt: sr.at, Kills: len(e.Victims), SeenBy: []string{api.SeenKmsg}}
-	if e.UptimeSeconds != nil && !a.bootAt.IsZero() {
-		k.KilledAt = a.bootAt.Add(time.Duration(*e.UptimeSeconds * float64(time.Second))).UTC()
+	k := &api.Kill{Event: e, ID: id, ObservedAt: at, KilledAt: at, Kills: len(e.Victims), SeenBy: []string{api.SeenKmsg}}
+	if !a.bootAt.IsZero() {
+		k.KilledAt = a.bootAt.Add(it.SinceBoot).UTC()
 	}
 	switch {
-	case r.Trigger != nil && len(e.Victims) > 0 && !sr.gapBefore:
+	case r.Trigger != nil && len(e.Victims) > 0 && !gapBefore:
 		k.Report = api.ReportComplete
-	case r.Trigger == nil && !sr.gapBefore && len(e.Victims) > 0:
+	case r.Trigger == nil && !gapBefore && len(e.Victims) > 0:
 		// Only the kill line: the kernel printed no report for it.
 		k.Report = api.ReportMissing
 		k.Warnings = append(k.Warnings, "the kernel printed only the kill line: its OOM report was rate-limited (at most 10 per 5 s)")
 	default:
 		k.Report = api.ReportTruncated
 	}
-	if sr.gapBefore {
+	if gapBefore {
 		k.Warnings = append(k.Warnings, "kernel log records were lost just before this report: its start may be missing")
 	}
 	victims := make([]victimCgroup, 0, len(e.Victims))
 	for i, v := range e.Victims {
-		cg, soft := sr.procCgroup[v.PID], true
+		cg, soft := "", true
 		if i == 0 && e.TaskMemcg != nil {
 			cg, soft = *e.TaskMemcg, false
+		} else if live {
+			cg = a.procCgroup(v.PID)
 		}
 		victims = append(victims, victimCgroup{pid: v.PID, cgroup: cg, soft: soft && cg != ""})
 	}
@@ -156,7 +294,7 @@ func (a *Agent) report(sr seenReport, now time.Time) {
 		}
 		k.Cgroup, k.CgroupFrom = &cg, &from
 	}
-	k.Victim = victimKind(&e)
+	k.Victim = a.victimRole(k, live)
 	plot := ""
 	switch {
 	case e.OOMMemcg != nil:
@@ -167,9 +305,9 @@ func (a *Agent) report(sr seenReport, now time.Time) {
 	if plot != "" {
 		k.History = a.memcgs.history(plot, k.KilledAt, historyBefore, a.cfg.SampleInterval)
 	}
-	added, updated := a.rec.report(k, victims, !sr.initial, now)
+	added, updated := a.rec.report(k, victims, live, now)
 	if added != nil {
-		a.add(added, now)
+		a.add(added, now, !live)
 	}
 	if updated != nil {
 		a.put(updated, true)
@@ -179,10 +317,22 @@ func (a *Agent) report(sr seenReport, now time.Time) {
 	}
 }
 
+// procCgroup reads the memcg of pid from /proc/PID/cgroup: the victim is
+// dying but its /proc entry stays until its parent reaps it, so this
+// names the victim's cgroup for kill lines that come without a report (a
+// hint: an exiting task may already show another cgroup).
+func (a *Agent) procCgroup(pid int) string {
+	b, err := kfile.Read(filepath.Join(a.cfg.ProcRoot, strconv.Itoa(pid), "cgroup"), kfile.Small)
+	if err != nil {
+		return ""
+	}
+	return proc.ParseMemoryCgroup(b, a.layout.Memory == cgroup.V1)
+}
+
 // victimKind says whether the (first) victim was its cgroup's main
-// process: the first task the table lists (5.3+ tables are in join order)
-// in a memcg OOM confined to the victim's own memcg, or the Kubernetes
-// reading of the table.
+// process, as the report's task table tells: the first task the table
+// lists (5.3+ tables are in join order) in a memcg OOM confined to the
+// victim's own memcg, or the Kubernetes reading of the table.
 func victimKind(e *explain.Event) string {
 	if k := e.Kubernetes; k != nil && k.VictimFirstListed != nil {
 		if *k.VictimFirstListed {

@@ -10,19 +10,20 @@ import (
 	"github.com/oomkit/oomkit/internal/agent/api"
 	"github.com/oomkit/oomkit/internal/kerneltest"
 	"github.com/oomkit/oomkit/internal/kmsg"
+	"github.com/oomkit/oomkit/internal/watch"
 )
 
 // droppingSource is /dev/kmsg with a switch that throws records away, as
 // the ring does when it overruns a slow reader: the sequence numbers jump.
 type droppingSource struct {
-	RecordSource
+	*kmsg.Reader
 	drop    atomic.Bool
 	dropped atomic.Int64
 }
 
 func (d *droppingSource) Next(ctx context.Context) (kmsg.Record, error) {
 	for {
-		r, err := d.RecordSource.Next(ctx)
+		r, err := d.Reader.Next(ctx)
 		if err != nil || !d.drop.Load() {
 			return r, err
 		}
@@ -39,12 +40,12 @@ func TestInjectedOverrun(t *testing.T) {
 	var src *droppingSource
 	ready := make(chan struct{})
 	ta := startAgent(t, Config{SampleInterval: 100 * time.Millisecond, ReportGrace: time.Second,
-		OpenRecords: func(path string) (RecordSource, error) {
+		OpenRecords: func(path string) (watch.Source, error) {
 			r, err := kmsg.Open(path, true)
 			if err != nil {
 				return nil, err
 			}
-			src = &droppingSource{RecordSource: r}
+			src = &droppingSource{Reader: r}
 			close(ready)
 			return src, nil
 		}})

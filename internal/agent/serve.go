@@ -24,7 +24,7 @@ func (a *Agent) Kills(f store.Filter) ([]*api.Kill, error) {
 			have[k.ID] = i
 		}
 		for _, k := range a.unsaved {
-			if k.ObservedAt.Before(f.Since) || (f.Namespace != "" && deref(k.Namespace) != f.Namespace) || (f.Pod != "" && deref(k.Pod) != f.Pod) {
+			if k.ObservedAt.Before(f.Since) || !f.Match(k) {
 				continue
 			}
 			if i, ok := have[k.ID]; ok {
@@ -57,11 +57,10 @@ func (a *Agent) Kill(id string) (*api.Kill, error) {
 // their Kubernetes names when an enricher knows them.
 func (a *Agent) Headroom() []api.Headroom {
 	rows := a.memcgs.headroom(time.Now())
-	for i := range rows {
-		for _, e := range a.cfg.Enrichers {
-			ns, pod, ctr := e.Cgroup(rows[i].Cgroup)
-			if pod != "" {
-				rows[i].Namespace, rows[i].Pod, rows[i].Container = ns, pod, ctr
+	if a.kube != nil {
+		for i := range rows {
+			if at, _ := a.kube.res.Lookup(rows[i].Cgroup); at.Resolved {
+				rows[i].Namespace, rows[i].Pod, rows[i].Container = at.Namespace, at.Pod, at.Container
 			}
 		}
 	}
@@ -84,11 +83,4 @@ func (a *Agent) Health() error {
 		return nil
 	}
 	return errors.New(strings.Join(problems, "; "))
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }

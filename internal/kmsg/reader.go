@@ -37,7 +37,7 @@ type Reader struct {
 	// overruns counts read(2)s that failed with EPIPE: the record due
 	// next had been overwritten.
 	overruns int
-	// waiting, when set (by tests), is called each time Next is about to
+	// waiting, when set (OnWait), is called each time Next is about to
 	// block in poll(2).
 	waiting func()
 }
@@ -106,6 +106,9 @@ func (r *Reader) Next(ctx context.Context) (Record, error) {
 			// Only a regular file ends; /dev/kmsg says EAGAIN instead.
 			if !r.follow {
 				return Record{}, io.EOF
+			}
+			if r.waiting != nil {
+				r.waiting()
 			}
 			if err := sleepCtx(ctx, fileRetry); err != nil {
 				return Record{}, err
@@ -196,6 +199,13 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 		return nil
 	}
 }
+
+// OnWait sets f to be called each time a following Next has read every
+// record in the ring and is about to wait for the next one (and again
+// after a spurious wake-up), on the goroutine calling Next: a reader that
+// must know when it has caught up with the kernel (internal/watch,
+// Options.CaughtUp) learns it without a timer. f must not call Next.
+func (r *Reader) OnWait(f func()) { r.waiting = f }
 
 // Lost is how many records are known lost to overwriting: the jumps in
 // sequence numbers between the records this reader read.

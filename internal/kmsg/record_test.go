@@ -184,12 +184,12 @@ func TestNextWakesOnCancel(t *testing.T) {
 	}
 	defer r.Close()
 	blocked := make(chan struct{}, 1)
-	r.waiting = func() {
+	r.OnWait(func() {
 		select {
 		case blocked <- struct{}{}:
 		default:
 		}
-	}
+	})
 	// A record first: the reader wakes for data as well.
 	go func() {
 		<-blocked

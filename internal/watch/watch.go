@@ -82,6 +82,21 @@ type Options struct {
 	// are returned without waiting longer for oom_reaper lines
 	// (DefaultIdle when 0).
 	Idle time.Duration
+	// AfterKill, when shorter than Idle, is the quiet that suffices once a
+	// kill line was read: the kernel prints a report's records, its kill
+	// lines last, within microseconds of each other under oom_lock
+	// (__oom_kill_process(), mm/oom_kill.c), so a reader that must hand a
+	// kill on at once (the node agent) returns it a few milliseconds after
+	// its kill line. It gives up the victims' oom_reaper lines, which come
+	// later. 0: Idle.
+	AfterKill time.Duration
+	// CaughtUp, when set, is called each time the stream has returned
+	// every event of the records read so far and the source waits for the
+	// next record: the reader has caught up with the kernel. It runs on
+	// the goroutine calling Next, inside Next; it may call Cursor and
+	// Stats, not Next. Only a source that says when it waits (OnWait, as
+	// *kmsg.Reader does) calls it.
+	CaughtUp func()
 	// Name is the source named in each Event's source.file (default
 	// kmsg.DefaultPath).
 	Name string
@@ -197,6 +212,7 @@ type Stream struct {
 	lastSeq  uint64
 	overruns int
 	pending  bool // records fed since the Assembler was last flushed
+	killSeen bool // a kill line was fed since the Assembler was last flushed
 	eof      bool
 	after    *Cursor // the resume cursor, when it applies to this boot
 }
@@ -222,7 +238,26 @@ func New(src Source, opts Options) *Stream {
 	if c, ok := src.(io.Closer); ok {
 		s.closer = c
 	}
+	if w, ok := src.(waitNotifier); ok && opts.CaughtUp != nil {
+		w.OnWait(s.waiting)
+	}
 	return s
+}
+
+// waitNotifier is a Source that says when it is about to wait for the
+// next record (kmsg.Reader.OnWait).
+type waitNotifier interface{ OnWait(func()) }
+
+// waiting is called by the source when it waits: the stream has caught up
+// unless events are still queued or the Assembler holds a report.
+func (s *Stream) waiting() {
+	if len(s.queue) > 0 {
+		return
+	}
+	if _, held := s.asm.Pending(); held {
+		return
+	}
+	s.opts.CaughtUp()
 }
 
 // Open opens the kernel log device at path (kmsg.DefaultPath when "") and
@@ -296,12 +331,16 @@ func (s *Stream) Next(ctx context.Context) (Item, error) {
 		rctx := ctx
 		if s.pending {
 			// Reports may be waiting for more records: stop waiting for
-			// the source after Idle.
+			// the source after Idle (AfterKill once a kill line came).
+			d := s.opts.Idle
+			if s.killSeen && s.opts.AfterKill > 0 && s.opts.AfterKill < d {
+				d = s.opts.AfterKill
+			}
 			if idle == nil || idle.ctx.Err() != nil {
 				idle.stop()
-				idle = newIdleTimer(ctx, s.opts.Idle)
+				idle = newIdleTimer(ctx, d)
 			} else {
-				idle.t.Reset(s.opts.Idle)
+				idle.t.Reset(d)
 			}
 			rctx = idle.ctx
 		}
@@ -369,14 +408,16 @@ func (s *Stream) record(rec kmsg.Record) {
 			s.segs = append(s.segs[:0], s.segs[len(s.segs)-maxSegments:]...)
 		}
 	}
-	seq, up := rec.Seq, float64(rec.Usec)/1e6
-	reps := s.asm.Feed(oomlog.Record{
-		Text:     rec.Text,
-		Stamp:    oomlog.Stamp{Seq: &seq, Uptime: &up, Caller: rec.Caller},
-		HasStamp: true,
-		Line:     s.line,
-	})
+	// The Assembler numbers the records as this stream does (one line
+	// each), decodes the kernel's \xNN escapes (exact process names) and
+	// skips records of user space.
+	reps := s.asm.FeedKmsg(rec)
 	s.pending = true
+	if s.opts.AfterKill > 0 && strings.Contains(rec.Text, "Killed process ") {
+		// The kill line (__oom_kill_process(), mm/oom_kill.c: "…Killed
+		// process PID (comm) …"), printed after the rest of its report.
+		s.killSeen = true
+	}
 	if gap == nil {
 		s.reports(reps)
 		return
@@ -434,7 +475,47 @@ func (s *Stream) addGap(g Gap) {
 // flush returns what the Assembler still holds.
 func (s *Stream) flush() {
 	s.reports(s.asm.Flush())
-	s.pending = false
+	s.pending, s.killSeen = false, false
+}
+
+// Cursor is where the stream stands, for a reader that persists it and
+// resumes with Options.After: every event whose first record is at or
+// before it has been returned by Next (or was at or before Options.After),
+// and no record after it belongs to one. Unlike an Item's cursor it moves
+// on with records that belong to no report, so a resumed stream does not
+// take the records read before for lost ones. ok is false until a record
+// was read (and no resume cursor of this boot applies).
+func (s *Stream) Cursor() (c Cursor, ok bool) {
+	if s.seen {
+		// The first record of an event not yet returned: held by the
+		// Assembler, or queued.
+		var next uint64
+		held := false
+		if line, ok := s.asm.Pending(); ok {
+			next, held = s.seqOf(line), true
+		}
+		for _, it := range s.queue {
+			if it.Event != nil {
+				if !held || it.FirstSeq < next {
+					next, held = it.FirstSeq, true
+				}
+				break
+			}
+		}
+		switch {
+		case !held:
+			c, ok = Cursor{BootID: s.opts.BootID, Seq: s.lastSeq}, true
+		case next > 0:
+			c, ok = Cursor{BootID: s.opts.BootID, Seq: next - 1}, true
+		}
+	}
+	if a := s.after; a != nil && (!ok || a.Seq > c.Seq) {
+		return *a, true
+	}
+	if a := s.opts.After; !s.seen && a != nil && a.BootID == s.opts.BootID {
+		return *a, true
+	}
+	return c, ok
 }
 
 // reports explains finished reports and queues them.

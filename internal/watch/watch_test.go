@@ -309,3 +309,120 @@ func TestEarlierVictims(t *testing.T) {
 		t.Errorf("second report predicts pid 13972 again, which the first report killed")
 	}
 }
+
+// TestAfterKill: once a report's kill line is read, a short quiet
+// (Options.AfterKill) hands the report on although Idle is an hour; a
+// report whose kill line has not come waits for Idle.
+func TestAfterKill(t *testing.T) {
+	recs := sampleRecords(t, "real-6.18-cgroup-v1.log") // its last record is the kill line
+	src := watchtest.New(true)
+	src.Add(recs...)
+	s := watch.New(src, watch.Options{BootID: boot, Idle: time.Hour, AfterKill: time.Millisecond})
+	it, err := s.Next(context.Background())
+	if err != nil || it.Event == nil || it.FirstSeq != 1378 || it.LastSeq != 1457 {
+		t.Fatalf("Next = %+v, %v; want the report, handed on after its kill line", briefs([]watch.Item{it}), err)
+	}
+
+	src = watchtest.New(true)
+	src.Add(recs[:len(recs)-1]...)
+	s = watch.New(src, watch.Options{BootID: boot, Idle: time.Hour, AfterKill: time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		// The source waits twice: once under the idle timer, and the
+		// test gives the timer no reason to fire.
+		<-src.Waiting()
+		cancel()
+	}()
+	if it, err := s.Next(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Next = %+v, %v before the kill line; want it to wait for Idle", briefs([]watch.Item{it}), err)
+	}
+}
+
+// TestCursor: the stream's cursor moves on with records that belong to no
+// report, stops before a report not yet returned, and a stream resumed
+// after it repeats no event, loses none, and counts no gap even when the
+// records before the cursor are gone from the ring.
+func TestCursor(t *testing.T) {
+	recs := dockerRecords(t) // seqs 1000–1096; reports 1014–1043 and 1060–1089
+	for _, tc := range []struct {
+		name string
+		upTo uint64 // records up to this seq are read before the reader stops
+		want uint64 // its cursor then
+	}{
+		{"before any report", 1010, 1010},
+		{"inside the first report", 1030, 1013},
+		{"the first report ended, its reaper line read", 1050, 1050},
+		{"everything", 1096, 1096},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := watchtest.New(true)
+			src.Add(recs[:tc.upTo-1000+1]...)
+			s := watch.New(src, watch.Options{BootID: boot, Idle: time.Millisecond})
+			var before []watch.Item
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			src.OnWait(func() {
+				// The source is dry: stop once the cursor got there (the
+				// idle flush may have to come first).
+				if c, ok := s.Cursor(); ok && c.Seq == tc.want {
+					cancel()
+				}
+			})
+			for {
+				it, err := s.Next(ctx)
+				if err != nil {
+					break
+				}
+				before = append(before, it)
+			}
+			c, ok := s.Cursor()
+			if !ok || c != (watch.Cursor{BootID: boot, Seq: tc.want}) {
+				t.Fatalf("Cursor() = %+v, %v; want seq %d", c, ok, tc.want)
+			}
+			// A restart: the ring now holds only the records after the
+			// cursor (the older ones were overwritten meanwhile).
+			src2 := watchtest.New(false)
+			src2.Add(recs[c.Seq-1000+1:]...)
+			s2 := watch.New(src2, watch.Options{BootID: boot, After: &c})
+			after := all(t, s2)
+			got := append(briefs(before), briefs(after)...)
+			want := []brief{{Kind: "event", First: 1014, Last: 1043, Victim: 1381}, {Kind: "event", First: 1060, Last: 1089, Victim: 1667}}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("events before and after the restart (-want +got):\n%s", diff)
+			}
+			if s2.Stats().Gaps != 0 {
+				t.Errorf("the resumed stream counted %d gaps", s2.Stats().Gaps)
+			}
+		})
+	}
+}
+
+// TestCaughtUp: Options.CaughtUp is called when the source waits and every
+// event of the records read has been returned — not while a report is
+// held for its reaper line.
+func TestCaughtUp(t *testing.T) {
+	src := watchtest.New(true)
+	src.Add(dockerRecords(t)[:50]...) // the first report and its reaper line, then other records
+	returned := 0
+	var atCaughtUp []int
+	s := watch.New(src, watch.Options{BootID: boot, Idle: time.Millisecond, CaughtUp: func() {
+		atCaughtUp = append(atCaughtUp, returned)
+	}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	it, err := s.Next(ctx)
+	if err != nil || it.Event == nil {
+		t.Fatalf("Next = %+v, %v", briefs([]watch.Item{it}), err)
+	}
+	returned++
+	go func() {
+		<-src.Waiting()
+		cancel()
+	}()
+	if _, err := s.Next(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Next = %v, want it to wait", err)
+	}
+	if len(atCaughtUp) == 0 || atCaughtUp[0] != 1 {
+		t.Errorf("CaughtUp called with %v events returned, want first after the report was returned", atCaughtUp)
+	}
+}

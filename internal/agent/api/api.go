@@ -71,14 +71,60 @@ type Kill struct {
 	Kills int `json:"kills"`
 	// Victim is VictimMain, VictimChild or VictimUnknown for the (first) victim.
 	Victim string `json:"victim"`
-	// Namespace, Pod and Container name the Kubernetes owner, filled by an
-	// enricher; null off Kubernetes.
-	Namespace *string `json:"namespace"`
-	Pod       *string `json:"pod"`
-	Container *string `json:"container"`
+	// Kubernetes is the kill's Kubernetes attribution: the event's own
+	// `kubernetes` object (it takes its place in the JSON) with what the
+	// API server says of the pod. Null outside a kubelet's kubepods
+	// hierarchy.
+	Kubernetes *Kubernetes `json:"kubernetes"`
 	// History is the victim cgroup's memory in the minutes before the
 	// kill; null when the agent had not sampled it.
 	History *History `json:"history"`
+}
+
+// Kubernetes is the `kubernetes` object of an agent's kill: the
+// oomkit.event/v1 object (what the memory cgroup path and the report say;
+// for a kill only a counter saw, what the path says) and, when the agent
+// runs with --node-name, what the API server says of the pod. Fields not
+// known are null: off the API server, or while it cannot be reached and
+// the pod is not in the agent's informer yet (the kill is enriched when it
+// is back).
+type Kubernetes struct {
+	explain.Kube
+	// Namespace, Pod, Node and the container's Container name and
+	// ContainerType ("regular", "init", "sidecar", "ephemeral", as
+	// oomkit.container/v1 spells them).
+	Namespace     *string `json:"namespace"`
+	Pod           *string `json:"pod"`
+	Container     *string `json:"container"`
+	ContainerType *string `json:"container_type"`
+	Node          *string `json:"node"`
+	// WorkloadKind and Workload are the pod's top controller (a
+	// ReplicaSet followed to its Deployment, a Job to its CronJob; "Pod"
+	// and the pod's name without one).
+	WorkloadKind *string `json:"workload_kind"`
+	Workload     *string `json:"workload"`
+	// MemoryRequestBytes and MemoryLimitBytes are the container's.
+	MemoryRequestBytes *int64 `json:"memory_request_bytes"`
+	MemoryLimitBytes   *int64 `json:"memory_limit_bytes"`
+	// PodDeleted is true when the pod had been deleted when the kill was
+	// attributed (deleted pods stay resolvable for 10 minutes).
+	PodDeleted bool `json:"pod_deleted"`
+}
+
+// Names are the kill's namespace, pod and container, "" when unknown: the
+// metrics' labels and the API's filters.
+func (k *Kill) Names() (namespace, pod, container string) {
+	if kb := k.Kubernetes; kb != nil {
+		return deref(kb.Namespace), deref(kb.Pod), deref(kb.Container)
+	}
+	return "", "", ""
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 // Constraint is the kill's constraint as a metric label: "memcg",

@@ -72,38 +72,6 @@ func (r *requests) String() string {
 	return strings.Join(keys, " ")
 }
 
-type countingTransport struct {
-	rt  http.RoundTripper
-	req *requests
-}
-
-func (c countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	verb := r.Method
-	if r.URL.Query().Get("watch") == "true" || r.URL.Query().Get("watch") == "1" {
-		verb = "WATCH"
-	}
-	c.req.count(verb, resourceOf(r.URL.Path))
-	return c.rt.RoundTrip(r)
-}
-
-// resourceOf reads the resource out of an API path: /api/v1/pods,
-// /api/v1/namespaces/ns/pods/name/status, /apis/events.k8s.io/v1/events.
-func resourceOf(path string) string {
-	segs := strings.Split(strings.Trim(path, "/"), "/")
-	switch {
-	case len(segs) >= 3 && segs[0] == "api":
-		segs = segs[2:]
-	case len(segs) >= 4 && segs[0] == "apis":
-		segs = segs[3:]
-	default:
-		return path
-	}
-	if segs[0] == "namespaces" && len(segs) >= 3 {
-		return segs[2]
-	}
-	return segs[0]
-}
-
 // client returns a clientset for s as the admin (token "" ) or with
 // token, and the counter of its requests.
 func client(t testing.TB, s *apiservertest.Server, token string) (kubernetes.Interface, *requests) {
@@ -119,7 +87,7 @@ func client(t testing.TB, s *apiservertest.Server, token string) (kubernetes.Int
 		QPS: 1000, Burst: 1000,
 		Timeout: 10 * time.Second,
 		WrapTransport: func(rt http.RoundTripper) http.RoundTripper {
-			return countingTransport{rt: rt, req: req}
+			return countingTransport{rt: rt, count: req.count}
 		},
 	}
 	c, err := kubernetes.NewForConfig(cfg)

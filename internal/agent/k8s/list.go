@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"slices"
 	"sort"
@@ -182,6 +183,9 @@ type ClientOptions struct {
 	Kubeconfig string
 	// Context is the kubeconfig context; "" the current one.
 	Context string
+	// OnRequest, when set, is told of every request the client sends:
+	// its verb (GET, LIST, WATCH, POST, …) and resource (pods, events, …).
+	OnRequest func(verb, resource string)
 }
 
 // NewClient builds a clientset and returns it with the namespace the
@@ -191,11 +195,79 @@ func NewClient(opts ClientOptions) (kubernetes.Interface, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
+	if opts.OnRequest != nil {
+		cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
+			return countingTransport{rt: rt, count: opts.OnRequest}
+		}
+	}
 	c, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, "", fmt.Errorf("build a Kubernetes client: %w", err)
 	}
 	return c, ns, nil
+}
+
+// countingTransport tells count of every request it sends.
+type countingTransport struct {
+	rt    http.RoundTripper
+	count func(verb, resource string)
+}
+
+func (c countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.count(RequestVerb(r), RequestResource(r.URL.Path))
+	return c.rt.RoundTrip(r)
+}
+
+// RequestVerb is the API server's verb for r, as its audit log and
+// apiserver_request_total name it: WATCH for a watch, LIST for a GET of a
+// collection, else the HTTP method.
+func RequestVerb(r *http.Request) string {
+	q := r.URL.Query()
+	switch w := q.Get("watch"); {
+	case w == "true" || w == "1":
+		return "WATCH"
+	case r.Method == http.MethodGet && isCollection(r.URL.Path):
+		return "LIST"
+	}
+	return r.Method
+}
+
+// isCollection reports whether an API path names a collection
+// (/api/v1/pods, /apis/events.k8s.io/v1/namespaces/ns/events), not one
+// object or a subresource.
+func isCollection(path string) bool {
+	segs := apiSegments(path)
+	if len(segs) >= 2 && segs[0] == "namespaces" {
+		segs = segs[2:]
+	}
+	return len(segs) == 1
+}
+
+// apiSegments are the segments of an API path after its group and
+// version; nil for other paths.
+func apiSegments(path string) []string {
+	segs := strings.Split(strings.Trim(path, "/"), "/")
+	switch {
+	case len(segs) >= 3 && segs[0] == "api":
+		return segs[2:]
+	case len(segs) >= 4 && segs[0] == "apis":
+		return segs[3:]
+	}
+	return nil
+}
+
+// RequestResource reads the resource out of an API path: /api/v1/pods,
+// /api/v1/namespaces/ns/pods/name/status, /apis/events.k8s.io/v1/events;
+// the path itself when it is none.
+func RequestResource(path string) string {
+	segs := apiSegments(path)
+	switch {
+	case len(segs) == 0:
+		return path
+	case segs[0] == "namespaces" && len(segs) >= 3:
+		return segs[2]
+	}
+	return segs[0]
 }
 
 // restConfig loads the client configuration: the kubeconfig rules

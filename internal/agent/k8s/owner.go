@@ -35,42 +35,64 @@ func newOwnerCache(client kubernetes.Interface) *ownerCache {
 
 // workload is pod's top controller: kind and name.
 func (o *ownerCache) workload(ctx context.Context, pod *corev1.Pod) (string, string) {
-	ref := metav1.GetControllerOf(pod)
+	kind, name, ref := o.cached(pod)
 	if ref == nil {
-		return "Pod", pod.Name
+		return kind, name
+	}
+	top, err := o.fetch(ctx, pod.Namespace, ref)
+	if err != nil {
+		// Not cached: the next kill tries again.
+		return ref.Kind, ref.Name
+	}
+	return top.Kind, top.Name
+}
+
+// cached is pod's top controller as far as known without a request; ref
+// is the pod's ReplicaSet or Job when its own controller is not cached
+// yet (kind and name are then that ReplicaSet's or Job's).
+func (o *ownerCache) cached(pod *corev1.Pod) (kind, name string, ref *metav1.OwnerReference) {
+	ref = metav1.GetControllerOf(pod)
+	if ref == nil {
+		return "Pod", pod.Name, nil
 	}
 	if (ref.Kind != "ReplicaSet" || ref.APIVersion != "apps/v1") && (ref.Kind != "Job" || ref.APIVersion != "batch/v1") {
-		return ref.Kind, ref.Name
+		return ref.Kind, ref.Name, nil
 	}
 	o.mu.Lock()
 	top, ok := o.top[ref.UID]
 	o.mu.Unlock()
-	if !ok {
-		var meta *metav1.ObjectMeta
-		if ref.Kind == "ReplicaSet" {
-			rs, err := o.client.AppsV1().ReplicaSets(pod.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
-			if err != nil {
-				// Not cached: the next kill tries again.
-				return ref.Kind, ref.Name
-			}
-			meta = &rs.ObjectMeta
-		} else {
-			job, err := o.client.BatchV1().Jobs(pod.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
-			if err != nil {
-				return ref.Kind, ref.Name
-			}
-			meta = &job.ObjectMeta
-		}
-		top = *ref
-		if c := metav1.GetControllerOfNoCopy(meta); c != nil && meta.UID == ref.UID {
-			top = *c
-		}
-		o.mu.Lock()
-		if len(o.top) >= maxOwners {
-			o.top = map[types.UID]metav1.OwnerReference{}
-		}
-		o.top[ref.UID] = top
-		o.mu.Unlock()
+	if ok {
+		return top.Kind, top.Name, nil
 	}
-	return top.Kind, top.Name
+	return ref.Kind, ref.Name, ref
+}
+
+// fetch reads the ReplicaSet or Job ref (in namespace ns) and caches its
+// controller.
+func (o *ownerCache) fetch(ctx context.Context, ns string, ref *metav1.OwnerReference) (metav1.OwnerReference, error) {
+	var meta *metav1.ObjectMeta
+	if ref.Kind == "ReplicaSet" {
+		rs, err := o.client.AppsV1().ReplicaSets(ns).Get(ctx, ref.Name, metav1.GetOptions{})
+		if err != nil {
+			return metav1.OwnerReference{}, err
+		}
+		meta = &rs.ObjectMeta
+	} else {
+		job, err := o.client.BatchV1().Jobs(ns).Get(ctx, ref.Name, metav1.GetOptions{})
+		if err != nil {
+			return metav1.OwnerReference{}, err
+		}
+		meta = &job.ObjectMeta
+	}
+	top := *ref
+	if c := metav1.GetControllerOfNoCopy(meta); c != nil && meta.UID == ref.UID {
+		top = *c
+	}
+	o.mu.Lock()
+	if len(o.top) >= maxOwners {
+		o.top = map[types.UID]metav1.OwnerReference{}
+	}
+	o.top[ref.UID] = top
+	o.mu.Unlock()
+	return top, nil
 }

@@ -83,6 +83,9 @@ type Stats struct {
 	// PendingEvents and PendingKills are waiting now.
 	PendingEvents int
 	PendingKills  int
+	// Unreachable is true while the Publisher backs off because the API
+	// server could not be reached (or was overloaded) at its last try.
+	Unreachable bool
 }
 
 // Publisher writes one Kubernetes Event per OOM kill (see the package
@@ -108,6 +111,7 @@ type Publisher struct {
 
 	stats struct {
 		kills, duplicates, folded, written, existed, retries, dropped, failed, requests atomic.Uint64
+		unreachable                                                                     atomic.Bool
 	}
 }
 
@@ -264,7 +268,7 @@ func (p *Publisher) Stats() Stats {
 		Kills: p.stats.kills.Load(), Duplicates: p.stats.duplicates.Load(), Folded: p.stats.folded.Load(),
 		Written: p.stats.written.Load(), AlreadyExisted: p.stats.existed.Load(), Retries: p.stats.retries.Load(),
 		DroppedKills: p.stats.dropped.Load(), FailedKills: p.stats.failed.Load(), Requests: p.stats.requests.Load(),
-		PendingEvents: pe, PendingKills: pk,
+		PendingEvents: pe, PendingKills: pk, Unreachable: p.stats.unreachable.Load(),
 	}
 }
 
@@ -302,11 +306,13 @@ func (p *Publisher) Run(ctx context.Context) error {
 	for tries := 0; ; tries++ {
 		err := p.recover(ctx)
 		if err == nil {
+			p.stats.unreachable.Store(false)
 			break
 		}
 		if ctx.Err() != nil {
 			return context.Cause(ctx)
 		}
+		p.stats.unreachable.Store(retryable(err))
 		p.stats.retries.Add(1)
 		p.log.Warn("cannot list this node's OOM Events yet; retrying", "err", err)
 		if !sleep(ctx, backoff(p.opts.RetryMin, p.opts.RetryMax, tries)) {
@@ -334,12 +340,14 @@ func (p *Publisher) Run(ctx context.Context) error {
 			// alike, so the whole Publisher backs off, and retries this one
 			// first.
 			p.stats.retries.Add(1)
+			p.stats.unreachable.Store(true)
 			if !sleep(ctx, backoff(p.opts.RetryMin, p.opts.RetryMax, down)) {
 				return context.Cause(ctx)
 			}
 			down++
 			continue
 		}
+		p.stats.unreachable.Store(false)
 		down = 0
 	}
 }

@@ -311,13 +311,37 @@ func containerTypes(pod *corev1.Pod) map[string]string {
 // the pod. Only a pod owned by a ReplicaSet or Job costs a request (a GET
 // of the owner, cached), and only the first time that owner is seen.
 func (r *Resolver) Resolve(ctx context.Context, cgroupPath string) Attribution {
+	a, pod := r.lookup(cgroupPath)
+	if pod != nil {
+		a.WorkloadKind, a.Workload = r.owners.workload(ctx, pod)
+	}
+	return a
+}
+
+// Lookup is Resolve without a request, for a caller that must not wait
+// for the network (the agent's loop): complete is false when the pod's
+// top controller needs the GET Resolve makes (WorkloadKind and Workload
+// then name its ReplicaSet or Job).
+func (r *Resolver) Lookup(cgroupPath string) (a Attribution, complete bool) {
+	a, pod := r.lookup(cgroupPath)
+	if pod == nil {
+		return a, true
+	}
+	var ref *metav1.OwnerReference
+	a.WorkloadKind, a.Workload, ref = r.owners.cached(pod)
+	return a, ref == nil
+}
+
+// lookup attributes a path from the informer's view; pod is nil when the
+// pod is not known.
+func (r *Resolver) lookup(cgroupPath string) (Attribution, *corev1.Pod) {
 	info, ok := kube.ParsePath(cgroupPath)
 	if !ok {
-		return Attribution{}
+		return Attribution{}, nil
 	}
 	a := Attribution{Scope: info.Scope, PodUID: info.PodUID, ContainerID: info.ContainerID, QOSClass: info.QOSClass}
 	if a.PodUID == "" {
-		return a
+		return a, nil
 	}
 	r.mu.Lock()
 	e := r.pods[a.PodUID]
@@ -330,7 +354,7 @@ func (r *Resolver) Resolve(ctx context.Context, cgroupPath string) Attribution {
 	}
 	r.mu.Unlock()
 	if pod == nil {
-		return a
+		return a, nil
 	}
 	a.Resolved, a.Deleted = true, deleted
 	a.Namespace, a.Pod, a.Node = pod.Namespace, pod.Name, pod.Spec.NodeName
@@ -342,8 +366,7 @@ func (r *Resolver) Resolve(ctx context.Context, cgroupPath string) Attribution {
 		a.MemoryRequestBytes = memoryBytes(c.Resources.Requests)
 		a.MemoryLimitBytes = memoryBytes(c.Resources.Limits)
 	}
-	a.WorkloadKind, a.Workload = r.owners.workload(ctx, pod)
-	return a
+	return a, pod
 }
 
 // lookupID finds a container by its full ID, or by a short form (≥ 12 hex

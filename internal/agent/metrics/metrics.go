@@ -44,6 +44,9 @@ type Metrics struct {
 	storeKills  prometheus.Gauge
 	memcgs      prometheus.Gauge
 
+	// requests counts Kubernetes API requests (Kubernetes), nil without.
+	requests *prometheus.CounterVec
+
 	mu         sync.Mutex
 	seriesSeen map[[5]string]time.Time
 	retain     time.Duration
@@ -128,7 +131,8 @@ func (m *Metrics) Kill(k *api.Kill, now time.Time) {
 	if k.Kills <= 0 {
 		return
 	}
-	key := [5]string{k.Constraint(), deref(k.Namespace), deref(k.Pod), deref(k.Container), k.Victim}
+	ns, pod, ctr := k.Names()
+	key := [5]string{k.Constraint(), ns, pod, ctr, k.Victim}
 	m.mu.Lock()
 	if key[1] != "" || key[2] != "" || key[3] != "" {
 		m.expire(now)
@@ -182,13 +186,6 @@ func (m *Metrics) Stored(n int) { m.storeKills.Set(float64(n)) }
 
 // Memcgs sets how many memory cgroups are sampled.
 func (m *Metrics) Memcgs(n int) { m.memcgs.Set(float64(n)) }
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
-}
 
 // buildInfo is the constant oomkit_build_info gauge.
 func buildInfo(version string) prometheus.Collector {
@@ -248,4 +245,81 @@ func (c *cgroupCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descETA, prometheus.GaugeValue, *r.OOMETASeconds, l...)
 		}
 	}
+}
+
+// EventStats are the Kubernetes Event publisher's counts
+// (internal/agent/k8s Publisher.Stats), read at each scrape.
+type EventStats struct {
+	Kills, Duplicates, Folded, Written, AlreadyExisted, Retries, DroppedKills, FailedKills uint64
+	PendingEvents, PendingKills                                                            int
+}
+
+// Kubernetes adds the metrics of an agent that runs with --node-name: the
+// Event publisher's counts (docs/events.md, docs/metrics.md) and its API
+// requests, which count calls RequestCounted.
+func (m *Metrics) Kubernetes(stats func() EventStats) {
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "oomkit_k8s_api_requests_total",
+		Help: "Requests the agent made to the Kubernetes API server, by verb (GET, LIST, WATCH, POST, …) and resource.",
+	}, []string{"verb", "resource"})
+	m.reg.MustRegister(m.requests, &eventCollector{stats: stats})
+	m.sourceUp.WithLabelValues("kubernetes")
+	m.sourceErrs.WithLabelValues("kubernetes")
+}
+
+// RequestCounted counts one API request (a no-op without Kubernetes).
+func (m *Metrics) RequestCounted(verb, resource string) {
+	if m.requests != nil {
+		m.requests.WithLabelValues(verb, resource).Inc()
+	}
+}
+
+// eventCollector exports EventStats.
+type eventCollector struct{ stats func() EventStats }
+
+var (
+	descEventKills = prometheus.NewDesc("oomkit_k8s_event_kills_total",
+		"Kills handed to the Kubernetes Event publisher.", nil, nil)
+	descEventDuplicates = prometheus.NewDesc("oomkit_k8s_event_kills_duplicate_total",
+		"Kills not written again because their Event was written or waiting already (a replay, a restart, two sources).", nil, nil)
+	descEventFolded = prometheus.NewDesc("oomkit_k8s_event_kills_folded_total",
+		"Kills written as part of another kill's Event of the same container and reason (a storm folded into one Event).", nil, nil)
+	descEventsWritten = prometheus.NewDesc("oomkit_k8s_events_written_total",
+		"Kubernetes Events the API server created.", nil, nil)
+	descEventsExisted = prometheus.NewDesc("oomkit_k8s_events_already_existed_total",
+		"Event creates refused with AlreadyExists: written before, by an earlier run or an attempt whose answer was lost. Not an error.", nil, nil)
+	descEventRetries = prometheus.NewDesc("oomkit_k8s_event_retries_total",
+		"Event writes (and start-up Event lists) that failed and are retried with backoff: the API server unreachable or overloaded.", nil, nil)
+	descEventDropped = prometheus.NewDesc("oomkit_k8s_event_kills_dropped_total",
+		"Kills not written as Events because the publisher's buffer was full.", nil, nil)
+	descEventFailed = prometheus.NewDesc("oomkit_k8s_event_kills_failed_total",
+		"Kills whose Event the API server refused for good (403, 422, …).", nil, nil)
+	descEventsPending = prometheus.NewDesc("oomkit_k8s_events_pending",
+		"Events waiting to be written.", nil, nil)
+	descEventKillsPending = prometheus.NewDesc("oomkit_k8s_event_kills_pending",
+		"Kills waiting for their Event to be written.", nil, nil)
+)
+
+func (c *eventCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descEventKills, descEventDuplicates, descEventFolded, descEventsWritten, descEventsExisted,
+		descEventRetries, descEventDropped, descEventFailed, descEventsPending, descEventKillsPending} {
+		ch <- d
+	}
+}
+
+func (c *eventCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.stats()
+	counter := func(d *prometheus.Desc, v uint64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v))
+	}
+	counter(descEventKills, s.Kills)
+	counter(descEventDuplicates, s.Duplicates)
+	counter(descEventFolded, s.Folded)
+	counter(descEventsWritten, s.Written)
+	counter(descEventsExisted, s.AlreadyExisted)
+	counter(descEventRetries, s.Retries)
+	counter(descEventDropped, s.DroppedKills)
+	counter(descEventFailed, s.FailedKills)
+	ch <- prometheus.MustNewConstMetric(descEventsPending, prometheus.GaugeValue, float64(s.PendingEvents))
+	ch <- prometheus.MustNewConstMetric(descEventKillsPending, prometheus.GaugeValue, float64(s.PendingKills))
 }

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -32,6 +33,9 @@ var (
 	bucketKills  = []byte("kills")   // id → flate(JSON api.Kill)
 	bucketByTime = []byte("by_time") // be64(observed_at ns) + id → nil
 	bucketState  = []byte("state")   // name → JSON
+	// id → nil: kills not yet written as Kubernetes Events (agents with
+	// --node-name), so a restart publishes them and nothing else.
+	bucketUnpublished = []byte("unpublished")
 )
 
 // ErrLocked means another process holds the store.
@@ -84,7 +88,7 @@ func open(path string) (s *Store, err error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketKills, bucketByTime, bucketState} {
+		for _, b := range [][]byte{bucketKills, bucketByTime, bucketState, bucketUnpublished} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -118,6 +122,9 @@ type Batch struct {
 	Put []*api.Kill
 	// State maps names to values stored as JSON (nil deletes).
 	State map[string]any
+	// Unpublished marks kills (by ID) as waiting for their Kubernetes
+	// Event; Published clears the mark (applied after Unpublished).
+	Unpublished, Published []string
 }
 
 // Commit writes b in one transaction: all of it or, on error, none.
@@ -130,8 +137,8 @@ func (s *Store) Commit(b Batch) error {
 				return err
 			}
 			if old := kills.Get([]byte(k.ID)); old != nil {
-				if prev, err := decode(old); err == nil {
-					if err := byTime.Delete(timeKey(prev.ObservedAt, prev.ID)); err != nil {
+				if at, err := observedAt(old); err == nil {
+					if err := byTime.Delete(timeKey(at, k.ID)); err != nil {
 						return err
 					}
 				}
@@ -140,6 +147,17 @@ func (s *Store) Commit(b Batch) error {
 				return err
 			}
 			if err := byTime.Put(timeKey(k.ObservedAt, k.ID), nil); err != nil {
+				return err
+			}
+		}
+		unpub := tx.Bucket(bucketUnpublished)
+		for _, id := range b.Unpublished {
+			if err := unpub.Put([]byte(id), nil); err != nil {
+				return err
+			}
+		}
+		for _, id := range b.Published {
+			if err := unpub.Delete([]byte(id)); err != nil {
 				return err
 			}
 		}
@@ -191,6 +209,19 @@ func (s *Store) Get(id string) (*api.Kill, error) {
 	return k, err
 }
 
+// Unpublished lists the IDs of kills marked as waiting for their
+// Kubernetes Event, in ID order.
+func (s *Store) Unpublished() ([]string, error) {
+	var ids []string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketUnpublished).ForEach(func(k, _ []byte) error {
+			ids = append(ids, string(k))
+			return nil
+		})
+	})
+	return ids, err
+}
+
 // Has reports whether a kill with id is stored.
 func (s *Store) Has(id string) bool {
 	found := false
@@ -209,6 +240,13 @@ type Filter struct {
 	Limit     int // the newest Limit matches; 0: all
 }
 
+// Match reports whether k passes the filter's namespace and pod (the
+// kill's Kubernetes attribution).
+func (f Filter) Match(k *api.Kill) bool {
+	ns, pod, _ := k.Names()
+	return (f.Namespace == "" || ns == f.Namespace) && (f.Pod == "" || pod == f.Pod)
+}
+
 // List returns the matching kills, oldest first.
 func (s *Store) List(f Filter) ([]*api.Kill, error) {
 	var out []*api.Kill
@@ -225,10 +263,7 @@ func (s *Store) List(f Filter) ([]*api.Kill, error) {
 			if err != nil {
 				return fmt.Errorf("kill %s: %w", k[8:], err)
 			}
-			if f.Namespace != "" && (kill.Namespace == nil || *kill.Namespace != f.Namespace) {
-				continue
-			}
-			if f.Pod != "" && (kill.Pod == nil || *kill.Pod != f.Pod) {
+			if !f.Match(kill) {
 				continue
 			}
 			out = append(out, kill)
@@ -259,7 +294,7 @@ func (s *Store) Count() int {
 func (s *Store) Prune(maxCount int, notBefore time.Time) (int, error) {
 	deleted := 0
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		kills, byTime := tx.Bucket(bucketKills), tx.Bucket(bucketByTime)
+		kills, byTime, unpub := tx.Bucket(bucketKills), tx.Bucket(bucketByTime), tx.Bucket(bucketUnpublished)
 		n := kills.Stats().KeyN
 		c := byTime.Cursor()
 		cut := timeKey(notBefore, "")
@@ -268,6 +303,9 @@ func (s *Store) Prune(maxCount int, notBefore time.Time) (int, error) {
 				break
 			}
 			if err := kills.Delete(k[8:]); err != nil {
+				return err
+			}
+			if err := unpub.Delete(k[8:]); err != nil {
 				return err
 			}
 			if err := c.Delete(); err != nil {
@@ -293,9 +331,18 @@ func timeKey(t time.Time, id string) []byte {
 
 // encode compresses a kill's JSON: its history repeats itself and shrinks
 // several times over.
+// flaters are compressors to reuse: a new flate.Writer allocates and
+// clears about 1 MiB, most of a kill's cost to store (BenchmarkCommit).
+var flaters = sync.Pool{New: func() any {
+	zw, _ := flate.NewWriter(nil, flate.BestSpeed)
+	return zw
+}}
+
 func encode(k *api.Kill) ([]byte, error) {
 	var buf bytes.Buffer
-	zw, _ := flate.NewWriter(&buf, flate.BestSpeed)
+	zw := flaters.Get().(*flate.Writer)
+	defer flaters.Put(zw)
+	zw.Reset(&buf)
 	if err := json.NewEncoder(zw).Encode(k); err != nil {
 		return nil, err
 	}
@@ -305,10 +352,14 @@ func encode(k *api.Kill) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-func decode(b []byte) (*api.Kill, error) {
+func inflate(b []byte) ([]byte, error) {
 	zr := flate.NewReader(bytes.NewReader(b))
 	defer zr.Close()
-	j, err := io.ReadAll(zr)
+	return io.ReadAll(zr)
+}
+
+func decode(b []byte) (*api.Kill, error) {
+	j, err := inflate(b)
 	if err != nil {
 		return nil, err
 	}
@@ -317,4 +368,18 @@ func decode(b []byte) (*api.Kill, error) {
 		return nil, err
 	}
 	return &k, nil
+}
+
+// observedAt is a stored kill's observed_at (its by_time key), without
+// decoding the rest of it.
+func observedAt(b []byte) (time.Time, error) {
+	j, err := inflate(b)
+	if err != nil {
+		return time.Time{}, err
+	}
+	var k struct {
+		ObservedAt time.Time `json:"observed_at"`
+	}
+	err = json.Unmarshal(j, &k)
+	return k.ObservedAt, err
 }

@@ -12,7 +12,7 @@ import (
 func kill(id string, at time.Time, ns string) *api.Kill {
 	k := &api.Kill{ID: id, ObservedAt: at, Kills: 1}
 	if ns != "" {
-		k.Namespace = &ns
+		k.Kubernetes = &api.Kubernetes{Namespace: &ns}
 	}
 	return k
 }
@@ -86,4 +86,36 @@ func ids(ks []*api.Kill) []string {
 		out = append(out, k.ID)
 	}
 	return out
+}
+
+// TestStoreUnpublished: kills marked unpublished with their write stay
+// marked across a reopen until published, and pruning a kill drops its
+// mark.
+func TestStoreUnpublished(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	if err := s.Commit(Batch{Put: []*api.Kill{kill("a", t0, ""), kill("b", t0.Add(time.Minute), ""), kill("c", t0.Add(2*time.Minute), "")}, Unpublished: []string{"a", "b", "c"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Commit(Batch{Published: []string{"b"}}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s, err = Open(dir, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got, err := s.Unpublished(); err != nil || fmt.Sprint(got) != "[a c]" {
+		t.Errorf("Unpublished() = %v, %v; want [a c]", got, err)
+	}
+	if _, err := s.Prune(2, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Unpublished(); fmt.Sprint(got) != "[c]" {
+		t.Errorf("after pruning a: Unpublished() = %v, want [c]", got)
+	}
 }

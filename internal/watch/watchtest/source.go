@@ -23,6 +23,7 @@ type Source struct {
 	overruns int
 	more     chan struct{}
 	waiting  chan struct{}
+	onWait   func()
 }
 
 type entry struct {
@@ -76,6 +77,10 @@ func (s *Source) poke() {
 // about to block (following only).
 func (s *Source) Waiting() <-chan struct{} { return s.waiting }
 
+// OnWait sets f to be called each time Next has nothing to hand out and
+// is about to block (following only), as kmsg.Reader.OnWait.
+func (s *Source) OnWait(f func()) { s.onWait = f }
+
 // Next implements watch.Source.
 func (s *Source) Next(ctx context.Context) (kmsg.Record, error) {
 	for {
@@ -96,6 +101,9 @@ func (s *Source) Next(ctx context.Context) (kmsg.Record, error) {
 		s.mu.Unlock()
 		if !s.follow {
 			return kmsg.Record{}, io.EOF
+		}
+		if s.onWait != nil {
+			s.onWait()
 		}
 		select {
 		case s.waiting <- struct{}{}:

@@ -8,9 +8,12 @@
 //
 //	go run ./internal/agent/k8s/scaleharness -agents 50 -pods 30 -kills 5
 //
-// It is the harness for docs/scale.md. The agent processes stand in for
-// `oomkit agent` until it exists; swap -agent-cmd for it then. Not a test:
-// 50 agents take more of a machine than a test run may.
+// It is the harness for docs/scale.md. With -oomkit PATH the agents are
+// the real `oomkit agent` (PATH agent --node-name … --kubeconfig …, ready
+// once its informer has listed its node's pods); they idle, and the kill
+// phase is left out (their kills would be real OOM kills on this one host,
+// seen by all of them). Not a test: 50 agents take more of a machine than
+// a test run may.
 package main
 
 import (
@@ -51,6 +54,7 @@ func main() {
 	pods := flag.Int("pods", 30, "running pods per node")
 	kills := flag.Int("kills", 5, "kills each agent publishes")
 	idle := flag.Duration("idle", time.Minute, "how long the agents idle before the kills")
+	flag.StringVar(&oomkitPath, "oomkit", "", "run the real `oomkit agent` from `PATH` as the agents (idle only)")
 	flag.Parse()
 	if err := run(*agents, *pods, *kills, *idle); err != nil {
 		fmt.Fprintln(os.Stderr, "scaleharness:", err)
@@ -98,6 +102,26 @@ func run(agents, pods, kills int, idle time.Duration) error {
 		}
 	}()
 	start := time.Now()
+	if oomkitPath != "" {
+		procs, err := startReal(srv, agents)
+		defer func() {
+			for _, p := range procs {
+				_ = p.Process.Signal(syscall.SIGTERM)
+				_ = p.Wait()
+			}
+		}()
+		if err != nil {
+			return err
+		}
+		fmt.Printf("%d oomkit agents listed their pods in %s\n", agents, time.Since(start).Round(time.Millisecond))
+		synced, idled, err := idleFor(ctx, idle, srv, apiPID, procs)
+		if err != nil {
+			return err
+		}
+		report("start → synced", before, synced, agents)
+		report(fmt.Sprintf("idle %s", idle), synced, idled, agents)
+		return nil
+	}
 	for i := range agents {
 		node := nodeName(i)
 		cmd := exec.Command(self, "agent", "-kubeconfig", srv.Kubeconfig, "-node", node, "-kills", strconv.Itoa(kills), "-paths", strings.Join(paths[node], ","))
@@ -123,13 +147,10 @@ func run(agents, pods, kills int, idle time.Duration) error {
 		}
 	}
 	fmt.Printf("%d agents synced in %s\n", agents, time.Since(start).Round(time.Millisecond))
-	synced := sample(srv, apiPID, procs)
-	select {
-	case <-time.After(idle):
-	case <-ctx.Done():
-		return ctx.Err()
+	synced, idled, err := idleFor(ctx, idle, srv, apiPID, procs)
+	if err != nil {
+		return err
 	}
-	idled := sample(srv, apiPID, procs)
 	start = time.Now()
 	for _, a := range pipes {
 		fmt.Fprintln(a.in, "kill")
@@ -146,6 +167,65 @@ func run(agents, pods, kills int, idle time.Duration) error {
 	report(fmt.Sprintf("idle %s", idle), synced, idled, agents)
 	report(fmt.Sprintf("%d kills", agents*kills), idled, killed, agents)
 	return nil
+}
+
+// idleFor samples, lets the agents idle for d, and samples again.
+func idleFor(ctx context.Context, d time.Duration, srv *apiservertest.Server, apiPID int, procs []*exec.Cmd) (synced, idled usage, err error) {
+	synced = sample(srv, apiPID, procs)
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+		return synced, synced, ctx.Err()
+	}
+	return synced, sample(srv, apiPID, procs), nil
+}
+
+// oomkitPath is -oomkit: the real agent binary.
+var oomkitPath string
+
+// startReal starts the real `oomkit agent`, one per node, each with its own
+// state directory and port, and waits until each has listed its pods. The
+// kernel log is not read (--kmsg names no file): 50 agents on one host would
+// each explain the whole ring at their first start, which is this host's
+// cost, not the API server's.
+func startReal(srv *apiservertest.Server, agents int) ([]*exec.Cmd, error) {
+	var procs []*exec.Cmd
+	ready := make(chan error, agents)
+	for i := range agents {
+		node := nodeName(i)
+		cmd := exec.Command(oomkitPath, "agent", "--node-name", node, "--kubeconfig", srv.Kubeconfig,
+			"--state-dir", filepath.Join(srv.Dir, "agents", node), "--listen", "127.0.0.1:0", "--log-format", "json",
+			"--kmsg", filepath.Join(srv.Dir, "no-kmsg"))
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		stderr, err := cmd.StderrPipe()
+		if err != nil {
+			return procs, err
+		}
+		if err := cmd.Start(); err != nil {
+			return procs, err
+		}
+		procs = append(procs, cmd)
+		go func() {
+			sc := bufio.NewScanner(stderr)
+			sc.Buffer(make([]byte, 1<<20), 1<<20)
+			said := false
+			for sc.Scan() {
+				if !said && strings.Contains(sc.Text(), "the pod informer has listed the node's pods") {
+					said = true
+					ready <- nil
+				}
+			}
+			if !said {
+				ready <- fmt.Errorf("the agent for %s exited before listing its pods", node)
+			}
+		}()
+	}
+	for range agents {
+		if err := <-ready; err != nil {
+			return procs, err
+		}
+	}
+	return procs, nil
 }
 
 type agentPipe struct {
