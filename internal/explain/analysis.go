@@ -130,7 +130,7 @@ func (c *choice) chooseByRules(a *Analysis, r *oomlog.Report) {
 				out.PredictedVictimPID = ptr(c.m.rows[ch.Index].PID)
 				c.outcomes[rs] = out.PredictedVictimPID
 				if c.haveVictim {
-					out.Agrees = ptr(matches(c.m.rows[ch.Index], c.victimPID))
+					out.Agrees = ptr(matches(&c.m.rows[ch.Index], c.victimPID))
 				}
 			}
 		}
@@ -210,7 +210,7 @@ func (c *choice) decide(a *Analysis) {
 			a.DecidedBy = ptr(DecidedByScore)
 		}
 		if c.haveVictim {
-			a.Agrees = ptr(matches(c.m.rows[sel.Chosen], c.victimPID))
+			a.Agrees = ptr(matches(&c.m.rows[sel.Chosen], c.victimPID))
 		}
 	}
 	if sel.Rules.Clamps() {
@@ -239,8 +239,8 @@ func (c *choice) allocatingDecides(a *Analysis, e *Event) {
 
 // matches reports whether a task-table row is process pid: the row's pid
 // is the thread that holds the mm, its tgid the process.
-func matches(row oomlog.Task, pid int) bool {
-	return row.PID == pid || (row.TGID != nil && *row.TGID == pid)
+func matches(row *oomlog.Task, pid int) bool {
+	return row.PID == pid || (row.Has&oomlog.HasTGID != 0 && row.TGID == pid)
 }
 
 // hintRules narrows the rule sets by what the report's format shows when
@@ -290,19 +290,19 @@ func Candidates(r *oomlog.Report, v *mm.Version, prior []int) (tasks []mm.Task, 
 	for i := range r.Tasks {
 		t, mt := &r.Tasks[i], &tasks[i]
 		mt.PID, mt.Name, mt.RSSPages, mt.OOMScoreAdj = t.PID, t.Name, t.RSSPages, t.OOMScoreAdj
-		if t.SwapEnts != nil {
-			mt.SwapEnts = *t.SwapEnts
+		if t.Has&oomlog.HasSwapEnts != 0 {
+			mt.SwapEnts = t.SwapEnts
 		}
 		switch {
-		case t.PgtablesPages != nil:
-			mt.PgtablePages = *t.PgtablesPages
-		case t.PgtablesBytes != nil:
-			mt.PgtablePages = *t.PgtablesBytes / mm.PageSize
+		case t.Has&oomlog.HasPgtablesPages != 0:
+			mt.PgtablePages = t.PgtablesPages
+		case t.Has&oomlog.HasPgtablesBytes != 0:
+			mt.PgtablePages = t.PgtablesBytes / mm.PageSize
 		}
 		// ≤4.16 took 3% off for CAP_SYS_ADMIN; uid 0 is the closest the
 		// table shows.
-		mt.CapSysAdmin = rootBonus && t.UID != nil && *t.UID == 0
-		if earlier(t.PID) || t.TGID != nil && earlier(*t.TGID) {
+		mt.CapSysAdmin = rootBonus && t.Has&oomlog.HasUID != 0 && t.UID == 0
+		if earlier(t.PID) || t.Has&oomlog.HasTGID != 0 && earlier(t.TGID) {
 			mt.Unkillable = true
 			skipped = append(skipped, t.PID)
 		}
@@ -394,8 +394,8 @@ func reasons(r *oomlog.Report, e *Event, c *choice, a *Analysis) []string {
 	}
 	if !c.m.tpKnown {
 		adj := false
-		for _, t := range r.Tasks {
-			if t.OOMScoreAdj != 0 {
+		for i := range r.Tasks {
+			if r.Tasks[i].OOMScoreAdj != 0 {
 				adj = true
 			}
 		}
@@ -408,8 +408,8 @@ func reasons(r *oomlog.Report, e *Event, c *choice, a *Analysis) []string {
 	}
 	if c.haveVictim {
 		found := false
-		for _, row := range r.Tasks {
-			if matches(row, c.victimPID) {
+		for i := range r.Tasks {
+			if matches(&r.Tasks[i], c.victimPID) {
 				found = true
 			}
 		}
@@ -473,7 +473,7 @@ func disagreement(r *oomlog.Report, c *choice) []string {
 		if rk.Index == sel.Chosen {
 			pred = rk
 		}
-		if matches(c.m.rows[rk.Index], c.victimPID) {
+		if matches(&c.m.rows[rk.Index], c.victimPID) {
 			kern = rk
 		}
 	}
@@ -497,9 +497,9 @@ func disagreement(r *oomlog.Report, c *choice) []string {
 }
 
 func rowTGID(r *oomlog.Report, pid int) int {
-	for _, t := range r.Tasks {
-		if t.PID == pid && t.TGID != nil {
-			return *t.TGID
+	for i := range r.Tasks {
+		if t := &r.Tasks[i]; t.PID == pid && t.Has&oomlog.HasTGID != 0 {
+			return t.TGID
 		}
 	}
 	return pid

@@ -307,15 +307,18 @@ func threadCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// loopCPU runs body under b.Loop on a locked thread and adds cpu-ns/op.
+// loopCPU runs body under b.Loop on a locked thread and adds cpu-ns/op,
+// the CPU time of that thread, and proc-cpu-ns/op, of every thread of the
+// process: the collector's background work runs on other threads.
 func loopCPU(b *testing.B, body func()) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	c0 := threadCPU()
+	c0, p0 := threadCPU(), procCPU()
 	for b.Loop() {
 		body()
 	}
 	b.ReportMetric(float64((threadCPU()-c0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64((procCPU()-p0).Nanoseconds())/float64(b.N), "proc-cpu-ns/op")
 }
 
 // BenchmarkReport100 is one 100-task report parsed, explained and encoded

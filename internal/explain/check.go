@@ -147,12 +147,12 @@ func (c *checker) tasks(rows []oomlog.Task) []oomlog.Task {
 			return fmt.Sprintf("rss %d pages", t.RSSPages)
 		case t.TotalVMPages < 0 || t.TotalVMPages > maxPages:
 			return fmt.Sprintf("total_vm %d pages", t.TotalVMPages)
-		case t.SwapEnts != nil && (*t.SwapEnts < 0 || *t.SwapEnts > maxPages):
-			return fmt.Sprintf("swapents %d pages", *t.SwapEnts)
-		case t.PgtablesBytes != nil && *t.PgtablesBytes < 0:
-			return fmt.Sprintf("pgtables %d bytes", *t.PgtablesBytes)
-		case t.PgtablesPages != nil && (*t.PgtablesPages < 0 || *t.PgtablesPages > maxPages):
-			return fmt.Sprintf("page tables %d pages", *t.PgtablesPages)
+		case t.Has&oomlog.HasSwapEnts != 0 && (t.SwapEnts < 0 || t.SwapEnts > maxPages):
+			return fmt.Sprintf("swapents %d pages", t.SwapEnts)
+		case t.Has&oomlog.HasPgtablesBytes != 0 && t.PgtablesBytes < 0:
+			return fmt.Sprintf("pgtables %d bytes", t.PgtablesBytes)
+		case t.Has&oomlog.HasPgtablesPages != 0 && (t.PgtablesPages < 0 || t.PgtablesPages > maxPages):
+			return fmt.Sprintf("page tables %d pages", t.PgtablesPages)
 		}
 		return ""
 	}

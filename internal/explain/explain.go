@@ -138,12 +138,17 @@ func facts(e *Event, r *oomlog.Report) {
 	}
 	if r.Tasks != nil {
 		e.Tasks = make([]Task, len(r.Tasks))
+		// The event's optional values point into the report's rows.
 		for i := range r.Tasks {
 			t, et := &r.Tasks[i], &e.Tasks[i]
-			et.PID, et.UID, et.TGID = t.PID, t.UID, t.TGID
+			et.PID, et.UID, et.TGID = t.PID, column(t, oomlog.HasUID, &t.UID), column(t, oomlog.HasTGID, &t.TGID)
 			et.TotalVMPages, et.RSSPages = t.TotalVMPages, t.RSSPages
-			et.RSSAnonPages, et.RSSFilePages, et.RSSShmemPages = t.RSSAnonPages, t.RSSFilePages, t.RSSShmemPages
-			et.PgtablesBytes, et.SwapEnts, et.OOMScoreAdj, et.Name = t.PgtablesBytes, t.SwapEnts, t.OOMScoreAdj, t.Name
+			et.RSSAnonPages = column(t, oomlog.HasRSSAnon, &t.RSSAnonPages)
+			et.RSSFilePages = column(t, oomlog.HasRSSFile, &t.RSSFilePages)
+			et.RSSShmemPages = column(t, oomlog.HasRSSShmem, &t.RSSShmemPages)
+			et.PgtablesBytes = column(t, oomlog.HasPgtablesBytes, &t.PgtablesBytes)
+			et.SwapEnts = column(t, oomlog.HasSwapEnts, &t.SwapEnts)
+			et.OOMScoreAdj, et.Name = t.OOMScoreAdj, t.Name
 		}
 	}
 	for _, v := range r.Victims {
@@ -219,6 +224,15 @@ func kernelVictim(r *oomlog.Report) (pid int, comm string, ok bool) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// column returns v, a task row's optional value, or nil when the row did
+// not print that column.
+func column[T int | int64](t *oomlog.Task, c oomlog.TaskColumns, v *T) *T {
+	if t.Has&c == 0 {
+		return nil
+	}
+	return v
+}
 
 func strPtr(s string) *string {
 	if s == "" {

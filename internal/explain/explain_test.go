@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -423,4 +424,15 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 	if n < 20 {
 		t.Errorf("only %d events compared", n)
 	}
+}
+
+func FuzzAppendInt(f *testing.F) {
+	for _, n := range []int64{0, 9, 10, -1, -10, 99, 100, -997, 1 << 62, -1 << 63, 1<<63 - 1} {
+		f.Add(n)
+	}
+	f.Fuzz(func(t *testing.T, n int64) {
+		if got, want := string(appendInt([]byte("x"), n)), "x"+strconv.FormatInt(n, 10); got != want {
+			t.Errorf("appendInt(%d) = %q, want %q", n, got, want)
+		}
+	})
 }

@@ -175,15 +175,15 @@ func (m *MemInfo) appendJSON(b []byte) []byte {
 
 func (t *Task) appendJSON(b []byte) []byte {
 	b = append(b, `{"pid":`...)
-	b = strconv.AppendInt(b, int64(t.PID), 10)
+	b = appendInt(b, int64(t.PID))
 	b = appendKey(b, "uid")
 	b = appendIntp(b, t.UID)
 	b = appendKey(b, "tgid")
 	b = appendIntp(b, t.TGID)
 	b = appendKey(b, "total_vm_pages")
-	b = strconv.AppendInt(b, t.TotalVMPages, 10)
+	b = appendInt(b, t.TotalVMPages)
 	b = appendKey(b, "rss_pages")
-	b = strconv.AppendInt(b, t.RSSPages, 10)
+	b = appendInt(b, t.RSSPages)
 	b = appendKey(b, "rss_anon_pages")
 	b = appendInt64p(b, t.RSSAnonPages)
 	b = appendKey(b, "rss_file_pages")
@@ -195,7 +195,7 @@ func (t *Task) appendJSON(b []byte) []byte {
 	b = appendKey(b, "swapents")
 	b = appendInt64p(b, t.SwapEnts)
 	b = appendKey(b, "oom_score_adj")
-	b = strconv.AppendInt(b, int64(t.OOMScoreAdj), 10)
+	b = appendInt(b, int64(t.OOMScoreAdj))
 	b = appendKey(b, "name")
 	b = appendString(b, t.Name)
 	return append(b, '}')
@@ -203,7 +203,7 @@ func (t *Task) appendJSON(b []byte) []byte {
 
 func (v *Victim) appendJSON(b []byte) []byte {
 	b = append(b, `{"pid":`...)
-	b = strconv.AppendInt(b, int64(v.PID), 10)
+	b = appendInt(b, int64(v.PID))
 	b = appendKey(b, "comm")
 	b = appendString(b, v.Comm)
 	b = appendKey(b, "total_vm_kb")
@@ -256,19 +256,19 @@ func (a *Analysis) appendJSON(b []byte) []byte {
 				b = append(b, ',')
 			}
 			b = append(b, `{"pid":`...)
-			b = strconv.AppendInt(b, int64(r.PID), 10)
+			b = appendInt(b, int64(r.PID))
 			b = appendKey(b, "name")
 			b = appendString(b, r.Name)
 			b = appendKey(b, "points")
-			b = strconv.AppendInt(b, r.Points, 10)
+			b = appendInt(b, r.Points)
 			b = appendKey(b, "raw_points")
-			b = strconv.AppendInt(b, r.RawPoints, 10)
+			b = appendInt(b, r.RawPoints)
 			b = appendKey(b, "oom_score_adj")
-			b = strconv.AppendInt(b, int64(r.OOMScoreAdj), 10)
+			b = appendInt(b, int64(r.OOMScoreAdj))
 			b = appendKey(b, "rss_pages")
-			b = strconv.AppendInt(b, r.RSSPages, 10)
+			b = appendInt(b, r.RSSPages)
 			b = appendKey(b, "rank")
-			b = strconv.AppendInt(b, int64(r.Rank), 10)
+			b = appendInt(b, int64(r.Rank))
 			b = append(b, '}')
 		}
 		b = append(b, ']')
@@ -282,9 +282,9 @@ func (a *Analysis) appendJSON(b []byte) []byte {
 	b = appendKey(b, "decided_by")
 	b = appendStringp(b, (*string)(a.DecidedBy))
 	b = appendKey(b, "clamped")
-	b = strconv.AppendInt(b, int64(a.Clamped), 10)
+	b = appendInt(b, int64(a.Clamped))
 	b = appendKey(b, "tied_with")
-	b = strconv.AppendInt(b, int64(a.TiedWith), 10)
+	b = appendInt(b, int64(a.TiedWith))
 	b = appendKey(b, "by_rules")
 	if a.ByRules == nil {
 		b = append(b, "null"...)
@@ -331,18 +331,43 @@ func appendKey(b []byte, k string) []byte {
 	return append(b, '"', ':')
 }
 
+// appendInt is strconv.AppendInt(b, n, 10) without its scratch buffer
+// and copy: a report's JSON is mostly small numbers, a dozen per task
+// row.
+func appendInt(b []byte, n int64) []byte {
+	if 0 <= n && n < 10 {
+		return append(b, byte('0'+n))
+	}
+	u := uint64(n)
+	if n < 0 {
+		b = append(b, '-')
+		u = -u
+	}
+	var d [20]byte
+	i := len(d)
+	for u >= 10 {
+		q := u / 10
+		i--
+		d[i] = byte('0' + u - q*10)
+		u = q
+	}
+	i--
+	d[i] = byte('0' + u)
+	return append(b, d[i:]...)
+}
+
 func appendIntp(b []byte, p *int) []byte {
 	if p == nil {
 		return append(b, "null"...)
 	}
-	return strconv.AppendInt(b, int64(*p), 10)
+	return appendInt(b, int64(*p))
 }
 
 func appendInt64p(b []byte, p *int64) []byte {
 	if p == nil {
 		return append(b, "null"...)
 	}
-	return strconv.AppendInt(b, *p, 10)
+	return appendInt(b, *p)
 }
 
 func appendBoolp(b []byte, p *bool) []byte {

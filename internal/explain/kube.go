@@ -42,8 +42,8 @@ func attribute(r *oomlog.Report, e *Event) *Kube {
 			}
 		}
 		if k.VictimOOMScoreAdjMeaning == nil {
-			for _, t := range r.Tasks {
-				if matches(t, pid) {
+			for i := range r.Tasks {
+				if t := &r.Tasks[i]; matches(t, pid) {
 					k.VictimOOMScoreAdjMeaning = ptr(kube.ClassifyOOMScoreAdj(t.OOMScoreAdj))
 					break
 				}
@@ -69,15 +69,17 @@ func firstListed(r *oomlog.Report, pid int) *bool {
 		return nil
 	}
 	found := false
-	for _, t := range r.Tasks {
-		if matches(t, pid) {
+	for i := range r.Tasks {
+		if matches(&r.Tasks[i], pid) {
 			found = true
+			break
 		}
 	}
 	if !found {
 		return nil
 	}
-	for _, t := range r.Tasks {
+	for i := range r.Tasks {
+		t := &r.Tasks[i]
 		// The sandbox (pause, -998) and CRI-O's conmon (-1000) have cgroups
 		// of their own and are scanned before the app containers.
 		if t.OOMScoreAdj == -998 || t.OOMScoreAdj <= -1000 || t.Name == "pause" {
@@ -111,7 +113,11 @@ func verdict(r *oomlog.Report, e *Event, k *Kube, ti kube.PathInfo, tok bool) (s
 		cg = *e.CgroupVersion
 	}
 	var main string
-	if fl := firstListed(r, pid); fl != nil {
+	fl := k.VictimFirstListed // attribute's firstListed(r, pid), when there is a victim
+	if !ok {
+		fl = firstListed(r, pid)
+	}
+	if fl != nil {
 		if *fl {
 			main = " It is the first process the table lists for its container, so it is probably the main process: the container exits with 137."
 		} else {

@@ -28,7 +28,7 @@ func strp(v string) *string { return &v }
 // global OOM of a pod's process, non-Kubernetes paths).
 func TestKubernetes(t *testing.T) {
 	row := func(pid, adj int, rss int64, name string) oomlog.Task {
-		return oomlog.Task{PID: pid, TGID: intp(pid), RSSPages: rss, OOMScoreAdj: adj, Name: name}
+		return oomlog.Task{PID: pid, TGID: pid, Has: oomlog.HasTGID, RSSPages: rss, OOMScoreAdj: adj, Name: name}
 	}
 	tests := []struct {
 		name string
@@ -147,7 +147,7 @@ func TestUnknownVersion(t *testing.T) {
 // in the table, and no table at all.
 func TestDecisions(t *testing.T) {
 	row := func(pid, adj int, rss int64, name string) oomlog.Task {
-		return oomlog.Task{PID: pid, TGID: intp(pid), RSSPages: rss, OOMScoreAdj: adj, Name: name}
+		return oomlog.Task{PID: pid, TGID: pid, Has: oomlog.HasTGID, RSSPages: rss, OOMScoreAdj: adj, Name: name}
 	}
 	tests := []struct {
 		name       string
@@ -256,9 +256,9 @@ func TestRulesFromFormat(t *testing.T) {
 // row may each print a different thread of the process.
 func TestCandidatesSkipEarlierVictimsByProcess(t *testing.T) {
 	r := oomlog.Report{Tasks: []oomlog.Task{
-		{PID: 101, TGID: intp(100), RSSPages: 10, Name: "leader exited, thread 101 holds the mm"},
-		{PID: 200, TGID: intp(200), RSSPages: 10, Name: "same thread"},
-		{PID: 301, TGID: intp(300), RSSPages: 10, Name: "another process"},
+		{PID: 101, TGID: 100, Has: oomlog.HasTGID, RSSPages: 10, Name: "leader exited, thread 101 holds the mm"},
+		{PID: 200, TGID: 200, Has: oomlog.HasTGID, RSSPages: 10, Name: "same thread"},
+		{PID: 301, TGID: 300, Has: oomlog.HasTGID, RSSPages: 10, Name: "another process"},
 		{PID: 400, RSSPages: 10, Name: "no tgid column"},
 	}}
 	tasks, skipped := Candidates(&r, nil, []int{100, 200, 302, 400})

@@ -2,6 +2,7 @@ package explain
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -55,6 +56,7 @@ func HumanPages(p int64) string { return HumanBytes(p * mm.PageSize) }
 // summarize writes the plain-words paragraph.
 func summarize(r *oomlog.Report, e *Event, c *choice) string {
 	var b strings.Builder
+	b.Grow(1 << 10) // a summary is a few hundred bytes to a kilobyte
 	// When and where.
 	when := ""
 	switch {
@@ -167,8 +169,8 @@ func victimSize(v *Victim, r *oomlog.Report) string {
 	if kb, ok := addKB(parts...); ok && len(parts) > 0 {
 		return HumanKB(kb) + " resident"
 	}
-	for _, t := range r.Tasks {
-		if matches(t, v.PID) {
+	for i := range r.Tasks {
+		if t := &r.Tasks[i]; matches(t, v.PID) {
 			return HumanPages(t.RSSPages) + " resident"
 		}
 	}
@@ -274,7 +276,7 @@ func why(r *oomlog.Report, e *Event, c *choice) string {
 		return "No task in the table was eligible. "
 	}
 	sel := *c.sel
-	chosen := c.m.rows[sel.Chosen]
+	chosen := &c.m.rows[sel.Chosen]
 	var b strings.Builder
 	rulesName := sel.Rules.String()
 	on := "on this kernel"
@@ -309,7 +311,7 @@ func why(r *oomlog.Report, e *Event, c *choice) string {
 			}
 		}
 		if big >= 0 && c.m.tasks[big].RSSPages > chosen.RSSPages {
-			bt := c.m.rows[big]
+			bt := &c.m.rows[big]
 			fmt.Fprintf(&b, ", while %s survived", procSize(bt.Name, bt.PID, bt.RSSPages))
 		}
 		if sel.Rules != mm.RulesLeader && laterPIDFirst(c.m.rows, sel.Chosen) {
@@ -354,17 +356,18 @@ func orUnknown(s string) string {
 // adjList names the oom_score_adj values of the tied tasks and what they
 // subtract: "-997 subtracts 261214 pages (1020 MiB)".
 func adjList(tasks []mm.Task, sel mm.Selection) string {
-	seen := map[int]bool{}
+	var seen []int // the distinct values are few: a slice, not a map
 	var parts []string
-	for _, rk := range sel.Ranking {
+	for i := range sel.Ranking {
+		rk := &sel.Ranking[i]
 		if !rk.Eligible {
 			continue
 		}
 		adj := tasks[rk.Index].OOMScoreAdj
-		if seen[adj] {
+		if slices.Contains(seen, adj) {
 			continue
 		}
-		seen[adj] = true
+		seen = append(seen, adj)
 		term := int64(adj) * (sel.TotalPages / 1000)
 		if term < 0 {
 			parts = append(parts, fmt.Sprintf("%d subtracts %d pages ≈ %s", adj, -term, HumanPages(-term)))
@@ -378,8 +381,8 @@ func adjList(tasks []mm.Task, sel mm.Selection) string {
 // laterPIDFirst reports whether a task scanned before the chosen one has
 // a higher pid, so that pid order and scan order differ.
 func laterPIDFirst(rows []oomlog.Task, chosen int) bool {
-	for _, t := range rows[:chosen] {
-		if t.PID > rows[chosen].PID {
+	for i := range rows[:chosen] {
+		if rows[i].PID > rows[chosen].PID {
 			return true
 		}
 	}
@@ -406,10 +409,10 @@ func otherKernels(r *oomlog.Report, e *Event, c *choice) string {
 		if p == nil || *p == chosen {
 			continue
 		}
-		var row oomlog.Task
-		for _, t := range c.m.rows {
-			if t.PID == *p {
-				row = t
+		row := &oomlog.Task{}
+		for i := range c.m.rows {
+			if c.m.rows[i].PID == *p {
+				row = &c.m.rows[i]
 			}
 		}
 		part := fmt.Sprintf("on %s the kernel would have chosen %s", kernelsWords(rs), procSize(row.Name, *p, row.RSSPages))

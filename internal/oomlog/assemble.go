@@ -158,9 +158,9 @@ type builder struct {
 	lead       string
 	lastLine   int
 	finishedAt int
-	// rowValues is the block the task rows' values come from (read.go).
-	rowValues []rowValues
-	dropped   int // task rows over maxTasks
+	dropped    int // task rows over maxTasks
+	// scratch is the pooled table the rows are read into (read.go).
+	scratch *[]Task
 }
 
 // logLine is one message line, its prefix removed.
@@ -808,6 +808,7 @@ func (a *Assembler) holdFor(b *builder) int {
 // (oom_kill_process(), mm/oom_kill.c), so the kernel did kill it.
 func (a *Assembler) emit(b *builder) {
 	r := b.r
+	b.keepTable()
 	r.Truncated = len(r.Victims) == 0 && !r.NoKillable
 	if len(r.Victims) == 0 && r.SummaryPID != nil && !r.NoKillable {
 		r.Victims = append(r.Victims, Victim{PID: *r.SummaryPID, Comm: r.SummaryComm, UID: r.SummaryUID, FromSummary: true})

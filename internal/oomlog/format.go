@@ -300,50 +300,50 @@ func (f *formatter) tasks() {
 	case v.major == 2:
 		f.line("[ pid ]   uid  tgid total_vm      rss cpu oom_adj oom_score_adj name")
 		for _, t := range f.r.Tasks {
-			f.line("[%5d] %5d %5d %8d %8d %3d %7d         %5d %s", t.PID, orZero(t.UID), orZero(t.TGID), t.TotalVMPages, t.RSSPages,
-				orZero(t.CPU), orZero(t.OOMAdj), t.OOMScoreAdj, t.Name)
+			f.line("[%5d] %5d %5d %8d %8d %3d %7d         %5d %s", t.PID, t.UID, t.TGID, t.TotalVMPages, t.RSSPages,
+				t.CPU, t.OOMAdj, t.OOMScoreAdj, t.Name)
 		}
 	case !v.atLeast(4, 1):
 		f.line("[ pid ]   uid  tgid total_vm      rss nr_ptes swapents oom_score_adj name")
 		for _, t := range f.r.Tasks {
-			f.line("[%5d] %5d %5d %8d %8d %7d %8d         %5d %s", t.PID, orZero(t.UID), orZero(t.TGID), t.TotalVMPages, t.RSSPages,
-				ptePages(t), orZero(t.SwapEnts), t.OOMScoreAdj, t.Name)
+			f.line("[%5d] %5d %5d %8d %8d %7d %8d         %5d %s", t.PID, t.UID, t.TGID, t.TotalVMPages, t.RSSPages,
+				ptePages(t), t.SwapEnts, t.OOMScoreAdj, t.Name)
 		}
 	case !v.atLeast(4, 15):
 		f.line("[ pid ]   uid  tgid total_vm      rss nr_ptes nr_pmds swapents oom_score_adj name")
 		for _, t := range f.r.Tasks {
-			f.line("[%5d] %5d %5d %8d %8d %7d %7d %8d         %5d %s", t.PID, orZero(t.UID), orZero(t.TGID), t.TotalVMPages, t.RSSPages,
-				ptePages(t), 0, orZero(t.SwapEnts), t.OOMScoreAdj, t.Name)
+			f.line("[%5d] %5d %5d %8d %8d %7d %7d %8d         %5d %s", t.PID, t.UID, t.TGID, t.TotalVMPages, t.RSSPages,
+				ptePages(t), 0, t.SwapEnts, t.OOMScoreAdj, t.Name)
 		}
 	case !v.atLeast(4, 19):
 		f.line("[ pid ]   uid  tgid total_vm      rss pgtables_bytes swapents oom_score_adj name")
 		for _, t := range f.r.Tasks {
-			f.line("[%5d] %5d %5d %8d %8d %8d %8d         %5d %s", t.PID, orZero(t.UID), orZero(t.TGID), t.TotalVMPages, t.RSSPages,
-				orZero(t.PgtablesBytes), orZero(t.SwapEnts), t.OOMScoreAdj, t.Name)
+			f.line("[%5d] %5d %5d %8d %8d %8d %8d         %5d %s", t.PID, t.UID, t.TGID, t.TotalVMPages, t.RSSPages,
+				t.PgtablesBytes, t.SwapEnts, t.OOMScoreAdj, t.Name)
 		}
 	case !v.atLeast(6, 8):
 		f.line("Tasks state (memory values in pages):")
 		f.line("[  pid  ]   uid  tgid total_vm      rss pgtables_bytes swapents oom_score_adj name")
 		for _, t := range f.r.Tasks {
-			f.line("[%7d] %5d %5d %8d %8d %8d %8d         %5d %s", t.PID, orZero(t.UID), orZero(t.TGID), t.TotalVMPages, t.RSSPages,
-				orZero(t.PgtablesBytes), orZero(t.SwapEnts), t.OOMScoreAdj, t.Name)
+			f.line("[%7d] %5d %5d %8d %8d %8d %8d         %5d %s", t.PID, t.UID, t.TGID, t.TotalVMPages, t.RSSPages,
+				t.PgtablesBytes, t.SwapEnts, t.OOMScoreAdj, t.Name)
 		}
 	default:
 		f.line("Tasks state (memory values in pages):")
 		f.line("[  pid  ]   uid  tgid total_vm      rss rss_anon rss_file rss_shmem pgtables_bytes swapents oom_score_adj name")
 		for _, t := range f.r.Tasks {
-			f.line("[%7d] %5d %5d %8d %8d %8d %8d %9d %8d %8d         %5d %s", t.PID, orZero(t.UID), orZero(t.TGID), t.TotalVMPages, t.RSSPages,
-				orZero(t.RSSAnonPages), orZero(t.RSSFilePages), orZero(t.RSSShmemPages), orZero(t.PgtablesBytes), orZero(t.SwapEnts), t.OOMScoreAdj, t.Name)
+			f.line("[%7d] %5d %5d %8d %8d %8d %8d %9d %8d %8d         %5d %s", t.PID, t.UID, t.TGID, t.TotalVMPages, t.RSSPages,
+				t.RSSAnonPages, t.RSSFilePages, t.RSSShmemPages, t.PgtablesBytes, t.SwapEnts, t.OOMScoreAdj, t.Name)
 		}
 	}
 }
 
 // ptePages is the nr_ptes(+nr_pmds) count of a ≤4.14 row.
 func ptePages(t Task) int64 {
-	if t.PgtablesPages != nil {
-		return *t.PgtablesPages
+	if t.Has&HasPgtablesPages != 0 {
+		return t.PgtablesPages
 	}
-	return (orZero(t.PgtablesBytes) + 4095) / 4096
+	return (t.PgtablesBytes + 4095) / 4096
 }
 
 // summary prints the 5.0+ oom-kill: line (spec/kernel.md §4.7).

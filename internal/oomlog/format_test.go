@@ -81,18 +81,22 @@ func genReport(rng *rand.Rand, rel string) *Report {
 	// The task table in this version's columns.
 	r.Tasks = []Task{}
 	for i, n := 0, rng.Intn(12); i < n; i++ {
-		tk := Task{PID: 1 + rng.Intn(4000000), UID: ip(rng.Intn(70000)), TGID: ip(1 + rng.Intn(4000000)),
+		tk := Task{PID: 1 + rng.Intn(4000000), UID: rng.Intn(70000), TGID: 1 + rng.Intn(4000000), Has: HasUID | HasTGID,
 			TotalVMPages: rng.Int63n(1 << 30), RSSPages: rng.Int63n(1 << 24), OOMScoreAdj: rng.Intn(2001) - 1000, Name: pick(genNames)}
 		switch {
 		case maj == 2:
-			tk.CPU, tk.OOMAdj = ip(rng.Intn(64)), ip(rng.Intn(33)-17)
+			tk.CPU, tk.OOMAdj = rng.Intn(64), rng.Intn(33)-17
+			tk.Has |= HasCPU | HasOOMAdj
 		case !v.atLeast(4, 15):
 			p := rng.Int63n(1 << 16)
-			tk.PgtablesPages, tk.PgtablesBytes, tk.SwapEnts = &p, i64(p*4096), n64(1<<20)
+			tk.PgtablesPages, tk.PgtablesBytes, tk.SwapEnts = p, p*4096, rng.Int63n(1<<20)
+			tk.Has |= HasPgtablesPages | HasPgtablesBytes | HasSwapEnts
 		default:
-			tk.PgtablesBytes, tk.SwapEnts = n64(1<<30), n64(1<<20)
+			tk.PgtablesBytes, tk.SwapEnts = rng.Int63n(1<<30), rng.Int63n(1<<20)
+			tk.Has |= HasPgtablesBytes | HasSwapEnts
 			if v.atLeast(6, 8) {
-				tk.RSSAnonPages, tk.RSSFilePages, tk.RSSShmemPages = n64(1<<20), n64(1<<20), n64(1<<20)
+				tk.RSSAnonPages, tk.RSSFilePages, tk.RSSShmemPages = rng.Int63n(1<<20), rng.Int63n(1<<20), rng.Int63n(1<<20)
+				tk.Has |= HasRSSAnon | HasRSSFile | HasRSSShmem
 			}
 		}
 		r.Tasks = append(r.Tasks, tk)

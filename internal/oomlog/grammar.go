@@ -211,6 +211,13 @@ func classify(s string) lineKind {
 			return lineBoot
 		}
 	}
+	// Every line below holds a "-" (invoked oom-), "K" (Kill), "O" (OOM
+	// victim, Out of memory) or "=" (cpuset=); most lines of a report
+	// (stack frames, Mem-Info and memory.stat lines) hold none, and one
+	// pass over them costs less than the searches.
+	if !hasClassByte(s) {
+		return lineOther
+	}
 	// A comm may hold the other lines' words; the header's arguments
 	// cannot be part of a 15-byte comm.
 	if strings.Contains(s, invokedSep+"gfp_mask=") {
@@ -240,6 +247,18 @@ func classify(s string) lineKind {
 		return lineCpuset
 	}
 	return lineOther
+}
+
+// classByte marks the bytes of which classify's searches need one.
+var classByte = [256]bool{'-': true, 'K': true, 'O': true, '=': true}
+
+func hasClassByte(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if classByte[s[i]] {
+			return true
+		}
+	}
+	return false
 }
 
 // cutHeader reports whether s ends in the middle of " invoked

@@ -708,22 +708,14 @@ func parseTableHeader(body string) ([]column, TableFormat, bool) {
 // so names with spaces, brackets and parentheses survive.
 func parseTaskRow(body string, cols []column) (Task, bool) {
 	var t Task
-	ok := parseTaskRowInto(body, cols, new(rowValues), &t)
+	ok := parseTaskRowInto(body, cols, &t)
 	return t, ok
 }
 
-// rowValues holds the values a row's pointer fields point to; a table's
-// rows take them from one block (builder.rowValues) instead of one
-// allocation each.
-type rowValues struct {
-	uid, tgid, cpu, oomAdj               int
-	anon, file, shmem, pgt, swap, pm, pp int64
-}
-
-// parseTaskRowInto is parseTaskRow into *t (the table's next slot, so
-// the row is not copied there), with the row's values kept in vals. On
-// failure *t is left partly written.
-func parseTaskRowInto(body string, cols []column, vals *rowValues, t *Task) bool {
+// parseTaskRowInto is parseTaskRow into *t, which must be zero (the
+// table's next slot, so the row is not copied there). On failure *t is
+// left partly written.
+func parseTaskRowInto(body string, cols []column, t *Task) bool {
 	if len(body) < 3 || body[0] != '[' {
 		return false
 	}
@@ -735,9 +727,10 @@ func parseTaskRowInto(body string, cols []column, vals *rowValues, t *Task) bool
 	if !ok || pid < 0 || pid > 1<<31-1 {
 		return false
 	}
-	*t = Task{PID: int(pid)}
+	t.PID = int(pid)
 	rest := body[end+1:]
-	var ptes, pmds *int64
+	var ptes, pmds int64
+	var has TaskColumns
 	for _, c := range cols {
 		var n int64
 		n, rest, ok = rowField(rest)
@@ -746,55 +739,52 @@ func parseTaskRowInto(body string, cols []column, vals *rowValues, t *Task) bool
 		}
 		switch c {
 		case colUID:
-			vals.uid = int(n)
-			t.UID = &vals.uid
+			t.UID = int(n)
+			has |= HasUID
 		case colTGID:
-			vals.tgid = int(n)
-			t.TGID = &vals.tgid
+			t.TGID = int(n)
+			has |= HasTGID
 		case colTotalVM:
 			t.TotalVMPages = n
 		case colRSS:
 			t.RSSPages = n
 		case colRSSAnon:
-			vals.anon = n
-			t.RSSAnonPages = &vals.anon
+			t.RSSAnonPages = n
+			has |= HasRSSAnon
 		case colRSSFile:
-			vals.file = n
-			t.RSSFilePages = &vals.file
+			t.RSSFilePages = n
+			has |= HasRSSFile
 		case colRSSShmem:
-			vals.shmem = n
-			t.RSSShmemPages = &vals.shmem
+			t.RSSShmemPages = n
+			has |= HasRSSShmem
 		case colPgtablesBytes:
-			vals.pgt = n
-			t.PgtablesBytes = &vals.pgt
+			t.PgtablesBytes = n
+			has |= HasPgtablesBytes
 		case colNrPtes:
-			vals.pp = n
-			ptes = &vals.pp
+			ptes = n
+			has |= HasPgtablesPages
 		case colNrPmds:
-			vals.pm = n
-			pmds = &vals.pm
+			pmds = n
 		case colSwapEnts:
-			vals.swap = n
-			t.SwapEnts = &vals.swap
+			t.SwapEnts = n
+			has |= HasSwapEnts
 		case colOOMScoreAdj:
 			t.OOMScoreAdj = int(n)
 		case colCPU:
-			vals.cpu = int(n)
-			t.CPU = &vals.cpu
+			t.CPU = int(n)
+			has |= HasCPU
 		case colOOMAdj:
-			vals.oomAdj = int(n)
-			t.OOMAdj = &vals.oomAdj
+			t.OOMAdj = int(n)
+			has |= HasOOMAdj
 		}
 	}
-	if ptes != nil {
-		p := *ptes
-		if pmds != nil {
-			p += *pmds
-		}
-		t.PgtablesPages = &p
-		b := p * 4096
-		t.PgtablesBytes = &b
+	if has&HasPgtablesPages != 0 {
+		// ≤4.14: the page tables are nr_ptes (+ nr_pmds, 4.x) pages.
+		t.PgtablesPages = ptes + pmds
+		t.PgtablesBytes = t.PgtablesPages * 4096
+		has |= HasPgtablesBytes
 	}
+	t.Has = has
 	if rest != "" {
 		t.Name = rest[1:]
 	}
@@ -819,11 +809,13 @@ func rowField(s string) (n int64, rest string, ok bool) {
 	}
 	digits := i
 	for ; i < len(s) && s[i] != ' '; i++ {
-		c := s[i]
-		if c < '0' || c > '9' || n > (1<<63-1-int64(c-'0'))/10 {
+		c := s[i] - '0'
+		// Eighteen digits cannot overflow; only longer numbers pay for
+		// the division.
+		if c > 9 || i-digits >= 18 && n > (1<<63-1-int64(c))/10 {
 			return 0, "", false
 		}
-		n = n*10 + int64(c-'0')
+		n = n*10 + int64(c)
 	}
 	if i == len(s) || i == digits || i-start > 20 {
 		return 0, "", false

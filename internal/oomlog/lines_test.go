@@ -274,15 +274,15 @@ func TestParseTaskRow(t *testing.T) {
 		want   Task
 	}{
 		{"2.6", TableOOMAdj, "[  478]     0   478     2719        1   6     -17         -1000 udevd",
-			Task{PID: 478, UID: ip(0), TGID: ip(478), TotalVMPages: 2719, RSSPages: 1, CPU: ip(6), OOMAdj: ip(-17), OOMScoreAdj: -1000, Name: "udevd"}},
+			Task{PID: 478, UID: 0, TGID: 478, TotalVMPages: 2719, RSSPages: 1, CPU: 6, OOMAdj: -17, OOMScoreAdj: -1000, Name: "udevd", Has: HasUID | HasTGID | HasCPU | HasOOMAdj}},
 		{"nr_ptes", TableNrPtes, "[ 4358]  1000  4358  2853387  1773446    5578      13  1074744             0 bash",
-			Task{PID: 4358, UID: ip(1000), TGID: ip(4358), TotalVMPages: 2853387, RSSPages: 1773446, PgtablesPages: i64(5591), PgtablesBytes: i64(5591 * 4096), SwapEnts: i64(1074744), Name: "bash"}},
+			Task{PID: 4358, UID: 1000, TGID: 4358, TotalVMPages: 2853387, RSSPages: 1773446, PgtablesPages: 5591, PgtablesBytes: 5591 * 4096, SwapEnts: 1074744, Name: "bash", Has: HasUID | HasTGID | HasPgtablesPages | HasPgtablesBytes | HasSwapEnts}},
 		{"pgtables 5-wide", TablePgtables, "[ 5740]     0  5740      257        1    32768        0          -998 pause",
-			Task{PID: 5740, UID: ip(0), TGID: ip(5740), TotalVMPages: 257, RSSPages: 1, PgtablesBytes: i64(32768), SwapEnts: i64(0), OOMScoreAdj: -998, Name: "pause"}},
+			Task{PID: 5740, UID: 0, TGID: 5740, TotalVMPages: 257, RSSPages: 1, PgtablesBytes: 32768, SwapEnts: 0, OOMScoreAdj: -998, Name: "pause", Has: HasUID | HasTGID | HasPgtablesBytes | HasSwapEnts}},
 		{"pgtables 7-wide", TablePgtables, "[1611298]     0 1611298    35869      635 167936        0         -1000 conmon",
-			Task{PID: 1611298, UID: ip(0), TGID: ip(1611298), TotalVMPages: 35869, RSSPages: 635, PgtablesBytes: i64(167936), SwapEnts: i64(0), OOMScoreAdj: -1000, Name: "conmon"}},
+			Task{PID: 1611298, UID: 0, TGID: 1611298, TotalVMPages: 35869, RSSPages: 635, PgtablesBytes: 167936, SwapEnts: 0, OOMScoreAdj: -1000, Name: "conmon", Has: HasUID | HasTGID | HasPgtablesBytes | HasSwapEnts}},
 		{"rss split", TableRSSSplit, "[    675]     0   675   162013    10969    10712      257         0   155648        0             0 test_progs",
-			Task{PID: 675, UID: ip(0), TGID: ip(675), TotalVMPages: 162013, RSSPages: 10969, RSSAnonPages: i64(10712), RSSFilePages: i64(257), RSSShmemPages: i64(0), PgtablesBytes: i64(155648), SwapEnts: i64(0), Name: "test_progs"}},
+			Task{PID: 675, UID: 0, TGID: 675, TotalVMPages: 162013, RSSPages: 10969, RSSAnonPages: 10712, RSSFilePages: 257, RSSShmemPages: 0, PgtablesBytes: 155648, SwapEnts: 0, Name: "test_progs", Has: HasUID | HasTGID | HasRSSAnon | HasRSSFile | HasRSSShmem | HasPgtablesBytes | HasSwapEnts}},
 	}
 	for _, n := range hostileNames {
 		cases = append(cases, struct {
@@ -291,7 +291,7 @@ func TestParseTaskRow(t *testing.T) {
 			row    string
 			want   Task
 		}{"hostile " + n, TablePgtables, "[  15885] 65535 15885      241        1    28672        0          -998 " + n,
-			Task{PID: 15885, UID: ip(65535), TGID: ip(15885), TotalVMPages: 241, RSSPages: 1, PgtablesBytes: i64(28672), SwapEnts: i64(0), OOMScoreAdj: -998, Name: n}})
+			Task{PID: 15885, UID: 65535, TGID: 15885, TotalVMPages: 241, RSSPages: 1, PgtablesBytes: 28672, SwapEnts: 0, OOMScoreAdj: -998, Name: n, Has: HasUID | HasTGID | HasPgtablesBytes | HasSwapEnts}})
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

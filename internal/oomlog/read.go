@@ -3,6 +3,7 @@ package oomlog
 import (
 	"fmt"
 	"strings"
+	"sync"
 )
 
 // This file reads each line of the grammar (grammar.go) into a report.
@@ -189,7 +190,7 @@ func (a *Assembler) readMemInfo(b *builder, l *logLine) bool {
 
 func (a *Assembler) readTasksState(b *builder, l *logLine) bool {
 	if b.r.Tasks == nil {
-		b.r.Tasks = make([]Task, 0, tasksCap)
+		b.newTable()
 	}
 	b.block = noBlock
 	return true
@@ -203,7 +204,7 @@ func (a *Assembler) readTableHeader(b *builder, l *logLine) bool {
 	}
 	b.cols, b.r.TableFormat = cols, format
 	if b.r.Tasks == nil {
-		b.r.Tasks = make([]Task, 0, tasksCap)
+		b.newTable()
 	}
 	b.block = taskTable
 	return true
@@ -334,7 +335,7 @@ func (a *Assembler) readTaskRow(b *builder, l *logLine) bool {
 			r.TableFormat = format
 		}
 		if r.Tasks == nil {
-			r.Tasks = make([]Task, 0, tasksCap)
+			b.newTable()
 		}
 	}
 	if len(r.Tasks) >= maxTasks {
@@ -349,7 +350,7 @@ func (a *Assembler) readTaskRow(b *builder, l *logLine) bool {
 		return true
 	}
 	r.Tasks = append(r.Tasks, Task{})
-	if !parseTaskRowInto(body, cols, b.nextRowValues(), &r.Tasks[len(r.Tasks)-1]) {
+	if !parseTaskRowInto(body, cols, &r.Tasks[len(r.Tasks)-1]) {
 		r.Tasks[len(r.Tasks)-1] = Task{}
 		r.Tasks = r.Tasks[:len(r.Tasks)-1]
 		a.malformed(b, l.no, "task table row that does not match the header")
@@ -359,22 +360,47 @@ func (a *Assembler) readTaskRow(b *builder, l *logLine) bool {
 	return true
 }
 
-// nextRowValues hands out the values of one task row, from blocks of
-// rowBlock rows.
-func (b *builder) nextRowValues() *rowValues {
-	if len(b.rowValues) == cap(b.rowValues) {
-		b.rowValues = make([]rowValues, 0, rowBlock)
+// The rows of a table being read go into a scratch table from a pool,
+// and the report gets a copy of its exact size when it is returned: a
+// table grown by append would be allocated about twice over (every
+// smaller array it outgrew, and the room left at the end).
+var tables = sync.Pool{New: func() any { return new([]Task) }}
+
+// tasksCap is the room a new scratch table starts with: a container's or
+// a small node's table fits, a busy node's grows a few times (and stays
+// grown in the pool).
+const tasksCap = 64
+
+// maxPooledTasks bounds the scratch tables the pool keeps: a table of a
+// huge node is not held on to for the next report.
+const maxPooledTasks = 1 << 12
+
+// newTable gives b's report an empty table (a non-nil one: the table's
+// header was printed) in a scratch table.
+func (b *builder) newTable() {
+	t := tables.Get().(*[]Task)
+	if cap(*t) == 0 {
+		*t = make([]Task, 0, tasksCap)
 	}
-	b.rowValues = b.rowValues[:len(b.rowValues)+1]
-	return &b.rowValues[len(b.rowValues)-1]
+	b.scratch = t
+	b.r.Tasks = (*t)[:0]
 }
 
-// rowBlock is how many task rows' values one allocation holds.
-const rowBlock = 64
-
-// tasksCap is the room a task table starts with: a container's or a
-// small node's table fits, a busy node's grows a few times.
-const tasksCap = 64
+// keepTable gives b's report its table in an array of its own, and puts
+// the scratch table back.
+func (b *builder) keepTable() {
+	if b.scratch == nil {
+		return
+	}
+	rows := b.r.Tasks
+	b.r.Tasks = append(make([]Task, 0, len(rows)), rows...)
+	if cap(rows) <= maxPooledTasks {
+		clear(rows[:cap(rows)]) // the names, and rows a wrapped line undid
+		*b.scratch = rows[:0]
+		tables.Put(b.scratch)
+	}
+	b.scratch = nil
+}
 
 // readMemInfoLine takes the totals oomkit uses from a line of the Mem-Info
 // block (show_mem(), mm/show_mem.c).

@@ -5,11 +5,14 @@
 // a Scanner reads an io.Reader, Format writes a Report back in the text a
 // given kernel version would print.
 //
-// Values that the report does not print are nil (pointers) or empty, never a
-// made-up zero.
+// Values that the report does not print are nil (pointers), empty, or (in
+// a task row) left out of Task.Has, never a made-up zero.
 package oomlog
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // Stamp is where and when a log line was printed, as far as its prefix says.
 type Stamp struct {
@@ -126,23 +129,81 @@ const (
 // Task is one row of the task table. Sizes are in pages as printed, except
 // PgtablesBytes (bytes on 4.15+; on older kernels it is computed from
 // nr_ptes+nr_pmds pages × 4096 and PgtablesPages holds the printed count).
+//
+// The columns that not every kernel prints hold a value only when Has
+// lists them; otherwise they are zero, which is then not a printed zero.
+// A row has no pointers of its own but its name: a report's table is
+// read, copied and scanned by the collector as one block of values.
 type Task struct {
 	PID           int
-	UID           *int
-	TGID          *int
+	UID           int // HasUID
+	TGID          int // HasTGID
 	TotalVMPages  int64
 	RSSPages      int64
-	RSSAnonPages  *int64 // 6.8+
-	RSSFilePages  *int64 // 6.8+
-	RSSShmemPages *int64 // 6.8+
-	PgtablesBytes *int64
-	PgtablesPages *int64 // nr_ptes+nr_pmds on ≤4.14 tables
-	SwapEnts      *int64
+	RSSAnonPages  int64 // HasRSSAnon, 6.8+
+	RSSFilePages  int64 // HasRSSFile, 6.8+
+	RSSShmemPages int64 // HasRSSShmem, 6.8+
+	PgtablesBytes int64 // HasPgtablesBytes
+	PgtablesPages int64 // HasPgtablesPages: nr_ptes+nr_pmds on ≤4.14 tables
+	SwapEnts      int64 // HasSwapEnts
 	OOMScoreAdj   int
 	Name          string
-	// CPU and OOMAdj are the "cpu" and "oom_adj" columns of 2.6 tables.
-	CPU    *int
-	OOMAdj *int
+	// CPU and OOMAdj are the "cpu" and "oom_adj" columns of 2.6 tables
+	// (HasCPU, HasOOMAdj).
+	CPU    int
+	OOMAdj int
+	// Has lists the optional columns the row printed.
+	Has TaskColumns
+}
+
+// TaskColumns is a set of a task row's optional columns.
+type TaskColumns uint16
+
+// The optional columns of a task row.
+const (
+	HasUID TaskColumns = 1 << iota
+	HasTGID
+	HasRSSAnon
+	HasRSSFile
+	HasRSSShmem
+	HasPgtablesBytes
+	HasPgtablesPages
+	HasSwapEnts
+	HasCPU
+	HasOOMAdj
+)
+
+// MarshalJSON writes a row as it read before Has: a column the row did not
+// print is null, not a made-up zero.
+func (t Task) MarshalJSON() ([]byte, error) {
+	opt := func(c TaskColumns, v int64) *int64 {
+		if t.Has&c == 0 {
+			return nil
+		}
+		return &v
+	}
+	return json.Marshal(struct {
+		PID           int
+		UID           *int64
+		TGID          *int64
+		TotalVMPages  int64
+		RSSPages      int64
+		RSSAnonPages  *int64
+		RSSFilePages  *int64
+		RSSShmemPages *int64
+		PgtablesBytes *int64
+		PgtablesPages *int64
+		SwapEnts      *int64
+		OOMScoreAdj   int
+		Name          string
+		CPU           *int64
+		OOMAdj        *int64
+	}{
+		t.PID, opt(HasUID, int64(t.UID)), opt(HasTGID, int64(t.TGID)), t.TotalVMPages, t.RSSPages,
+		opt(HasRSSAnon, t.RSSAnonPages), opt(HasRSSFile, t.RSSFilePages), opt(HasRSSShmem, t.RSSShmemPages),
+		opt(HasPgtablesBytes, t.PgtablesBytes), opt(HasPgtablesPages, t.PgtablesPages), opt(HasSwapEnts, t.SwapEnts),
+		t.OOMScoreAdj, t.Name, opt(HasCPU, int64(t.CPU)), opt(HasOOMAdj, int64(t.OOMAdj)),
+	})
 }
 
 // Victim is one "Killed process" line (and its oom_reaper line, when seen).

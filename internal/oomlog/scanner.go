@@ -65,14 +65,22 @@ func NewScanner(r io.Reader, opts Options) *Scanner {
 // the reports that hold strings of it.
 const arenaBytes = 16 << 10
 
+// minArenaBytes is the smallest block: a pipe that delivers a line at a
+// time leaves little buffered, and its lines still share blocks.
+const minArenaBytes = 2 << 10
+
 // text returns b as a string copied into the arena.
 func (s *Scanner) text(b []byte) string {
 	if len(b) > arenaBytes/4 {
 		return string(b)
 	}
 	if s.arena.Cap()-s.arena.Len() < len(b) {
+		// A block no larger than what the read buffer still holds: at
+		// the end of the input (or of a small one) the rest fits in a
+		// block of its size, not a whole one mostly unused.
+		n := min(arenaBytes, max(minArenaBytes, len(b)+s.br.Buffered()))
 		s.arena = strings.Builder{}
-		s.arena.Grow(arenaBytes)
+		s.arena.Grow(n)
 	}
 	start := s.arena.Len()
 	s.arena.Write(b)
@@ -116,6 +124,16 @@ func (s *Scanner) Stats() Stats { return s.asm.Stats() }
 // readLine reads and feeds one line, or finishes the input.
 func (s *Scanner) readLine() {
 	b, err := s.br.ReadSlice('\n')
+	if err == nil {
+		// Almost every line: whole, and not the last.
+		if len(b) > s.max {
+			s.asm.stats.LinesTooLong++
+			b = b[:s.max]
+		}
+		s.line++
+		s.feed(b, false)
+		return
+	}
 	if errors.Is(err, bufio.ErrBufferFull) {
 		// A line longer than the buffer: keep the first max bytes, drop
 		// the rest up to the newline.
@@ -157,9 +175,22 @@ func (s *Scanner) feed(b []byte, cut bool) {
 	// prefilter and skip use the strings package's searches on it
 	// without copying the line.
 	view := unsafe.String(unsafe.SliceData(b), len(b))
-	if a.export == nil && !a.needsEveryLine() && !mayStart(view) && !strings.HasPrefix(view, "__CURSOR=") {
-		a.skip(s.line, view)
-		return
+	if a.export == nil {
+		if a.needsEveryLine() {
+			// Another program's syslog line is no report's: the
+			// Assembler would drop it after parsing its prefix
+			// (srcForeign), and parse it into the text arena first.
+			// Unless a prefix shape learned from a report is in force
+			// (it may read the line otherwise), or the line is cut,
+			// which the open report counts.
+			if !cut && a.shape == nil && otherProgram(view) {
+				a.skip(s.line, view)
+				return
+			}
+		} else if !mayStart(view) && !strings.HasPrefix(view, "__CURSOR=") {
+			a.skip(s.line, view)
+			return
+		}
 	}
 	if cut && len(a.open) > 0 && a.open[len(a.open)-1].stage != afterKill {
 		b := a.open[len(a.open)-1]
@@ -167,6 +198,17 @@ func (s *Scanner) feed(b []byte, cut bool) {
 		b.warn(fmt.Sprintf("line %d: longer than %d bytes, cut short", s.line, s.max))
 	}
 	s.queue = append(s.queue, a.Feed(Record{Text: s.text(b), Line: s.line})...)
+}
+
+// otherProgram reports whether b is a syslog line of a program other
+// than the kernel (splitPrefixInto's srcForeign, read the same way).
+func otherProgram(b string) bool {
+	end := syslogTime(b)
+	if end < 0 {
+		return false
+	}
+	kind, _, _ := kernelTag(b[end+1:])
+	return kind == tagOther
 }
 
 // mayStart is the cheap test every line passes through unless an open

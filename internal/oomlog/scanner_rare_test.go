@@ -3,6 +3,7 @@ package oomlog
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // oldRareWords is mayStart's search before hasRareWord: one scan per
@@ -118,6 +119,29 @@ func FuzzHasRareWord(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		if got, want := hasRareWord(s), oldRareWords(s); got != want {
 			t.Errorf("hasRareWord(%q) = %v, want %v", s, got, want)
+		}
+	})
+}
+
+// FuzzOtherProgram: a line the Scanner skips as another program's while
+// a report is open is one the Assembler would drop as such.
+func FuzzOtherProgram(f *testing.F) {
+	for _, s := range []string{
+		"Jan 16 21:33:51 node-1 systemd[1]: Started Session 1.\n",
+		"Jan 16 21:33:51 node-1 kernel: [ 1.2] x\n",
+		"Jan  5 15:19:27.123456 h CRON[14500]: y\n",
+		"Jan 16 21:33:51 tag:\n",
+		"Jan 16 21:33:51 h x:\r\n",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if !otherProgram(s) {
+			return
+		}
+		var st Stamp
+		if _, src := splitPrefixInto(trimEOL(s), &st, time.UTC, nil); src != srcForeign {
+			t.Errorf("otherProgram(%q) but splitPrefixInto reads source %v", s, src)
 		}
 	})
 }

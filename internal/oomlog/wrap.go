@@ -24,11 +24,16 @@ type lastRead struct {
 }
 
 // remember records l as b's last line, before it is read.
+//
+// It runs for every line a report reads, so it writes field by field:
+// the kept line's stamp stays zero, and assigning a whole lastRead would
+// copy that stamp's pointers (through the collector's write barrier
+// while it marks) every time.
 func (b *builder) remember(l *logLine) {
-	b.last = lastRead{
-		line:    logLine{text: l.text, body: l.body, kind: l.kind, no: l.no, prefixed: l.prefixed},
-		victims: len(b.r.Victims), tasks: len(b.r.Tasks), cut: b.r.CutLines, statsSeen: b.statsSeen,
-	}
+	p := &b.last
+	p.line.text, p.line.body = l.text, l.body
+	p.line.kind, p.line.no, p.line.prefixed = l.kind, l.no, l.prefixed
+	p.victims, p.tasks, p.cut, p.statsSeen = len(b.r.Victims), len(b.r.Tasks), b.r.CutLines, b.statsSeen
 }
 
 // wrappedRest reports whether line, fed as lineNo with no prefix at all,

@@ -368,17 +368,20 @@ func tableFormat(v mm.Version) oomlog.TableFormat {
 }
 
 func (e *engine) row(p *proc) oomlog.Task {
-	t := oomlog.Task{PID: p.pid, UID: iptr(p.uid), TGID: iptr(p.pid), TotalVMPages: p.totalVM, RSSPages: p.resident(),
-		SwapEnts: i64(p.swapped), OOMScoreAdj: p.adj, Name: p.name}
+	t := oomlog.Task{PID: p.pid, UID: p.uid, TGID: p.pid, TotalVMPages: p.totalVM, RSSPages: p.resident(),
+		SwapEnts: p.swapped, OOMScoreAdj: p.adj, Name: p.name,
+		Has: oomlog.HasUID | oomlog.HasTGID | oomlog.HasSwapEnts | oomlog.HasPgtablesBytes}
 	switch tableFormat(e.v) {
 	case oomlog.TableNrPtes:
-		t.PgtablesPages = i64(p.pgtablePages())
-		t.PgtablesBytes = i64(p.pgtablePages() * page)
+		t.PgtablesPages = p.pgtablePages()
+		t.PgtablesBytes = p.pgtablePages() * page
+		t.Has |= oomlog.HasPgtablesPages
 	default:
-		t.PgtablesBytes = i64(p.pgtablePages() * page)
+		t.PgtablesBytes = p.pgtablePages() * page
 	}
 	if tableFormat(e.v) == oomlog.TableRSSSplit {
-		t.RSSAnonPages, t.RSSFilePages, t.RSSShmemPages = i64(p.anon), i64(0), i64(p.shmem)
+		t.RSSAnonPages, t.RSSFilePages, t.RSSShmemPages = p.anon, 0, p.shmem
+		t.Has |= oomlog.HasRSSAnon | oomlog.HasRSSFile | oomlog.HasRSSShmem
 	}
 	return t
 }
