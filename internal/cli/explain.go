@@ -15,14 +15,18 @@ import (
 	"strings"
 	"syscall"
 	"time"
-	"unicode/utf8"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/text/encoding/unicode"
+	"golang.org/x/text/transform"
 
+	"github.com/oomkit/oomkit/internal/bytesize"
 	"github.com/oomkit/oomkit/internal/explain"
 	"github.com/oomkit/oomkit/internal/kmsg"
 	"github.com/oomkit/oomkit/internal/mm"
 	"github.com/oomkit/oomkit/internal/oomlog"
+	"github.com/oomkit/oomkit/internal/render"
+	"github.com/oomkit/oomkit/internal/visible"
 	"github.com/oomkit/oomkit/internal/watch"
 )
 
@@ -109,17 +113,20 @@ type explainOut struct {
 
 func runExplain(ctx context.Context, s *streams, cfg explainConfig, args []string) error {
 	if cfg.listSamples || cfg.sample == "list" {
+		if err := listSamplesAlone(cfg, args); err != nil {
+			return err
+		}
 		for _, n := range explain.Samples() {
 			fmt.Fprintln(s.out, n)
 		}
-		return nil
+		return s.outErr()
 	}
 	if cfg.top < 1 {
 		return usageError("--top %d: want 1 or more", cfg.top)
 	}
 	opts := explain.Options{Top: cfg.top, Verbose: cfg.verbose}
 	if cfg.assume != "" {
-		v, err := mm.ParseVersion(cfg.assume)
+		v, err := mm.ParseModelled(cfg.assume)
 		if err != nil {
 			return usageError("--assume-kernel: %v", err)
 		}
@@ -134,12 +141,58 @@ func runExplain(ctx context.Context, s *streams, cfg explainConfig, args []strin
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	o := &explainOut{s: s, cfg: cfg, w: bufio.NewWriterSize(s.out, 64<<10), opts: opts}
+	// The buffer writes through the safety net of the format: text shows
+	// any control character a renderer missed escaped; JSON escapes DEL
+	// and C1, which encoding/json leaves raw.
+	var out io.Writer
+	var text *visible.TextWriter
+	if cfg.json {
+		out = s.json()
+	} else {
+		text = s.text()
+		out = text
+	}
+	o := &explainOut{s: s, cfg: cfg, w: bufio.NewWriterSize(out, 64<<10), opts: opts}
 	err := o.run(ctx, cfg, args)
-	if ferr := o.w.Flush(); ferr != nil && err == nil {
-		err = fmt.Errorf("write output: %w", ferr)
+	ferr := o.w.Flush()
+	if ferr == nil && text != nil {
+		ferr = text.Flush()
+	}
+	if ferr == nil {
+		ferr = s.outErr()
+	}
+	if ferr != nil {
+		// Nothing more reached the output: say so first, whatever else failed.
+		return fmt.Errorf("write output: %w", ferr)
 	}
 	return err
+}
+
+// listSamplesAlone refuses what --list-samples (or --sample list) would
+// ignore: a FILE, another --sample, --follow, --json and the flags that
+// shape an explanation.
+func listSamplesAlone(cfg explainConfig, args []string) error {
+	what := ""
+	switch {
+	case len(args) > 0:
+		what = "a FILE"
+	case cfg.listSamples && cfg.sample != "" && cfg.sample != "list":
+		what = "--sample"
+	case cfg.follow:
+		what = "--follow"
+	case cfg.json:
+		what = "--json"
+	case cfg.assume != "":
+		what = "--assume-kernel"
+	case cfg.verbose:
+		what = "--verbose"
+	case cfg.top != explain.DefaultTop:
+		what = "--top"
+	}
+	if what != "" {
+		return usageError("--list-samples only lists the bundled reports; it takes no %s", what)
+	}
+	return nil
 }
 
 // run explains the sample, the files or /dev/kmsg.
@@ -158,6 +211,9 @@ func (o *explainOut) run(ctx context.Context, cfg explainConfig, args []string) 
 	}
 	var failed error
 	for _, a := range args {
+		if o.s.outErr() != nil {
+			break // the output failed: the exit error says so
+		}
 		if err := o.file(a); err != nil {
 			if failed == nil {
 				failed = err
@@ -190,6 +246,10 @@ func (o *explainOut) file(name string) error {
 		}
 		r = f
 	}
+	// A source that never ends (/dev/zero, a pipe from a generator) is
+	// read in flat memory for as long as the user lets it run: now and
+	// then a note on standard error says what is going on.
+	r = &progressReader{r: r, name: name, o: o, start: o.n, next: time.Now().Add(explainProgressFirst)}
 	br := bufio.NewReaderSize(r, 64<<10)
 	magic, _ := br.Peek(2)
 	isGzip := len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b
@@ -200,11 +260,59 @@ func (o *explainOut) file(name string) error {
 			return fmt.Errorf("%s: %w (the file is damaged; check it with gzip -t)", name, err)
 		}
 		defer zr.Close()
-		return o.scan(name, zr, mod)
+		return o.scan(name, decodeText(bufio.NewReaderSize(zr, 64<<10)), mod)
 	case strings.HasSuffix(name, ".gz"):
 		return fmt.Errorf("%s: not gzip data although the name ends in .gz (rename it, or decompress the right file)", name)
 	}
-	return o.scan(name, br, mod)
+	return o.scan(name, decodeText(br), mod)
+}
+
+// decodeText returns log text as UTF-8: a UTF-16 log (Windows tools and
+// PowerShell's redirection write one, with a byte order mark) is decoded,
+// a UTF-8 byte order mark dropped, anything else read as it is.
+func decodeText(br *bufio.Reader) io.Reader {
+	bom, _ := br.Peek(3)
+	switch {
+	case bytes.HasPrefix(bom, []byte{0xef, 0xbb, 0xbf}):
+		_, _ = br.Discard(3)
+		return br
+	case bytes.HasPrefix(bom, []byte{0xff, 0xfe}), bytes.HasPrefix(bom, []byte{0xfe, 0xff}):
+		// ExpectBOM reads the order from the mark and drops it.
+		return transform.NewReader(br, unicode.UTF16(unicode.LittleEndian, unicode.ExpectBOM).NewDecoder())
+	}
+	return br
+}
+
+// When explain tells how far it got in a source that is still being read:
+// first after explainProgressFirst, then every explainProgressEvery.
+// Tests shorten them.
+var (
+	explainProgressFirst = 10 * time.Second
+	explainProgressEvery = time.Minute
+)
+
+// progressReader counts what is read from a source and, when it is
+// time, notes on standard error how much has been read and how many OOM
+// reports it held so far.
+type progressReader struct {
+	r     io.Reader
+	name  string
+	o     *explainOut
+	n     int64
+	next  time.Time
+	start int // o.n when the source was opened
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.n += int64(n)
+	if now := time.Now(); !now.Before(p.next) {
+		p.next = now.Add(explainProgressEvery)
+		p.o.w.Flush()
+		fmt.Fprintf(p.o.s.err, "oomkit explain: %s: still reading: %s so far, %d OOM %s (Ctrl-C stops)\n",
+			visible.String(p.name), bytesize.Format(p.n), p.o.n-p.start, plural(p.o.n-p.start, "report", "reports"))
+	}
+	return n, err
 }
 
 // fileError adds what to do to an open error.
@@ -228,6 +336,9 @@ func (o *explainOut) scan(name string, r io.Reader, mod time.Time) error {
 	for sc.Scan() {
 		e := x.Explain(sc.Report())
 		o.write(&e)
+		if o.s.outErr() != nil {
+			return nil // the output failed: the exit error says so
+		}
 	}
 	err := sc.Err()
 	if err != nil {
@@ -248,13 +359,14 @@ func (o *explainOut) write(e *explain.Event) {
 	if o.n > 1 {
 		_ = o.w.WriteByte('\n')
 	}
-	renderEvent(o.w, e, o.n, o.cfg.verbose, o.boot)
+	render.ExplainEvent(o.w, e, o.n, o.cfg.verbose, o.boot)
 }
 
 // noteStats tells, on standard error, what could not be used, and says so
 // when a source held no OOM report.
 func (o *explainOut) noteStats(name string, read int, st oomlog.Stats, before int, unit string) {
 	o.w.Flush()
+	name = visible.String(name)
 	if n := st.LinesTooLong; n > 0 {
 		fmt.Fprintf(o.s.err, "oomkit explain: %s: %d %s longer than the 64 KiB limit %s cut\n", name, n, units(n, unit), plural(n, "was", "were"))
 	}
@@ -264,16 +376,6 @@ func (o *explainOut) noteStats(name string, read int, st oomlog.Stats, before in
 	if o.n == before {
 		fmt.Fprintf(o.s.err, "oomkit explain: no OOM-killer report in %s (%d %s read; oomkit explain --sample twist-1 shows what an explanation looks like)\n", name, read, units(read, unit))
 	}
-}
-
-// isUptimeStamp reports whether a stamp is just the dmesg "[ s.us]" form
-// of the uptime, which the line shows anyway.
-func isUptimeStamp(text string, up *float64) bool {
-	if up == nil {
-		return false
-	}
-	f, err := strconv.ParseFloat(strings.Trim(text, "[] "), 64)
-	return err == nil && f == *up
 }
 
 // bootTime reads the boot time from /proc/stat's btime; zero if unknown.
@@ -300,33 +402,6 @@ func plural(n int, one, many string) string {
 		return one
 	}
 	return many
-}
-
-// clean makes log text safe for a terminal: control characters and
-// invalid UTF-8 are shown as \xNN.
-func clean(s string) string {
-	ok := true
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == 0x7f || c >= 0x80 {
-			ok = false
-			break
-		}
-	}
-	if ok {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		r, n := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && n <= 1, r < 0x20, r == 0x7f:
-			fmt.Fprintf(&b, "\\x%02x", s[i])
-		default:
-			b.WriteString(s[i : i+n])
-		}
-		i += n
-	}
-	return b.String()
 }
 
 // kmsg explains the reports in this machine's kernel log: the whole ring,
@@ -374,6 +449,9 @@ func (o *explainOut) kmsg(ctx context.Context) error {
 			if o.cfg.follow {
 				o.w.Flush()
 			}
+			if o.s.outErr() != nil {
+				return nil // the output failed: the exit error says so
+			}
 			continue
 		case errors.Is(err, io.EOF):
 		case ctx.Err() != nil:
@@ -403,374 +481,4 @@ func (o *explainOut) drain(st *watch.Stream) {
 			o.write(it.Event)
 		}
 	}
-}
-
-// renderEvent writes one event as readable text.
-func renderEvent(w *bufio.Writer, e *explain.Event, n int, verbose bool, boot time.Time) {
-	src := e.Source.File
-	if e.Source.Line != nil {
-		src += fmt.Sprintf(":%d", *e.Source.Line)
-		if e.Source.LastLine != nil && *e.Source.LastLine != *e.Source.Line {
-			src += fmt.Sprintf("-%d", *e.Source.LastLine)
-		}
-	} else if e.KmsgSeq != nil {
-		src += fmt.Sprintf(" seq %d", *e.KmsgSeq)
-	}
-	fmt.Fprintf(w, "OOM kill #%d  (%s)\n", n, clean(src))
-	row := func(k, v string) { fmt.Fprintf(w, "  %-10s %s\n", k, v) }
-
-	var when []string
-	if e.Time != nil {
-		when = append(when, *e.Time)
-	} else if e.TimeText != nil && e.KmsgSeq == nil && !isUptimeStamp(*e.TimeText, e.UptimeSeconds) {
-		when = append(when, *e.TimeText)
-	}
-	if e.UptimeSeconds != nil {
-		up := fmt.Sprintf("%.6f s after boot", *e.UptimeSeconds)
-		if !boot.IsZero() {
-			// Boot time + uptime drifts across suspend: an estimate.
-			t := boot.Add(time.Duration(*e.UptimeSeconds * float64(time.Second)))
-			up += " (≈ " + t.Local().Format("2006-01-02 15:04:05 MST") + ")"
-		}
-		when = append(when, up)
-	}
-	if e.Host != nil {
-		when = append(when, "on "+*e.Host)
-	}
-	if len(when) == 0 {
-		when = append(when, "not in the log")
-	}
-	row("when", strings.Join(when, ", "))
-
-	a := &e.Analysis
-	kv := "not printed"
-	if e.KernelVersion != nil {
-		kv = *e.KernelVersion
-	}
-	if a.RulesKernels != nil {
-		kv += fmt.Sprintf(" (OOM rules of %s", *a.RulesKernels)
-		if a.AssumedKernel != nil {
-			kv += ", assumed " + *a.AssumedKernel
-		}
-		kv += ")"
-	}
-	row("kernel", kv)
-	row("limit", limitLine(e))
-	if t := e.Trigger; t != nil {
-		s := clean(deref(t.Comm, "?"))
-		if t.PID != nil {
-			s += fmt.Sprintf(" (pid %d)", *t.PID)
-		}
-		if t.GFPMask != nil {
-			s += " gfp_mask=" + *t.GFPMask
-			if len(t.GFPFlags) > 0 {
-				s += "(" + strings.Join(t.GFPFlags, "|") + ")"
-			}
-		}
-		if t.Order != nil {
-			s += fmt.Sprintf(" order=%d", *t.Order)
-		}
-		if t.OOMScoreAdj != nil {
-			s += fmt.Sprintf(" oom_score_adj=%d", *t.OOMScoreAdj)
-		}
-		row("trigger", s)
-	}
-	if len(e.Victims) == 0 {
-		v := "none printed"
-		if e.NoKillable {
-			v = "none: no killable process"
-		} else if e.Truncated {
-			v = "unknown: the report is cut off before the kill"
-		}
-		row("killed", v)
-	}
-	for i, v := range e.Victims {
-		k := "killed"
-		if i > 0 {
-			k = ""
-		}
-		row(k, victimLine(&v))
-	}
-	if e.GroupKillPath != nil {
-		row("", "memory.oom.group: every task in "+clean(*e.GroupKillPath)+" was killed")
-	}
-	if e.Panic != nil {
-		row("panic", *e.Panic)
-	}
-	if k := e.Kubernetes; k != nil {
-		var p []string
-		if k.PodUID != nil {
-			p = append(p, "pod "+*k.PodUID)
-		}
-		if k.QOSClass != nil {
-			p = append(p, "QoS "+*k.QOSClass)
-		}
-		if k.ContainerID != nil {
-			p = append(p, "container "+*k.ContainerID)
-		}
-		row("kubernetes", strings.Join(p, ", "))
-		p = p[:0]
-		p = append(p, "driver "+deref(k.CgroupDriver, "unknown"), "runtime "+deref(k.ContainerRuntime, "unknown (the cgroup name does not say)"), "limit scope "+deref(k.LimitScope, "unknown"))
-		row("", strings.Join(p, ", "))
-		if k.VictimOOMScoreAdjMeaning != nil {
-			row("", "victim's oom_score_adj: "+*k.VictimOOMScoreAdjMeaning)
-		}
-		row("OOMKilled?", k.OOMKilled)
-		wrap(w, k.OOMKilledReason, "             ", 100)
-	}
-
-	// The ranking.
-	if len(a.Ranking) > 0 {
-		tp := "unknown (adj left out)"
-		if a.TotalPages != nil {
-			tp = fmt.Sprintf("%d pages = %s", *a.TotalPages, explain.HumanPages(*a.TotalPages))
-			if a.TotalPagesFrom != nil {
-				tp += ", " + totalPagesWords(string(*a.TotalPagesFrom))
-			}
-		}
-		fmt.Fprintf(w, "  ranking    (totalpages %s)\n", tp)
-		fmt.Fprintf(w, "    %4s %8s  %-16s %10s %6s %11s %11s\n", "rank", "pid", "name", "rss", "adj", "points", "raw")
-		for _, r := range a.Ranking {
-			mark := ""
-			if a.KernelVictimPID != nil && r.PID == *a.KernelVictimPID {
-				mark = "  <- killed"
-			}
-			if a.PredictedVictimPID != nil && r.PID == *a.PredictedVictimPID {
-				if mark == "" {
-					mark = "  <- predicted"
-				} else {
-					mark += ", predicted"
-				}
-			}
-			fmt.Fprintf(w, "    %4d %8d  %-16s %10s %6d %11d %11d%s\n", r.Rank, r.PID, trunc(clean(r.Name), 16), explain.HumanPages(r.RSSPages), r.OOMScoreAdj, r.Points, r.RawPoints, mark)
-		}
-		if n := eligible(e); n > len(a.Ranking) {
-			fmt.Fprintf(w, "    … %d more eligible (--top N or --verbose)\n", n-len(a.Ranking))
-		}
-	}
-	if a.DecidedBy != nil {
-		row("decided by", decidedWords(a))
-	}
-	if a.PredictedVictimPID != nil || a.Agrees != nil {
-		m := "predicts " + intOr(a.PredictedVictimPID, "nothing")
-		switch {
-		case a.Agrees == nil:
-		case *a.Agrees:
-			m += ", the kernel's choice"
-		default:
-			m += ", the kernel chose " + intOr(a.KernelVictimPID, "?")
-		}
-		row("model", m)
-	}
-	var others []string
-	for _, br := range a.ByRules {
-		if br.PredictedVictimPID == nil || (a.Rules != nil && br.Rules == *a.Rules) {
-			continue
-		}
-		others = append(others, fmt.Sprintf("%s kernels: pid %d", br.Kernels, *br.PredictedVictimPID))
-	}
-	if len(others) > 0 {
-		row("others", "on "+strings.Join(others, "; "))
-	}
-	for i, r := range a.Reasons {
-		k := "note"
-		if i > 0 {
-			k = ""
-		}
-		fmt.Fprintf(w, "  %-10s ", k)
-		wrapRest(w, r, "             ", 100)
-	}
-	fmt.Fprintf(w, "  summary\n")
-	wrap(w, clean(a.Summary), "    ", 100)
-	for _, wn := range e.Warnings {
-		row("warning", clean(wn))
-	}
-	if verbose && e.Tasks != nil {
-		fmt.Fprintf(w, "  tasks      (%d, in the order printed)\n", len(e.Tasks))
-		fmt.Fprintf(w, "    %8s %6s %8s %10s %10s %10s %8s %6s  %s\n", "pid", "uid", "tgid", "total_vm", "rss", "pgtables", "swap", "adj", "name")
-		for _, t := range e.Tasks {
-			pg := "-"
-			if t.PgtablesBytes != nil {
-				pg = explain.HumanBytes(*t.PgtablesBytes)
-			}
-			sw := "-"
-			if t.SwapEnts != nil {
-				sw = explain.HumanPages(*t.SwapEnts)
-			}
-			fmt.Fprintf(w, "    %8d %6s %8s %10s %10s %10s %8s %6d  %s\n", t.PID, intOr(t.UID, "-"), intOr(t.TGID, "-"),
-				explain.HumanPages(t.TotalVMPages), explain.HumanPages(t.RSSPages), pg, sw, t.OOMScoreAdj, clean(t.Name))
-		}
-	}
-}
-
-func eligible(e *explain.Event) int {
-	n := 0
-	for _, t := range e.Tasks {
-		if t.OOMScoreAdj > mm.OOMScoreAdjMin {
-			n++
-		}
-	}
-	return n
-}
-
-func limitLine(e *explain.Event) string {
-	kind := deref((*string)(e.OOMKind), "")
-	switch kind {
-	case "memcg":
-		s := "memcg " + clean(deref(e.OOMMemcg, "(path not printed)"))
-		if m := e.Memcg; m != nil {
-			if m.UsageKB != nil && m.LimitKB != nil {
-				s += fmt.Sprintf(": usage %s of limit %s", explain.HumanKB(*m.UsageKB), explain.HumanKB(*m.LimitKB))
-			}
-			if m.Failcnt != nil {
-				s += fmt.Sprintf(", failcnt %d", *m.Failcnt)
-			}
-			if m.SwapLimitKB != nil {
-				what := "swap"
-				if m.SwapIsMemsw {
-					what = "memory+swap"
-				}
-				s += fmt.Sprintf("; %s limit %s", what, explain.HumanKB(*m.SwapLimitKB))
-			}
-		}
-		return s
-	case "global":
-		s := "node (global OOM"
-		if c := deref(e.Constraint, ""); c != "" && c != "CONSTRAINT_NONE" {
-			s += ", " + c
-		}
-		s += ")"
-		if mi := e.MemInfo; mi != nil && mi.RAMPages != nil {
-			s += ": RAM " + explain.HumanPages(*mi.RAMPages)
-			if mi.SwapTotalKB != nil {
-				s += ", swap " + explain.HumanKB(*mi.SwapTotalKB)
-			}
-		}
-		return s
-	}
-	return "not in the report"
-}
-
-func victimLine(v *explain.Victim) string {
-	s := fmt.Sprintf("%s (pid %d)", clean(v.Comm), v.PID)
-	var parts []string
-	var sum int64
-	have := false
-	for _, p := range []struct {
-		n string
-		v *int64
-	}{{"anon", v.AnonRSSKB}, {"file", v.FileRSSKB}, {"shmem", v.ShmemRSSKB}} {
-		if p.v != nil {
-			sum += *p.v
-			have = true
-			parts = append(parts, p.n+" "+explain.HumanKB(*p.v))
-		}
-	}
-	if have {
-		s += " " + explain.HumanKB(sum) + " resident (" + strings.Join(parts, ", ") + ")"
-	}
-	if v.TotalVMKB != nil {
-		s += ", " + explain.HumanKB(*v.TotalVMKB) + " virtual"
-	}
-	if v.OOMScoreAdj != nil {
-		s += fmt.Sprintf(", oom_score_adj %d", *v.OOMScoreAdj)
-	}
-	if v.UID != nil {
-		s += fmt.Sprintf(", uid %d", *v.UID)
-	}
-	switch {
-	case v.Reaped:
-		s += ", reaped"
-	case v.ReapFailed:
-		s += ", the reaper could not reap it"
-	}
-	if v.GroupKill {
-		s += " [memory.oom.group]"
-	}
-	return s
-}
-
-func totalPagesWords(from string) string {
-	switch from {
-	case "memcg_limit":
-		return "the memcg limit"
-	case "memcg_limit_no_swap_assumed":
-		return "the memcg limit; no swap assumed"
-	case "ram_plus_swap":
-		return "RAM + swap"
-	case "ram_plus_swap_approx":
-		return "RAM + swap, an upper bound for a cpuset/mempolicy OOM"
-	}
-	return from
-}
-
-func decidedWords(a *explain.Analysis) string {
-	switch *a.DecidedBy {
-	case "score":
-		return "score: the victim had the most points"
-	case "tie_last_scanned":
-		s := fmt.Sprintf("tie: %d tasks share the top score", a.TiedWith)
-		if a.Clamped > 0 {
-			s += fmt.Sprintf(" (%d clamped to 1)", a.Clamped)
-		}
-		return s + "; the last task scanned wins"
-	case "tie_first_scanned":
-		s := fmt.Sprintf("tie: %d tasks share the top score", a.TiedWith)
-		if a.Clamped > 0 {
-			s += fmt.Sprintf(" (%d clamped to 1)", a.Clamped)
-		}
-		return s + "; the first task scanned keeps the slot"
-	case "oom_kill_allocating_task":
-		return "vm.oom_kill_allocating_task: the allocating task, no ranking"
-	}
-	return string(*a.DecidedBy)
-}
-
-func deref(p *string, def string) string {
-	if p == nil {
-		return def
-	}
-	return *p
-}
-
-func intOr(p *int, def string) string {
-	if p == nil {
-		return def
-	}
-	return fmt.Sprint(*p)
-}
-
-func trunc(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n-1]) + "…"
-}
-
-// wrap writes text word-wrapped at width, every line indented.
-func wrap(w *bufio.Writer, text, indent string, width int) {
-	_, _ = w.WriteString(indent)
-	wrapRest(w, text, indent, width)
-}
-
-// wrapRest writes text word-wrapped; the first line continues the current
-// one, the others start with indent.
-func wrapRest(w *bufio.Writer, text, indent string, width int) {
-	col := len(indent)
-	for i, word := range strings.Fields(text) {
-		n := len([]rune(word))
-		if i > 0 {
-			if col+1+n > width {
-				_, _ = w.WriteString("\n" + indent)
-				col = len(indent)
-			} else {
-				_ = w.WriteByte(' ')
-				col++
-			}
-		}
-		_, _ = w.WriteString(word)
-		col += n
-	}
-	_ = w.WriteByte('\n')
 }

@@ -7,15 +7,18 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/oomkit/oomkit/internal/bytesize"
 	"github.com/oomkit/oomkit/internal/mm"
+	"github.com/oomkit/oomkit/internal/oomlog"
+	"github.com/oomkit/oomkit/internal/render"
 	"github.com/oomkit/oomkit/internal/sim"
+	"github.com/oomkit/oomkit/internal/visible"
 )
 
 // simRunConfig is what `sim run`'s flags say.
@@ -97,18 +100,33 @@ Exit status:
 	return cmd
 }
 
+// maxScenarioBytes bounds a scenario file (and standard input): a
+// scenario is a few KiB, one with 10,000 processes about 1.3 MiB; the YAML
+// parser and the model hold about 60 times their input (a 16 MiB file
+// peaked at 900 MB), so 4 MiB (30,000 processes) keeps a run under 300 MB
+// (BENCHMARKS.md, issue 15).
+const maxScenarioBytes = 4 << 20
+
 // loadScenario reads a scenario file, or a built-in when no such file
 // exists and the name is one.
 func loadScenario(in io.Reader, arg string) (*sim.Scenario, error) {
 	if arg == "-" {
-		data, err := io.ReadAll(io.LimitReader(in, 64<<20))
+		data, err := readBounded(in, "standard input", maxScenarioBytes)
 		if err != nil {
-			return nil, fmt.Errorf("read scenario from standard input: %w", err)
+			return nil, fmt.Errorf("read scenario: %w", err)
 		}
 		return sim.Load("-", data)
 	}
-	data, err := os.ReadFile(arg)
+	f, err := os.Open(arg)
 	if err == nil {
+		defer f.Close()
+		if fi, err := f.Stat(); err == nil && fi.IsDir() {
+			return nil, fmt.Errorf("%s is a directory: give a scenario file (docs/sim.md) or a built-in name ('oomkit sim list')", arg)
+		}
+		data, err := readBounded(f, arg, maxScenarioBytes)
+		if err != nil {
+			return nil, fmt.Errorf("read scenario: %w", err)
+		}
 		return sim.Load(arg, data)
 	}
 	if _, ok := sim.BuiltinYAML(arg); ok {
@@ -124,6 +142,19 @@ func loadScenario(in io.Reader, arg string) (*sim.Scenario, error) {
 	return nil, fmt.Errorf("read scenario: %w", err)
 }
 
+// readBounded reads all of r, refusing more than max bytes: a file input
+// is never read into memory without a bound (/dev/zero, a runaway pipe).
+func readBounded(r io.Reader, name string, max int64) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if int64(len(data)) > max {
+		return nil, fmt.Errorf("%s is larger than %s, more than any input of its kind (is it the right file?)", name, bytesize.Format(max))
+	}
+	return data, nil
+}
+
 func runSim(s *streams, cfg simRunConfig, arg string) error {
 	if cfg.maxSteps < 1 {
 		return usageError("--max-steps %d: want 1 or more", cfg.maxSteps)
@@ -131,9 +162,12 @@ func runSim(s *streams, cfg simRunConfig, arg string) error {
 	if cfg.json && cfg.report == "-" {
 		return usageError("--report - would mix the kernel log into --json's JSON Lines: give --report a FILE")
 	}
+	if cfg.json && cfg.full {
+		return usageError("--full prints every allocation in the text timeline; --json always has every event")
+	}
 	var assume *mm.Version
 	if cfg.assume != "" {
-		v, err := mm.ParseVersion(cfg.assume)
+		v, err := mm.ParseModelled(cfg.assume)
 		if err != nil {
 			return usageError("--assume-kernel: %v", err)
 		}
@@ -153,270 +187,139 @@ func runSim(s *streams, cfg simRunConfig, arg string) error {
 	if assume != nil {
 		sc.Kernel = *assume
 	}
-	w := bufio.NewWriter(s.out)
-	defer w.Flush()
-	var res *sim.Result
+	// Events and reports stream out as the run makes them: memory does
+	// not grow with the length of the run or its number of OOM kills.
+	reports, err := openReports(cfg.report)
+	if err != nil {
+		return err
+	}
+	defer reports.discard()
+	var text *visible.TextWriter
+	var out io.Writer
+	if cfg.json {
+		out = s.json()
+	} else {
+		text = s.text()
+		out = text
+	}
+	w := bufio.NewWriter(out)
+	opts := sim.Options{MaxSteps: cfg.maxSteps, Stop: func() bool { return s.outErr() != nil || reports.err != nil }}
+	opts.OnReport = reports.write(sc.Kernel)
+	var tl *render.SimTimeline
 	if cfg.json {
 		enc := json.NewEncoder(w)
-		var encErr error
-		res, err = sim.Run(sc, sim.Options{MaxSteps: cfg.maxSteps, OnEvent: func(ev *sim.Event) {
-			if encErr == nil {
-				encErr = enc.Encode(ev)
-			}
-		}})
-		if err == nil {
-			err = encErr
-		}
+		opts.OnEvent = func(ev *sim.Event) { _ = enc.Encode(ev) }
 	} else {
-		res, err = sim.Run(sc, sim.Options{MaxSteps: cfg.maxSteps})
-		if err == nil {
-			writeSimText(w, sc, res, cfg.full)
-		}
+		tl = render.NewSimTimeline(w, cfg.full)
+		render.SimHeader(w, sc)
+		opts.OnEvent = tl.Event
 	}
+	res, err := sim.Run(sc, opts)
 	if err != nil {
 		return fmt.Errorf("%s: %w", arg, err)
 	}
-	if cfg.report != "" {
-		return writeSimReports(w, cfg.report, sc, res)
+	if tl != nil {
+		tl.Flush()
+		render.SimSummary(w, &res.End, res.Truncated)
 	}
-	return nil
-}
-
-func writeSimReports(stdout *bufio.Writer, file string, sc *sim.Scenario, res *sim.Result) error {
-	var out io.Writer = stdout
-	var f *os.File
-	if file != "-" {
-		var err error
-		if f, err = os.Create(file); err != nil {
-			return fmt.Errorf("--report: %w", err)
-		}
-		out = f
+	if err := reports.finish(w); err != nil {
+		return err
 	}
-	for i := range res.Reports {
-		if err := sim.WriteReport(out, &res.Reports[i], sc.Kernel); err != nil {
-			if f != nil {
-				f.Close()
-			}
-			return fmt.Errorf("--report: write %s: %w", file, err)
-		}
+	if err := w.Flush(); err != nil {
+		return fmt.Errorf("write output: %w", err)
 	}
-	if f != nil {
-		if err := f.Close(); err != nil {
-			return fmt.Errorf("--report: %w", err)
+	if text != nil {
+		if err := text.Flush(); err != nil {
+			return fmt.Errorf("write output: %w", err)
 		}
 	}
 	return nil
 }
 
-// size prints bytes in IEC units.
-func size(p *int64) string {
-	if p == nil {
-		return "unknown"
-	}
-	return bytesize.Format(*p)
+// simReports writes the kernel-format reports of --report as the run
+// makes them: straight into FILE, or, for "-" (standard output, after the
+// timeline), into a temporary file copied out at the end.
+type simReports struct {
+	name  string // --report's FILE, "-", or "" for none
+	f     *os.File
+	spool bool // f is the temporary file of "-"
+	flush func() error
+	err   error
 }
 
-func who(ev *sim.Event) string {
-	return fmt.Sprintf("%s[%d]", ev.Process, ev.PID)
+func openReports(name string) (*simReports, error) {
+	r := &simReports{name: name}
+	var err error
+	switch name {
+	case "":
+		return r, nil
+	case "-":
+		r.f, err = os.CreateTemp("", "oomkit-sim-report-")
+		if err == nil {
+			_ = os.Remove(r.f.Name()) // gone when closed
+		}
+		r.spool = true
+	default:
+		r.f, err = os.Create(name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--report: %w", err)
+	}
+	return r, nil
 }
 
-// writeSimText prints the scenario header, the timeline and the summary.
-func writeSimText(w io.Writer, sc *sim.Scenario, res *sim.Result, full bool) {
-	name := sc.Name
-	if name == "" {
-		name = "scenario"
+// write returns the sim.Options.OnReport that writes each report as kernel
+// v prints it; nil (reports kept by nobody) without --report.
+func (r *simReports) write(v mm.Version) func(*oomlog.Report) {
+	if r.f == nil {
+		return func(*oomlog.Report) {} // nobody reads them: do not keep them
 	}
-	cgv := "v1"
-	if sc.Node.CgroupV2 {
-		cgv = "v2"
-	}
-	fmt.Fprintf(w, "%s: kernel %s (%s rules), %s RAM, %s swap, cgroup %s, vm.overcommit_memory=%d",
-		name, sc.Kernel, mm.RulesFor(sc.Kernel), bytesize.Format(sc.Node.MemoryBytes), bytesize.Format(sc.Node.SwapBytes), cgv, sc.Sysctl.OvercommitMemory)
-	if sc.Sysctl.OvercommitKBytes != 0 {
-		fmt.Fprintf(w, " kbytes=%d\n", sc.Sysctl.OvercommitKBytes)
-	} else {
-		fmt.Fprintf(w, " ratio=%d\n", sc.Sysctl.OvercommitRatio)
-	}
-	if sc.Description != "" {
-		fmt.Fprintf(w, "%s\n", simWrap(sc.Description, 78, "  "))
-	}
-	fmt.Fprintln(w)
-	evs := res.Events
-	for i := 0; i < len(evs); i++ {
-		ev := &evs[i]
-		if ev.Event == sim.EvEnd {
-			break
+	bw := bufio.NewWriter(r.f)
+	r.flush = bw.Flush
+	return func(rep *oomlog.Report) {
+		if r.err == nil {
+			r.err = sim.WriteReport(bw, rep, v)
 		}
-		if ev.Event == sim.EvAlloc && !full {
-			// A run of allocations shows its first and last two.
-			j := i
-			for j+1 < len(evs) && evs[j+1].Event == sim.EvAlloc {
-				j++
-			}
-			if n := j - i + 1; n > 6 {
-				writeSimEvent(w, ev)
-				writeSimEvent(w, &evs[i+1])
-				var whom []string
-				seen := map[int]bool{}
-				for k := i + 2; k <= j-2; k++ {
-					if !seen[evs[k].PID] {
-						seen[evs[k].PID] = true
-						whom = append(whom, who(&evs[k]))
-					}
-				}
-				if len(whom) > 3 {
-					whom = append(whom[:3], fmt.Sprintf("%d more processes", len(seen)-3))
-				}
-				fmt.Fprintf(w, "  %10s  %-11s %d more allocations by %s\n", "…", "", n-4, strings.Join(whom, ", "))
-				writeSimEvent(w, &evs[j-1])
-				writeSimEvent(w, &evs[j])
-				i = j
-				continue
-			}
-		}
-		writeSimEvent(w, ev)
-	}
-	writeSimSummary(w, &res.End, res.Truncated)
-}
-
-func writeSimEvent(w io.Writer, ev *sim.Event) {
-	t := fmt.Sprintf("%9.1fs", ev.TSeconds)
-	switch ev.Event {
-	case sim.EvAlloc:
-		fmt.Fprintf(w, "  %s  %-11s %s +%s %s (%s written): allocated %s, resident %s; Committed_AS %s / CommitLimit %s\n",
-			t, "alloc", who(ev), size(ev.BlockBytes), ev.Mapping, size(ev.TouchedBytes), size(ev.AllocatedBytes), size(ev.ResidentBytes),
-			size(ev.CommittedASBytes), size(ev.CommitLimitBytes))
-	case sim.EvENOMEM:
-		why := "the commit limit refused it"
-		if ev.OvercommitMemory != nil && *ev.OvercommitMemory == 0 {
-			why = "overcommit mode 0 refused it (larger than RAM + swap)"
-		}
-		if ev.Errno == "ENOSPC" {
-			why = "tmpfs page charge refused: the write fails with ENOSPC"
-		}
-		fmt.Fprintf(w, "  %s  %-11s %s: %s of %s refused with %s after %s allocated: %s (Committed_AS %s, CommitLimit %s)\n",
-			t, "ENOMEM", who(ev), size(ev.BlockBytes), ev.Mapping, ev.Errno, size(ev.AllocatedBytes), why, size(ev.CommittedASBytes), size(ev.CommitLimitBytes))
-	case sim.EvOOMKill:
-		kind := "global OOM (RAM + swap exhausted)"
-		if ev.Constraint == "CONSTRAINT_MEMCG" {
-			kind = "memcg OOM in " + ev.OOMMemcg
-		}
-		how := fmt.Sprintf("badness %d of totalpages %d", simDeref(ev.Points), simDeref(ev.TotalPages))
-		switch {
-		case ev.GroupKill != nil && *ev.GroupKill:
-			how = "memory.oom.group: the whole group goes"
-		case ev.AllocatingTask != nil && *ev.AllocatingTask:
-			how = "vm.oom_kill_allocating_task: the allocating task dies"
-		case ev.Tie != nil && *ev.Tie:
-			how += fmt.Sprintf(", tied with %d others: the scan order decided", ev.TiedWith-1)
-		}
-		fmt.Fprintf(w, "  %s  %-11s %s (oom_score_adj %d) in %s: %s; triggered by %s[%d]; %s; freed %s\n",
-			t, "OOM KILL", who(ev), simDeref(ev.OOMScoreAdj), ev.Cgroup, kind, ev.TriggerProcess, ev.TriggerPID, how, size(ev.FreedBytes))
-	case sim.EvEvict:
-		fmt.Fprintf(w, "  %s  %-11s pod %s (%s): working set %s, request %s; memory.available %s < %s\n",
-			t, "EVICT", ev.Pod, ev.QOSClass, size(ev.WorkingSetBytes), size(ev.RequestBytes), size(ev.MemoryAvailableBytes), size(ev.ThresholdBytes))
-	case sim.EvRuntimeOOM:
-		fmt.Fprintf(w, "  %s  %-11s %s: the %s runtime refuses %s more at %s allocated (heap ceiling %s: %s)\n",
-			t, "RUNTIME OOM", who(ev), ev.Runtime, size(ev.BlockBytes), size(ev.AllocatedBytes), size(ev.HeapCeilingBytes), ev.HeapCeilingSource)
-	case sim.EvHigh:
-		fmt.Fprintf(w, "  %s  %-11s %s: %s over memory.high (usage %s > %s): +%d high events (%d so far), throttled %.2fs; no OOM kill below memory.max\n",
-			t, "memory.high", who(ev), ev.Cgroup, size(ev.UsageBytes), size(ev.HighBytes), simDeref(ev.NewHighEvents), simDeref(ev.HighEvents), simDerefF(ev.ThrottledSeconds))
-	case sim.EvFork:
-		fmt.Fprintf(w, "  %s  %-11s %s → %s[%d]: %s charged again; Committed_AS %s / CommitLimit %s\n",
-			t, "fork", who(ev), ev.ChildProcess, ev.ChildPID, size(ev.ChargedBytes), size(ev.CommittedASBytes), size(ev.CommitLimitBytes))
-	case sim.EvForkFailed:
-		fmt.Fprintf(w, "  %s  %-11s %s: fork: Cannot allocate memory (needs %s more; Committed_AS %s / CommitLimit %s)\n",
-			t, "FORK FAILED", who(ev), size(ev.ChargedBytes), size(ev.CommittedASBytes), size(ev.CommitLimitBytes))
-	case sim.EvSysctl:
-		var kv []string
-		for _, k := range sortedKeys(ev.Sysctl) {
-			kv = append(kv, fmt.Sprintf("%s=%d", k, ev.Sysctl[k]))
-		}
-		fmt.Fprintf(w, "  %s  %-11s %s: sysctl %s; Committed_AS %s / CommitLimit %s\n",
-			t, "sysctl", who(ev), strings.Join(kv, " "), size(ev.CommittedASBytes), size(ev.CommitLimitBytes))
-	case sim.EvExit:
-		fmt.Fprintf(w, "  %s  %-11s %s\n", t, "exit", who(ev))
-	case sim.EvPanic:
-		fmt.Fprintf(w, "  %s  %-11s %s\n", t, "PANIC", ev.Message)
 	}
 }
 
-func writeSimSummary(w io.Writer, end *sim.Event, truncated bool) {
-	fmt.Fprintf(w, "\nAfter %.1fs on kernel %s:", end.TSeconds, end.Kernel)
-	if truncated {
-		fmt.Fprint(w, " (stopped early: step limit reached)")
+// finish completes the reports: FILE is closed, the spooled reports of
+// "-" are copied to stdout.
+func (r *simReports) finish(stdout io.Writer) error {
+	if r.f == nil {
+		return nil
 	}
-	fmt.Fprintln(w)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "  PROCESS\tPID\tADJ\tCGROUP\tALLOCATED\tRESIDENT\tSWAP\tSTOPPED")
-	for _, p := range end.Processes {
-		stop := p.StopReason
-		if p.StopReason == sim.StopMax {
-			stop = "done" // the plan finished; the process holds its memory
+	if r.err == nil && r.flush != nil {
+		r.err = r.flush()
+	}
+	where := r.name
+	if r.spool {
+		where = "a temporary file"
+	}
+	if r.err != nil {
+		return fmt.Errorf("--report: write %s: %w", where, r.err)
+	}
+	if r.spool {
+		if _, err := r.f.Seek(0, io.SeekStart); err != nil {
+			return fmt.Errorf("--report: %w", err)
 		}
-		if p.StopTSeconds != nil && p.StopReason != sim.StopRunning {
-			stop = fmt.Sprintf("%s at %.1fs", stop, *p.StopTSeconds)
+		if _, err := io.Copy(stdout, r.f); err != nil {
+			return fmt.Errorf("write output: %w", err)
 		}
-		fmt.Fprintf(tw, "  %s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", p.Process, p.PID, p.OOMScoreAdj, p.Cgroup,
-			bytesize.Format(p.AllocatedBytes), bytesize.Format(p.ResidentBytes), bytesize.Format(p.SwapBytes), stop)
 	}
-	tw.Flush()
-	fmt.Fprintf(w, "  node: RAM %s used of %s, swap %s used of %s; Committed_AS %s, CommitLimit %s (vm.overcommit_memory=%d)\n",
-		size(end.MemoryUsedBytes), size(end.MemoryBytes), size(end.SwapUsedBytes), size(end.SwapBytes),
-		size(end.CommittedASBytes), size(end.CommitLimitBytes), simDeref(end.OvercommitMemory))
-	fmt.Fprintf(w, "  OOM kills: %d, evictions: %d", simDeref(end.OOMKills), simDeref(end.Evictions))
-	if end.Panicked != nil && *end.Panicked {
-		fmt.Fprint(w, ", the kernel panicked")
+	f := r.f
+	r.f = nil
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("--report: %w", err)
 	}
-	fmt.Fprintln(w)
+	return nil
 }
 
-func simDeref[T int | int64](p *T) T {
-	if p == nil {
-		return 0
+// discard closes what finish did not (an error on the way).
+func (r *simReports) discard() {
+	if r.f != nil {
+		r.f.Close()
 	}
-	return *p
-}
-
-func simDerefF(p *float64) float64 {
-	if p == nil {
-		return 0
-	}
-	return *p
-}
-
-func sortedKeys(m map[string]int64) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	for i := 1; i < len(keys); i++ {
-		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
-			keys[j], keys[j-1] = keys[j-1], keys[j]
-		}
-	}
-	return keys
-}
-
-// simWrap breaks text into lines of at most width runes, each prefixed.
-func simWrap(text string, width int, prefix string) string {
-	var b strings.Builder
-	n := 0
-	for _, word := range strings.Fields(text) {
-		if n > 0 && n+1+len([]rune(word)) > width-len(prefix) {
-			b.WriteString("\n")
-			n = 0
-		}
-		if n == 0 {
-			b.WriteString(prefix)
-		} else {
-			b.WriteString(" ")
-			n++
-		}
-		b.WriteString(word)
-		n += len([]rune(word))
-	}
-	return b.String()
 }
 
 func simListCmd(s *streams) *cobra.Command {
@@ -429,7 +332,7 @@ func simListCmd(s *streams) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			w := bufio.NewWriter(s.out)
 			for _, b := range sim.Builtins() {
-				fmt.Fprintf(w, "%s\n%s\n\n", b.Name, simWrap(b.Description, 78, "    "))
+				fmt.Fprintf(w, "%s\n%s\n\n", b.Name, render.Wrap(b.Description, 78, "    "))
 			}
 			return w.Flush()
 		},
@@ -497,22 +400,6 @@ Exit status:
 	return cmd
 }
 
-// commitLimitRecord is the --json output of sim commit-limit.
-type commitLimitRecord struct {
-	Schema            string `json:"schema"`
-	Event             string `json:"event"`
-	MemoryBytes       int64  `json:"memory_bytes"`
-	SwapBytes         int64  `json:"swap_bytes"`
-	HugetlbBytes      int64  `json:"hugetlb_bytes"`
-	OvercommitRatio   int64  `json:"overcommit_ratio"`
-	OvercommitKBytes  int64  `json:"overcommit_kbytes"`
-	CommitLimitBytes  int64  `json:"commit_limit_bytes"`
-	CommittedASBytes  *int64 `json:"committed_as_bytes"`
-	AllocatableBytes  *int64 `json:"allocatable_bytes"`
-	UserReserveBytes  int64  `json:"user_reserve_bytes"`
-	AdminReserveBytes int64  `json:"admin_reserve_bytes"`
-}
-
 func runCommitLimit(s *streams, cfg commitLimitConfig, ratioSet bool) error {
 	if cfg.memory == "" {
 		return usageError("--memory is required (e.g. --memory 12GiB)")
@@ -542,45 +429,34 @@ func runCommitLimit(s *streams, cfg commitLimitConfig, ratioSet bool) error {
 	if cfg.ratio < 0 || cfg.kbytes < 0 {
 		return usageError("--ratio and --kbytes cannot be negative")
 	}
+	// vm.overcommit_ratio is an int (proc_dointvec refuses more with
+	// EINVAL); vm.overcommit_kbytes an unsigned long of kB, which oomkit
+	// keeps within 8 EiB.
+	if cfg.ratio > math.MaxInt32 {
+		return usageError("--ratio %d: the kernel takes at most %d (vm.overcommit_ratio is an int)", cfg.ratio, math.MaxInt32)
+	}
+	if cfg.kbytes > math.MaxInt64/1024 {
+		return usageError("--kbytes %d: more than 8 EiB", cfg.kbytes)
+	}
 	if cfg.kbytes != 0 && ratioSet {
 		return usageError("give --ratio or --kbytes, not both: the kernel keeps only the one written last")
 	}
-	oc := mm.Overcommit{Mode: mm.OvercommitNever, Ratio: cfg.ratio, KBytes: cfg.kbytes}
-	if cfg.kbytes != 0 {
-		oc.Ratio = 0
-	}
-	const page = mm.PageSize
-	limit := mm.CommitLimitPages(mem/page, huge/page, swap/page, oc) * page
-	res := mm.DefaultReserves((mem - huge) / 1024)
-	rec := commitLimitRecord{Schema: sim.Schema, Event: "commit_limit", MemoryBytes: mem, SwapBytes: swap, HugetlbBytes: huge,
-		OvercommitRatio: oc.Ratio, OvercommitKBytes: oc.KBytes, CommitLimitBytes: limit,
-		UserReserveBytes: res.UserKB * 1024, AdminReserveBytes: res.AdminKB * 1024}
+	in := sim.CommitLimitInput{MemoryBytes: mem, SwapBytes: swap, HugetlbBytes: huge, Ratio: cfg.ratio, KBytes: cfg.kbytes}
 	if cfg.committed != "" {
 		c, err := parse("committed", cfg.committed)
 		if err != nil {
 			return err
 		}
-		free := max(limit-c-rec.UserReserveBytes-rec.AdminReserveBytes, 0)
-		rec.CommittedASBytes, rec.AllocatableBytes = &c, &free
+		in.CommittedASBytes = &c
+	}
+	rec, err := sim.CommitLimit(in)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	if cfg.json {
+		return json.NewEncoder(s.json()).Encode(rec)
 	}
 	w := bufio.NewWriter(s.out)
-	defer w.Flush()
-	if cfg.json {
-		return json.NewEncoder(w).Encode(rec)
-	}
-	if cfg.kbytes != 0 {
-		fmt.Fprintf(w, "CommitLimit = overcommit_kbytes %d KiB + swap %s = %s\n", cfg.kbytes, bytesize.Format(swap), bytesize.Format(limit))
-	} else {
-		fmt.Fprintf(w, "CommitLimit = (RAM %s − huge pages %s) × %d%% + swap %s = %s\n",
-			bytesize.Format(mem), bytesize.Format(huge), cfg.ratio, bytesize.Format(swap), bytesize.Format(limit))
-	}
-	if rec.AllocatableBytes != nil {
-		fmt.Fprintf(w, "With Committed_AS at %s, a process can still commit about %s in mode 2 (after the %s user and %s admin reserves).\n",
-			bytesize.Format(*rec.CommittedASBytes), bytesize.Format(*rec.AllocatableBytes), bytesize.Format(rec.UserReserveBytes), bytesize.Format(rec.AdminReserveBytes))
-	}
-	if limit > mem+swap {
-		fmt.Fprintf(w, "This is more than RAM + swap (%s): mode 2 still overcommits, and the OOM killer can still run.\n", bytesize.Format(mem+swap))
-	}
-	fmt.Fprintln(w, "Only vm.overcommit_memory=2 enforces it; modes 0 and 1 just print it in /proc/meminfo.")
-	return nil
+	render.CommitLimit(w, rec)
+	return w.Flush()
 }
