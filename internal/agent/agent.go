@@ -19,7 +19,6 @@ import (
 	"maps"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -35,6 +34,7 @@ import (
 	"github.com/oomkit/oomkit/internal/agent/web"
 	"github.com/oomkit/oomkit/internal/cgroup"
 	"github.com/oomkit/oomkit/internal/explain"
+	"github.com/oomkit/oomkit/internal/kfile"
 	"github.com/oomkit/oomkit/internal/kmsg"
 	"github.com/oomkit/oomkit/internal/watch"
 )
@@ -296,7 +296,7 @@ func Run(ctx context.Context, cfg Config) error {
 // start reads the boot ID and state, finds the memory cgroups and sets
 // the baseline.
 func (a *Agent) start() error {
-	b, err := os.ReadFile(filepath.Join(a.cfg.ProcRoot, "sys/kernel/random/boot_id"))
+	b, err := kfile.Read(filepath.Join(a.cfg.ProcRoot, "sys/kernel/random/boot_id"), kfile.Small)
 	if err != nil {
 		return fmt.Errorf("read the boot ID: %w (is --proc-root the host's /proc?)", err)
 	}

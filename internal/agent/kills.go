@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/oomkit/oomkit/internal/agent/api"
 	"github.com/oomkit/oomkit/internal/cgroup"
 	"github.com/oomkit/oomkit/internal/explain"
+	"github.com/oomkit/oomkit/internal/kfile"
 	"github.com/oomkit/oomkit/internal/kmsg"
 	"github.com/oomkit/oomkit/internal/proc"
 	"github.com/oomkit/oomkit/internal/watch"
@@ -322,7 +322,7 @@ func (a *Agent) report(it *watch.Item, at time.Time, live bool, now time.Time) {
 // names the victim's cgroup for kill lines that come without a report (a
 // hint: an exiting task may already show another cgroup).
 func (a *Agent) procCgroup(pid int) string {
-	b, err := os.ReadFile(filepath.Join(a.cfg.ProcRoot, strconv.Itoa(pid), "cgroup"))
+	b, err := kfile.Read(filepath.Join(a.cfg.ProcRoot, strconv.Itoa(pid), "cgroup"), kfile.Small)
 	if err != nil {
 		return ""
 	}

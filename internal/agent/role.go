@@ -1,12 +1,12 @@
 package agent
 
 import (
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/oomkit/oomkit/internal/agent/api"
+	"github.com/oomkit/oomkit/internal/kfile"
 	"github.com/oomkit/oomkit/internal/proc"
 )
 
@@ -62,7 +62,7 @@ func (a *Agent) victimRole(k *api.Kill, live bool) string {
 // cgroupProcs lists the processes in the cgroup directory dir; ok is false
 // when cgroup.procs cannot be read (the cgroup was removed).
 func cgroupProcs(dir string) (pids []int, ok bool) {
-	b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+	b, err := kfile.Read(filepath.Join(dir, "cgroup.procs"), kfile.Large)
 	if err != nil {
 		return nil, false
 	}

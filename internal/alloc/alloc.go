@@ -104,6 +104,9 @@ func (c Config) Validate() error {
 	if c.MaxBytes < 0 {
 		return fmt.Errorf("--max must not be negative (0 means no maximum)")
 	}
+	if c.Dir != "" && c.Mode != ModeFile {
+		return fmt.Errorf("--dir is where --mode file puts its file; --mode %s does not use it (leave --dir out, or give --mode file)", c.Mode)
+	}
 	if c.Hold && c.MaxBytes == 0 {
 		return fmt.Errorf("--hold needs --max: without a maximum the run only stops when something refuses memory")
 	}

@@ -28,12 +28,16 @@ func TestValidate(t *testing.T) {
 	if err := ok.Validate(); err != nil {
 		t.Fatal(err)
 	}
+	if err := (Config{Mode: ModeFile, BlockBytes: 1, Dir: "/tmp"}).Validate(); err != nil {
+		t.Fatal(err)
+	}
 	for name, c := range map[string]Config{
 		"block 0":           {Mode: ModeMmap, BlockBytes: 0},
 		"touch 150":         {Mode: ModeMmap, BlockBytes: 1, TouchPercent: 150},
 		"mode":              {Mode: "brk", BlockBytes: 1},
 		"hold without max":  {Mode: ModeMmap, BlockBytes: 1, Hold: true},
 		"negative interval": {Mode: ModeMmap, BlockBytes: 1, Interval: -1},
+		"dir without file":  {Mode: ModeMmap, BlockBytes: 1, Dir: "/tmp"},
 	} {
 		if err := c.Validate(); err == nil {
 			t.Errorf("%s: Validate() = nil, want an error", name)

@@ -10,6 +10,8 @@ import (
 
 	"github.com/oomkit/oomkit/internal/cgroup"
 	"github.com/oomkit/oomkit/internal/proc"
+
+	"github.com/oomkit/oomkit/internal/kfile"
 )
 
 // unlimitedBytes is the smallest value treated as "no limit": cgroup v1
@@ -69,7 +71,7 @@ func newStatsReader(procRoot string) *statsReader {
 
 func (r *statsReader) read() Stats {
 	var s Stats
-	if b, err := os.ReadFile(filepath.Join(r.procRoot, "self", "statm")); err == nil {
+	if b, err := kfile.Read(filepath.Join(r.procRoot, "self", "statm"), kfile.Small); err == nil {
 		if f := strings.Fields(string(b)); len(f) >= 2 {
 			if n, err := strconv.ParseInt(f[1], 10, 64); err == nil {
 				s.RSSBytes = ptr(n * int64(os.Getpagesize()))
@@ -83,7 +85,7 @@ func (r *statsReader) read() Stats {
 			s.CommitBytes = ptr(c.Bytes)
 		}
 	}
-	if b, err := os.ReadFile(filepath.Join(r.procRoot, "meminfo")); err == nil {
+	if b, err := kfile.Read(filepath.Join(r.procRoot, "meminfo"), kfile.Small); err == nil {
 		m := parseMeminfo(b)
 		if v, ok := m["Committed_AS"]; ok {
 			s.CommittedASBytes = ptr(v)
@@ -92,7 +94,7 @@ func (r *statsReader) read() Stats {
 			s.CommitLimitBytes = ptr(v)
 		}
 	}
-	if b, err := os.ReadFile(filepath.Join(r.procRoot, "sys", "vm", "overcommit_memory")); err == nil {
+	if b, err := kfile.Read(filepath.Join(r.procRoot, "sys", "vm", "overcommit_memory"), kfile.Small); err == nil {
 		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
 			s.OvercommitMode = &n
 		}
@@ -133,7 +135,7 @@ func effectiveLimit(l cgroup.Layout, path string) *int64 {
 // readBytesFile reads a cgroup file holding one number or "max" (returned
 // as unlimitedBytes); nil when unreadable.
 func readBytesFile(path string) *int64 {
-	b, err := os.ReadFile(path)
+	b, err := kfile.Read(path, kfile.Small)
 	if err != nil {
 		return nil
 	}
@@ -175,7 +177,7 @@ func parseMeminfo(b []byte) map[string]int64 {
 
 // MemAvailableBytes returns /proc/meminfo's MemAvailable under procRoot.
 func MemAvailableBytes(procRoot string) (int64, error) {
-	b, err := os.ReadFile(filepath.Join(procRoot, "meminfo"))
+	b, err := kfile.Read(filepath.Join(procRoot, "meminfo"), kfile.Small)
 	if err != nil {
 		return 0, err
 	}

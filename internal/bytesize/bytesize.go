@@ -197,6 +197,29 @@ func checkExponent(s, t string) error {
 	return fmt.Errorf("%q is too large: at most 8Ei−1 bytes", truncate(s))
 }
 
+// CheckQuantity reads any Kubernetes quantity (memory, cpu, …) as the API
+// server does, refusing first what would keep resource.ParseQuantity busy
+// for minutes (an exponent of more than two digits, or more than 64
+// characters), then what does not parse, then a negative value, which the
+// API server refuses for every resource.
+func CheckQuantity(s string) error {
+	t := strings.TrimSpace(s)
+	if len(t) > maxLen {
+		return fmt.Errorf("%q is too long for a quantity", truncate(t))
+	}
+	if checkExponent(s, t) != nil {
+		return fmt.Errorf("%q: an exponent of more than two digits is out of any quantity's range", truncate(s))
+	}
+	q, err := resource.ParseQuantity(t)
+	if err != nil {
+		return fmt.Errorf("%q is not a Kubernetes quantity: write e.g. 512Mi, 1.5Gi, 2G or 500m", truncate(s))
+	}
+	if q.Sign() < 0 {
+		return fmt.Errorf("%q is negative: the API server takes only quantities of 0 or more", truncate(s))
+	}
+	return nil
+}
+
 // QuantityBytes returns a parsed Kubernetes quantity (e.g. a pod's memory
 // request) as a whole number of bytes, or why it is not one; text names the
 // quantity in the error.

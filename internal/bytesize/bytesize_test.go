@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"k8s.io/apimachinery/pkg/api/resource"
 )
 
 // parseTests: the binary units are IEC 80000-13's (1 KiB = 2^10 bytes, 1 MiB
@@ -212,6 +214,40 @@ func FuzzParseQuantity(f *testing.F) {
 		}
 		if err != nil && strings.Contains(err.Error(), "\n") {
 			t.Fatalf("ParseQuantity(%q): error %q is more than one line", s, err)
+		}
+	})
+}
+
+// TestCheckQuantity: any resource's quantity as the API server takes it;
+// what would keep apimachinery busy for minutes is refused first.
+func TestCheckQuantity(t *testing.T) {
+	for _, ok := range []string{"500m", "2", "1.5Gi", "0", "1e18", "100M"} {
+		if err := CheckQuantity(ok); err != nil {
+			t.Errorf("CheckQuantity(%q) = %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"-1", "-500m", "1e999999999", "1e-99999999", "lots", "", strings.Repeat("9", 65)} {
+		if err := CheckQuantity(bad); err == nil {
+			t.Errorf("CheckQuantity(%q) = nil, want an error", bad)
+		}
+	}
+}
+
+func FuzzCheckQuantity(f *testing.F) {
+	for _, tt := range quantityTests {
+		f.Add(tt.in)
+	}
+	f.Add("1e999999999")
+	f.Add("-500m")
+	f.Fuzz(func(t *testing.T, s string) {
+		err := CheckQuantity(s)
+		if err == nil {
+			q, perr := resource.ParseQuantity(strings.TrimSpace(s))
+			if perr != nil || q.Sign() < 0 {
+				t.Fatalf("CheckQuantity(%q) = nil, but apimachinery: %v, sign %d", s, perr, q.Sign())
+			}
+		} else if strings.Contains(err.Error(), "\n") {
+			t.Fatalf("CheckQuantity(%q): error %q is more than one line", s, err)
 		}
 	})
 }

@@ -11,11 +11,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
+	"github.com/oomkit/oomkit/internal/kfile"
 	"github.com/oomkit/oomkit/internal/proc"
 )
 
@@ -79,7 +79,7 @@ func (r Roots) hostPath(mountPoint string) string {
 // Detect finds the cgroup mounts from /proc/self/mountinfo under roots.
 func Detect(roots Roots) (Layout, error) {
 	path := filepath.Join(roots.proc(), "self", "mountinfo")
-	data, err := os.ReadFile(path)
+	data, err := kfile.Read(path, kfile.Large)
 	if err != nil {
 		return Layout{}, fmt.Errorf("read %s: %w", path, err)
 	}
@@ -92,7 +92,7 @@ func Detect(roots Roots) (Layout, error) {
 	}
 	if l.V2 != "" {
 		l.V2 = roots.hostPath(l.V2)
-		if b, err := os.ReadFile(filepath.Join(l.V2, "cgroup.controllers")); err == nil {
+		if b, err := kfile.Read(filepath.Join(l.V2, "cgroup.controllers"), kfile.Small); err == nil {
 			l.V2Controllers = strings.Fields(string(b))
 		}
 	}
@@ -193,7 +193,7 @@ func ProcessMemcg(roots Roots, l Layout, pid int) (string, error) {
 		who = strconv.Itoa(pid)
 	}
 	path := filepath.Join(roots.proc(), who, "cgroup")
-	data, err := os.ReadFile(path)
+	data, err := kfile.Read(path, kfile.Small)
 	if err != nil {
 		return "", fmt.Errorf("read %s: %w", path, err)
 	}

@@ -114,11 +114,13 @@ func Walk(l Layout, from string) ([]string, error) {
 	}
 	from = path.Clean("/" + from)
 	dir := l.Dir(from)
-	if _, err := os.Stat(dir); err != nil {
+	if fi, err := os.Stat(dir); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("cgroup %s: %w", from, ErrRemoved)
 		}
 		return nil, fmt.Errorf("read %s: %w", dir, err)
+	} else if !fi.IsDir() {
+		return nil, notCgroup(from)
 	}
 	var out []string
 	descend(dir, from, func(_, p string) { out = append(out, p) })

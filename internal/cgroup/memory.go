@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
+
+	"github.com/oomkit/oomkit/internal/kfile"
 )
 
 // Memory is what one memory cgroup's files say. Sizes are in bytes. A nil
@@ -76,17 +79,28 @@ var testHookRead func(name string)
 // ErrRemoved is wrapped by ReadMemory when the cgroup directory vanished.
 var ErrRemoved = errors.New("no such cgroup (it does not exist or was just removed)")
 
+// ErrNotCgroup is wrapped when a cgroup path names a file (memory.max,
+// cgroup.procs…) rather than a cgroup directory.
+var ErrNotCgroup = errors.New("is a file, not a cgroup (give the cgroup's directory)")
+
+// notCgroup is the error for a cgroup path that names a file.
+func notCgroup(p string) error {
+	return fmt.Errorf("cgroup %s %w: %s", p, ErrNotCgroup, path.Dir(p))
+}
+
 // ReadMemory reads the memory controller files of the cgroup directory dir
 // (path is the cgroup path to report). It fails only when the directory
 // does not exist; a file that cannot be read, or a cgroup removed half-way
 // through, leaves its fields nil with a note.
 func ReadMemory(dir, path string, v Version) (Memory, error) {
 	m := Memory{Path: path, Dir: dir, Version: v}
-	if _, err := os.Stat(dir); err != nil {
+	if fi, err := os.Stat(dir); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return m, fmt.Errorf("read cgroup %s: %w", path, ErrRemoved)
 		}
 		return m, fmt.Errorf("read cgroup %s: %w", path, err)
+	} else if !fi.IsDir() {
+		return m, notCgroup(path)
 	}
 	r := reader{m: &m}
 	switch v {
@@ -230,7 +244,7 @@ func (r *reader) read(name string) ([]byte, bool) {
 	if testHookRead != nil {
 		testHookRead(name)
 	}
-	b, err := os.ReadFile(filepath.Join(r.m.Dir, name))
+	b, err := kfile.Read(filepath.Join(r.m.Dir, name), kfile.Small)
 	if err == nil {
 		return b, true
 	}

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -11,7 +12,24 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/oomkit/oomkit/internal/agent"
+	"github.com/oomkit/oomkit/internal/visible"
 )
+
+// logHandler is the agent's log in format ("text" or "json") to w; a
+// value from outside (a process or cgroup name, a path) shows no raw
+// control character in either.
+func logHandler(format string, w io.Writer) (slog.Handler, error) {
+	switch format {
+	case "text":
+		// slog quotes a value holding a control character (strconv.Quote
+		// escapes C0, DEL and C1).
+		return slog.NewTextHandler(w, nil), nil
+	case "json":
+		// slog's JSON leaves DEL and C1 raw, as encoding/json does.
+		return slog.NewJSONHandler(visible.JSONWriter(w), nil), nil
+	}
+	return nil, usageError("--log-format %q: want text or json", format)
+}
 
 // nodeNameEnv is --node-name's default: the DaemonSet sets it from the
 // downward API (spec.nodeName).
@@ -108,14 +126,9 @@ Exit status:
 }
 
 func runAgent(ctx context.Context, s *streams, fl agentFlags) error {
-	var h slog.Handler
-	switch fl.logFormat {
-	case "text":
-		h = slog.NewTextHandler(s.err, nil)
-	case "json":
-		h = slog.NewJSONHandler(s.err, nil)
-	default:
-		return usageError("--log-format %q: want text or json", fl.logFormat)
+	h, err := logHandler(fl.logFormat, s.err)
+	if err != nil {
+		return err
 	}
 	cfg := fl.cfg
 	cfg.Log = slog.New(h)

@@ -169,7 +169,7 @@ func writeEventsTable(w io.Writer, evs []k8s.KillEvent, allNamespaces bool, now 
 			if e.Kind != "Pod" {
 				nsName = "default"
 			}
-			row = append([]string{row[0], nsName}, row[1:]...)
+			row = append([]string{row[0], visible.String(nsName)}, row[1:]...)
 		}
 		fmt.Fprintln(tw, strings.Join(row, "\t"))
 	}

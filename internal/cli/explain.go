@@ -15,14 +15,17 @@ import (
 	"strings"
 	"syscall"
 	"time"
-	"unicode/utf8"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/text/encoding/unicode"
+	"golang.org/x/text/transform"
 
+	"github.com/oomkit/oomkit/internal/bytesize"
 	"github.com/oomkit/oomkit/internal/explain"
 	"github.com/oomkit/oomkit/internal/kmsg"
 	"github.com/oomkit/oomkit/internal/mm"
 	"github.com/oomkit/oomkit/internal/oomlog"
+	"github.com/oomkit/oomkit/internal/visible"
 	"github.com/oomkit/oomkit/internal/watch"
 )
 
@@ -109,17 +112,20 @@ type explainOut struct {
 
 func runExplain(ctx context.Context, s *streams, cfg explainConfig, args []string) error {
 	if cfg.listSamples || cfg.sample == "list" {
+		if err := listSamplesAlone(cfg, args); err != nil {
+			return err
+		}
 		for _, n := range explain.Samples() {
 			fmt.Fprintln(s.out, n)
 		}
-		return nil
+		return s.outErr()
 	}
 	if cfg.top < 1 {
 		return usageError("--top %d: want 1 or more", cfg.top)
 	}
 	opts := explain.Options{Top: cfg.top, Verbose: cfg.verbose}
 	if cfg.assume != "" {
-		v, err := mm.ParseVersion(cfg.assume)
+		v, err := mm.ParseModelled(cfg.assume)
 		if err != nil {
 			return usageError("--assume-kernel: %v", err)
 		}
@@ -134,12 +140,58 @@ func runExplain(ctx context.Context, s *streams, cfg explainConfig, args []strin
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	o := &explainOut{s: s, cfg: cfg, w: bufio.NewWriterSize(s.out, 64<<10), opts: opts}
+	// The buffer writes through the safety net of the format: text shows
+	// any control character a renderer missed escaped; JSON escapes DEL
+	// and C1, which encoding/json leaves raw.
+	var out io.Writer
+	var text *visible.TextWriter
+	if cfg.json {
+		out = s.json()
+	} else {
+		text = s.text()
+		out = text
+	}
+	o := &explainOut{s: s, cfg: cfg, w: bufio.NewWriterSize(out, 64<<10), opts: opts}
 	err := o.run(ctx, cfg, args)
-	if ferr := o.w.Flush(); ferr != nil && err == nil {
-		err = fmt.Errorf("write output: %w", ferr)
+	ferr := o.w.Flush()
+	if ferr == nil && text != nil {
+		ferr = text.Flush()
+	}
+	if ferr == nil {
+		ferr = s.outErr()
+	}
+	if ferr != nil {
+		// Nothing more reached the output: say so first, whatever else failed.
+		return fmt.Errorf("write output: %w", ferr)
 	}
 	return err
+}
+
+// listSamplesAlone refuses what --list-samples (or --sample list) would
+// ignore: a FILE, another --sample, --follow, --json and the flags that
+// shape an explanation.
+func listSamplesAlone(cfg explainConfig, args []string) error {
+	what := ""
+	switch {
+	case len(args) > 0:
+		what = "a FILE"
+	case cfg.listSamples && cfg.sample != "" && cfg.sample != "list":
+		what = "--sample"
+	case cfg.follow:
+		what = "--follow"
+	case cfg.json:
+		what = "--json"
+	case cfg.assume != "":
+		what = "--assume-kernel"
+	case cfg.verbose:
+		what = "--verbose"
+	case cfg.top != explain.DefaultTop:
+		what = "--top"
+	}
+	if what != "" {
+		return usageError("--list-samples only lists the bundled reports; it takes no %s", what)
+	}
+	return nil
 }
 
 // run explains the sample, the files or /dev/kmsg.
@@ -158,6 +210,9 @@ func (o *explainOut) run(ctx context.Context, cfg explainConfig, args []string) 
 	}
 	var failed error
 	for _, a := range args {
+		if o.s.outErr() != nil {
+			break // the output failed: the exit error says so
+		}
 		if err := o.file(a); err != nil {
 			if failed == nil {
 				failed = err
@@ -190,6 +245,10 @@ func (o *explainOut) file(name string) error {
 		}
 		r = f
 	}
+	// A source that never ends (/dev/zero, a pipe from a generator) is
+	// read in flat memory for as long as the user lets it run: now and
+	// then a note on standard error says what is going on.
+	r = &progressReader{r: r, name: name, o: o, start: o.n, next: time.Now().Add(explainProgressFirst)}
 	br := bufio.NewReaderSize(r, 64<<10)
 	magic, _ := br.Peek(2)
 	isGzip := len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b
@@ -200,11 +259,59 @@ func (o *explainOut) file(name string) error {
 			return fmt.Errorf("%s: %w (the file is damaged; check it with gzip -t)", name, err)
 		}
 		defer zr.Close()
-		return o.scan(name, zr, mod)
+		return o.scan(name, decodeText(bufio.NewReaderSize(zr, 64<<10)), mod)
 	case strings.HasSuffix(name, ".gz"):
 		return fmt.Errorf("%s: not gzip data although the name ends in .gz (rename it, or decompress the right file)", name)
 	}
-	return o.scan(name, br, mod)
+	return o.scan(name, decodeText(br), mod)
+}
+
+// decodeText returns log text as UTF-8: a UTF-16 log (Windows tools and
+// PowerShell's redirection write one, with a byte order mark) is decoded,
+// a UTF-8 byte order mark dropped, anything else read as it is.
+func decodeText(br *bufio.Reader) io.Reader {
+	bom, _ := br.Peek(3)
+	switch {
+	case bytes.HasPrefix(bom, []byte{0xef, 0xbb, 0xbf}):
+		_, _ = br.Discard(3)
+		return br
+	case bytes.HasPrefix(bom, []byte{0xff, 0xfe}), bytes.HasPrefix(bom, []byte{0xfe, 0xff}):
+		// ExpectBOM reads the order from the mark and drops it.
+		return transform.NewReader(br, unicode.UTF16(unicode.LittleEndian, unicode.ExpectBOM).NewDecoder())
+	}
+	return br
+}
+
+// When explain tells how far it got in a source that is still being read:
+// first after explainProgressFirst, then every explainProgressEvery.
+// Tests shorten them.
+var (
+	explainProgressFirst = 10 * time.Second
+	explainProgressEvery = time.Minute
+)
+
+// progressReader counts what is read from a source and, when it is
+// time, notes on standard error how much has been read and how many OOM
+// reports it held so far.
+type progressReader struct {
+	r     io.Reader
+	name  string
+	o     *explainOut
+	n     int64
+	next  time.Time
+	start int // o.n when the source was opened
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.n += int64(n)
+	if now := time.Now(); !now.Before(p.next) {
+		p.next = now.Add(explainProgressEvery)
+		p.o.w.Flush()
+		fmt.Fprintf(p.o.s.err, "oomkit explain: %s: still reading: %s so far, %d OOM %s (Ctrl-C stops)\n",
+			visible.String(p.name), bytesize.Format(p.n), p.o.n-p.start, plural(p.o.n-p.start, "report", "reports"))
+	}
+	return n, err
 }
 
 // fileError adds what to do to an open error.
@@ -228,6 +335,9 @@ func (o *explainOut) scan(name string, r io.Reader, mod time.Time) error {
 	for sc.Scan() {
 		e := x.Explain(sc.Report())
 		o.write(&e)
+		if o.s.outErr() != nil {
+			return nil // the output failed: the exit error says so
+		}
 	}
 	err := sc.Err()
 	if err != nil {
@@ -255,6 +365,7 @@ func (o *explainOut) write(e *explain.Event) {
 // when a source held no OOM report.
 func (o *explainOut) noteStats(name string, read int, st oomlog.Stats, before int, unit string) {
 	o.w.Flush()
+	name = visible.String(name)
 	if n := st.LinesTooLong; n > 0 {
 		fmt.Fprintf(o.s.err, "oomkit explain: %s: %d %s longer than the 64 KiB limit %s cut\n", name, n, units(n, unit), plural(n, "was", "were"))
 	}
@@ -302,33 +413,6 @@ func plural(n int, one, many string) string {
 	return many
 }
 
-// clean makes log text safe for a terminal: control characters and
-// invalid UTF-8 are shown as \xNN.
-func clean(s string) string {
-	ok := true
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == 0x7f || c >= 0x80 {
-			ok = false
-			break
-		}
-	}
-	if ok {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		r, n := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && n <= 1, r < 0x20, r == 0x7f:
-			fmt.Fprintf(&b, "\\x%02x", s[i])
-		default:
-			b.WriteString(s[i : i+n])
-		}
-		i += n
-	}
-	return b.String()
-}
-
 // kmsg explains the reports in this machine's kernel log: the whole ring,
 // or, with --follow, every report from now on until interrupted.
 func (o *explainOut) kmsg(ctx context.Context) error {
@@ -374,6 +458,9 @@ func (o *explainOut) kmsg(ctx context.Context) error {
 			if o.cfg.follow {
 				o.w.Flush()
 			}
+			if o.s.outErr() != nil {
+				return nil // the output failed: the exit error says so
+			}
 			continue
 		case errors.Is(err, io.EOF):
 		case ctx.Err() != nil:
@@ -416,8 +503,10 @@ func renderEvent(w *bufio.Writer, e *explain.Event, n int, verbose bool, boot ti
 	} else if e.KmsgSeq != nil {
 		src += fmt.Sprintf(" seq %d", *e.KmsgSeq)
 	}
-	fmt.Fprintf(w, "OOM kill #%d  (%s)\n", n, clean(src))
-	row := func(k, v string) { fmt.Fprintf(w, "  %-10s %s\n", k, v) }
+	fmt.Fprintf(w, "OOM kill #%d  (%s)\n", n, visible.String(src))
+	// Every value shown comes, in whole or in part, from the log: each
+	// row shows it escaped (visible.String).
+	row := func(k, v string) { fmt.Fprintf(w, "  %-10s %s\n", k, visible.String(v)) }
 
 	var when []string
 	if e.Time != nil {
@@ -457,7 +546,7 @@ func renderEvent(w *bufio.Writer, e *explain.Event, n int, verbose bool, boot ti
 	row("kernel", kv)
 	row("limit", limitLine(e))
 	if t := e.Trigger; t != nil {
-		s := clean(deref(t.Comm, "?"))
+		s := visible.String(deref(t.Comm, "?"))
 		if t.PID != nil {
 			s += fmt.Sprintf(" (pid %d)", *t.PID)
 		}
@@ -492,7 +581,7 @@ func renderEvent(w *bufio.Writer, e *explain.Event, n int, verbose bool, boot ti
 		row(k, victimLine(&v))
 	}
 	if e.GroupKillPath != nil {
-		row("", "memory.oom.group: every task in "+clean(*e.GroupKillPath)+" was killed")
+		row("", "memory.oom.group: every task in "+visible.String(*e.GroupKillPath)+" was killed")
 	}
 	if e.Panic != nil {
 		row("panic", *e.Panic)
@@ -516,7 +605,7 @@ func renderEvent(w *bufio.Writer, e *explain.Event, n int, verbose bool, boot ti
 			row("", "victim's oom_score_adj: "+*k.VictimOOMScoreAdjMeaning)
 		}
 		row("OOMKilled?", k.OOMKilled)
-		wrap(w, k.OOMKilledReason, "             ", 100)
+		wrap(w, visible.String(k.OOMKilledReason), "             ", 100)
 	}
 
 	// The ranking.
@@ -542,7 +631,7 @@ func renderEvent(w *bufio.Writer, e *explain.Event, n int, verbose bool, boot ti
 					mark += ", predicted"
 				}
 			}
-			fmt.Fprintf(w, "    %4d %8d  %-16s %10s %6d %11d %11d%s\n", r.Rank, r.PID, trunc(clean(r.Name), 16), explain.HumanPages(r.RSSPages), r.OOMScoreAdj, r.Points, r.RawPoints, mark)
+			fmt.Fprintf(w, "    %4d %8d  %-16s %10s %6d %11d %11d%s\n", r.Rank, r.PID, trunc(visible.String(r.Name), 16), explain.HumanPages(r.RSSPages), r.OOMScoreAdj, r.Points, r.RawPoints, mark)
 		}
 		if n := eligible(e); n > len(a.Ranking) {
 			fmt.Fprintf(w, "    … %d more eligible (--top N or --verbose)\n", n-len(a.Ranking))
@@ -578,12 +667,12 @@ func renderEvent(w *bufio.Writer, e *explain.Event, n int, verbose bool, boot ti
 			k = ""
 		}
 		fmt.Fprintf(w, "  %-10s ", k)
-		wrapRest(w, r, "             ", 100)
+		wrapRest(w, visible.String(r), "             ", 100)
 	}
 	fmt.Fprintf(w, "  summary\n")
-	wrap(w, clean(a.Summary), "    ", 100)
+	wrap(w, visible.String(a.Summary), "    ", 100)
 	for _, wn := range e.Warnings {
-		row("warning", clean(wn))
+		row("warning", visible.String(wn))
 	}
 	if verbose && e.Tasks != nil {
 		fmt.Fprintf(w, "  tasks      (%d, in the order printed)\n", len(e.Tasks))
@@ -598,7 +687,7 @@ func renderEvent(w *bufio.Writer, e *explain.Event, n int, verbose bool, boot ti
 				sw = explain.HumanPages(*t.SwapEnts)
 			}
 			fmt.Fprintf(w, "    %8d %6s %8s %10s %10s %10s %8s %6d  %s\n", t.PID, intOr(t.UID, "-"), intOr(t.TGID, "-"),
-				explain.HumanPages(t.TotalVMPages), explain.HumanPages(t.RSSPages), pg, sw, t.OOMScoreAdj, clean(t.Name))
+				explain.HumanPages(t.TotalVMPages), explain.HumanPages(t.RSSPages), pg, sw, t.OOMScoreAdj, visible.String(t.Name))
 		}
 	}
 }
@@ -617,7 +706,7 @@ func limitLine(e *explain.Event) string {
 	kind := deref((*string)(e.OOMKind), "")
 	switch kind {
 	case "memcg":
-		s := "memcg " + clean(deref(e.OOMMemcg, "(path not printed)"))
+		s := "memcg " + visible.String(deref(e.OOMMemcg, "(path not printed)"))
 		if m := e.Memcg; m != nil {
 			if m.UsageKB != nil && m.LimitKB != nil {
 				s += fmt.Sprintf(": usage %s of limit %s", explain.HumanKB(*m.UsageKB), explain.HumanKB(*m.LimitKB))
@@ -652,7 +741,7 @@ func limitLine(e *explain.Event) string {
 }
 
 func victimLine(v *explain.Victim) string {
-	s := fmt.Sprintf("%s (pid %d)", clean(v.Comm), v.PID)
+	s := fmt.Sprintf("%s (pid %d)", visible.String(v.Comm), v.PID)
 	var parts []string
 	var sum int64
 	have := false

@@ -169,7 +169,7 @@ func TestExplainFollowGolden(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	cfg := explainConfig{follow: true, top: explain.DefaultTop, kmsgPath: path}
-	go func() { done <- runExplain(ctx, &streams{out: out, err: errOut}, cfg, nil) }()
+	go func() { done <- runExplain(ctx, &streams{out: &stickyWriter{w: out}, err: errOut}, cfg, nil) }()
 	// Each event is written (flushed) whole.
 	out.waitFor(t, "second event", func(s string) bool { return strings.Contains(s, "OOM kill #2") })
 	cancel()

@@ -343,7 +343,14 @@ func TestExplainHelperProcess(t *testing.T) {
 	if args == "" {
 		t.Skip("helper process for TestExplainUnprivileged")
 	}
-	os.Exit(Main(strings.Split(args, "\x1f"), os.Stdin, os.Stdout, os.Stderr))
+	code := Main(strings.Split(args, "\x1f"), os.Stdin, os.Stdout, os.Stderr)
+	if f := os.Getenv("OOMKIT_PEAK_FILE"); f != "" {
+		// For peakRSS: this process's own high-water mark (VmHWM belongs
+		// to the mm exec made; ru_maxrss would include the parent's).
+		st, _ := os.ReadFile("/proc/self/status")
+		_ = os.WriteFile(f, st, 0o644)
+	}
+	os.Exit(code)
 }
 
 // TestExplainFollow runs explain --follow on the real /dev/kmsg, makes the
@@ -357,7 +364,7 @@ func TestExplainFollow(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	cfg := explainConfig{follow: true, json: true, top: explain.DefaultTop, kmsgPath: kmsg.DefaultPath}
-	go func() { done <- runExplain(ctx, &streams{in: nil, out: out, err: errOut}, cfg, nil) }()
+	go func() { done <- runExplain(ctx, &streams{in: nil, out: &stickyWriter{w: out}, err: errOut}, cfg, nil) }()
 
 	hog := exec.Command(os.Args[0], "-test.run=^TestExplainHelperProcess$")
 	hog.Env = append(os.Environ(), "OOMKIT_EXPLAIN_HOG=1")

@@ -117,11 +117,12 @@ func runInspect(s *streams, cfg inspectConfig, th kube.EvictionThreshold) error 
 		return err
 	}
 	if cfg.json {
-		if err := json.NewEncoder(s.out).Encode(r); err != nil {
+		if err := json.NewEncoder(s.json()).Encode(r); err != nil {
 			return fmt.Errorf("write: %w", err)
 		}
 		return nil
 	}
-	render.InspectText(s.out, r)
-	return nil
+	t := s.text()
+	render.InspectText(t, r)
+	return t.Flush()
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/oomkit/oomkit/internal/kube/manifest"
 	"github.com/oomkit/oomkit/internal/proc"
 	"github.com/oomkit/oomkit/internal/render"
+	"github.com/oomkit/oomkit/internal/visible"
 )
 
 // Exit code of `oomkit kube` when pods were analysed but some input was
@@ -143,30 +144,33 @@ func runKube(s *streams, cmd *cobra.Command, cfg kubeConfig, args []string) erro
 			return fmt.Errorf("no pods or workloads in the input (%d object(s) of other kinds skipped): give Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job, CronJob or PodTemplate manifests", len(m.Skipped))
 		}
 		for _, e := range m.Errors {
-			fmt.Fprintf(s.err, "oomkit: %s\n", e)
+			fmt.Fprintf(s.err, "oomkit: %s\n", visible.String(e.Error()))
 		}
 		return silentExit{ExitError}
 	}
 
 	if cfg.json {
-		err = render.KubeJSON(s.out, a, as)
+		err = render.KubeJSON(s.json(), a, as)
 	} else {
-		err = render.KubeText(s.out, a, as)
+		t := s.text()
+		if err = render.KubeText(t, a, as); err == nil {
+			err = t.Flush()
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("write output: %w", err)
 	}
 	for _, note := range m.Skipped {
-		fmt.Fprintf(s.err, "oomkit: note: %s\n", note)
+		fmt.Fprintf(s.err, "oomkit: note: %s\n", visible.String(note))
 	}
 	for _, e := range m.Errors {
-		fmt.Fprintf(s.err, "oomkit: %s\n", e)
+		fmt.Fprintf(s.err, "oomkit: %s\n", visible.String(e.Error()))
 	}
 	for _, p := range a.Pods {
 		for _, c := range p.Containers {
 			for _, w := range c.Warnings {
 				if w.Error {
-					fmt.Fprintf(s.err, "oomkit: %s: %s/%s: %s\n", p.Source, render.PodName(p), c.Container, w.Message)
+					fmt.Fprintf(s.err, "oomkit: %s: %s/%s: %s\n", visible.String(p.Source.String()), render.PodName(p), visible.String(c.Container), visible.String(w.Message))
 				}
 			}
 		}
@@ -213,6 +217,10 @@ func resolveKube(cmd *cobra.Command, cfg kubeConfig) (render.KubeSetup, error) {
 		return as, usageError("--runtime %q: want containerd, cri-o or docker", cfg.runtime)
 	}
 	if cmd.Flags().Changed("single-process-oom-kill") {
+		if !v.AtLeast(32) {
+			// KubeletConfiguration.singleProcessOOMKill came in 1.32 (PR #126096).
+			return as, usageError("--single-process-oom-kill: the kubelet has this setting since 1.32, and --kubernetes-version is %s (leave the flag out, or give 1.32 or later)", v)
+		}
 		b := cfg.singleProcess
 		as.Options.SingleProcessOOMKill = &b
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/oomkit/oomkit/internal/bytesize"
 	"github.com/oomkit/oomkit/internal/lab"
 	"github.com/oomkit/oomkit/internal/render"
+	"github.com/oomkit/oomkit/internal/visible"
 	"github.com/oomkit/oomkit/internal/vm"
 )
 
@@ -84,7 +85,7 @@ func newLabCleanCommand(s *streams) *cobra.Command {
 			}
 			removed, err := lab.CleanStale(h)
 			for _, p := range removed {
-				fmt.Fprintf(s.out, "removed %s\n", p)
+				fmt.Fprintf(s.out, "removed %s\n", visible.String(p))
 			}
 			return err
 		},
@@ -138,6 +139,15 @@ Exit status:
 			if (kernel != "" || kernelPkg != "") && !inVM {
 				return usageError("--kernel and --kernel-package choose the VM's kernel: add --vm")
 			}
+			if kernel != "" && kernelPkg != "" {
+				return usageError("give --kernel or --kernel-package, not both: each names the VM's kernel")
+			}
+			if kernel != "" {
+				// Checked before anything is built or fetched.
+				if err := vm.CheckKernelImage(kernel); err != nil {
+					return usageError("--kernel: %v", err)
+				}
+			}
 			cfg := lab.Config{Keep: keep, Log: s.err}
 			if limit != "" {
 				n, err := bytesize.Parse(limit)
@@ -161,7 +171,7 @@ Exit status:
 	f.BoolVar(&all, "all", false, "run every scenario")
 	f.BoolVar(&asJSON, "json", false, "print one oomkit.lab/v1 JSON object per scenario")
 	f.BoolVar(&keep, "keep", false, "keep each scenario's cgroup (processes killed) for inspection; 'oomkit lab clean' removes it")
-	f.StringVar(&limit, "limit", "", "memory limit of each scenario's cgroup (default 128MiB; at most half of MemAvailable)")
+	f.StringVar(&limit, "limit", "", "memory limit of each scenario's cgroup (default 128MiB, or five times an allocator's starting RSS if that is more; at most half of MemAvailable)")
 	f.BoolVar(&inVM, "vm", false, "run the scenarios in a throw-away qemu VM with cgroup v2 (Debian's cloud kernel unless --kernel/--kernel-package)")
 	f.StringVar(&kernel, "kernel", "", "with --vm: boot this kernel image (bzImage or vmlinux)")
 	f.StringVar(&kernelPkg, "kernel-package", "", "with --vm: boot the kernel of this Debian package (fetched with apt-get download, cached)")
@@ -179,7 +189,7 @@ func runLab(s *streams, cfg lab.Config, scs []lab.Scenario, asJSON bool) error {
 	ctx, stop := signalContext()
 	defer stop()
 
-	enc := json.NewEncoder(s.out)
+	enc := json.NewEncoder(s.json())
 	failed := 0
 	for _, sc := range scs {
 		res, err := lab.Run(ctx, cfg, sc)
@@ -239,7 +249,7 @@ func runLabInVM(ctx context.Context, s *streams, cfg vm.Config, names []string, 
 			return fmt.Errorf("lab in a VM (%s): read its results: %w", res.KernelRelease, err)
 		}
 		if asJSON {
-			if err := json.NewEncoder(s.out).Encode(r); err != nil {
+			if err := json.NewEncoder(s.json()).Encode(r); err != nil {
 				return err
 			}
 			continue

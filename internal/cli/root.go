@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/oomkit/oomkit/internal/visible"
 )
 
 // Exit codes shared by every command. Commands document their own extra codes
@@ -53,13 +55,50 @@ func (e silentExit) Error() string { return fmt.Sprintf("exit status %d", e.code
 // streams are the command's standard streams, injected so tests can run
 // commands in-process.
 type streams struct {
-	in       io.Reader
-	out, err io.Writer
+	in io.Reader
+	// out is standard output behind a writer that keeps its first error:
+	// every later write fails at once, and commands that produce a lot
+	// check outErr to stop early.
+	out *stickyWriter
+	err io.Writer
+}
+
+// outErr is the first error writing standard output, or nil.
+func (s *streams) outErr() error { return s.out.err }
+
+// text is standard output for text: outside strings the renderers missed
+// are shown escaped (visible.TextWriter). Flush it when done.
+func (s *streams) text() *visible.TextWriter { return visible.NewTextWriter(s.out) }
+
+// json is standard output for JSON Lines: DEL and C1 controls, which
+// encoding/json writes raw, are escaped (visible.JSONWriter).
+func (s *streams) json() io.Writer { return visible.JSONWriter(s.out) }
+
+// stickyWriter passes writes on until the first error, which it keeps and
+// returns for every later write, so output stops at the first failure.
+type stickyWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (s *stickyWriter) Write(p []byte) (int, error) {
+	if s.err != nil {
+		return 0, s.err
+	}
+	n, err := s.w.Write(p)
+	if err != nil {
+		s.err = err
+	}
+	return n, err
 }
 
 // NewRoot builds the root command with every subcommand.
 func NewRoot(in io.Reader, out, errOut io.Writer) *cobra.Command {
-	s := &streams{in: in, out: out, err: errOut}
+	return newRoot(&streams{in: in, out: &stickyWriter{w: out}, err: errOut})
+}
+
+func newRoot(s *streams) *cobra.Command {
+	in, out, errOut := s.in, s.out, s.err
 	root := &cobra.Command{
 		Use:   "oomkit",
 		Short: "See, explain, reproduce and predict out-of-memory kills on Linux and Kubernetes",
@@ -122,16 +161,42 @@ func usageArgs(c *cobra.Command) {
 	}
 }
 
+// unknownSubcommands makes every command that only groups subcommands
+// (sim, lab, completion, …) refuse an unknown one as a usage error, as the
+// root does; without arguments it still prints its help. cobra runs such a
+// command's help and exits 0 for "oomkit sim bogus".
+func unknownSubcommands(c *cobra.Command) {
+	if c.HasParent() && c.HasSubCommands() && !c.Runnable() {
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageError("unknown command %q for %q (see '%s --help')", args[0], cmd.CommandPath(), cmd.CommandPath())
+			}
+			return nil
+		}
+		c.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+	}
+	for _, sub := range c.Commands() {
+		unknownSubcommands(sub)
+	}
+}
+
 // Main runs oomkit with args and returns the process exit code. Errors are
 // printed once, here, as one line prefixed with "oomkit: ".
 func Main(args []string, in io.Reader, out, errOut io.Writer) int {
-	root := NewRoot(in, out, errOut)
+	s := &streams{in: in, out: &stickyWriter{w: out}, err: errOut}
+	root := newRoot(s)
 	root.SetArgs(args)
 	// cobra adds its completion command inside Execute; adding it first
-	// lets usageArgs reach its subcommands too.
+	// lets usageArgs and unknownSubcommands reach its subcommands too.
 	root.InitDefaultCompletionCmd(args...)
+	unknownSubcommands(root)
 	usageArgs(root)
 	cmd, err := root.ExecuteC()
+	if err == nil && s.outErr() != nil {
+		// A command (or cobra's help) that did not check its writes: the
+		// output is incomplete, and that is a failure.
+		err = withCode(ExitError, fmt.Errorf("write standard output: %w", s.outErr()))
+	}
 	if err == nil {
 		return ExitOK
 	}
@@ -151,7 +216,9 @@ func Main(args []string, in io.Reader, out, errOut io.Writer) int {
 		// the FlagErrorFunc), so where it came from classifies it.
 		code = ExitUsage
 	}
-	msg := strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", " ")
+	// Errors quote what the user or a file gave (paths, names, flag
+	// values): shown escaped, on one line.
+	msg := visible.String(strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", " "))
 	fmt.Fprintf(errOut, "oomkit: %s\n", msg)
 	return code
 }
@@ -159,6 +226,9 @@ func Main(args []string, in io.Reader, out, errOut io.Writer) int {
 // isTerminal reports whether w is a terminal (for live progress lines and
 // colour); false for anything that is not an *os.File.
 func isTerminal(w io.Writer) bool {
+	if sw, ok := w.(*stickyWriter); ok {
+		w = sw.w
+	}
 	f, ok := w.(*os.File)
 	if !ok {
 		return false

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
+	"math/big"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -15,7 +17,9 @@ import (
 
 	"github.com/oomkit/oomkit/internal/bytesize"
 	"github.com/oomkit/oomkit/internal/mm"
+	"github.com/oomkit/oomkit/internal/oomlog"
 	"github.com/oomkit/oomkit/internal/sim"
+	"github.com/oomkit/oomkit/internal/visible"
 )
 
 // simRunConfig is what `sim run`'s flags say.
@@ -97,18 +101,33 @@ Exit status:
 	return cmd
 }
 
+// maxScenarioBytes bounds a scenario file (and standard input): a
+// scenario is a few KiB, one with 10,000 processes about 1.3 MiB; the YAML
+// parser and the model hold about 60 times their input (a 16 MiB file
+// peaked at 900 MB), so 4 MiB (30,000 processes) keeps a run under 300 MB
+// (BENCHMARKS.md, issue 15).
+const maxScenarioBytes = 4 << 20
+
 // loadScenario reads a scenario file, or a built-in when no such file
 // exists and the name is one.
 func loadScenario(in io.Reader, arg string) (*sim.Scenario, error) {
 	if arg == "-" {
-		data, err := io.ReadAll(io.LimitReader(in, 64<<20))
+		data, err := readBounded(in, "standard input", maxScenarioBytes)
 		if err != nil {
-			return nil, fmt.Errorf("read scenario from standard input: %w", err)
+			return nil, fmt.Errorf("read scenario: %w", err)
 		}
 		return sim.Load("-", data)
 	}
-	data, err := os.ReadFile(arg)
+	f, err := os.Open(arg)
 	if err == nil {
+		defer f.Close()
+		if fi, err := f.Stat(); err == nil && fi.IsDir() {
+			return nil, fmt.Errorf("%s is a directory: give a scenario file (docs/sim.md) or a built-in name ('oomkit sim list')", arg)
+		}
+		data, err := readBounded(f, arg, maxScenarioBytes)
+		if err != nil {
+			return nil, fmt.Errorf("read scenario: %w", err)
+		}
 		return sim.Load(arg, data)
 	}
 	if _, ok := sim.BuiltinYAML(arg); ok {
@@ -124,6 +143,19 @@ func loadScenario(in io.Reader, arg string) (*sim.Scenario, error) {
 	return nil, fmt.Errorf("read scenario: %w", err)
 }
 
+// readBounded reads all of r, refusing more than max bytes: a file input
+// is never read into memory without a bound (/dev/zero, a runaway pipe).
+func readBounded(r io.Reader, name string, max int64) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if int64(len(data)) > max {
+		return nil, fmt.Errorf("%s is larger than %s, more than any input of its kind (is it the right file?)", name, bytesize.Format(max))
+	}
+	return data, nil
+}
+
 func runSim(s *streams, cfg simRunConfig, arg string) error {
 	if cfg.maxSteps < 1 {
 		return usageError("--max-steps %d: want 1 or more", cfg.maxSteps)
@@ -131,9 +163,12 @@ func runSim(s *streams, cfg simRunConfig, arg string) error {
 	if cfg.json && cfg.report == "-" {
 		return usageError("--report - would mix the kernel log into --json's JSON Lines: give --report a FILE")
 	}
+	if cfg.json && cfg.full {
+		return usageError("--full prints every allocation in the text timeline; --json always has every event")
+	}
 	var assume *mm.Version
 	if cfg.assume != "" {
-		v, err := mm.ParseVersion(cfg.assume)
+		v, err := mm.ParseModelled(cfg.assume)
 		if err != nil {
 			return usageError("--assume-kernel: %v", err)
 		}
@@ -153,59 +188,139 @@ func runSim(s *streams, cfg simRunConfig, arg string) error {
 	if assume != nil {
 		sc.Kernel = *assume
 	}
-	w := bufio.NewWriter(s.out)
-	defer w.Flush()
-	var res *sim.Result
+	// Events and reports stream out as the run makes them: memory does
+	// not grow with the length of the run or its number of OOM kills.
+	reports, err := openReports(cfg.report)
+	if err != nil {
+		return err
+	}
+	defer reports.discard()
+	var text *visible.TextWriter
+	var out io.Writer
+	if cfg.json {
+		out = s.json()
+	} else {
+		text = s.text()
+		out = text
+	}
+	w := bufio.NewWriter(out)
+	opts := sim.Options{MaxSteps: cfg.maxSteps, Stop: func() bool { return s.outErr() != nil || reports.err != nil }}
+	opts.OnReport = reports.write(sc.Kernel)
+	var tl *simTimeline
 	if cfg.json {
 		enc := json.NewEncoder(w)
-		var encErr error
-		res, err = sim.Run(sc, sim.Options{MaxSteps: cfg.maxSteps, OnEvent: func(ev *sim.Event) {
-			if encErr == nil {
-				encErr = enc.Encode(ev)
-			}
-		}})
-		if err == nil {
-			err = encErr
-		}
+		opts.OnEvent = func(ev *sim.Event) { _ = enc.Encode(ev) }
 	} else {
-		res, err = sim.Run(sc, sim.Options{MaxSteps: cfg.maxSteps})
-		if err == nil {
-			writeSimText(w, sc, res, cfg.full)
-		}
+		tl = &simTimeline{w: w, full: cfg.full}
+		writeSimHeader(w, sc)
+		opts.OnEvent = tl.event
 	}
+	res, err := sim.Run(sc, opts)
 	if err != nil {
 		return fmt.Errorf("%s: %w", arg, err)
 	}
-	if cfg.report != "" {
-		return writeSimReports(w, cfg.report, sc, res)
+	if tl != nil {
+		tl.flush()
+		writeSimSummary(w, &res.End, res.Truncated)
+	}
+	if err := reports.finish(w); err != nil {
+		return err
+	}
+	if err := w.Flush(); err != nil {
+		return fmt.Errorf("write output: %w", err)
+	}
+	if text != nil {
+		if err := text.Flush(); err != nil {
+			return fmt.Errorf("write output: %w", err)
+		}
 	}
 	return nil
 }
 
-func writeSimReports(stdout *bufio.Writer, file string, sc *sim.Scenario, res *sim.Result) error {
-	var out io.Writer = stdout
-	var f *os.File
-	if file != "-" {
-		var err error
-		if f, err = os.Create(file); err != nil {
+// simReports writes the kernel-format reports of --report as the run
+// makes them: straight into FILE, or, for "-" (standard output, after the
+// timeline), into a temporary file copied out at the end.
+type simReports struct {
+	name  string // --report's FILE, "-", or "" for none
+	f     *os.File
+	spool bool // f is the temporary file of "-"
+	flush func() error
+	err   error
+}
+
+func openReports(name string) (*simReports, error) {
+	r := &simReports{name: name}
+	var err error
+	switch name {
+	case "":
+		return r, nil
+	case "-":
+		r.f, err = os.CreateTemp("", "oomkit-sim-report-")
+		if err == nil {
+			_ = os.Remove(r.f.Name()) // gone when closed
+		}
+		r.spool = true
+	default:
+		r.f, err = os.Create(name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--report: %w", err)
+	}
+	return r, nil
+}
+
+// write returns the sim.Options.OnReport that writes each report as kernel
+// v prints it; nil (reports kept by nobody) without --report.
+func (r *simReports) write(v mm.Version) func(*oomlog.Report) {
+	if r.f == nil {
+		return func(*oomlog.Report) {} // nobody reads them: do not keep them
+	}
+	bw := bufio.NewWriter(r.f)
+	r.flush = bw.Flush
+	return func(rep *oomlog.Report) {
+		if r.err == nil {
+			r.err = sim.WriteReport(bw, rep, v)
+		}
+	}
+}
+
+// finish completes the reports: FILE is closed, the spooled reports of
+// "-" are copied to stdout.
+func (r *simReports) finish(stdout io.Writer) error {
+	if r.f == nil {
+		return nil
+	}
+	if r.err == nil && r.flush != nil {
+		r.err = r.flush()
+	}
+	where := r.name
+	if r.spool {
+		where = "a temporary file"
+	}
+	if r.err != nil {
+		return fmt.Errorf("--report: write %s: %w", where, r.err)
+	}
+	if r.spool {
+		if _, err := r.f.Seek(0, io.SeekStart); err != nil {
 			return fmt.Errorf("--report: %w", err)
 		}
-		out = f
-	}
-	for i := range res.Reports {
-		if err := sim.WriteReport(out, &res.Reports[i], sc.Kernel); err != nil {
-			if f != nil {
-				f.Close()
-			}
-			return fmt.Errorf("--report: write %s: %w", file, err)
+		if _, err := io.Copy(stdout, r.f); err != nil {
+			return fmt.Errorf("write output: %w", err)
 		}
 	}
-	if f != nil {
-		if err := f.Close(); err != nil {
-			return fmt.Errorf("--report: %w", err)
-		}
+	f := r.f
+	r.f = nil
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("--report: %w", err)
 	}
 	return nil
+}
+
+// discard closes what finish did not (an error on the way).
+func (r *simReports) discard() {
+	if r.f != nil {
+		r.f.Close()
+	}
 }
 
 // size prints bytes in IEC units.
@@ -216,12 +331,15 @@ func size(p *int64) string {
 	return bytesize.Format(*p)
 }
 
+// who names a process of the scenario: its name (escaped, it is the
+// scenario's text) and PID.
 func who(ev *sim.Event) string {
-	return fmt.Sprintf("%s[%d]", ev.Process, ev.PID)
+	return fmt.Sprintf("%s[%d]", visible.String(ev.Process), ev.PID)
 }
 
-// writeSimText prints the scenario header, the timeline and the summary.
-func writeSimText(w io.Writer, sc *sim.Scenario, res *sim.Result, full bool) {
+// writeSimHeader prints the scenario's first lines: kernel, node, sysctls
+// and its description.
+func writeSimHeader(w io.Writer, sc *sim.Scenario) {
 	name := sc.Name
 	if name == "" {
 		name = "scenario"
@@ -231,52 +349,103 @@ func writeSimText(w io.Writer, sc *sim.Scenario, res *sim.Result, full bool) {
 		cgv = "v2"
 	}
 	fmt.Fprintf(w, "%s: kernel %s (%s rules), %s RAM, %s swap, cgroup %s, vm.overcommit_memory=%d",
-		name, sc.Kernel, mm.RulesFor(sc.Kernel), bytesize.Format(sc.Node.MemoryBytes), bytesize.Format(sc.Node.SwapBytes), cgv, sc.Sysctl.OvercommitMemory)
+		visible.String(name), visible.String(sc.Kernel.String()), mm.RulesFor(sc.Kernel), bytesize.Format(sc.Node.MemoryBytes), bytesize.Format(sc.Node.SwapBytes), cgv, sc.Sysctl.OvercommitMemory)
 	if sc.Sysctl.OvercommitKBytes != 0 {
 		fmt.Fprintf(w, " kbytes=%d\n", sc.Sysctl.OvercommitKBytes)
 	} else {
 		fmt.Fprintf(w, " ratio=%d\n", sc.Sysctl.OvercommitRatio)
 	}
 	if sc.Description != "" {
-		fmt.Fprintf(w, "%s\n", simWrap(sc.Description, 78, "  "))
+		fmt.Fprintf(w, "%s\n", simWrap(visible.String(sc.Description), 78, "  "))
 	}
 	fmt.Fprintln(w)
-	evs := res.Events
-	for i := 0; i < len(evs); i++ {
-		ev := &evs[i]
-		if ev.Event == sim.EvEnd {
-			break
-		}
-		if ev.Event == sim.EvAlloc && !full {
-			// A run of allocations shows its first and last two.
-			j := i
-			for j+1 < len(evs) && evs[j+1].Event == sim.EvAlloc {
-				j++
-			}
-			if n := j - i + 1; n > 6 {
-				writeSimEvent(w, ev)
-				writeSimEvent(w, &evs[i+1])
-				var whom []string
-				seen := map[int]bool{}
-				for k := i + 2; k <= j-2; k++ {
-					if !seen[evs[k].PID] {
-						seen[evs[k].PID] = true
-						whom = append(whom, who(&evs[k]))
-					}
-				}
-				if len(whom) > 3 {
-					whom = append(whom[:3], fmt.Sprintf("%d more processes", len(seen)-3))
-				}
-				fmt.Fprintf(w, "  %10s  %-11s %d more allocations by %s\n", "…", "", n-4, strings.Join(whom, ", "))
-				writeSimEvent(w, &evs[j-1])
-				writeSimEvent(w, &evs[j])
-				i = j
-				continue
-			}
-		}
-		writeSimEvent(w, ev)
+}
+
+// simTimeline prints the timeline as the events come. A run of more than
+// six allocations in a row shows its first two and last two and a line
+// for the rest, so it holds at most six events (and the PIDs of one run)
+// whatever the length of the run.
+type simTimeline struct {
+	w    io.Writer
+	full bool
+	// The current run of allocations: its first events while it is
+	// short, then its last two and who allocated in between.
+	n     int
+	first []sim.Event
+	last  [2]sim.Event
+	whom  []string
+	seen  map[int]bool
+	ended bool
+}
+
+// event is sim.Options.OnEvent.
+func (t *simTimeline) event(ev *sim.Event) {
+	if t.ended {
+		return
 	}
-	writeSimSummary(w, &res.End, res.Truncated)
+	if ev.Event == sim.EvAlloc && !t.full {
+		t.alloc(ev)
+		return
+	}
+	t.flush()
+	if ev.Event == sim.EvEnd {
+		t.ended = true
+		return
+	}
+	writeSimEvent(t.w, ev)
+}
+
+func (t *simTimeline) alloc(ev *sim.Event) {
+	t.n++
+	switch {
+	case t.n <= 6:
+		t.first = append(t.first, *ev)
+	case t.n == 7:
+		// Now it is a long run: its first two are shown, the next three
+		// are in the middle, the last two so far are kept.
+		writeSimEvent(t.w, &t.first[0])
+		writeSimEvent(t.w, &t.first[1])
+		t.seen = map[int]bool{}
+		for k := 2; k <= 4; k++ {
+			t.middle(&t.first[k])
+		}
+		t.last = [2]sim.Event{t.first[5], *ev}
+		t.first = t.first[:0]
+	default:
+		t.middle(&t.last[0])
+		t.last = [2]sim.Event{t.last[1], *ev}
+	}
+}
+
+// middle counts an allocation that the summary line stands for.
+func (t *simTimeline) middle(ev *sim.Event) {
+	if !t.seen[ev.PID] {
+		t.seen[ev.PID] = true
+		if len(t.whom) < 3 {
+			t.whom = append(t.whom, who(ev))
+		}
+	}
+}
+
+// flush ends the current run of allocations.
+func (t *simTimeline) flush() {
+	switch {
+	case t.n == 0:
+		return
+	case t.n <= 6:
+		for i := range t.first {
+			writeSimEvent(t.w, &t.first[i])
+		}
+	default:
+		whom := t.whom
+		if len(t.seen) > 3 {
+			whom = append(whom, fmt.Sprintf("%d more processes", len(t.seen)-3))
+		}
+		fmt.Fprintf(t.w, "  %10s  %-11s %d more allocations by %s\n", "…", "", t.n-4, strings.Join(whom, ", "))
+		writeSimEvent(t.w, &t.last[0])
+		writeSimEvent(t.w, &t.last[1])
+	}
+	t.n, t.first, t.whom, t.seen = 0, t.first[:0], nil, nil
 }
 
 func writeSimEvent(w io.Writer, ev *sim.Event) {
@@ -299,7 +468,7 @@ func writeSimEvent(w io.Writer, ev *sim.Event) {
 	case sim.EvOOMKill:
 		kind := "global OOM (RAM + swap exhausted)"
 		if ev.Constraint == "CONSTRAINT_MEMCG" {
-			kind = "memcg OOM in " + ev.OOMMemcg
+			kind = "memcg OOM in " + visible.String(ev.OOMMemcg)
 		}
 		how := fmt.Sprintf("badness %d of totalpages %d", simDeref(ev.Points), simDeref(ev.TotalPages))
 		switch {
@@ -311,19 +480,19 @@ func writeSimEvent(w io.Writer, ev *sim.Event) {
 			how += fmt.Sprintf(", tied with %d others: the scan order decided", ev.TiedWith-1)
 		}
 		fmt.Fprintf(w, "  %s  %-11s %s (oom_score_adj %d) in %s: %s; triggered by %s[%d]; %s; freed %s\n",
-			t, "OOM KILL", who(ev), simDeref(ev.OOMScoreAdj), ev.Cgroup, kind, ev.TriggerProcess, ev.TriggerPID, how, size(ev.FreedBytes))
+			t, "OOM KILL", who(ev), simDeref(ev.OOMScoreAdj), visible.String(ev.Cgroup), kind, visible.String(ev.TriggerProcess), ev.TriggerPID, how, size(ev.FreedBytes))
 	case sim.EvEvict:
 		fmt.Fprintf(w, "  %s  %-11s pod %s (%s): working set %s, request %s; memory.available %s < %s\n",
-			t, "EVICT", ev.Pod, ev.QOSClass, size(ev.WorkingSetBytes), size(ev.RequestBytes), size(ev.MemoryAvailableBytes), size(ev.ThresholdBytes))
+			t, "EVICT", visible.String(ev.Pod), ev.QOSClass, size(ev.WorkingSetBytes), size(ev.RequestBytes), size(ev.MemoryAvailableBytes), size(ev.ThresholdBytes))
 	case sim.EvRuntimeOOM:
 		fmt.Fprintf(w, "  %s  %-11s %s: the %s runtime refuses %s more at %s allocated (heap ceiling %s: %s)\n",
-			t, "RUNTIME OOM", who(ev), ev.Runtime, size(ev.BlockBytes), size(ev.AllocatedBytes), size(ev.HeapCeilingBytes), ev.HeapCeilingSource)
+			t, "RUNTIME OOM", who(ev), ev.Runtime, size(ev.BlockBytes), size(ev.AllocatedBytes), size(ev.HeapCeilingBytes), visible.String(ev.HeapCeilingSource))
 	case sim.EvHigh:
 		fmt.Fprintf(w, "  %s  %-11s %s: %s over memory.high (usage %s > %s): +%d high events (%d so far), throttled %.2fs; no OOM kill below memory.max\n",
-			t, "memory.high", who(ev), ev.Cgroup, size(ev.UsageBytes), size(ev.HighBytes), simDeref(ev.NewHighEvents), simDeref(ev.HighEvents), simDerefF(ev.ThrottledSeconds))
+			t, "memory.high", who(ev), visible.String(ev.Cgroup), size(ev.UsageBytes), size(ev.HighBytes), simDeref(ev.NewHighEvents), simDeref(ev.HighEvents), simDerefF(ev.ThrottledSeconds))
 	case sim.EvFork:
 		fmt.Fprintf(w, "  %s  %-11s %s → %s[%d]: %s charged again; Committed_AS %s / CommitLimit %s\n",
-			t, "fork", who(ev), ev.ChildProcess, ev.ChildPID, size(ev.ChargedBytes), size(ev.CommittedASBytes), size(ev.CommitLimitBytes))
+			t, "fork", who(ev), visible.String(ev.ChildProcess), ev.ChildPID, size(ev.ChargedBytes), size(ev.CommittedASBytes), size(ev.CommitLimitBytes))
 	case sim.EvForkFailed:
 		fmt.Fprintf(w, "  %s  %-11s %s: fork: Cannot allocate memory (needs %s more; Committed_AS %s / CommitLimit %s)\n",
 			t, "FORK FAILED", who(ev), size(ev.ChargedBytes), size(ev.CommittedASBytes), size(ev.CommitLimitBytes))
@@ -337,7 +506,7 @@ func writeSimEvent(w io.Writer, ev *sim.Event) {
 	case sim.EvExit:
 		fmt.Fprintf(w, "  %s  %-11s %s\n", t, "exit", who(ev))
 	case sim.EvPanic:
-		fmt.Fprintf(w, "  %s  %-11s %s\n", t, "PANIC", ev.Message)
+		fmt.Fprintf(w, "  %s  %-11s %s\n", t, "PANIC", visible.String(ev.Message))
 	}
 }
 
@@ -357,7 +526,7 @@ func writeSimSummary(w io.Writer, end *sim.Event, truncated bool) {
 		if p.StopTSeconds != nil && p.StopReason != sim.StopRunning {
 			stop = fmt.Sprintf("%s at %.1fs", stop, *p.StopTSeconds)
 		}
-		fmt.Fprintf(tw, "  %s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", p.Process, p.PID, p.OOMScoreAdj, p.Cgroup,
+		fmt.Fprintf(tw, "  %s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", visible.String(p.Process), p.PID, p.OOMScoreAdj, visible.String(p.Cgroup),
 			bytesize.Format(p.AllocatedBytes), bytesize.Format(p.ResidentBytes), bytesize.Format(p.SwapBytes), stop)
 	}
 	tw.Flush()
@@ -542,6 +711,15 @@ func runCommitLimit(s *streams, cfg commitLimitConfig, ratioSet bool) error {
 	if cfg.ratio < 0 || cfg.kbytes < 0 {
 		return usageError("--ratio and --kbytes cannot be negative")
 	}
+	// vm.overcommit_ratio is an int (proc_dointvec refuses more with
+	// EINVAL); vm.overcommit_kbytes an unsigned long of kB, which oomkit
+	// keeps within 8 EiB.
+	if cfg.ratio > math.MaxInt32 {
+		return usageError("--ratio %d: the kernel takes at most %d (vm.overcommit_ratio is an int)", cfg.ratio, math.MaxInt32)
+	}
+	if cfg.kbytes > math.MaxInt64/1024 {
+		return usageError("--kbytes %d: more than 8 EiB", cfg.kbytes)
+	}
 	if cfg.kbytes != 0 && ratioSet {
 		return usageError("give --ratio or --kbytes, not both: the kernel keeps only the one written last")
 	}
@@ -550,6 +728,18 @@ func runCommitLimit(s *streams, cfg commitLimitConfig, ratioSet bool) error {
 		oc.Ratio = 0
 	}
 	const page = mm.PageSize
+	// The kernel's unsigned long would wrap past 2^64 bytes; oomkit's
+	// int64 past 8 EiB. No machine comes near: refuse, never wrap.
+	exact := new(big.Int).Mul(big.NewInt((mem-huge)/page), big.NewInt(oc.Ratio))
+	exact.Quo(exact, big.NewInt(100))
+	if oc.KBytes != 0 {
+		exact.SetInt64(oc.KBytes / (page / 1024))
+	}
+	exact.Add(exact, big.NewInt(swap/page))
+	exact.Mul(exact, big.NewInt(page))
+	if !exact.IsInt64() {
+		return usageError("CommitLimit would be %s bytes, more than 8 EiB: check --memory, --swap and --ratio", exact)
+	}
 	limit := mm.CommitLimitPages(mem/page, huge/page, swap/page, oc) * page
 	res := mm.DefaultReserves((mem - huge) / 1024)
 	rec := commitLimitRecord{Schema: sim.Schema, Event: "commit_limit", MemoryBytes: mem, SwapBytes: swap, HugetlbBytes: huge,
@@ -563,11 +753,10 @@ func runCommitLimit(s *streams, cfg commitLimitConfig, ratioSet bool) error {
 		free := max(limit-c-rec.UserReserveBytes-rec.AdminReserveBytes, 0)
 		rec.CommittedASBytes, rec.AllocatableBytes = &c, &free
 	}
-	w := bufio.NewWriter(s.out)
-	defer w.Flush()
 	if cfg.json {
-		return json.NewEncoder(w).Encode(rec)
+		return json.NewEncoder(s.json()).Encode(rec)
 	}
+	w := bufio.NewWriter(s.out)
 	if cfg.kbytes != 0 {
 		fmt.Fprintf(w, "CommitLimit = overcommit_kbytes %d KiB + swap %s = %s\n", cfg.kbytes, bytesize.Format(swap), bytesize.Format(limit))
 	} else {
@@ -582,5 +771,5 @@ func runCommitLimit(s *streams, cfg commitLimitConfig, ratioSet bool) error {
 		fmt.Fprintf(w, "This is more than RAM + swap (%s): mode 2 still overcommits, and the OOM killer can still run.\n", bytesize.Format(mem+swap))
 	}
 	fmt.Fprintln(w, "Only vm.overcommit_memory=2 enforces it; modes 0 and 1 just print it in /proc/meminfo.")
-	return nil
+	return w.Flush()
 }

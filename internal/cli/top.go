@@ -16,6 +16,7 @@ import (
 	"github.com/oomkit/oomkit/internal/mm"
 	"github.com/oomkit/oomkit/internal/node"
 	"github.com/oomkit/oomkit/internal/render"
+	"github.com/oomkit/oomkit/internal/visible"
 )
 
 // topConfig is what the top flags ask for.
@@ -120,7 +121,7 @@ Exit status:
 func openHost(procRoot, sysRoot, assumeKernel string) (*node.Host, error) {
 	var assume *mm.Version
 	if assumeKernel != "" {
-		v, err := mm.ParseVersion(assumeKernel)
+		v, err := mm.ParseModelled(assumeKernel)
 		if err != nil {
 			return nil, usageError("--assume-kernel: %v", err)
 		}
@@ -160,13 +161,15 @@ func runTopOnce(s *streams, cfg topConfig) error {
 		rows = rows[:cfg.limit]
 	}
 	if cfg.json {
-		err = render.TopJSON(s.out, r, rows)
+		err = render.TopJSON(s.json(), r, rows)
 	} else {
-		render.TopTable(s.out, r, rows, 0)
+		t := s.text()
+		render.TopTable(t, r, rows, 0)
+		err = t.Flush()
 	}
 	// Notes go to stderr in both formats, so JSON Lines stay clean.
 	for _, n := range render.TopNotes(r) {
-		fmt.Fprintf(s.err, "oomkit: note: %s\n", n)
+		fmt.Fprintf(s.err, "oomkit: note: %s\n", visible.String(n))
 	}
 	return err
 }
@@ -187,7 +190,9 @@ func runTopLive(s *streams, cfg topConfig) error {
 	if m.err != nil {
 		return m.err
 	}
-	opts := []tea.ProgramOption{tea.WithOutput(s.out)}
+	// The program draws on the terminal itself (it needs the *os.File to
+	// size the screen); its rows come from render.TopLine, escaped.
+	opts := []tea.ProgramOption{tea.WithOutput(s.out.w)}
 	if s.in != nil {
 		opts = append(opts, tea.WithInput(s.in))
 	}
@@ -294,7 +299,7 @@ func (m *topModel) View() tea.View {
 	snap := m.snap
 	scope := "global OOM"
 	if snap.Memcg != "" {
-		scope = "memcg " + snap.Memcg + " OOM"
+		scope = "memcg " + visible.String(snap.Memcg) + " OOM"
 	}
 	fmt.Fprintf(&b, "%s  %s  ranked for a %s: totalpages %d, kernel %s (%s)\n", topTitle.Render("oomkit top"), snap.At.Format("15:04:05"),
 		scope, snap.TotalPages, snap.Kernel, snap.Rules)

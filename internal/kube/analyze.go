@@ -2,6 +2,7 @@ package kube
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -148,9 +149,9 @@ func Analyze(ws []Workload, lrs []LimitRangeDoc, opt Options) Analysis {
 	for _, p := range a.Pods {
 		switch p.QOSClass {
 		case QOSGuaranteed:
-			g += p.MemoryRequestBytes
+			g = addSaturating(g, p.MemoryRequestBytes)
 		case QOSBurstable:
-			b += p.MemoryRequestBytes
+			b = addSaturating(b, p.MemoryRequestBytes)
 		}
 	}
 	a.KubepodsMemoryQoS, a.BurstableMemoryQoS = QOSTierMemoryQoS(opt.Version, opt.MemoryQoS, opt.CgroupVersion == 2, g, b)
@@ -252,7 +253,7 @@ func analyzePod(w Workload, lrs []LimitRangeDoc, opt Options) PodReport {
 		cr.Warnings = containerWarnings(pod, &pr, c, &cr, v)
 		pr.Containers = append(pr.Containers, cr)
 		if typ == ContainerRegular || typ == ContainerSidecar {
-			pr.ExpectedUsageBytes += cr.ExpectedUsageBytes
+			pr.ExpectedUsageBytes = addSaturating(pr.ExpectedUsageBytes, cr.ExpectedUsageBytes)
 		}
 	}
 	for i := range pod.Spec.InitContainers {
@@ -270,7 +271,25 @@ func analyzePod(w Workload, lrs []LimitRangeDoc, opt Options) PodReport {
 		add(&c, ContainerEphemeral)
 	}
 	sidecarWarnings(pod, &pr, v)
+	if allocatable > 0 && pr.MemoryRequestBytes > allocatable && len(pr.Containers) > 0 {
+		// The kubelet's admission (lifecycle.NewPredicateAdmitHandler →
+		// noderesources.Fits, pkg/kubelet/lifecycle/predicate.go) fails
+		// such a pod with reason OutOfmemory; the scheduler never places it.
+		c := &pr.Containers[0]
+		c.Warnings = append(c.Warnings, Warning{Code: "request_exceeds_node", Error: true, Message: fmt.Sprintf(
+			"the pod's memory request %s is more than the node's allocatable memory %s: the kubelet refuses to admit it (OutOfmemory) and no scheduler places it",
+			bytesize.Format(pr.MemoryRequestBytes), bytesize.Format(allocatable))})
+	}
 	return pr
+}
+
+// addSaturating is a+b for byte counts of 0 or more, held at 2⁶³−1 rather
+// than wrapping (Kubernetes' quantities saturate the same way).
+func addSaturating(a, b int64) int64 {
+	if b > 0 && a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
 }
 
 func runtimeFromScheme(scheme, fallback string) string {

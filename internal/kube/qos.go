@@ -1,6 +1,8 @@
 package kube
 
 import (
+	"math/big"
+
 	corev1 "k8s.io/api/core/v1"
 	resourcehelper "k8s.io/component-helpers/resource"
 	kubectlqos "k8s.io/kubectl/pkg/util/qos"
@@ -271,7 +273,7 @@ func ContainerOOMScoreAdj(pod *corev1.Pod, c *corev1.Container, memoryCapacityBy
 	if v.AtLeast(34) && resourcehelper.IsPodLevelRequestsSet(pod) {
 		share = podLevelShare(pod)
 	}
-	adj := 1000 - 1000*(req+share)/capacity
+	adj := 1000 - requestPermille(req, share, capacity)
 	if v.AtLeast(32) && IsSidecar(pod, c) {
 		minReq := int64(-1)
 		for i := range pod.Spec.Containers {
@@ -281,7 +283,7 @@ func ContainerOOMScoreAdj(pod *corev1.Pod, c *corev1.Container, memoryCapacityBy
 			}
 		}
 		if minReq >= 0 {
-			if m := 1000 - 1000*(minReq+share)/capacity; adj > m {
+			if m := 1000 - requestPermille(minReq, share, capacity); adj > m {
 				adj = m
 			}
 		}
@@ -294,6 +296,24 @@ func ContainerOOMScoreAdj(pod *corev1.Pod, c *corev1.Container, memoryCapacityBy
 		return BestEffortOOMScoreAdj - 1
 	}
 	return int(adj)
+}
+
+// requestPermille is 1000 × (req + share) / capacity, truncated as the kubelet's
+// int64 arithmetic does (pkg/kubelet/qos/policy.go), but held within
+// [-2000, 2000] instead of wrapping: the kubelet's product overflows past
+// 8 PiB of request, where only the clamp to the Guaranteed floor matters
+// (and such a pod is never admitted: analyzePod says so).
+func requestPermille(req, share, capacity int64) int64 {
+	p := new(big.Int).Add(big.NewInt(req), big.NewInt(share))
+	p.Mul(p, big.NewInt(1000))
+	p.Quo(p, big.NewInt(capacity))
+	switch {
+	case p.Cmp(big.NewInt(2000)) > 0:
+		return 2000
+	case p.Cmp(big.NewInt(-2000)) < 0:
+		return -2000
+	}
+	return p.Int64()
 }
 
 // podLevelShare is the pod-level memory request left over by the

@@ -45,7 +45,8 @@ const MinLimitBytes = 32 * bytesize.MiB
 
 // Config is one lab run.
 type Config struct {
-	// LimitBytes is the scenarios' memcg limit (DefaultLimitBytes if 0).
+	// LimitBytes is the scenarios' memcg limit. 0 means DefaultLimitBytes,
+	// or more when an allocator's own starting RSS needs it (Prepare).
 	LimitBytes int64
 	// Keep leaves each scenario's cgroup in place (its processes killed)
 	// for inspection; the next run or `oomkit lab clean` removes it.
@@ -166,7 +167,8 @@ func Lookup(name string) (Scenario, bool) {
 // Prepare fills cfg's defaults, checks the host, and removes what crashed
 // runs left. Call it once before Run.
 func Prepare(cfg *Config) error {
-	if cfg.LimitBytes == 0 {
+	chosen := cfg.LimitBytes != 0
+	if !chosen {
 		cfg.LimitBytes = DefaultLimitBytes
 	}
 	if cfg.LimitBytes < MinLimitBytes {
@@ -197,6 +199,16 @@ func Prepare(cfg *Config) error {
 		return err
 	}
 	cfg.logf("an allocator has %s resident before its first block (the Go runtime; charged where it started, counted in its RSS)", bytesize.Format(cfg.runtimeRSS))
+	if l := limitFor(cfg.runtimeRSS); !chosen && l > cfg.LimitBytes {
+		// The scenarios' proportions hold while the runtime's pages are at
+		// most a quarter of the limit (twist-1, twist-2); a larger binary
+		// (or -race) needs a larger default, not a failed run.
+		if err := CheckHost(*cfg.Host, l); err != nil {
+			return fmt.Errorf("%w (an allocator starts with %s resident, so the scenarios need a %s limit)", err, bytesize.Format(cfg.runtimeRSS), bytesize.Format(l))
+		}
+		cfg.logf("the limit is %s, not %s: the scenarios need the allocators' own %s to be at most a fifth of it", bytesize.Format(l), bytesize.Format(cfg.LimitBytes), bytesize.Format(cfg.runtimeRSS))
+		cfg.LimitBytes = l
+	}
 	return nil
 }
 
@@ -519,3 +531,12 @@ func (r *run) allExited() error {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// limitFor is the smallest limit, in steps of 32 MiB, that is at least
+// five times an allocator's starting RSS: the twists need it to be at
+// most a quarter, and a child's start varies a little from the one
+// measured.
+func limitFor(runtimeRSS int64) int64 {
+	const step = 32 * bytesize.MiB
+	return (5*runtimeRSS + step - 1) / step * step
+}

@@ -20,8 +20,9 @@ const mod = "github.com/oomkit/oomkit/"
 // The layers, top down: cmd/oomkit; cli and agent (commands and the node
 // agent, side by side); render (what they print); node, watch, lab, sim
 // (the live node, the event stream, the real kernel's and the simulated
-// experiments); explain and alloc; the models (oomlog, mm, kube, heap) and the readers (kmsg, proc,
-// cgroup); bytesize and visible at the bottom.
+// experiments); explain and alloc; the models (oomlog, mm, kube, heap) and
+// the readers (kmsg, proc, cgroup); bytesize, visible and kfile (bounded
+// reads of kernel files) at the bottom.
 var allowed = map[string][]string{
 	"cmd/oomkit": {"internal/cli", "internal/vm"},
 	// cli renders and wires flags; every fact comes from a package below.
@@ -31,7 +32,7 @@ var allowed = map[string][]string{
 		"internal/node", "internal/heap", "internal/watch", "internal/lab", "internal/sim",
 		"internal/explain", "internal/alloc", "internal/vm",
 		"internal/kube", "internal/kube/manifest", "internal/mm", "internal/oomlog",
-		"internal/kmsg", "internal/proc", "internal/cgroup",
+		"internal/kmsg", "internal/proc", "internal/cgroup", "internal/kfile",
 		"internal/bytesize", "internal/visible",
 	},
 	// The agent sits next to cli, above node, watch and explain; its
@@ -40,32 +41,33 @@ var allowed = map[string][]string{
 		"internal/render",
 		"internal/node", "internal/watch", "internal/explain", "internal/heap",
 		"internal/kube", "internal/mm", "internal/oomlog",
-		"internal/kmsg", "internal/proc", "internal/cgroup",
+		"internal/kmsg", "internal/proc", "internal/cgroup", "internal/kfile",
 		"internal/bytesize", "internal/visible",
 	},
 	// render prints the models below as text and JSON, for cli and agent.
 	"internal/render":        {"internal/node", "internal/explain", "internal/sim", "internal/lab", "internal/alloc", "internal/kube", "internal/heap", "internal/mm", "internal/oomlog", "internal/bytesize", "internal/visible"},
 	"internal/node":          {"internal/kube", "internal/heap", "internal/mm", "internal/proc", "internal/cgroup", "internal/bytesize"},
-	"internal/watch":         {"internal/explain", "internal/oomlog", "internal/kmsg"},
+	"internal/watch":         {"internal/explain", "internal/oomlog", "internal/kmsg", "internal/kfile"},
 	"internal/explain":       {"internal/mm", "internal/kube", "internal/oomlog"},
 	"internal/lab":           {"internal/explain", "internal/mm", "internal/kube", "internal/oomlog", "internal/proc", "internal/cgroup", "internal/kmsg", "internal/alloc", "internal/vm", "internal/bytesize"},
 	"internal/sim":           {"internal/explain", "internal/mm", "internal/kube", "internal/heap", "internal/oomlog", "internal/bytesize"},
-	"internal/alloc":         {"internal/proc", "internal/cgroup", "internal/mm", "internal/bytesize"},
+	"internal/alloc":         {"internal/proc", "internal/cgroup", "internal/kfile", "internal/mm", "internal/bytesize"},
 	"internal/vm":            {"internal/cgroup"},
 	"internal/vm/vmtest":     {"internal/vm", "internal/kerneltest"},
 	"internal/kube":          {"internal/heap", "internal/bytesize"},
-	"internal/kube/manifest": {"internal/kube"},
+	"internal/kube/manifest": {"internal/kube", "internal/bytesize"},
 	"internal/heap":          {"internal/bytesize"},
 	"internal/mm":            {},
 	"internal/oomlog":        {"internal/kmsg"},
 	"internal/kmsg":          {},
-	"internal/proc":          {},
-	"internal/cgroup":        {"internal/proc"},
+	"internal/proc":          {"internal/kfile"},
+	"internal/cgroup":        {"internal/proc", "internal/kfile"},
 	"internal/kerneltest":    {"internal/cgroup"},
 	"internal/apiservertest": {"internal/kerneltest"},
 	// The harness of docs/scale.md: a real API server and agents.
 	"internal/agent/k8s/scaleharness": {"internal/agent/k8s", "internal/apiservertest", "internal/kube"},
 	"internal/bytesize":               {},
+	"internal/kfile":                  {},
 	"internal/visible":                {},
 	"scripts/gen-syslog":              {"internal/oomlog"},
 }

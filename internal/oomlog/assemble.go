@@ -204,6 +204,9 @@ type Assembler struct {
 	shape    prefixShape
 	viaShape bool
 	started  int // reports begun
+	// invalidLine is the last line counted in stats.InvalidLines: a line
+	// with two faults is one line that could not be read.
+	invalidLine int
 	// prefixed: the line being read carried a log prefix.
 	prefixed bool
 	// boot is the host and boot the lines come from; release the kernel
@@ -692,8 +695,16 @@ func (b *builder) warn(w string) {
 
 // malformed counts a line of b that could not be read and says so in b.
 func (a *Assembler) malformed(b *builder, lineNo int, what string) {
-	a.stats.InvalidLines++
+	a.countInvalid(lineNo)
 	b.warn(fmt.Sprintf("line %d: %s", lineNo, what))
+}
+
+// countInvalid counts line lineNo as one that could not be read, once.
+func (a *Assembler) countInvalid(lineNo int) {
+	if lineNo != a.invalidLine || a.stats.InvalidLines == 0 {
+		a.stats.InvalidLines++
+		a.invalidLine = lineNo
+	}
 }
 
 // ownStamp returns st with its own copy of the uptime where st's points

@@ -296,6 +296,15 @@ func TestBadInput(t *testing.T) {
 			t.Errorf("reports %d, stats %+v", len(reps), st)
 		}
 	})
+	t.Run("a line with two faults counts once", func(t *testing.T) {
+		// Invalid UTF-8 and a PID out of range: two warnings, one line
+		// (issue 15).
+		hdr := "dotnet invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=-997\nCPU: 0 PID: 99999999999999999999 Comm: dotnet Not tainted 5.4.0\xff #62\n"
+		reps, st := scanString(t, hdr+sum54+killed54(1, "a"))
+		if len(reps) != 1 || len(reps[0].Warnings) != 2 || st.InvalidLines != 1 {
+			t.Errorf("reports %d, warnings %q, stats %+v", len(reps), reps[0].Warnings, st)
+		}
+	})
 	t.Run("orphan reaper line", func(t *testing.T) {
 		reps, st := scanString(t, reaped(5, "x"))
 		if len(reps) != 0 || st.OrphanReaperLines != 1 {

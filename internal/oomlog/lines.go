@@ -1,6 +1,7 @@
 package oomlog
 
 import (
+	"math"
 	"strconv"
 	"strings"
 )
@@ -58,9 +59,16 @@ func parseInt64Ptr(s string) *int64 {
 }
 
 // parseKB reads "1234kB" (or "1234KB", "1234") as kB.
+// A count of digits too large for 64 bits is read as math.MaxInt64, so
+// the range checks of explain (explain/check.go) warn about it and leave
+// it out, rather than it vanishing without a word.
 func parseKB(s string) *int64 {
 	s = strings.TrimSuffix(strings.TrimSuffix(s, "kB"), "KB")
-	return parseInt64Ptr(s)
+	if p := parseInt64Ptr(s); p != nil || !allDigits(s) {
+		return p
+	}
+	n := int64(math.MaxInt64)
+	return &n
 }
 
 const invokedSep = " invoked oom-killer: "

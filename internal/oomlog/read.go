@@ -429,7 +429,7 @@ func readMemInfoLine(m *MemInfo, body string) bool {
 func (a *Assembler) readReaper(_ *builder, l *logLine) bool {
 	rl, ok := parseReaper(l.body)
 	if !ok {
-		a.stats.InvalidLines++
+		a.countInvalid(l.no)
 		return false
 	}
 	for i := len(a.open) - 1; i >= 0; i-- {

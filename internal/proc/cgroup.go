@@ -14,6 +14,9 @@ type CgroupLine struct {
 
 // Cgroups reads /proc/PID/cgroup (through procfs).
 func (f FS) Cgroups(pid int) ([]CgroupLine, error) {
+	if err := procfsFile(f.pidPath(pid, "cgroup")); err != nil {
+		return nil, err
+	}
 	p, err := f.pfs.Proc(pid)
 	if err != nil {
 		return nil, err

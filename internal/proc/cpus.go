@@ -1,11 +1,19 @@
 package proc
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/prometheus/procfs"
+)
 
 // OnlineCPUs counts the CPUs /proc/stat lists ("cpuN" lines): the online
 // ones, whose per-CPU counters the kernel folds when it sums.
 func (f FS) OnlineCPUs() (int, error) {
-	st, err := f.pfs.Stat()
+	err := procfsFile(f.path("stat"))
+	var st procfs.Stat
+	if err == nil {
+		st, err = f.pfs.Stat()
+	}
 	if err != nil {
 		return 0, fmt.Errorf("read %s: %w", f.path("stat"), err)
 	}

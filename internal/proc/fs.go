@@ -22,6 +22,8 @@ import (
 
 	"github.com/prometheus/procfs"
 	"golang.org/x/sys/unix"
+
+	"github.com/oomkit/oomkit/internal/kfile"
 )
 
 // DefaultRoot is where proc(5) is mounted.
@@ -71,43 +73,26 @@ func IsPermission(err error) bool {
 
 // readSmall reads a small /proc file into buf when it fits, with three
 // system calls (open, read, close): os.Open adds an fstat and the EOF read,
-// which for top's five files per process is most of the cost.
+// which for top's five files per process is most of the cost. It reads at
+// most kfile.Small bytes and never blocks (a FIFO in a fake tree).
 func readSmall(path string, buf []byte) ([]byte, error) {
 	return readAt(unix.AT_FDCWD, path, buf)
 }
 
 // readAt is readSmall relative to the directory descriptor dirfd.
 func readAt(dirfd int, name string, buf []byte) ([]byte, error) {
-	var fd int
-	var err error
-	for {
-		fd, err = unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != unix.EINTR {
-			break
-		}
-	}
-	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
-	}
-	defer unix.Close(fd)
-	n := 0
-	for {
-		if n == len(buf) {
-			buf = append(buf, make([]byte, len(buf)+512)...)
-			buf = buf[:cap(buf)]
-		}
-		m, err := unix.Read(fd, buf[n:])
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return nil, &fs.PathError{Op: "read", Path: name, Err: err}
-		}
-		n += m
-		// A short read is the end for proc and regular files: seq_file
-		// hands out whole records and stops when the buffer has room.
-		if m == 0 || n < len(buf) {
-			return buf[:n], nil
-		}
-	}
+	return kfile.ReadShort(dirfd, name, buf, kfile.Small)
+}
+
+// readFile reads a whole small file (sysctls, osrelease, vmstat), bounded
+// and non-blocking.
+func readFile(path string) ([]byte, error) {
+	return kfile.Read(path, kfile.Small)
+}
+
+// procfsFile is where a procfs-read file must be a regular file: procfs
+// opens it itself and would wait forever on a FIFO in a fake tree
+// (it bounds the size, util.ReadFileNoStat).
+func procfsFile(path string) error {
+	return kfile.Check(path)
 }

@@ -1,6 +1,8 @@
 package proc
 
 import (
+	"github.com/prometheus/procfs"
+
 	"fmt"
 	"path/filepath"
 )
@@ -27,7 +29,11 @@ type Meminfo struct {
 
 // Meminfo reads /proc/meminfo (through procfs).
 func (f FS) Meminfo() (Meminfo, error) {
-	m, err := f.pfs.Meminfo()
+	err := procfsFile(filepath.Join(f.root, "meminfo"))
+	var m procfs.Meminfo
+	if err == nil {
+		m, err = f.pfs.Meminfo()
+	}
 	if err != nil {
 		return Meminfo{}, fmt.Errorf("read %s: %w", filepath.Join(f.root, "meminfo"), err)
 	}

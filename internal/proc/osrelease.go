@@ -2,7 +2,6 @@ package proc
 
 import (
 	"fmt"
-	"os"
 	"strings"
 )
 
@@ -10,7 +9,7 @@ import (
 // ("6.18.44-fc-v669").
 func (f FS) OSRelease() (string, error) {
 	p := f.path("sys", "kernel", "osrelease")
-	b, err := os.ReadFile(p)
+	b, err := readFile(p)
 	if err != nil {
 		return "", fmt.Errorf("read %s: %w", p, err)
 	}

@@ -1,6 +1,8 @@
 package proc
 
 import (
+	"github.com/prometheus/procfs"
+
 	"errors"
 	"fmt"
 	"io/fs"
@@ -25,7 +27,11 @@ type MemoryPressure struct {
 // psi=0 on the command line: the file is missing or refuses reads with
 // EOPNOTSUPP).
 func (f FS) MemoryPressure() (*MemoryPressure, error) {
-	s, err := f.pfs.PSIStatsForResource("memory")
+	err := procfsFile(f.path("pressure", "memory"))
+	var s procfs.PSIStats
+	if err == nil {
+		s, err = f.pfs.PSIStatsForResource("memory")
+	}
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.EOPNOTSUPP) {
 			return nil, nil

@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io/fs"
 	"strconv"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/oomkit/oomkit/internal/kfile"
 )
 
 // Commit is a process's commit charge as /proc/PID/smaps shows it: the
@@ -66,45 +67,10 @@ func (f FS) ReadCommitBuf(pid int, buf []byte) (Commit, []byte, error) {
 
 // readAll reads a whole /proc file until EOF: unlike readSmall it does not
 // take a short read as the end, because a seq_file hands out at most one
-// buffer of records per read.
+// buffer of records per read. smaps grows with the mappings: up to
+// kfile.Large.
 func readAll(path string, buf []byte) ([]byte, error) {
-	return readAllAt(unix.AT_FDCWD, path, buf)
-}
-
-// readAllAt is readAll relative to the directory descriptor dirfd.
-func readAllAt(dirfd int, path string, buf []byte) ([]byte, error) {
-	fd, err := openRetry(dirfd, path)
-	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
-	}
-	defer unix.Close(fd)
-	n := 0
-	for {
-		if n == len(buf) {
-			buf = append(buf, make([]byte, len(buf))...)
-			buf = buf[:cap(buf)]
-		}
-		m, err := unix.Read(fd, buf[n:])
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return nil, &fs.PathError{Op: "read", Path: path, Err: err}
-		}
-		if m == 0 {
-			return buf[:n], nil
-		}
-		n += m
-	}
-}
-
-func openRetry(dirfd int, path string) (int, error) {
-	for {
-		fd, err := unix.Openat(dirfd, path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != unix.EINTR {
-			return fd, err
-		}
-	}
+	return kfile.ReadAt(unix.AT_FDCWD, path, buf, kfile.Large)
 }
 
 // errSmaps is wrapped by parse errors of smaps.

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"strconv"
 	"strings"
 )
@@ -44,7 +43,7 @@ func (f FS) SysVM() SysVM {
 		{"swappiness", &s.Swappiness},
 	} {
 		p := f.path("sys", "vm", x.name)
-		b, err := os.ReadFile(p)
+		b, err := readFile(p)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}

@@ -10,6 +10,8 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/oomkit/oomkit/internal/kfile"
 )
 
 // Task is one process as the OOM killer sees it: the badness inputs from
@@ -127,7 +129,7 @@ func (f FS) readTask(pid int, o TaskOptions, buf []byte) (Task, error) {
 		t.StartTime = st.StartTime
 	}
 	if o.Commit {
-		b, err := readAllAt(dfd, "smaps", buf[:cap(buf)])
+		b, err := kfile.ReadAt(dfd, "smaps", buf[:cap(buf)], kfile.Large)
 		if err != nil {
 			return Task{}, err
 		}

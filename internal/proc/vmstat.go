@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 )
 
@@ -19,7 +18,7 @@ type VMStat struct {
 // VMStat reads /proc/vmstat.
 func (f FS) VMStat() (VMStat, error) {
 	p := f.path("vmstat")
-	b, err := os.ReadFile(p)
+	b, err := readFile(p)
 	if err != nil {
 		return VMStat{}, fmt.Errorf("read %s: %w", p, err)
 	}

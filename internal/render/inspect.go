@@ -23,7 +23,7 @@ func bytesWord(p *int64, nilWord string) string {
 func InspectText(w io.Writer, r node.Report) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	m := r.Memory
-	fmt.Fprintf(tw, "Node\tkernel %s\n", derefOr(r.KernelVersion, "unknown"))
+	fmt.Fprintf(tw, "Node\tkernel %s\n", vs(derefOr(r.KernelVersion, "unknown")))
 	fmt.Fprintf(tw, "  memory\t%s total, %s available; swap %s total, %s free\n", KBWord(m.MemTotalKB), KBWord(m.MemAvailableKB), KBWord(m.SwapTotalKB), KBWord(m.SwapFreeKB))
 	oc := r.Overcommit
 	fmt.Fprintf(tw, "  overcommit\tvm.overcommit_memory=%s ratio=%s kbytes=%s\n", intWord(oc.Mode), intWord(oc.Ratio), intWord(oc.KBytes))
@@ -56,7 +56,7 @@ func InspectText(w io.Writer, r node.Report) {
 		fmt.Fprintln(tw, "HEADROOM\tLIMIT\tWORKING SET\tUSAGE\tOOM KILLS\tPOD/CONTAINER\tCGROUP")
 		for _, c := range r.Cgroups {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", bytesWord(c.HeadroomBytes, "-"), bytesWord(c.LimitBytes, "unlimited"),
-				bytesWord(c.WorkingSetBytes, "?"), bytesWord(c.UsageBytes, "?"), intWord(c.OOMKillCount), podLabel(c.Kubernetes), c.Path)
+				bytesWord(c.WorkingSetBytes, "?"), bytesWord(c.UsageBytes, "?"), intWord(c.OOMKillCount), vs(podLabel(c.Kubernetes)), vs(c.Path))
 		}
 		tw.Flush()
 	}
@@ -71,7 +71,7 @@ func InspectText(w io.Writer, r node.Report) {
 			if p.Runtime == nil && p.HeapCeilingBytes == nil && len(p.Warnings) == 0 && len(p.Notes) == 0 &&
 				(nativeVerdict == "" || p.Verdict == nativeVerdict) {
 				nativeVerdict = p.Verdict
-				natives = append(natives, fmt.Sprintf("%d %s", p.PID, p.Comm))
+				natives = append(natives, fmt.Sprintf("%d %s", p.PID, vs(p.Comm)))
 			}
 		}
 		if len(natives) > 1 {
@@ -80,22 +80,22 @@ func InspectText(w io.Writer, r node.Report) {
 		for _, p := range r.Processes {
 			rt := "native"
 			if p.Runtime != nil {
-				rt = *p.Runtime
+				rt = vs(*p.Runtime)
 			} else if len(natives) > 1 && p.HeapCeilingBytes == nil && len(p.Warnings) == 0 && len(p.Notes) == 0 && p.Verdict == nativeVerdict {
 				continue
 			}
-			fmt.Fprintf(w, "  %d %s (%s, heap ceiling %s; rss %s, commit %s): %s\n", p.PID, p.Comm, rt, bytesWord(p.HeapCeilingBytes, "none"),
-				bytesWord(p.RSSBytes, "?"), bytesWord(p.CommitBytes, "?"), p.Verdict)
+			fmt.Fprintf(w, "  %d %s (%s, heap ceiling %s; rss %s, commit %s): %s\n", p.PID, vs(p.Comm), rt, bytesWord(p.HeapCeilingBytes, "none"),
+				bytesWord(p.RSSBytes, "?"), bytesWord(p.CommitBytes, "?"), vs(p.Verdict))
 			for _, x := range p.Warnings {
-				fmt.Fprintf(w, "    warning: %s\n", x)
+				fmt.Fprintf(w, "    warning: %s\n", vs(x))
 			}
 			for _, x := range p.Notes {
-				fmt.Fprintf(w, "    note: %s\n", x)
+				fmt.Fprintf(w, "    note: %s\n", vs(x))
 			}
 		}
 	}
 	for _, n := range r.Notes {
-		fmt.Fprintf(w, "note: %s\n", n)
+		fmt.Fprintf(w, "note: %s\n", vs(n))
 	}
 }
 
@@ -105,24 +105,24 @@ func writeInspectCgroup(w io.Writer, c node.Cgroup) {
 	if c.Hybrid {
 		ver += " (hybrid: v1 controllers and a cgroup2 mount)"
 	}
-	fmt.Fprintf(tw, "cgroup\t%s\n", c.Path)
+	fmt.Fprintf(tw, "cgroup\t%s\n", vs(c.Path))
 	fmt.Fprintf(tw, "  version\t%s\n", ver)
 	if k := c.Kubernetes; k != nil {
-		fmt.Fprintf(tw, "  kubernetes\tpod %s, container %s (%s level; QoS %s; %s driver)\n", derefOr(k.PodUID, "?"),
-			shortID(derefOr(k.ContainerID, "-"), 12), derefOr(k.CgroupLevel, "?"), derefOr(k.QOSClass, "Guaranteed (no QoS segment)"), derefOr(k.CgroupDriver, "?"))
+		fmt.Fprintf(tw, "  kubernetes\tpod %s, container %s (%s level; QoS %s; %s driver)\n", vs(derefOr(k.PodUID, "?")),
+			vs(shortID(derefOr(k.ContainerID, "-"), 12)), derefOr(k.CgroupLevel, "?"), derefOr(k.QOSClass, "Guaranteed (no QoS segment)"), derefOr(k.CgroupDriver, "?"))
 	}
 	lim := "none at any level: only a global OOM or an eviction can stop it"
 	if c.LimitBytes != nil {
-		lim = fmt.Sprintf("%s, set at %s", bytesize.Format(*c.LimitBytes), *c.LimitPath)
+		lim = fmt.Sprintf("%s, set at %s", bytesize.Format(*c.LimitBytes), vs(*c.LimitPath))
 	}
 	fmt.Fprintf(tw, "  limit\t%s\n", lim)
 	fmt.Fprintf(tw, "  usage\t%s; working set %s (usage − inactive_file); reclaimable page cache %s\n", bytesWord(c.UsageBytes, "?"), bytesWord(c.WorkingSetBytes, "?"), bytesWord(c.ReclaimableBytes, "?"))
 	if c.HeadroomBytes != nil {
-		fmt.Fprintf(tw, "  headroom\t%s more resident memory before the memcg OOM killer runs (at %s)\n", bytesize.Format(*c.HeadroomBytes), *c.HeadroomPath)
+		fmt.Fprintf(tw, "  headroom\t%s more resident memory before the memcg OOM killer runs (at %s)\n", bytesize.Format(*c.HeadroomBytes), vs(*c.HeadroomPath))
 	}
 	if v := c.NextVictim; v != nil {
 		fmt.Fprintf(tw, "  next victim\tpid %d (%s): %d points, totalpages %d (rss %s, oom_score_adj %d) — see 'oomkit top --cgroup %s'\n",
-			v.PID, v.Comm, v.Points, v.TotalPages, pagesWord(v.RSSPages), v.OOMScoreAdj, c.Path)
+			v.PID, vs(v.Comm), v.Points, v.TotalPages, pagesWord(v.RSSPages), v.OOMScoreAdj, vs(c.Path))
 	}
 	switch c.Version {
 	case "v1":
@@ -139,7 +139,7 @@ func writeInspectCgroup(w io.Writer, c node.Cgroup) {
 	}
 	for _, s := range c.SoftLimits {
 		for _, e := range s.Effects {
-			fmt.Fprintf(tw, "  soft limit\t%s: %s\n", s.Path, e)
+			fmt.Fprintf(tw, "  soft limit\t%s: %s\n", vs(s.Path), vs(e))
 		}
 	}
 	tw.Flush()
@@ -147,7 +147,7 @@ func writeInspectCgroup(w io.Writer, c node.Cgroup) {
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "  LEVEL\tLIMIT\tUSAGE\tWORKING SET\tHEADROOM")
 		for _, l := range c.Levels {
-			p := l.Path
+			p := vs(l.Path)
 			if !l.Applies {
 				p += " (use_hierarchy 0: does not apply)"
 			}
@@ -156,7 +156,7 @@ func writeInspectCgroup(w io.Writer, c node.Cgroup) {
 		tw.Flush()
 	}
 	for _, n := range c.Notes {
-		fmt.Fprintf(w, "  note: %s\n", n)
+		fmt.Fprintf(w, "  note: %s\n", vs(n))
 	}
 }
 
@@ -170,7 +170,7 @@ func writeInspectCommit(tw io.Writer, c *node.Commit) {
 	}
 	var parts []string
 	for _, x := range c.TopCommitters {
-		parts = append(parts, fmt.Sprintf("%d %s %s (rss %s)", x.PID, x.Comm, bytesize.Format(x.CommitBytes), bytesWord(x.RSSBytes, "?")))
+		parts = append(parts, fmt.Sprintf("%d %s %s (rss %s)", x.PID, vs(x.Comm), bytesize.Format(x.CommitBytes), bytesWord(x.RSSBytes, "?")))
 	}
 	if len(parts) > 0 {
 		fmt.Fprintf(tw, "  committers\t%s\n", strings.Join(parts, ", "))
@@ -182,7 +182,7 @@ func writeInspectCommit(tw io.Writer, c *node.Commit) {
 	default:
 		parts = parts[:0]
 		for _, x := range c.ForkWouldFail {
-			parts = append(parts, fmt.Sprintf("%d %s (needs %s)", x.PID, x.Comm, bytesize.Format(x.CommitBytes)))
+			parts = append(parts, fmt.Sprintf("%d %s (needs %s)", x.PID, vs(x.Comm), bytesize.Format(x.CommitBytes)))
 		}
 		fmt.Fprintf(tw, "  fork\tfork() would fail with ENOMEM (\"fork: Cannot allocate memory\") for: %s\n", strings.Join(parts, ", "))
 	}

@@ -36,12 +36,13 @@ func KubeText(w io.Writer, a kube.Analysis, as KubeSetup) error {
 	return err
 }
 
-// PodName is "namespace/name", or the name alone without a namespace.
+// PodName is "namespace/name", or the name alone without a namespace,
+// shown escaped (text only).
 func PodName(p kube.PodReport) string {
 	if p.Namespace == "" {
-		return p.Name
+		return vs(p.Name)
 	}
-	return p.Namespace + "/" + p.Name
+	return vs(p.Namespace + "/" + p.Name)
 }
 
 // String is the one-line statement of the assumptions.
@@ -79,7 +80,7 @@ func kubeText(w *bytes.Buffer, a kube.Analysis, as KubeSetup) {
 					heap = c.Heap.Runtime + ": " + bytesize.Format(*c.Heap.Bytes)
 				}
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", PodName(p), p.Kind, c.Container, c.ContainerType, qos,
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", PodName(p), vs(p.Kind), vs(c.Container), c.ContainerType, qos,
 				sizeOrDash(c.MemoryRequestBytes), sizeOrDash(c.MemoryLimitBytes), c.OOMScoreAdj, heap, regimeWords(c.Regime.Mode))
 		}
 	}
@@ -93,7 +94,7 @@ func kubeText(w *bytes.Buffer, a kube.Analysis, as KubeSetup) {
 			if as.Driver == kube.DriverCgroupfs {
 				path = c.CgroupfsPath
 			}
-			fmt.Fprintf(tw, "  %s/%s\t%s\n", PodName(p), c.Container, path)
+			fmt.Fprintf(tw, "  %s/%s\t%s\n", PodName(p), vs(c.Container), vs(path))
 		}
 	}
 	tw.Flush()
@@ -102,7 +103,7 @@ func kubeText(w *bytes.Buffer, a kube.Analysis, as KubeSetup) {
 	for _, p := range a.Pods {
 		for _, c := range p.Containers {
 			if c.Heap.Runtime != "" {
-				heaps = append(heaps, fmt.Sprintf("  %s/%s: %s\n    → %s", PodName(p), c.Container, c.Heap.Source, c.HeapVerdict))
+				heaps = append(heaps, fmt.Sprintf("  %s/%s: %s\n    → %s", PodName(p), vs(c.Container), vs(c.Heap.Source), vs(c.HeapVerdict)))
 			}
 		}
 	}
@@ -123,7 +124,7 @@ func kubeText(w *bytes.Buffer, a kube.Analysis, as KubeSetup) {
 			ref := a.NodeOOMOrder[i]
 			p := a.Pods[ref.Pod]
 			c := p.Containers[ref.Container]
-			name := PodName(p) + "/" + c.Container
+			name := PodName(p) + "/" + vs(c.Container)
 			if c.NodeOOMRank == 0 {
 				name += " (never)"
 			}
@@ -159,7 +160,7 @@ func kubeText(w *bytes.Buffer, a kube.Analysis, as KubeSetup) {
 				if wa.Error {
 					level = "error"
 				}
-				warns = append(warns, fmt.Sprintf("  %s %s/%s: %s", level, PodName(p), c.Container, wa.Message))
+				warns = append(warns, fmt.Sprintf("  %s %s/%s: %s", level, PodName(p), vs(c.Container), vs(wa.Message)))
 			}
 		}
 	}
@@ -224,7 +225,7 @@ func memoryQoSText(w *bytes.Buffer, a kube.Analysis, as KubeSetup) {
 		row(PodName(p)+" (pod)", p.MemoryQoS)
 		for _, c := range p.Containers {
 			if c.ContainerType != kube.ContainerEphemeral {
-				row("  "+PodName(p)+"/"+c.Container, c.MemoryQoS)
+				row("  "+PodName(p)+"/"+vs(c.Container), c.MemoryQoS)
 			}
 		}
 	}

@@ -140,7 +140,7 @@ func TopColumns(commit bool) string {
 func TopTable(w io.Writer, r node.Ranking, rows []node.Process, maxRows int) {
 	scope := "global OOM (every process; totalpages = RAM + swap)"
 	if r.Memcg != "" {
-		scope = "memcg " + r.Memcg + " OOM"
+		scope = "memcg " + vs(r.Memcg) + " OOM"
 	}
 	fmt.Fprintf(w, "Ranked for a %s: totalpages %d, kernel %s (%s rules)\n", scope, r.TotalPages, r.Kernel, r.Rules)
 	fmt.Fprintln(w, TopColumns(r.Commit))
@@ -176,7 +176,7 @@ func TopLine(p node.Process, lag int64, commit bool) string {
 		}
 	}
 	return fmt.Sprintf("%5s %7d  %-15s %-26s %9s %8s %6s%s %5d %9s %5d %5d%s",
-		rank, p.PID, clip(p.Comm, 15), clip(podLabel(p.Kubernetes), 26), pagesWord(p.RSSPages), pagesWord(p.SwapPages), pagesWord(p.PgtablesPages), cm,
+		rank, p.PID, clip(vs(p.Comm), 15), clip(vs(podLabel(p.Kubernetes)), 26), pagesWord(p.RSSPages), pagesWord(p.SwapPages), pagesWord(p.PgtablesPages), cm,
 		p.OOMScoreAdj, points, p.OOMScore, p.ModelOOMScore, mark)
 }
 

@@ -27,8 +27,17 @@ type Options struct {
 	// during the call. When it is nil the events are collected in
 	// Result.Events.
 	OnEvent func(*Event)
+	// OnReport receives every kernel-format OOM report when it is
+	// complete (after the events that point at it); the report is only
+	// valid during the call. When it is nil the reports are collected in
+	// Result.Reports. With both set, a run's memory does not grow with its
+	// events or its OOM kills.
+	OnReport func(*oomlog.Report)
 	// MaxSteps bounds the number of steps; 0 means DefaultMaxSteps.
 	MaxSteps int
+	// Stop, when set, is asked before every step; the run ends early
+	// when it says so (e.g. the output the events go to failed).
+	Stop func() bool
 }
 
 // Result is what a run produced.
@@ -36,8 +45,8 @@ type Result struct {
 	// Events is the timeline (empty when Options.OnEvent was set), ending
 	// with the end record.
 	Events []Event
-	// Reports are the kernel's OOM reports, in order; Event.ReportIndex
-	// points here.
+	// Reports are the kernel's OOM reports, in order (empty when
+	// Options.OnReport was set); Event.ReportIndex counts them from 0.
 	Reports []oomlog.Report
 	// End is the final record.
 	End Event
@@ -194,6 +203,7 @@ type engine struct {
 	scanBuf   []*proc   // reused by scan
 	scratch   Event     // what OnEvent sees
 	slab      []int64   // backing store of the events' *int64 fields
+	reports   int       // OOM reports made so far
 	oomKills  int
 	evictions int
 	panicked  bool
@@ -426,6 +436,9 @@ func (e *engine) run() {
 		steps++
 		if steps > e.opts.MaxSteps {
 			e.res.Truncated = true
+			break
+		}
+		if e.opts.Stop != nil && e.opts.Stop() {
 			break
 		}
 		e.t = it.t

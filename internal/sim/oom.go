@@ -77,14 +77,14 @@ func (e *engine) oom(trigger *proc, memcg *cgroup) bool {
 	cands := e.scan(memcg)
 	total := e.totalPages(memcg)
 	r := e.reportHeader(trigger, memcg, cands)
-	idx := len(e.res.Reports)
+	idx := e.reports
 	ev := Event{Event: EvOOMKill, TriggerProcess: trigger.name, TriggerPID: trigger.pid, Constraint: r.Constraint,
 		OOMMemcg: r.OOMMemcg, TotalPages: i64(total), Rules: e.rules.ID(), ReportIndex: iptr(idx)}
 
 	if mm.PanicsOnOOM(e.sys.PanicOnOOM, isMemcg) {
 		r.PanicOnOOM = e.sys.PanicOnOOM
 		r.Panic = mm.PanicOnOOMMessage(e.sys.PanicOnOOM)
-		e.res.Reports = append(e.res.Reports, *printed(r, e.v))
+		e.report(printed(r, e.v))
 		e.panic(r.Panic, idx)
 		return false
 	}
@@ -103,11 +103,11 @@ func (e *engine) oom(trigger *proc, memcg *cgroup) bool {
 			r.NoKillable = true
 			if !isMemcg {
 				r.Panic = mm.NoKillablePanic(e.v)
-				e.res.Reports = append(e.res.Reports, *printed(r, e.v))
+				e.report(printed(r, e.v))
 				e.panic(r.Panic, idx)
 				return false
 			}
-			e.res.Reports = append(e.res.Reports, *printed(r, e.v))
+			e.report(printed(r, e.v))
 			return false
 		}
 		victim = cands[ch.Index]
@@ -175,8 +175,19 @@ func (e *engine) oom(trigger *proc, memcg *cgroup) bool {
 		e.oomKills++
 		e.emit(&gev)
 	}
-	e.res.Reports = append(e.res.Reports, *printed(r, e.v))
+	e.report(printed(r, e.v))
 	return true
+}
+
+// report hands a finished report to Options.OnReport, or keeps it in
+// Result.Reports.
+func (e *engine) report(r *oomlog.Report) {
+	e.reports++
+	if e.opts.OnReport != nil {
+		e.opts.OnReport(r)
+		return
+	}
+	e.res.Reports = append(e.res.Reports, *r)
 }
 
 // printed keeps of r what kernel v prints, so that a report reads back

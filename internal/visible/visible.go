@@ -132,3 +132,117 @@ func (j *jsonWriter) Write(p []byte) (int, error) {
 	}
 	return n, nil
 }
+
+// TextWriter is the safety net under a command's text output: it shows
+// every control character and every byte that is not UTF-8 as String does,
+// except newline and tab, which lay the text out. Renderers still pass
+// outside strings through String themselves (so column widths are those of
+// what is shown); TextWriter catches what one of them missed. Output that
+// went through String passes unchanged.
+//
+// A UTF-8 sequence split across two writes is held until the next write;
+// Flush writes (escaped) what an unfinished one left.
+type TextWriter struct {
+	w       io.Writer
+	pending []byte // the start of a UTF-8 sequence the last write cut
+	buf     []byte
+}
+
+// NewTextWriter returns a TextWriter writing to w.
+func NewTextWriter(w io.Writer) *TextWriter { return &TextWriter{w: w} }
+
+// Write writes p with its control characters escaped. It reports len(p)
+// written when the underlying writer took everything.
+func (t *TextWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	if len(t.pending) > 0 {
+		p = append(t.pending, p...)
+		t.pending = nil
+	}
+	// Hold an unfinished UTF-8 sequence at the end for the next write.
+	if cut := incompleteTail(p); cut < len(p) {
+		t.pending = append([]byte(nil), p[cut:]...)
+		p = p[:cut]
+	}
+	i := firstUnsafeText(p)
+	if i == len(p) {
+		if _, err := t.w.Write(p); err != nil {
+			return 0, err
+		}
+		return n, nil
+	}
+	t.buf = append(t.buf[:0], p[:i]...)
+	for i < len(p) {
+		c := p[i]
+		if c >= 0x20 && c < 0x7f || c == '\n' || c == '\t' {
+			t.buf = append(t.buf, c)
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(p[i:])
+		switch {
+		case r == utf8.RuneError && size <= 1, r < 0x20, r == 0x7f:
+			t.buf = append(t.buf, '\\', 'x', hex[c>>4], hex[c&0xf])
+			size = 1
+		case r >= 0x80 && r <= 0x9f:
+			t.buf = append(t.buf, '\\', 'u', '0', '0', hex[r>>4], hex[r&0xf])
+		default:
+			t.buf = append(t.buf, p[i:i+size]...)
+		}
+		i += size
+	}
+	if _, err := t.w.Write(t.buf); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// Flush writes what an unfinished UTF-8 sequence at the end of the last
+// write left, escaped.
+func (t *TextWriter) Flush() error {
+	if len(t.pending) == 0 {
+		return nil
+	}
+	s := String(string(t.pending))
+	t.pending = nil
+	_, err := io.WriteString(t.w, s)
+	return err
+}
+
+// firstUnsafeText is firstUnsafe for TextWriter: newline and tab are safe.
+func firstUnsafeText(p []byte) int {
+	for i := 0; i < len(p); {
+		c := p[i]
+		if c >= 0x20 && c < 0x7f || c == '\n' || c == '\t' {
+			i++
+			continue
+		}
+		if c < 0x80 {
+			return i
+		}
+		r, n := utf8.DecodeRune(p[i:])
+		if (r == utf8.RuneError && n <= 1) || r <= 0x9f {
+			return i
+		}
+		i += n
+	}
+	return len(p)
+}
+
+// incompleteTail returns where an unfinished UTF-8 sequence at the end of
+// p starts (one that more bytes could complete), or len(p).
+func incompleteTail(p []byte) int {
+	for k := 1; k <= utf8.UTFMax-1 && k <= len(p); k++ {
+		c := p[len(p)-k]
+		if c < 0x80 {
+			return len(p) // ASCII: nothing pending
+		}
+		if c >= 0xc0 { // a lead byte
+			if !utf8.FullRune(p[len(p)-k:]) {
+				return len(p) - k
+			}
+			return len(p)
+		}
+	}
+	return len(p)
+}

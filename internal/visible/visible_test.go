@@ -3,6 +3,8 @@ package visible
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"strings"
 	"testing"
 	"unicode/utf8"
 )
@@ -122,6 +124,96 @@ func FuzzJSONWriter(f *testing.F) {
 			if r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f) {
 				t.Fatalf("output %q keeps control %U", out.String(), r)
 			}
+		}
+	})
+}
+
+func TestTextWriter(t *testing.T) {
+	tests := []struct{ name, in, want string }{
+		{"layout stays", "a\tb\nc\n", "a\tb\nc\n"},
+		{"ESC and CR", "x\x1b[2J\ry\n", `x\x1b[2J\x0dy` + "\n"},
+		{"C1 CSI", "a\u009b31mb", `a\u009b31mb`},
+		{"invalid byte", "a\x9bb\xffc", `a\x9bb\xffc`},
+		{"UTF-8 letters", "jäva 日本", "jäva 日本"},
+		{"already escaped stays", `\x1b`, `\x1b`},
+		{"truncated at the end", "ab\xe6\x97", `ab\xe6\x97`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// Whole, and one byte per write: the result is the same.
+			for _, split := range []bool{false, true} {
+				var out bytes.Buffer
+				w := NewTextWriter(&out)
+				if split {
+					for i := 0; i < len(tt.in); i++ {
+						if n, err := w.Write([]byte{tt.in[i]}); n != 1 || err != nil {
+							t.Fatalf("Write = %d, %v", n, err)
+						}
+					}
+				} else if n, err := w.Write([]byte(tt.in)); n != len(tt.in) || err != nil {
+					t.Fatalf("Write = %d, %v", n, err)
+				}
+				if err := w.Flush(); err != nil {
+					t.Fatal(err)
+				}
+				if out.String() != tt.want {
+					t.Errorf("split=%v: got %q, want %q", split, out.String(), tt.want)
+				}
+			}
+		})
+	}
+}
+
+func TestTextWriterPassesWriteErrors(t *testing.T) {
+	w := NewTextWriter(failWriter{})
+	if n, err := w.Write([]byte("hello\x1b")); err == nil || n != 0 {
+		t.Errorf("Write = %d, %v; want 0 and the underlying error", n, err)
+	}
+}
+
+type failWriter struct{}
+
+func (failWriter) Write([]byte) (int, error) { return 0, errFull }
+
+var errFull = errors.New("no space left on device")
+
+func FuzzTextWriter(f *testing.F) {
+	for _, s := range []string{"python3\n", "\x1b[31m\t", "\u009b", "\x9b", "ab\xe6\x97", "a\u00a0b"} {
+		f.Add(s, 1)
+	}
+	f.Fuzz(func(t *testing.T, s string, split int) {
+		var out bytes.Buffer
+		w := NewTextWriter(&out)
+		if split < 0 {
+			split = -split
+		}
+		split %= len(s) + 1
+		_, _ = w.Write([]byte(s[:split]))
+		_, _ = w.Write([]byte(s[split:]))
+		_ = w.Flush()
+		got := out.String()
+		if !utf8.ValidString(got) {
+			t.Fatalf("%q -> %q is not UTF-8", s, got)
+		}
+		for _, r := range got {
+			if (r < 0x20 && r != '\n' && r != '\t') || r == 0x7f || (r >= 0x80 && r <= 0x9f) {
+				t.Fatalf("%q -> %q keeps control %U", s, got, r)
+			}
+		}
+		// Line by line, it is what String shows.
+		want := strings.Join(func() []string {
+			var parts []string
+			for _, l := range strings.Split(s, "\n") {
+				var cells []string
+				for _, c := range strings.Split(l, "\t") {
+					cells = append(cells, String(c))
+				}
+				parts = append(parts, strings.Join(cells, "\t"))
+			}
+			return parts
+		}(), "\n")
+		if got != want {
+			t.Fatalf("%q -> %q, want %q (String per cell)", s, got, want)
 		}
 	})
 }

@@ -51,6 +51,32 @@ func (c Config) kernelPath(ctx context.Context) (string, error) {
 	return FetchKernel(ctx, c.KernelPackage, c.CacheDir)
 }
 
+// CheckKernelImage reports whether path is a kernel qemu can boot
+// directly: a regular file holding an x86 bzImage (the boot protocol's
+// "HdrS" magic at offset 0x202, Documentation/arch/x86/boot.rst) or an ELF
+// vmlinux. It reads 0x206 bytes and builds nothing.
+func CheckKernelImage(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("%w: %w (give the path of a vmlinuz, e.g. /boot/vmlinuz-$(uname -r))", ErrNoKernel, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrNoKernel, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%w: %s is not a regular file (give the path of a vmlinuz)", ErrNoKernel, path)
+	}
+	hdr := make([]byte, 0x206)
+	n, _ := io.ReadFull(f, hdr)
+	hdr = hdr[:n]
+	if bytes.HasPrefix(hdr, []byte("\x7fELF")) || len(hdr) == 0x206 && string(hdr[0x202:0x206]) == "HdrS" {
+		return nil
+	}
+	return fmt.Errorf("%w: %s is neither a bzImage nor an ELF vmlinux (give the path of a vmlinuz, e.g. /boot/vmlinuz-$(uname -r))", ErrNoKernel, path)
+}
+
 // DefaultCacheDir is where fetched kernels are kept:
 // os.UserCacheDir()/oomkit/kernels.
 func DefaultCacheDir() (string, error) {

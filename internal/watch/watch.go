@@ -17,12 +17,12 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/oomkit/oomkit/internal/explain"
+	"github.com/oomkit/oomkit/internal/kfile"
 	"github.com/oomkit/oomkit/internal/kmsg"
 	"github.com/oomkit/oomkit/internal/oomlog"
 )
@@ -286,7 +286,7 @@ func Open(path string, opts Options) (*Stream, error) {
 // ReadBootID returns the boot ID in the file at path, "" when it cannot be
 // read.
 func ReadBootID(path string) string {
-	b, err := os.ReadFile(path)
+	b, err := kfile.Read(path, kfile.Small)
 	if err != nil {
 		return ""
 	}

@@ -20,7 +20,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/yaml"
 
 	"github.com/oomkit/oomkit/internal/kube"
 )
@@ -77,14 +76,33 @@ func ReadPaths(paths []string, stdin io.Reader, m *Manifests) {
 			continue
 		}
 		var files []string
-		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+		root := p
+		if lfi, err := os.Lstat(p); err == nil && lfi.Mode()&fs.ModeSymlink != 0 {
+			// WalkDir does not follow a symlinked root; with a trailing
+			// separator the walk starts in the directory it names.
+			root = p + string(filepath.Separator)
+		}
+		err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 			if err != nil {
 				m.Errors = append(m.Errors, &InputError{Source: kube.Source{File: path}, Msg: describeOSError(err)})
 				return nil
 			}
-			if !d.IsDir() && isManifestName(path) {
-				files = append(files, path)
+			if d.IsDir() || !isManifestName(path) {
+				return nil
 			}
+			// A FIFO, socket or device found in the walk would block or
+			// never end: only regular files (or links to them) are read.
+			// One named on the command line is read (kube <(kubectl …)).
+			fi, err := os.Stat(path)
+			switch {
+			case err != nil:
+				m.Errors = append(m.Errors, &InputError{Source: kube.Source{File: path}, Msg: describeOSError(err)})
+				return nil
+			case !fi.Mode().IsRegular():
+				m.Skipped = append(m.Skipped, fmt.Sprintf("%s: not a regular file (%s), skipped", path, fileKind(fi.Mode())))
+				return nil
+			}
+			files = append(files, path)
 			return nil
 		})
 		if err != nil {
@@ -99,6 +117,21 @@ func ReadPaths(paths []string, stdin io.Reader, m *Manifests) {
 			readFile(f, m)
 		}
 	}
+}
+
+// fileKind names a file type that is not a regular file.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	case m.IsDir():
+		return "a directory"
+	}
+	return m.Type().String()
 }
 
 func isManifestName(p string) bool {
@@ -230,22 +263,25 @@ func isBlankYAML(doc []byte) bool {
 // first line that is not blank or a comment.
 func readDocument(doc []byte, src kube.Source, m *Manifests) {
 	obj := kube.Source{File: src.File, Line: src.Line + leadingBlankLines(doc)}
-	trimmed := bytes.TrimSpace(doc)
-	if len(trimmed) > 0 && trimmed[0] == '{' {
-		// JSON (kubectl -o json): read it as is when it is valid JSON; a
-		// syntax error falls through to the YAML parser, which names the line.
-		var env envelope
-		if err := json.Unmarshal(trimmed, &env); err == nil {
-			readEnvelope(trimmed, &env, obj, "", m)
+	if trimmed := bytes.TrimSpace(doc); len(trimmed) > 0 && trimmed[0] == '{' && json.Valid(trimmed) {
+		// JSON (kubectl -o json) is read as it is, checked by streaming
+		// its tokens; JSON that is not valid goes to the YAML reader,
+		// which names the line.
+		if err := checkJSON(trimmed, obj); err != nil {
+			m.Errors = append(m.Errors, err)
 			return
-		} else if se := (*json.SyntaxError)(nil); !errors.As(err, &se) {
+		}
+		var env envelope
+		if err := json.Unmarshal(trimmed, &env); err != nil {
 			m.Errors = append(m.Errors, decodeError(trimmed, obj, "", "", err))
 			return
 		}
+		readEnvelope(trimmed, &env, obj, "", m)
+		return
 	}
-	j, err := yaml.YAMLToJSON(doc)
+	j, err := toJSON(doc, src)
 	if err != nil {
-		m.Errors = append(m.Errors, yamlError(err, src))
+		m.Errors = append(m.Errors, err)
 		return
 	}
 	if bytes.Equal(bytes.TrimSpace(j), []byte("null")) {
@@ -274,7 +310,7 @@ func leadingBlankLines(doc []byte) int {
 }
 
 // yamlError rebases the parser's "line N" on the document's first line.
-func yamlError(err error, src kube.Source) error {
+func yamlError(err error, src kube.Source, doc []byte) error {
 	msg := err.Error()
 	msg = strings.TrimPrefix(msg, "error converting YAML to JSON: ")
 	msg = strings.TrimPrefix(msg, "yaml: ")
@@ -292,7 +328,29 @@ func yamlError(err error, src kube.Source) error {
 			}
 		}
 	}
-	return &InputError{Source: kube.Source{File: src.File, Line: line}, Msg: "malformed YAML: " + msg + " (check indentation and quoting)"}
+	ie := &InputError{Source: kube.Source{File: src.File, Line: line}, Msg: "malformed YAML: " + msg + " (check indentation and quoting)"}
+	if strings.Contains(msg, "max depth") {
+		// The parser names no key: the line where the nesting starts
+		// usually does ("  key: [[[[…").
+		ie.Field = keyOnLine(doc, line-src.Line)
+		ie.Msg = "nested deeper than any manifest: " + msg
+	}
+	return ie
+}
+
+// keyOnLine returns the mapping key that line i (0-based) of doc starts
+// with, or "".
+func keyOnLine(doc []byte, i int) string {
+	lines := bytes.SplitN(doc, []byte("\n"), i+2)
+	if i < 0 || i >= len(lines) {
+		return ""
+	}
+	l := strings.TrimLeft(string(lines[i]), " \t-")
+	k, _, ok := strings.Cut(l, ":")
+	if !ok || strings.ContainsAny(k, "[]{},#\"'") || len(k) > 253 {
+		return ""
+	}
+	return strings.TrimSpace(k)
 }
 
 // envelope is enough of an object to dispatch on, and a List's items.

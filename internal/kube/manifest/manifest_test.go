@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
 
 	"github.com/oomkit/oomkit/internal/kube"
 )
@@ -57,13 +58,13 @@ var manifestTests = []struct {
 	{"malformed yaml line rebased", "kind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c}]}\n---\nkind: Pod\nmetadata:\n  name: x\n bad: 1\n",
 		[]string{"workload in.yaml:1 Pod /p [c]", "error in.yaml:8: malformed YAML: did not find expected key (check indentation and quoting)"}},
 	{"bad quantity in template", "kind: Deployment\nmetadata: {name: d}\nspec:\n  template:\n    spec:\n      containers:\n      - name: a\n      - name: b\n        resources: {limits: {memory: 2Gx}}\n",
-		[]string{`error in.yaml:1: spec.template.spec.containers[1].resources.limits.memory: "2Gx" is not a valid quantity (write e.g. 512Mi, 2Gi or 500m)`}},
+		[]string{`error in.yaml:9: spec.template.spec.containers[1].resources.limits.memory: "2Gx" is not a Kubernetes quantity: write e.g. 512Mi, 1.5Gi, 2G or 134217728`}},
 	{"bad quantity in list item", `{"kind":"List","items":[{"kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"c","resources":{"requests":{"memory":"lots"}}}]}}]}`,
-		[]string{`error in.yaml:1: items[0].spec.containers[0].resources.requests.memory: "lots" is not a valid quantity (write e.g. 512Mi, 2Gi or 500m)`}},
+		[]string{`error in.yaml:1: items[0].spec.containers[0].resources.requests.memory: "lots" is not a Kubernetes quantity: write e.g. 512Mi, 1.5Gi, 2G or 134217728`}},
 	{"bad quantity in cronjob", "kind: CronJob\nmetadata: {name: c}\nspec: {jobTemplate: {spec: {template: {spec: {initContainers: [{name: i, resources: {requests: {cpu: x1}}}], containers: [{name: c}]}}}}}\n",
-		[]string{`error in.yaml:1: spec.jobTemplate.spec.template.spec.initContainers[0].resources.requests.cpu: "x1" is not a valid quantity (write e.g. 512Mi, 2Gi or 500m)`}},
+		[]string{`error in.yaml:3: spec.jobTemplate.spec.template.spec.initContainers[0].resources.requests.cpu: "x1" is not a Kubernetes quantity: write e.g. 512Mi, 1.5Gi, 2G or 500m`}},
 	{"bad quantity in limitrange", "kind: LimitRange\nmetadata: {name: lr}\nspec: {limits: [{type: Container, defaultRequest: {memory: 1GB}}]}\n",
-		[]string{`error in.yaml:1: spec.limits[0].defaultRequest.memory: "1GB" is not a valid quantity (write e.g. 512Mi, 2Gi or 500m)`}},
+		[]string{`error in.yaml:3: spec.limits[0].defaultRequest.memory: "1GB" is not a Kubernetes quantity: write 1G (decimal, 10^9 bytes each) or 1Gi (binary)`}},
 	{"wrong type", "kind: Pod\nmetadata: {name: p}\nspec: {containers: notalist}\n",
 		[]string{"error in.yaml:1: spec.containers: a string here cannot be read as []v1.Container (fix the manifest's structure)"}},
 	{"no kind", "metadata: {name: p}\n", []string{"error in.yaml:1: no kind: not a Kubernetes object (add apiVersion and kind)"}},
@@ -76,6 +77,37 @@ var manifestTests = []struct {
 		[]string{"workload in.yaml:1 Pod /p [c]"}},
 	{"yaml 1.1 booleans", "kind: Pod\nmetadata: {name: p, namespace: n}\nspec: {containers: [{name: c}]}\n",
 		[]string{"error in.yaml:1: metadata.namespace: a bool here cannot be read as string (fix the manifest's structure)"}},
+	// Issue 15: what kubectl and the API server refuse, at its line and key.
+	{"duplicate key", "kind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: c\n    resources:\n      limits: {memory: 1Gi}\n      limits: {memory: 2Gi}\n",
+		[]string{`error in.yaml:8: spec.containers[0].resources.limits: key "limits" given twice in one mapping (first at line 7): kubectl refuses this; keep one`}},
+	{"duplicate key in JSON", `{"kind":"Pod","metadata":{"name":"p","name":"q"},"spec":{"containers":[{"name":"c"}]}}`,
+		[]string{`error in.yaml:1: metadata.name: key "name" given twice in one object: kubectl refuses this; keep one`}},
+	{"JSON quantity before its kind", "{\"apiVersion\": \"v1\",\n \"items\": [{\"metadata\": {\"name\": \"p\"},\n  \"spec\": {\"containers\": [{\"name\": \"c\", \"resources\": {\"requests\":\n   {\"memory\": \"1e999999999\"}}}]}, \"kind\": \"Pod\"}],\n \"kind\": \"List\"}\n",
+		[]string{`error in.yaml:4: items[0].spec.containers[0].resources.requests.memory: "1e999999999" is too large: at most 8Ei−1 bytes`}},
+	{"JSON quantities of other kinds are not read", `{"kind":"Widget","metadata":{"name":"w"},"spec":{"resources":{"limits":{"memory":"lots"}}}}`,
+		[]string{"skipped in.yaml:1: Widget/w holds no pods, skipped"}},
+	{".inf", "kind: Pod\nmetadata: {name: p}\nspec:\n  priority: .inf\n  containers: [{name: c}]\n",
+		[]string{`error in.yaml:4: spec.priority: ".inf" is not a number JSON can hold (quote it if it is text)`}},
+	{"negative memory", "kind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: c\n    resources: {limits: {memory: -1Gi}}\n",
+		[]string{`error in.yaml:6: spec.containers[0].resources.limits.memory: "-1Gi" is negative: a memory quantity is 0 or more bytes`}},
+	{"memory past 8 EiB", "kind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: c\n    resources: {limits: {memory: \"9223372036854775808\"}}\n",
+		[]string{`error in.yaml:6: spec.containers[0].resources.limits.memory: "9223372036854775808" is too large: at most 8Ei−1 bytes`}},
+	{"memory 1e400", "kind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: c\n    resources: {requests: {memory: 1e400}}\n",
+		[]string{`error in.yaml:6: spec.containers[0].resources.requests.memory: "1e400" is too large: at most 8Ei−1 bytes`}},
+	{"memory 1e999999999", "kind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: c\n    resources: {requests: {memory: 1e999999999}}\n",
+		[]string{`error in.yaml:6: spec.containers[0].resources.requests.memory: "1e999999999" is too large: at most 8Ei−1 bytes`}},
+	{"memory 1e-99999999", "kind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: c\n    resources: {requests: {memory: 1e-99999999}}\n",
+		[]string{`error in.yaml:6: spec.containers[0].resources.requests.memory: "1e-99999999" is not a whole number of bytes`}},
+	{"cpu 1e999999999", "kind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: c\n    resources: {requests: {cpu: 1e999999999}}\n",
+		[]string{`error in.yaml:6: spec.containers[0].resources.requests.cpu: "1e999999999": an exponent of more than two digits is out of any quantity's range`}},
+	{"negative cpu", "kind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: c\n    resources: {requests: {cpu: -1}}\n",
+		[]string{`error in.yaml:6: spec.containers[0].resources.requests.cpu: "-1" is negative: the API server takes only quantities of 0 or more`}},
+	{"quantities of other kinds are not read", "kind: Widget\nmetadata: {name: w}\nspec: {resources: {limits: {memory: lots}}}\n",
+		[]string{"skipped in.yaml:1: Widget/w holds no pods, skipped"}},
+	{"alias bomb", "a: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\ng: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f,*f]\nkind: Pod\n",
+		[]string{"error in.yaml:2: f[1][3][7][4][9]: aliases expand to far more than the document's own size (write the values out)"}},
+	{"merge keys", "kind: Pod\nmetadata: {name: p}\nx: &r {limits: {memory: 1Gi}}\nspec: {containers: [{name: c, resources: {<<: *r, requests: {memory: 1Gi}}}]}\n",
+		[]string{"workload in.yaml:1 Pod /p [c]"}},
 	{"generateName", "kind: Pod\nmetadata: {generateName: web-}\nspec: {containers: [{name: c}]}\n", []string{"workload in.yaml:1 Pod /web-* [c]"}},
 }
 
@@ -99,11 +131,23 @@ func TestReadPaths(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "empty", "deeper", "README.md"), []byte("not a manifest"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// A FIFO in a walked directory (it would block until a writer
+	// came), reached through a symlinked directory named without a
+	// trailing slash (issue 15).
+	pods := filepath.Join(dir, "pods")
+	must(t, os.MkdirAll(pods, 0o755))
+	must(t, os.WriteFile(filepath.Join(pods, "p.yaml"), []byte("kind: Pod\nmetadata: {name: q}\nspec: {containers: [{name: c}]}\n"), 0o644))
+	must(t, unix.Mkfifo(filepath.Join(pods, "pipe.yaml"), 0o644))
+	must(t, os.Symlink(pods, filepath.Join(dir, "link")))
 	tests := []struct {
 		name  string
 		paths []string
 		want  []string
 	}{
+		{"FIFO in a symlinked directory", []string{filepath.Join(dir, "link")}, []string{
+			"workload " + filepath.Join(dir, "link", "p.yaml") + ":1 Pod /q [c]",
+			"skipped " + filepath.Join(dir, "link", "pipe.yaml") + ": not a regular file (a FIFO), skipped",
+		}},
 		{"directory recursively", []string{"testdata/manifests"}, []string{
 			"workload testdata/manifests/list.json:1 Pod default/a [main]",
 			"workload testdata/manifests/malformed.yaml:1 Pod /ok [c]",
@@ -118,7 +162,7 @@ func TestReadPaths(t *testing.T) {
 			"workload testdata/manifests/workloads.yaml:102 PodTemplate /tmpl [c]",
 			"skipped testdata/manifests/list.json:1: ConfigMap/cm holds no pods, skipped",
 			"skipped testdata/manifests/workloads.yaml:109: Service/web holds no pods, skipped",
-			`error testdata/manifests/badquantity.yaml:1: spec.template.spec.containers[1].resources.limits.memory: "2Gx" is not a valid quantity (write e.g. 512Mi, 2Gi or 500m)`,
+			`error testdata/manifests/badquantity.yaml:15: spec.template.spec.containers[1].resources.limits.memory: "2Gx" is not a Kubernetes quantity: write e.g. 512Mi, 1.5Gi, 2G or 134217728`,
 			"error testdata/manifests/comments.yaml: empty: no Kubernetes objects in it",
 			"error testdata/manifests/empty.yaml: empty: no Kubernetes objects in it",
 			"error testdata/manifests/malformed.yaml:11: malformed YAML: did not find expected key (check indentation and quoting)",
@@ -135,6 +179,13 @@ func TestReadPaths(t *testing.T) {
 				t.Errorf("ReadPaths (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -160,4 +211,16 @@ func FuzzReadManifests(f *testing.F) {
 		// Whatever was read must analyse without panicking.
 		kube.Analyze(m.Workloads, m.LimitRanges, kube.Options{NodeMemoryBytes: 8 * kube.GiB, Version: kube.Newest, CgroupVersion: 2, Runtime: kube.RuntimeContainerd})
 	})
+}
+
+// TestDepthNamesLineAndKey: nesting past the parser's depth limit is
+// refused at the line and key where it starts.
+func TestDepthNamesLineAndKey(t *testing.T) {
+	deep := "kind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: c\n    command: " + strings.Repeat("[", 20000) + strings.Repeat("]", 20000) + "\n"
+	var m Manifests
+	ReadManifests(strings.NewReader(deep), "in.yaml", &m)
+	want := []string{"error in.yaml:6: command: nested deeper than any manifest: exceeded max depth of 10000"}
+	if diff := cmp.Diff(want, summary(&m)); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
 }
