@@ -180,11 +180,6 @@ func (r Resources[O, L]) UpdateStatus(ctx context.Context, obj O, opts metav1.Up
 	return out, err
 }
 
-// Delete deletes the object named name.
-func (r Resources[O, L]) Delete(ctx context.Context, name string, opts metav1.DeleteOptions) error {
-	return r.request(http.MethodDelete).Name(name).Body(&opts).Do(ctx).Error()
-}
-
 // timeout is a LIST's or WATCH's server-side timeout as the request's.
 func timeout(opts metav1.ListOptions) time.Duration {
 	if opts.TimeoutSeconds == nil {
