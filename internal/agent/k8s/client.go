@@ -28,9 +28,9 @@ import (
 // It stands in for client-go's clientset (k8s.io/client-go/kubernetes),
 // whose scheme registers every API group and whose typed clients bring
 // every group's apply configurations and the OpenAPI models: linked into
-// the one oomkit binary they made it 77 MB instead of 19 MB and every
+// the one oomkit binary they made it 77 MB instead of 41 MB and every
 // oomkit process (an `alloc` child of `oomkit lab`, `explain` on a node
-// under memory pressure) start with ~38 MiB resident instead of ~13 MiB
+// under memory pressure) start with ~36 MiB resident instead of ~21 MiB
 // (BENCHMARKS.md, "The agent's Kubernetes client"). The requests are the
 // ones client-go's generated clients send (k8s.io/client-go/gentype):
 // protobuf preferred, the same parameters, one transport and one rate
