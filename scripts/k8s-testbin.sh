@@ -37,11 +37,15 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 
 # have reports whether every binary is present and of the wanted version.
+# Each version is read whole before it is matched: with pipefail, `cmd |
+# grep -q` fails whenever grep exits before cmd has written its last line
+# (SIGPIPE), which made a warm cache rebuild now and then.
 have() {
 	[ -x "$out/kube-apiserver" ] && [ -x "$out/kubectl" ] && [ -x "$out/etcd" ] || return 1
-	"$out/kube-apiserver" --version 2>/dev/null | grep -qx "Kubernetes $K8S_VERSION" || return 1
-	"$out/kubectl" version --client 2>/dev/null | grep -q "Client Version: $K8S_VERSION\$" || return 1
-	"$out/etcd" --version 2>/dev/null | grep -qx "etcd Version: ${ETCD_VERSION#v}" || return 1
+	local v
+	v=$("$out/kube-apiserver" --version 2>/dev/null) && grep -qx "Kubernetes $K8S_VERSION" <<<"$v" || return 1
+	v=$("$out/kubectl" version --client 2>/dev/null) && grep -q "Client Version: $K8S_VERSION\$" <<<"$v" || return 1
+	v=$("$out/etcd" --version 2>/dev/null) && grep -qx "etcd Version: ${ETCD_VERSION#v}" <<<"$v" || return 1
 	[ "$(cat "$out/crds/VERSION" 2>/dev/null)" = "$PROMOP_VERSION" ] || return 1
 }
 

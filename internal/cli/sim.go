@@ -8,16 +8,15 @@ import (
 	"io"
 	"io/fs"
 	"math"
-	"math/big"
 	"os"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/oomkit/oomkit/internal/bytesize"
 	"github.com/oomkit/oomkit/internal/mm"
 	"github.com/oomkit/oomkit/internal/oomlog"
+	"github.com/oomkit/oomkit/internal/render"
 	"github.com/oomkit/oomkit/internal/sim"
 	"github.com/oomkit/oomkit/internal/visible"
 )
@@ -206,22 +205,22 @@ func runSim(s *streams, cfg simRunConfig, arg string) error {
 	w := bufio.NewWriter(out)
 	opts := sim.Options{MaxSteps: cfg.maxSteps, Stop: func() bool { return s.outErr() != nil || reports.err != nil }}
 	opts.OnReport = reports.write(sc.Kernel)
-	var tl *simTimeline
+	var tl *render.SimTimeline
 	if cfg.json {
 		enc := json.NewEncoder(w)
 		opts.OnEvent = func(ev *sim.Event) { _ = enc.Encode(ev) }
 	} else {
-		tl = &simTimeline{w: w, full: cfg.full}
-		writeSimHeader(w, sc)
-		opts.OnEvent = tl.event
+		tl = render.NewSimTimeline(w, cfg.full)
+		render.SimHeader(w, sc)
+		opts.OnEvent = tl.Event
 	}
 	res, err := sim.Run(sc, opts)
 	if err != nil {
 		return fmt.Errorf("%s: %w", arg, err)
 	}
 	if tl != nil {
-		tl.flush()
-		writeSimSummary(w, &res.End, res.Truncated)
+		tl.Flush()
+		render.SimSummary(w, &res.End, res.Truncated)
 	}
 	if err := reports.finish(w); err != nil {
 		return err
@@ -323,271 +322,6 @@ func (r *simReports) discard() {
 	}
 }
 
-// size prints bytes in IEC units.
-func size(p *int64) string {
-	if p == nil {
-		return "unknown"
-	}
-	return bytesize.Format(*p)
-}
-
-// who names a process of the scenario: its name (escaped, it is the
-// scenario's text) and PID.
-func who(ev *sim.Event) string {
-	return fmt.Sprintf("%s[%d]", visible.String(ev.Process), ev.PID)
-}
-
-// writeSimHeader prints the scenario's first lines: kernel, node, sysctls
-// and its description.
-func writeSimHeader(w io.Writer, sc *sim.Scenario) {
-	name := sc.Name
-	if name == "" {
-		name = "scenario"
-	}
-	cgv := "v1"
-	if sc.Node.CgroupV2 {
-		cgv = "v2"
-	}
-	fmt.Fprintf(w, "%s: kernel %s (%s rules), %s RAM, %s swap, cgroup %s, vm.overcommit_memory=%d",
-		visible.String(name), visible.String(sc.Kernel.String()), mm.RulesFor(sc.Kernel), bytesize.Format(sc.Node.MemoryBytes), bytesize.Format(sc.Node.SwapBytes), cgv, sc.Sysctl.OvercommitMemory)
-	if sc.Sysctl.OvercommitKBytes != 0 {
-		fmt.Fprintf(w, " kbytes=%d\n", sc.Sysctl.OvercommitKBytes)
-	} else {
-		fmt.Fprintf(w, " ratio=%d\n", sc.Sysctl.OvercommitRatio)
-	}
-	if sc.Description != "" {
-		fmt.Fprintf(w, "%s\n", simWrap(visible.String(sc.Description), 78, "  "))
-	}
-	fmt.Fprintln(w)
-}
-
-// simTimeline prints the timeline as the events come. A run of more than
-// six allocations in a row shows its first two and last two and a line
-// for the rest, so it holds at most six events (and the PIDs of one run)
-// whatever the length of the run.
-type simTimeline struct {
-	w    io.Writer
-	full bool
-	// The current run of allocations: its first events while it is
-	// short, then its last two and who allocated in between.
-	n     int
-	first []sim.Event
-	last  [2]sim.Event
-	whom  []string
-	seen  map[int]bool
-	ended bool
-}
-
-// event is sim.Options.OnEvent.
-func (t *simTimeline) event(ev *sim.Event) {
-	if t.ended {
-		return
-	}
-	if ev.Event == sim.EvAlloc && !t.full {
-		t.alloc(ev)
-		return
-	}
-	t.flush()
-	if ev.Event == sim.EvEnd {
-		t.ended = true
-		return
-	}
-	writeSimEvent(t.w, ev)
-}
-
-func (t *simTimeline) alloc(ev *sim.Event) {
-	t.n++
-	switch {
-	case t.n <= 6:
-		t.first = append(t.first, *ev)
-	case t.n == 7:
-		// Now it is a long run: its first two are shown, the next three
-		// are in the middle, the last two so far are kept.
-		writeSimEvent(t.w, &t.first[0])
-		writeSimEvent(t.w, &t.first[1])
-		t.seen = map[int]bool{}
-		for k := 2; k <= 4; k++ {
-			t.middle(&t.first[k])
-		}
-		t.last = [2]sim.Event{t.first[5], *ev}
-		t.first = t.first[:0]
-	default:
-		t.middle(&t.last[0])
-		t.last = [2]sim.Event{t.last[1], *ev}
-	}
-}
-
-// middle counts an allocation that the summary line stands for.
-func (t *simTimeline) middle(ev *sim.Event) {
-	if !t.seen[ev.PID] {
-		t.seen[ev.PID] = true
-		if len(t.whom) < 3 {
-			t.whom = append(t.whom, who(ev))
-		}
-	}
-}
-
-// flush ends the current run of allocations.
-func (t *simTimeline) flush() {
-	switch {
-	case t.n == 0:
-		return
-	case t.n <= 6:
-		for i := range t.first {
-			writeSimEvent(t.w, &t.first[i])
-		}
-	default:
-		whom := t.whom
-		if len(t.seen) > 3 {
-			whom = append(whom, fmt.Sprintf("%d more processes", len(t.seen)-3))
-		}
-		fmt.Fprintf(t.w, "  %10s  %-11s %d more allocations by %s\n", "…", "", t.n-4, strings.Join(whom, ", "))
-		writeSimEvent(t.w, &t.last[0])
-		writeSimEvent(t.w, &t.last[1])
-	}
-	t.n, t.first, t.whom, t.seen = 0, t.first[:0], nil, nil
-}
-
-func writeSimEvent(w io.Writer, ev *sim.Event) {
-	t := fmt.Sprintf("%9.1fs", ev.TSeconds)
-	switch ev.Event {
-	case sim.EvAlloc:
-		fmt.Fprintf(w, "  %s  %-11s %s +%s %s (%s written): allocated %s, resident %s; Committed_AS %s / CommitLimit %s\n",
-			t, "alloc", who(ev), size(ev.BlockBytes), ev.Mapping, size(ev.TouchedBytes), size(ev.AllocatedBytes), size(ev.ResidentBytes),
-			size(ev.CommittedASBytes), size(ev.CommitLimitBytes))
-	case sim.EvENOMEM:
-		why := "the commit limit refused it"
-		if ev.OvercommitMemory != nil && *ev.OvercommitMemory == 0 {
-			why = "overcommit mode 0 refused it (larger than RAM + swap)"
-		}
-		if ev.Errno == "ENOSPC" {
-			why = "tmpfs page charge refused: the write fails with ENOSPC"
-		}
-		fmt.Fprintf(w, "  %s  %-11s %s: %s of %s refused with %s after %s allocated: %s (Committed_AS %s, CommitLimit %s)\n",
-			t, "ENOMEM", who(ev), size(ev.BlockBytes), ev.Mapping, ev.Errno, size(ev.AllocatedBytes), why, size(ev.CommittedASBytes), size(ev.CommitLimitBytes))
-	case sim.EvOOMKill:
-		kind := "global OOM (RAM + swap exhausted)"
-		if ev.Constraint == "CONSTRAINT_MEMCG" {
-			kind = "memcg OOM in " + visible.String(ev.OOMMemcg)
-		}
-		how := fmt.Sprintf("badness %d of totalpages %d", simDeref(ev.Points), simDeref(ev.TotalPages))
-		switch {
-		case ev.GroupKill != nil && *ev.GroupKill:
-			how = "memory.oom.group: the whole group goes"
-		case ev.AllocatingTask != nil && *ev.AllocatingTask:
-			how = "vm.oom_kill_allocating_task: the allocating task dies"
-		case ev.Tie != nil && *ev.Tie:
-			how += fmt.Sprintf(", tied with %d others: the scan order decided", ev.TiedWith-1)
-		}
-		fmt.Fprintf(w, "  %s  %-11s %s (oom_score_adj %d) in %s: %s; triggered by %s[%d]; %s; freed %s\n",
-			t, "OOM KILL", who(ev), simDeref(ev.OOMScoreAdj), visible.String(ev.Cgroup), kind, visible.String(ev.TriggerProcess), ev.TriggerPID, how, size(ev.FreedBytes))
-	case sim.EvEvict:
-		fmt.Fprintf(w, "  %s  %-11s pod %s (%s): working set %s, request %s; memory.available %s < %s\n",
-			t, "EVICT", visible.String(ev.Pod), ev.QOSClass, size(ev.WorkingSetBytes), size(ev.RequestBytes), size(ev.MemoryAvailableBytes), size(ev.ThresholdBytes))
-	case sim.EvRuntimeOOM:
-		fmt.Fprintf(w, "  %s  %-11s %s: the %s runtime refuses %s more at %s allocated (heap ceiling %s: %s)\n",
-			t, "RUNTIME OOM", who(ev), ev.Runtime, size(ev.BlockBytes), size(ev.AllocatedBytes), size(ev.HeapCeilingBytes), visible.String(ev.HeapCeilingSource))
-	case sim.EvHigh:
-		fmt.Fprintf(w, "  %s  %-11s %s: %s over memory.high (usage %s > %s): +%d high events (%d so far), throttled %.2fs; no OOM kill below memory.max\n",
-			t, "memory.high", who(ev), visible.String(ev.Cgroup), size(ev.UsageBytes), size(ev.HighBytes), simDeref(ev.NewHighEvents), simDeref(ev.HighEvents), simDerefF(ev.ThrottledSeconds))
-	case sim.EvFork:
-		fmt.Fprintf(w, "  %s  %-11s %s → %s[%d]: %s charged again; Committed_AS %s / CommitLimit %s\n",
-			t, "fork", who(ev), visible.String(ev.ChildProcess), ev.ChildPID, size(ev.ChargedBytes), size(ev.CommittedASBytes), size(ev.CommitLimitBytes))
-	case sim.EvForkFailed:
-		fmt.Fprintf(w, "  %s  %-11s %s: fork: Cannot allocate memory (needs %s more; Committed_AS %s / CommitLimit %s)\n",
-			t, "FORK FAILED", who(ev), size(ev.ChargedBytes), size(ev.CommittedASBytes), size(ev.CommitLimitBytes))
-	case sim.EvSysctl:
-		var kv []string
-		for _, k := range sortedKeys(ev.Sysctl) {
-			kv = append(kv, fmt.Sprintf("%s=%d", k, ev.Sysctl[k]))
-		}
-		fmt.Fprintf(w, "  %s  %-11s %s: sysctl %s; Committed_AS %s / CommitLimit %s\n",
-			t, "sysctl", who(ev), strings.Join(kv, " "), size(ev.CommittedASBytes), size(ev.CommitLimitBytes))
-	case sim.EvExit:
-		fmt.Fprintf(w, "  %s  %-11s %s\n", t, "exit", who(ev))
-	case sim.EvPanic:
-		fmt.Fprintf(w, "  %s  %-11s %s\n", t, "PANIC", visible.String(ev.Message))
-	}
-}
-
-func writeSimSummary(w io.Writer, end *sim.Event, truncated bool) {
-	fmt.Fprintf(w, "\nAfter %.1fs on kernel %s:", end.TSeconds, end.Kernel)
-	if truncated {
-		fmt.Fprint(w, " (stopped early: step limit reached)")
-	}
-	fmt.Fprintln(w)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "  PROCESS\tPID\tADJ\tCGROUP\tALLOCATED\tRESIDENT\tSWAP\tSTOPPED")
-	for _, p := range end.Processes {
-		stop := p.StopReason
-		if p.StopReason == sim.StopMax {
-			stop = "done" // the plan finished; the process holds its memory
-		}
-		if p.StopTSeconds != nil && p.StopReason != sim.StopRunning {
-			stop = fmt.Sprintf("%s at %.1fs", stop, *p.StopTSeconds)
-		}
-		fmt.Fprintf(tw, "  %s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", visible.String(p.Process), p.PID, p.OOMScoreAdj, visible.String(p.Cgroup),
-			bytesize.Format(p.AllocatedBytes), bytesize.Format(p.ResidentBytes), bytesize.Format(p.SwapBytes), stop)
-	}
-	tw.Flush()
-	fmt.Fprintf(w, "  node: RAM %s used of %s, swap %s used of %s; Committed_AS %s, CommitLimit %s (vm.overcommit_memory=%d)\n",
-		size(end.MemoryUsedBytes), size(end.MemoryBytes), size(end.SwapUsedBytes), size(end.SwapBytes),
-		size(end.CommittedASBytes), size(end.CommitLimitBytes), simDeref(end.OvercommitMemory))
-	fmt.Fprintf(w, "  OOM kills: %d, evictions: %d", simDeref(end.OOMKills), simDeref(end.Evictions))
-	if end.Panicked != nil && *end.Panicked {
-		fmt.Fprint(w, ", the kernel panicked")
-	}
-	fmt.Fprintln(w)
-}
-
-func simDeref[T int | int64](p *T) T {
-	if p == nil {
-		return 0
-	}
-	return *p
-}
-
-func simDerefF(p *float64) float64 {
-	if p == nil {
-		return 0
-	}
-	return *p
-}
-
-func sortedKeys(m map[string]int64) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	for i := 1; i < len(keys); i++ {
-		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
-			keys[j], keys[j-1] = keys[j-1], keys[j]
-		}
-	}
-	return keys
-}
-
-// simWrap breaks text into lines of at most width runes, each prefixed.
-func simWrap(text string, width int, prefix string) string {
-	var b strings.Builder
-	n := 0
-	for _, word := range strings.Fields(text) {
-		if n > 0 && n+1+len([]rune(word)) > width-len(prefix) {
-			b.WriteString("\n")
-			n = 0
-		}
-		if n == 0 {
-			b.WriteString(prefix)
-		} else {
-			b.WriteString(" ")
-			n++
-		}
-		b.WriteString(word)
-		n += len([]rune(word))
-	}
-	return b.String()
-}
-
 func simListCmd(s *streams) *cobra.Command {
 	return &cobra.Command{
 		Use:   "list",
@@ -598,7 +332,7 @@ func simListCmd(s *streams) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			w := bufio.NewWriter(s.out)
 			for _, b := range sim.Builtins() {
-				fmt.Fprintf(w, "%s\n%s\n\n", b.Name, simWrap(b.Description, 78, "    "))
+				fmt.Fprintf(w, "%s\n%s\n\n", b.Name, render.Wrap(b.Description, 78, "    "))
 			}
 			return w.Flush()
 		},
@@ -666,22 +400,6 @@ Exit status:
 	return cmd
 }
 
-// commitLimitRecord is the --json output of sim commit-limit.
-type commitLimitRecord struct {
-	Schema            string `json:"schema"`
-	Event             string `json:"event"`
-	MemoryBytes       int64  `json:"memory_bytes"`
-	SwapBytes         int64  `json:"swap_bytes"`
-	HugetlbBytes      int64  `json:"hugetlb_bytes"`
-	OvercommitRatio   int64  `json:"overcommit_ratio"`
-	OvercommitKBytes  int64  `json:"overcommit_kbytes"`
-	CommitLimitBytes  int64  `json:"commit_limit_bytes"`
-	CommittedASBytes  *int64 `json:"committed_as_bytes"`
-	AllocatableBytes  *int64 `json:"allocatable_bytes"`
-	UserReserveBytes  int64  `json:"user_reserve_bytes"`
-	AdminReserveBytes int64  `json:"admin_reserve_bytes"`
-}
-
 func runCommitLimit(s *streams, cfg commitLimitConfig, ratioSet bool) error {
 	if cfg.memory == "" {
 		return usageError("--memory is required (e.g. --memory 12GiB)")
@@ -723,53 +441,22 @@ func runCommitLimit(s *streams, cfg commitLimitConfig, ratioSet bool) error {
 	if cfg.kbytes != 0 && ratioSet {
 		return usageError("give --ratio or --kbytes, not both: the kernel keeps only the one written last")
 	}
-	oc := mm.Overcommit{Mode: mm.OvercommitNever, Ratio: cfg.ratio, KBytes: cfg.kbytes}
-	if cfg.kbytes != 0 {
-		oc.Ratio = 0
-	}
-	const page = mm.PageSize
-	// The kernel's unsigned long would wrap past 2^64 bytes; oomkit's
-	// int64 past 8 EiB. No machine comes near: refuse, never wrap.
-	exact := new(big.Int).Mul(big.NewInt((mem-huge)/page), big.NewInt(oc.Ratio))
-	exact.Quo(exact, big.NewInt(100))
-	if oc.KBytes != 0 {
-		exact.SetInt64(oc.KBytes / (page / 1024))
-	}
-	exact.Add(exact, big.NewInt(swap/page))
-	exact.Mul(exact, big.NewInt(page))
-	if !exact.IsInt64() {
-		return usageError("CommitLimit would be %s bytes, more than 8 EiB: check --memory, --swap and --ratio", exact)
-	}
-	limit := mm.CommitLimitPages(mem/page, huge/page, swap/page, oc) * page
-	res := mm.DefaultReserves((mem - huge) / 1024)
-	rec := commitLimitRecord{Schema: sim.Schema, Event: "commit_limit", MemoryBytes: mem, SwapBytes: swap, HugetlbBytes: huge,
-		OvercommitRatio: oc.Ratio, OvercommitKBytes: oc.KBytes, CommitLimitBytes: limit,
-		UserReserveBytes: res.UserKB * 1024, AdminReserveBytes: res.AdminKB * 1024}
+	in := sim.CommitLimitInput{MemoryBytes: mem, SwapBytes: swap, HugetlbBytes: huge, Ratio: cfg.ratio, KBytes: cfg.kbytes}
 	if cfg.committed != "" {
 		c, err := parse("committed", cfg.committed)
 		if err != nil {
 			return err
 		}
-		free := max(limit-c-rec.UserReserveBytes-rec.AdminReserveBytes, 0)
-		rec.CommittedASBytes, rec.AllocatableBytes = &c, &free
+		in.CommittedASBytes = &c
+	}
+	rec, err := sim.CommitLimit(in)
+	if err != nil {
+		return usageError("%v", err)
 	}
 	if cfg.json {
 		return json.NewEncoder(s.json()).Encode(rec)
 	}
 	w := bufio.NewWriter(s.out)
-	if cfg.kbytes != 0 {
-		fmt.Fprintf(w, "CommitLimit = overcommit_kbytes %d KiB + swap %s = %s\n", cfg.kbytes, bytesize.Format(swap), bytesize.Format(limit))
-	} else {
-		fmt.Fprintf(w, "CommitLimit = (RAM %s − huge pages %s) × %d%% + swap %s = %s\n",
-			bytesize.Format(mem), bytesize.Format(huge), cfg.ratio, bytesize.Format(swap), bytesize.Format(limit))
-	}
-	if rec.AllocatableBytes != nil {
-		fmt.Fprintf(w, "With Committed_AS at %s, a process can still commit about %s in mode 2 (after the %s user and %s admin reserves).\n",
-			bytesize.Format(*rec.CommittedASBytes), bytesize.Format(*rec.AllocatableBytes), bytesize.Format(rec.UserReserveBytes), bytesize.Format(rec.AdminReserveBytes))
-	}
-	if limit > mem+swap {
-		fmt.Fprintf(w, "This is more than RAM + swap (%s): mode 2 still overcommits, and the OOM killer can still run.\n", bytesize.Format(mem+swap))
-	}
-	fmt.Fprintln(w, "Only vm.overcommit_memory=2 enforces it; modes 0 and 1 just print it in /proc/meminfo.")
+	render.CommitLimit(w, rec)
 	return w.Flush()
 }

@@ -46,7 +46,7 @@ func AllocSummary(w io.Writer, r alloc.Record, cfg alloc.Config) {
 		if r.OvercommitMode != nil {
 			mode = alloc.OvercommitModeName(*r.OvercommitMode)
 		}
-		fmt.Fprintf(w, "stopped: the kernel refused block %d (%s)\n", r.Blocks+1, deref(r.Error))
+		fmt.Fprintf(w, "stopped: the kernel refused block %d (%s)\n", r.Blocks+1, derefOr(r.Error, ""))
 		fmt.Fprintf(w, "  Committed_AS %s, CommitLimit %s, vm.overcommit_memory = %s\n",
 			allocSize(r.CommittedASBytes), allocSize(r.CommitLimitBytes), mode)
 		if r.OvercommitMode != nil && *r.OvercommitMode != 2 {
@@ -54,19 +54,11 @@ func AllocSummary(w io.Writer, r alloc.Record, cfg alloc.Config) {
 		}
 		fmt.Fprintf(w, "  so far: %s\n", totals)
 	case alloc.StopRuntime:
-		fmt.Fprintf(w, "stopped: the Go runtime refused block %d (%s)\n  so far: %s\n", r.Blocks+1, deref(r.Error), totals)
+		fmt.Fprintf(w, "stopped: the Go runtime refused block %d (%s)\n  so far: %s\n", r.Blocks+1, derefOr(r.Error, ""), totals)
 	case alloc.StopSignal:
-		fmt.Fprintf(w, "stopped by %s: %s, cgroup %s / %s\n", deref(r.Signal), totals,
+		fmt.Fprintf(w, "stopped by %s: %s, cgroup %s / %s\n", derefOr(r.Signal, ""), totals,
 			allocSize(r.CgroupUsageBytes), allocLimit(r.CgroupLimitBytes))
 	default:
 		fmt.Fprintf(w, "stopped by an error after %s\n", totals)
 	}
-}
-
-// deref is the string, or "" for nil.
-func deref(p *string) string {
-	if p == nil {
-		return ""
-	}
-	return *p
 }
