@@ -16,7 +16,7 @@ require (
 	golang.org/x/sys v0.50.0
 	k8s.io/api v0.37.2
 	k8s.io/apimachinery v0.37.2
-	k8s.io/client-go v0.37.2
+	k8s.io/client-go v0.37.2 // rest, tools/cache, tools/clientcmd only in the binary: not the clientset (internal/agent/k8s/client.go)
 	k8s.io/component-helpers v0.37.2
 	k8s.io/kubectl v0.37.2
 	sigs.k8s.io/yaml v1.6.0
