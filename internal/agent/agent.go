@@ -488,11 +488,15 @@ func (a *Agent) add(k *api.Kill, now time.Time, initial bool) {
 		k.Kubernetes = &api.Kubernetes{Kube: *k.Event.Kubernetes}
 	}
 	k.Event.Kubernetes = nil
+	publish := func() {}
 	if a.kube != nil {
-		a.kubeKill(k, initial)
+		publish = a.kubeKill(k, initial)
 	}
+	// Stored (and so in the API) before its Event can reach the API
+	// server: whoever sees the Event finds the kill on the node.
 	a.put(k, false)
 	a.metrics.Kill(k, now)
+	publish()
 }
 
 // loop is the agent's one goroutine that owns the reconciler.

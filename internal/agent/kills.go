@@ -18,14 +18,18 @@ import (
 	"github.com/oomkit/oomkit/internal/watch"
 )
 
-// Timing of the kernel log. A report's records are printed within
-// microseconds of each other under oom_lock (mm/oom_kill.c), its kill
-// lines last, so once a kill line has been read and the log stays quiet
-// for killQuiet the report is complete and is handed on: a kill reaches
-// the metrics and the API in milliseconds. A report whose header was read
-// but whose kill line has not come (the printing task can be preempted)
-// waits watch.DefaultIdle.
-const killQuiet = 5 * time.Millisecond
+// Timing of the kernel log. A report's records are printed under
+// oom_lock (mm/oom_kill.c), a single kill's kill line last, so once a
+// kill line has been read and the log stays quiet for killQuiet (or
+// longer, when the kernel printed this report slowly: watch's AfterKill)
+// the report is complete and is handed on. A memory.oom.group kill prints
+// more lines after the first kill line, and printk wakes a reader only at
+// the next timer tick (wake_up_klogd_work is lazy irq_work,
+// kernel/printk/printk.c: up to 10 ms at HZ=100), so the quiet must
+// outlast a tick: 5 ms split group kills in two in a 6.1 guest. A report whose header was read but whose
+// kill line has not come (the printing task can be preempted) waits
+// watch.DefaultIdle.
+const killQuiet = 25 * time.Millisecond
 
 // kmsgRetry is how long the agent waits before opening the kernel log
 // again after it could not.

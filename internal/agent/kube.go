@@ -184,9 +184,10 @@ func publishKill(k *api.Kill) k8s.Kill {
 	return pk
 }
 
-// kubeKill attributes, and queues for an Event, a kill the loop has just
-// made (before it is stored and counted).
-func (a *Agent) kubeKill(k *api.Kill, initial bool) {
+// kubeKill attributes a kill the loop has just made (before it is stored
+// and counted) and returns what queues it for an Event, which the caller
+// runs once the kill is stored.
+func (a *Agent) kubeKill(k *api.Kill, initial bool) (publish func()) {
 	ks := a.kube
 	resolved, needOwner := ks.attribute(k)
 	if k.Kubernetes != nil && k.Kubernetes.PodUID != nil && !resolved {
@@ -199,12 +200,13 @@ func (a *Agent) kubeKill(k *api.Kill, initial bool) {
 		}
 	}
 	if initial && time.Since(k.KilledAt) > initialPublishWindow {
-		return
+		return func() {}
 	}
 	a.mu.Lock()
 	a.marks[k.ID] = true
 	a.mu.Unlock()
-	ks.pub.Publish(publishKill(k))
+	pk := publishKill(k)
+	return func() { ks.pub.Publish(pk) }
 }
 
 // ownerResolved takes an attribution made off the loop.

@@ -179,3 +179,38 @@ func TestProductLinksNoTestCode(t *testing.T) {
 		}
 	}
 }
+
+// apiGroups are the k8s.io/api packages the oomkit binary may link: the
+// groups internal/agent/k8s.Client speaks (core, apps for ReplicaSets,
+// batch for Jobs, events.k8s.io) and scheduling/v1alpha3, which
+// batch/v1's Job types import.
+var apiGroups = []string{"k8s.io/api/core/v1", "k8s.io/api/apps/v1", "k8s.io/api/batch/v1", "k8s.io/api/events/v1", "k8s.io/api/scheduling/v1alpha3"}
+
+// fullClient are client-go packages whose scheme or models cover every API
+// group: linked, they take the binary from ~40 MB to ~77 MB and every
+// oomkit process's start RSS from ~21 MiB to ~38 MiB (BENCHMARKS.md, "The
+// agent's Kubernetes client").
+var fullClient = []string{"k8s.io/client-go/kubernetes", "k8s.io/client-go/applyconfigurations", "k8s.io/client-go/gentype", "k8s.io/client-go/discovery", "k8s.io/client-go/openapi", "github.com/google/gnostic-models"}
+
+// TestProductLinksSlimClient: cmd/oomkit links neither client-go's
+// clientset (nor what comes with it) nor an API group it does not use.
+func TestProductLinksSlimClient(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", mod+"cmd/oomkit").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	deps := strings.Fields(string(out))
+	if !slices.Contains(deps, "k8s.io/client-go/rest") || !slices.Contains(deps, "k8s.io/api/core/v1") {
+		t.Fatalf("cmd/oomkit links no k8s.io/client-go/rest or k8s.io/api/core/v1; is this list right? %d packages", len(deps))
+	}
+	for _, d := range deps {
+		for _, f := range fullClient {
+			if d == f || strings.HasPrefix(d, f+"/") {
+				t.Errorf("cmd/oomkit links %s: use internal/agent/k8s.Client, not client-go's clientset", d)
+			}
+		}
+		if strings.HasPrefix(d, "k8s.io/api/") && !slices.Contains(apiGroups, d) {
+			t.Errorf("cmd/oomkit links %s, an API group oomkit does not use (allowed: %v)", d, apiGroups)
+		}
+	}
+}

@@ -83,12 +83,16 @@ type Options struct {
 	// (DefaultIdle when 0).
 	Idle time.Duration
 	// AfterKill, when shorter than Idle, is the quiet that suffices once a
-	// kill line was read: the kernel prints a report's records, its kill
-	// lines last, within microseconds of each other under oom_lock
-	// (__oom_kill_process(), mm/oom_kill.c), so a reader that must hand a
-	// kill on at once (the node agent) returns it a few milliseconds after
-	// its kill line. It gives up the victims' oom_reaper lines, which come
-	// later. 0: Idle.
+	// kill line was read: the kernel prints a report's records under
+	// oom_lock (__oom_kill_process(), mm/oom_kill.c), a single kill's kill
+	// line last, so a reader that must hand a kill on at once (the node
+	// agent) returns it soon after its kill line. It gives up the victims'
+	// oom_reaper lines, which come later. The kernel does not always print
+	// that fast: a memory.oom.group kill prints a line and one kill line
+	// per process after the first kill line, and a console on a serial
+	// port makes every printk wait for it (~7 ms a line at 115200 baud).
+	// So the quiet is at least three times the longest gap between the
+	// open report's records, by their kernel time stamps. 0: Idle.
 	AfterKill time.Duration
 	// CaughtUp, when set, is called each time the stream has returned
 	// every event of the records read so far and the source waits for the
@@ -213,6 +217,12 @@ type Stream struct {
 	overruns int
 	pending  bool // records fed since the Assembler was last flushed
 	killSeen bool // a kill line was fed since the Assembler was last flushed
+	// printGap is the longest gap between consecutive records, by their
+	// kernel time stamps, since a report's header line (reportAt: the
+	// last one's stamp, inReport: a header was fed since the last flush).
+	printGap time.Duration
+	reportAt uint64
+	inReport bool
 	eof      bool
 	after    *Cursor // the resume cursor, when it applies to this boot
 }
@@ -332,10 +342,7 @@ func (s *Stream) Next(ctx context.Context) (Item, error) {
 		if s.pending {
 			// Reports may be waiting for more records: stop waiting for
 			// the source after Idle (AfterKill once a kill line came).
-			d := s.opts.Idle
-			if s.killSeen && s.opts.AfterKill > 0 && s.opts.AfterKill < d {
-				d = s.opts.AfterKill
-			}
+			d := s.quiet()
 			if idle == nil || idle.ctx.Err() != nil {
 				idle.stop()
 				idle = newIdleTimer(ctx, d)
@@ -413,6 +420,14 @@ func (s *Stream) record(rec kmsg.Record) {
 	// skips records of user space.
 	reps := s.asm.FeedKmsg(rec)
 	s.pending = true
+	switch {
+	case strings.Contains(rec.Text, " invoked oom-killer: "):
+		// The header's first line (dump_header(), mm/oom_kill.c).
+		s.inReport, s.reportAt = true, rec.Usec
+	case s.inReport && rec.Usec > s.reportAt:
+		s.printGap = max(s.printGap, time.Duration(rec.Usec-s.reportAt)*time.Microsecond)
+		s.reportAt = rec.Usec
+	}
 	if s.opts.AfterKill > 0 && strings.Contains(rec.Text, "Killed process ") {
 		// The kill line (__oom_kill_process(), mm/oom_kill.c: "…Killed
 		// process PID (comm) …"), printed after the rest of its report.
@@ -472,10 +487,21 @@ func (s *Stream) addGap(g Gap) {
 	s.queue = append(s.queue, Item{BootID: s.opts.BootID, Gap: &g})
 }
 
+// quiet is how long the source may stay silent before the reports read
+// so far are handed on: Idle, or after a kill line AfterKill, at least
+// three times the longest gap between the open report's records.
+func (s *Stream) quiet() time.Duration {
+	if s.killSeen && s.opts.AfterKill > 0 {
+		return min(s.opts.Idle, max(s.opts.AfterKill, 3*s.printGap))
+	}
+	return s.opts.Idle
+}
+
 // flush returns what the Assembler still holds.
 func (s *Stream) flush() {
 	s.reports(s.asm.Flush())
 	s.pending, s.killSeen = false, false
+	s.inReport, s.printGap = false, 0
 }
 
 // Cursor is where the stream stands, for a reader that persists it and

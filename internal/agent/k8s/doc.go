@@ -4,6 +4,11 @@
 // per OOM kill on the pod (and the node), and reads those Events back for
 // `oomkit events`.
 //
+// It speaks to the API server through Client (client.go), its own small
+// client over client-go's REST client for the four API groups it uses,
+// not client-go's clientset: that one links every API group into the
+// oomkit binary (internal/layering checks that it stays out).
+//
 // # Attribution
 //
 // A Resolver keeps a pod informer restricted to one node (field selector

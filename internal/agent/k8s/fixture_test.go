@@ -72,9 +72,18 @@ func (r *requests) String() string {
 	return strings.Join(keys, " ")
 }
 
-// client returns a clientset for s as the admin (token "" ) or with
-// token, and the counter of its requests.
-func client(t testing.TB, s *apiservertest.Server, token string) (kubernetes.Interface, *requests) {
+// testClient is a test's API client: client-go's clientset for the
+// fixtures (Deployments, CronJobs, ephemeral containers: more than the
+// agent's Client speaks), and the agent's Client on the same config and
+// request counter for the code under test.
+type testClient struct {
+	kubernetes.Interface
+	agent *Client
+}
+
+// client returns a client for s as the admin (token "" ) or with token,
+// and the counter of its requests.
+func client(t testing.TB, s *apiservertest.Server, token string) (*testClient, *requests) {
 	t.Helper()
 	if token == "" {
 		token = s.Token
@@ -94,7 +103,11 @@ func client(t testing.TB, s *apiservertest.Server, token string) (kubernetes.Int
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c, req
+	agent, err := NewClientForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testClient{Interface: c, agent: agent}, req
 }
 
 func ctxFor(t testing.TB, d time.Duration) context.Context {
@@ -277,9 +290,9 @@ func cronJobChain(t testing.TB, c kubernetes.Interface, ns, name, jobName string
 
 // startResolver runs a Resolver for node until the test ends and waits
 // until it is warm.
-func startResolver(t testing.TB, c kubernetes.Interface, node string, opts ResolverOptions) *Resolver {
+func startResolver(t testing.TB, c *testClient, node string, opts ResolverOptions) *Resolver {
 	t.Helper()
-	r, err := NewResolver(c, node, opts)
+	r, err := NewResolver(c.agent, node, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,9 +307,9 @@ func startResolver(t testing.TB, c kubernetes.Interface, node string, opts Resol
 }
 
 // startPublisher runs a Publisher until stop is called or the test ends.
-func startPublisher(t testing.TB, c kubernetes.Interface, r *Resolver, opts PublisherOptions) (*Publisher, func()) {
+func startPublisher(t testing.TB, c *testClient, r *Resolver, opts PublisherOptions) (*Publisher, func()) {
 	t.Helper()
-	p, err := NewPublisher(c, r, opts)
+	p, err := NewPublisher(c.agent, r, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,6 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
@@ -70,7 +69,7 @@ type ListOptions struct {
 // ListKillEvents lists the agents' OOM kill Events, oldest first: one LIST
 // (paged) selected on reportingController, so it costs the API server
 // what `kubectl get events` does.
-func ListKillEvents(ctx context.Context, client kubernetes.Interface, opts ListOptions) ([]KillEvent, error) {
+func ListKillEvents(ctx context.Context, client *Client, opts ListOptions) ([]KillEvent, error) {
 	now := time.Now
 	if opts.Now != nil {
 		now = opts.Now
@@ -81,7 +80,7 @@ func ListKillEvents(ctx context.Context, client kubernetes.Interface, opts ListO
 	}
 	var out []KillEvent
 	for {
-		list, err := client.EventsV1().Events(opts.Namespace).List(ctx, lo)
+		list, err := client.Events(opts.Namespace).List(ctx, lo)
 		if err != nil {
 			return nil, err
 		}
@@ -188,9 +187,9 @@ type ClientOptions struct {
 	OnRequest func(verb, resource string)
 }
 
-// NewClient builds a clientset and returns it with the namespace the
+// NewClient builds a Client and returns it with the namespace the
 // kubeconfig context names ("default" when it names none).
-func NewClient(opts ClientOptions) (kubernetes.Interface, string, error) {
+func NewClient(opts ClientOptions) (*Client, string, error) {
 	cfg, ns, err := restConfig(opts)
 	if err != nil {
 		return nil, "", err
@@ -200,7 +199,7 @@ func NewClient(opts ClientOptions) (kubernetes.Interface, string, error) {
 			return countingTransport{rt: rt, count: opts.OnRequest}
 		}
 	}
-	c, err := kubernetes.NewForConfig(cfg)
+	c, err := NewClientForConfig(cfg)
 	if err != nil {
 		return nil, "", fmt.Errorf("build a Kubernetes client: %w", err)
 	}

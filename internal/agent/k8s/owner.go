@@ -7,7 +7,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
 )
 
 // maxOwners bounds the owner cache; when full it starts again empty (a
@@ -24,12 +23,12 @@ const maxOwners = 4096
 // ReplicaSet's name (minus its pod-template-hash) is a guess that other
 // controllers (Argo Rollouts, custom ones) break.
 type ownerCache struct {
-	client kubernetes.Interface
+	client *Client
 	mu     sync.Mutex
 	top    map[types.UID]metav1.OwnerReference // a ReplicaSet's or Job's controller
 }
 
-func newOwnerCache(client kubernetes.Interface) *ownerCache {
+func newOwnerCache(client *Client) *ownerCache {
 	return &ownerCache{client: client, top: map[types.UID]metav1.OwnerReference{}}
 }
 
@@ -72,13 +71,13 @@ func (o *ownerCache) cached(pod *corev1.Pod) (kind, name string, ref *metav1.Own
 func (o *ownerCache) fetch(ctx context.Context, ns string, ref *metav1.OwnerReference) (metav1.OwnerReference, error) {
 	var meta *metav1.ObjectMeta
 	if ref.Kind == "ReplicaSet" {
-		rs, err := o.client.AppsV1().ReplicaSets(ns).Get(ctx, ref.Name, metav1.GetOptions{})
+		rs, err := o.client.ReplicaSets(ns).Get(ctx, ref.Name, metav1.GetOptions{})
 		if err != nil {
 			return metav1.OwnerReference{}, err
 		}
 		meta = &rs.ObjectMeta
 	} else {
-		job, err := o.client.BatchV1().Jobs(ns).Get(ctx, ref.Name, metav1.GetOptions{})
+		job, err := o.client.Jobs(ns).Get(ctx, ref.Name, metav1.GetOptions{})
 		if err != nil {
 			return metav1.OwnerReference{}, err
 		}

@@ -16,7 +16,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/flowcontrol"
 )
 
@@ -91,7 +90,7 @@ type Stats struct {
 // Publisher writes one Kubernetes Event per OOM kill (see the package
 // doc): on the Pod, and for a global OOM also on the Node.
 type Publisher struct {
-	client  kubernetes.Interface
+	client  *Client
 	res     *Resolver
 	opts    PublisherOptions
 	limiter flowcontrol.RateLimiter
@@ -144,7 +143,7 @@ func (q *pending) hash(node, id string) string {
 
 // NewPublisher builds a Publisher writing through client, attributing with
 // res. Run starts it.
-func NewPublisher(client kubernetes.Interface, res *Resolver, opts PublisherOptions) (*Publisher, error) {
+func NewPublisher(client *Client, res *Resolver, opts PublisherOptions) (*Publisher, error) {
 	if opts.Node == "" {
 		return nil, errors.New("the node name is empty (set --node-name, or NODE_NAME from the downward API)")
 	}
@@ -363,7 +362,7 @@ func (p *Publisher) recover(ctx context.Context) error {
 	found := map[string]bool{}
 	for {
 		p.stats.requests.Add(1)
-		list, err := p.client.EventsV1().Events(metav1.NamespaceAll).List(ctx, opts)
+		list, err := p.client.Events(metav1.NamespaceAll).List(ctx, opts)
 		if err != nil {
 			return err
 		}
@@ -450,7 +449,7 @@ func (p *Publisher) attempt(ctx context.Context, q *pending) error {
 		return err
 	}
 	p.stats.requests.Add(1)
-	_, err = p.client.EventsV1().Events(ev.Namespace).Create(ctx, ev, metav1.CreateOptions{})
+	_, err = p.client.Events(ev.Namespace).Create(ctx, ev, metav1.CreateOptions{})
 	switch {
 	case err == nil:
 		p.stats.written.Add(1)
@@ -472,7 +471,7 @@ func (p *Publisher) attempt(ctx context.Context, q *pending) error {
 // wait for an Event of their own.
 func (p *Publisher) existed(ctx context.Context, q *pending, kills []Kill, ev *eventsv1.Event) error {
 	p.stats.requests.Add(1)
-	old, err := p.client.EventsV1().Events(ev.Namespace).Get(ctx, ev.Name, metav1.GetOptions{})
+	old, err := p.client.Events(ev.Namespace).Get(ctx, ev.Name, metav1.GetOptions{})
 	if err != nil {
 		if apierrors.IsNotFound(err) {
 			// Expired or deleted in between: the next attempt creates it.

@@ -23,7 +23,7 @@ import (
 // cluster is a namespace on the shared API server with two pods on one
 // node: web-0 (container app) and worker-0 (container main).
 type cluster struct {
-	c          kubernetes.Interface
+	c          *testClient
 	req        *requests
 	ns, node   string
 	web        *corev1.Pod
@@ -179,7 +179,7 @@ func TestAlreadyExistsIsDone(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A Publisher that has not run its recovery: build and create directly.
-	p2, err := NewPublisher(cl.c, r, PublisherOptions{Node: cl.node})
+	p2, err := NewPublisher(cl.c.agent, r, PublisherOptions{Node: cl.node})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -59,7 +59,7 @@ func TestRBACShippedManifest(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop()
-	again, err := NewPublisher(agent, r, PublisherOptions{Node: node})
+	again, err := NewPublisher(agent.agent, r, PublisherOptions{Node: node})
 	if err != nil {
 		t.Fatal(err)
 	}

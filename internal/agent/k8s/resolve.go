@@ -13,7 +13,6 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/oomkit/oomkit/internal/kube"
@@ -99,7 +98,7 @@ const maxIDsPerPod = 64
 // informer restricted to the node (field selector spec.nodeName): one LIST
 // and one WATCH, no other requests at idle.
 type Resolver struct {
-	client   kubernetes.Interface
+	client   *Client
 	node     string
 	opts     ResolverOptions
 	informer cache.SharedIndexInformer
@@ -123,7 +122,7 @@ type containerRef struct{ name, typ string }
 
 // NewResolver builds a Resolver for node. Run starts it; WaitForSync says
 // when it is warm.
-func NewResolver(client kubernetes.Interface, node string, opts ResolverOptions) (*Resolver, error) {
+func NewResolver(client *Client, node string, opts ResolverOptions) (*Resolver, error) {
 	if node == "" {
 		return nil, errors.New("the node name is empty (set --node-name, or NODE_NAME from the downward API)")
 	}
@@ -138,11 +137,11 @@ func NewResolver(client kubernetes.Interface, node string, opts ResolverOptions)
 	lw := &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			o.FieldSelector = sel
-			return client.CoreV1().Pods(metav1.NamespaceAll).List(ctx, o)
+			return client.Pods(metav1.NamespaceAll).List(ctx, o)
 		},
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			o.FieldSelector = sel
-			return client.CoreV1().Pods(metav1.NamespaceAll).Watch(ctx, o)
+			return client.Pods(metav1.NamespaceAll).Watch(ctx, o)
 		},
 	}
 	r.informer = cache.NewSharedIndexInformerWithOptions(lw, &corev1.Pod{}, cache.SharedIndexInformerOptions{})
@@ -422,7 +421,7 @@ func memoryBytes(l corev1.ResourceList) *int64 {
 // added to the Resolver.
 func (r *Resolver) confirm(ctx context.Context, uid string) (bool, error) {
 	sel := fields.OneTermEqualSelector("spec.nodeName", r.node).String()
-	list, err := r.client.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{FieldSelector: sel})
+	list, err := r.client.Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{FieldSelector: sel})
 	if err != nil {
 		return false, err
 	}

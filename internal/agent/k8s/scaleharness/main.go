@@ -38,7 +38,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/oomkit/oomkit/internal/agent/k8s"
@@ -70,7 +69,7 @@ func run(agents, pods, kills int, idle time.Duration) error {
 	defer srv.Stop()
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	c, err := kubernetes.NewForConfig(&rest.Config{Host: srv.Host, BearerToken: srv.Token, TLSClientConfig: rest.TLSClientConfig{Insecure: true}, QPS: 200, Burst: 400})
+	c, err := k8s.NewClientForConfig(&rest.Config{Host: srv.Host, BearerToken: srv.Token, TLSClientConfig: rest.TLSClientConfig{Insecure: true}, QPS: 200, Burst: 400})
 	if err != nil {
 		return err
 	}
@@ -237,8 +236,8 @@ func nodeName(i int) string { return fmt.Sprintf("scale-node-%03d", i) }
 
 // populate creates the nodes and their running pods, each with a container
 // ID in its status, and returns each node's container cgroup paths.
-func populate(ctx context.Context, c kubernetes.Interface, nodes, pods int) (map[string][]string, error) {
-	if _, err := c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "scale"}}, metav1.CreateOptions{}); err != nil {
+func populate(ctx context.Context, c *k8s.Client, nodes, pods int) (map[string][]string, error) {
+	if _, err := c.Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "scale"}}, metav1.CreateOptions{}); err != nil {
 		return nil, err
 	}
 	paths := map[string][]string{}
@@ -248,7 +247,7 @@ func populate(ctx context.Context, c kubernetes.Interface, nodes, pods int) (map
 	var firstErr error
 	for i := range nodes {
 		node := nodeName(i)
-		if _, err := c.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: node}}, metav1.CreateOptions{}); err != nil {
+		if _, err := c.Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: node}}, metav1.CreateOptions{}); err != nil {
 			return nil, err
 		}
 		for j := range pods {
@@ -265,12 +264,12 @@ func populate(ctx context.Context, c kubernetes.Interface, nodes, pods int) (map
 							Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("128Mi")},
 						}}}},
 				}
-				p, err := c.CoreV1().Pods("scale").Create(ctx, pod, metav1.CreateOptions{})
+				p, err := c.Pods("scale").Create(ctx, pod, metav1.CreateOptions{})
 				if err == nil {
 					p.Status.Phase = corev1.PodRunning
 					p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "app", Image: "registry.invalid/app:1", ImageID: "registry.invalid/app@sha256:" + strings.Repeat("0", 64),
 						ContainerID: "containerd://" + id, Ready: true, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}}}}
-					_, err = c.CoreV1().Pods("scale").UpdateStatus(ctx, p, metav1.UpdateOptions{})
+					_, err = c.Pods("scale").UpdateStatus(ctx, p, metav1.UpdateOptions{})
 				}
 				mu.Lock()
 				defer mu.Unlock()
