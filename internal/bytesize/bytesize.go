@@ -24,6 +24,7 @@
 package bytesize
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"math/big"
@@ -285,35 +286,40 @@ func digits(s string) bool {
 // or more, with three significant digits and no trailing zeros: 0 → "0 B",
 // 1536 → "1.5 KiB", 177209344 → "169 MiB", 17301504 → "16.5 MiB",
 // 1<<30 → "1 GiB". Parse reads it back, to within the rounding.
-func Format(n int64) string {
+func Format(n int64) string { return string(AppendFormat(nil, n)) }
+
+// AppendFormat appends Format(n) to dst, for writers that build a line
+// without a string per size (explain's summary).
+func AppendFormat(dst []byte, n int64) []byte {
 	neg := n < 0
 	u := uint64(n)
 	if neg {
 		u = -u // two's complement: also right for math.MinInt64
 	}
-	units := []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
+	units := [...]string{"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
 	f := float64(u)
 	i := 0
 	for f >= 1024 && i < len(units)-1 {
 		f /= 1024
 		i++
 	}
-	var s string
+	if neg {
+		dst = append(dst, '-')
+	}
+	start := len(dst)
 	switch {
 	case i == 0 || f >= 100:
-		s = strconv.FormatFloat(f, 'f', 0, 64)
+		dst = strconv.AppendFloat(dst, f, 'f', 0, 64)
 	case f >= 10:
-		s = strconv.FormatFloat(f, 'f', 1, 64)
+		dst = strconv.AppendFloat(dst, f, 'f', 1, 64)
 	default:
-		s = strconv.FormatFloat(f, 'f', 2, 64)
+		dst = strconv.AppendFloat(dst, f, 'f', 2, 64)
 	}
-	if strings.Contains(s, ".") {
-		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	if bytes.IndexByte(dst[start:], '.') >= 0 {
+		dst = bytes.TrimRight(bytes.TrimRight(dst, "0"), ".")
 	}
-	if neg {
-		s = "-" + s
-	}
-	return s + " " + units[i]
+	dst = append(dst, ' ')
+	return append(dst, units[i]...)
 }
 
 // truncate shortens hostile input before it is quoted in an error.

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/oomkit/oomkit/internal/bytesize"
 	"github.com/oomkit/oomkit/internal/mm"
 	"github.com/oomkit/oomkit/internal/oomlog"
 )
@@ -225,8 +226,8 @@ func TestHumanBytes(t *testing.T) {
 		{17301504, "16.5 MiB"}, {-4096, "-4 KiB"},
 	}
 	for _, tt := range tests {
-		if got := HumanBytes(tt.in); got != tt.want {
-			t.Errorf("HumanBytes(%d) = %q, want %q", tt.in, got, tt.want)
+		if got := bytesize.Format(tt.in); got != tt.want {
+			t.Errorf("bytesize.Format(%d) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 	if got := HumanKB(9007199254740988); got != "unlimited" {

@@ -7,45 +7,10 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/oomkit/oomkit/internal/bytesize"
 	"github.com/oomkit/oomkit/internal/mm"
 	"github.com/oomkit/oomkit/internal/oomlog"
 )
-
-// HumanBytes formats a byte count in binary units: "169 MiB", "1 GiB",
-// "16.5 MiB", "512 B". Three significant digits at most.
-func HumanBytes(b int64) string { return string(appendHumanBytes(nil, b)) }
-
-// appendHumanBytes appends HumanBytes(b) to dst.
-func appendHumanBytes(dst []byte, b int64) []byte {
-	neg := b < 0
-	if neg {
-		b = -b
-	}
-	units := [...]string{"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
-	f := float64(b)
-	u := 0
-	for f >= 1024 && u < len(units)-1 {
-		f /= 1024
-		u++
-	}
-	if neg {
-		dst = append(dst, '-')
-	}
-	start := len(dst)
-	switch {
-	case u == 0 || f >= 100:
-		dst = strconv.AppendFloat(dst, f, 'f', 0, 64)
-	case f >= 10:
-		dst = strconv.AppendFloat(dst, f, 'f', 1, 64)
-	default:
-		dst = strconv.AppendFloat(dst, f, 'f', 2, 64)
-	}
-	if bytes.IndexByte(dst[start:], '.') >= 0 {
-		dst = bytes.TrimRight(bytes.TrimRight(dst, "0"), ".")
-	}
-	dst = append(dst, ' ')
-	return append(dst, units[u]...)
-}
 
 // HumanKB formats a kB count as printed by the kernel.
 func HumanKB(kb int64) string { return string(appendHumanKB(nil, kb)) }
@@ -55,11 +20,11 @@ func appendHumanKB(dst []byte, kb int64) []byte {
 	if kb >= mm.UnlimitedKB {
 		return append(dst, "unlimited"...)
 	}
-	return appendHumanBytes(dst, kb*1024)
+	return bytesize.AppendFormat(dst, kb*1024)
 }
 
 // HumanPages formats a page count.
-func HumanPages(p int64) string { return HumanBytes(p * mm.PageSize) }
+func HumanPages(p int64) string { return bytesize.Format(p * mm.PageSize) }
 
 // words is the summary being written: appends into one buffer (pooled
 // with the rest of Explain's scratch) instead of a string per phrase.
@@ -81,7 +46,7 @@ func (w *words) addSigned(n int64) {
 	w.addInt(n)
 }
 
-func (w *words) addBytes(n int64) { *w = appendHumanBytes(*w, n) }
+func (w *words) addBytes(n int64) { *w = bytesize.AppendFormat(*w, n) }
 func (w *words) addKB(kb int64)   { *w = appendHumanKB(*w, kb) }
 func (w *words) addPages(p int64) { w.addBytes(p * mm.PageSize) }
 

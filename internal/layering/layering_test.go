@@ -48,7 +48,7 @@ var allowed = map[string][]string{
 	"internal/render":        {"internal/node", "internal/explain", "internal/sim", "internal/lab", "internal/alloc", "internal/kube", "internal/heap", "internal/mm", "internal/oomlog", "internal/bytesize", "internal/visible"},
 	"internal/node":          {"internal/kube", "internal/heap", "internal/mm", "internal/proc", "internal/cgroup", "internal/bytesize"},
 	"internal/watch":         {"internal/explain", "internal/oomlog", "internal/kmsg", "internal/kfile"},
-	"internal/explain":       {"internal/mm", "internal/kube", "internal/oomlog"},
+	"internal/explain":       {"internal/mm", "internal/kube", "internal/oomlog", "internal/bytesize"},
 	"internal/lab":           {"internal/explain", "internal/mm", "internal/kube", "internal/oomlog", "internal/proc", "internal/cgroup", "internal/kmsg", "internal/alloc", "internal/vm", "internal/bytesize"},
 	"internal/sim":           {"internal/explain", "internal/mm", "internal/kube", "internal/heap", "internal/oomlog", "internal/bytesize"},
 	"internal/alloc":         {"internal/proc", "internal/cgroup", "internal/kfile", "internal/mm", "internal/bytesize"},

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/oomkit/oomkit/internal/bytesize"
 	"github.com/oomkit/oomkit/internal/explain"
 	"github.com/oomkit/oomkit/internal/mm"
 	"github.com/oomkit/oomkit/internal/visible"
@@ -201,7 +202,7 @@ func ExplainEvent(w *bufio.Writer, e *explain.Event, n int, verbose bool, boot t
 		for _, t := range e.Tasks {
 			pg := "-"
 			if t.PgtablesBytes != nil {
-				pg = explain.HumanBytes(*t.PgtablesBytes)
+				pg = bytesize.Format(*t.PgtablesBytes)
 			}
 			sw := "-"
 			if t.SwapEnts != nil {

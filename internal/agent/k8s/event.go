@@ -14,7 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
-	"github.com/oomkit/oomkit/internal/explain"
+	"github.com/oomkit/oomkit/internal/bytesize"
 	"github.com/oomkit/oomkit/internal/kube"
 	"github.com/oomkit/oomkit/internal/visible"
 )
@@ -275,7 +275,7 @@ func limitWords(k Kill, qos string) string {
 	}
 	size := ""
 	if k.LimitBytes != nil {
-		size = explain.HumanBytes(*k.LimitBytes) + " "
+		size = bytesize.Format(*k.LimitBytes) + " "
 	}
 	info, ok := kube.ParsePath(k.LimitCgroupPath)
 	if !ok {
