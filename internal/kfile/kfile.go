@@ -47,22 +47,44 @@ func Read(path string, max int) ([]byte, error) {
 // max bytes, until EOF. It returns the bytes read; errors are
 // *fs.PathError with the name.
 func ReadAt(dirfd int, name string, buf []byte, max int) ([]byte, error) {
+	return read(dirfd, name, buf, max, false)
+}
+
+// ReadShort is ReadAt for the small files of /proc that the kernel hands
+// out whole in one read (seq_file): a read that leaves room in buf is taken
+// as the end, which saves the final read(2) that would return 0. For top's
+// five files per process that is a third of the system calls.
+func ReadShort(dirfd int, name string, buf []byte, max int) ([]byte, error) {
+	return read(dirfd, name, buf, max, true)
+}
+
+// read is ReadAt, or ReadShort when short is set.
+func read(dirfd int, name string, buf []byte, max int, short bool) ([]byte, error) {
 	fd, err := open(dirfd, name)
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
 	defer unix.Close(fd)
+	tooLarge := func() error {
+		return &fs.PathError{Op: "read", Path: name, Err: fmt.Errorf("%w (more than %d bytes)", ErrTooLarge, max)}
+	}
 	buf = buf[:cap(buf)]
 	if len(buf) == 0 {
 		buf = make([]byte, 4096)
+	}
+	// A short read grows the buffer a little more than it doubles, so a
+	// file that just filled it ends in the next read.
+	extra := 0
+	if short {
+		extra = 512
 	}
 	n := 0
 	for {
 		if n == len(buf) {
 			if n > max {
-				return nil, &fs.PathError{Op: "read", Path: name, Err: fmt.Errorf("%w (more than %d bytes)", ErrTooLarge, max)}
+				return nil, tooLarge()
 			}
-			buf = append(buf, make([]byte, min(len(buf), max+1-n))...)
+			buf = append(buf, make([]byte, min(len(buf)+extra, max+1-n))...)
 			buf = buf[:cap(buf)]
 		}
 		m, err := unix.Read(fd, buf[n:])
@@ -75,52 +97,11 @@ func ReadAt(dirfd int, name string, buf []byte, max int) ([]byte, error) {
 			return nil, &fs.PathError{Op: "read", Path: name, Err: ErrNotRegular}
 		case err != nil:
 			return nil, &fs.PathError{Op: "read", Path: name, Err: err}
-		case m == 0:
-			if n > max {
-				return nil, &fs.PathError{Op: "read", Path: name, Err: fmt.Errorf("%w (more than %d bytes)", ErrTooLarge, max)}
-			}
-			return buf[:n], nil
 		}
 		n += m
-	}
-}
-
-// ReadShort is ReadAt for the small files of /proc that the kernel hands
-// out whole in one read (seq_file): a read that leaves room in buf is taken
-// as the end, which saves the final read(2) that would return 0. For top's
-// five files per process that is a third of the system calls.
-func ReadShort(dirfd int, name string, buf []byte, max int) ([]byte, error) {
-	fd, err := open(dirfd, name)
-	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
-	}
-	defer unix.Close(fd)
-	buf = buf[:cap(buf)]
-	if len(buf) == 0 {
-		buf = make([]byte, 4096)
-	}
-	n := 0
-	for {
-		if n == len(buf) {
+		if m == 0 || short && n < len(buf) {
 			if n > max {
-				return nil, &fs.PathError{Op: "read", Path: name, Err: fmt.Errorf("%w (more than %d bytes)", ErrTooLarge, max)}
-			}
-			buf = append(buf, make([]byte, min(len(buf)+512, max+1-n))...)
-			buf = buf[:cap(buf)]
-		}
-		m, err := unix.Read(fd, buf[n:])
-		switch {
-		case err == unix.EINTR:
-			continue
-		case err == unix.EAGAIN:
-			return nil, &fs.PathError{Op: "read", Path: name, Err: ErrNotRegular}
-		case err != nil:
-			return nil, &fs.PathError{Op: "read", Path: name, Err: err}
-		}
-		n += m
-		if m == 0 || n < len(buf) {
-			if n > max {
-				return nil, &fs.PathError{Op: "read", Path: name, Err: fmt.Errorf("%w (more than %d bytes)", ErrTooLarge, max)}
+				return nil, tooLarge()
 			}
 			return buf[:n], nil
 		}
