@@ -50,6 +50,18 @@ func parseIntPtr(s string) *int {
 	return &v
 }
 
+// parseUIDPtr reads the kill line's "UID:%u" (__oom_kill_process(),
+// mm/oom_kill.c): a kuid_t, any 32-bit unsigned value (4294967294 and up
+// show up for nobody/overflow IDs), unlike the int fields around it.
+func parseUIDPtr(s string) *int {
+	n, ok := parseInt(s)
+	if !ok || n < 0 || n > 1<<32-1 {
+		return nil
+	}
+	v := int(n)
+	return &v
+}
+
 func parseInt64Ptr(s string) *int64 {
 	n, ok := parseInt(s)
 	if !ok {
@@ -528,7 +540,7 @@ func parseKilled(body string) (Victim, bool) {
 		case "shmem-rss":
 			v.ShmemRSSKB = parseKB(val)
 		case "UID":
-			v.UID = parseIntPtr(val)
+			v.UID = parseUIDPtr(val)
 		case "pgtables":
 			v.PgtablesKB = parseKB(val)
 		case "oom_score_adj":

@@ -108,6 +108,9 @@ func TestParseKilled(t *testing.T) {
 		{"2.6 vsz", "Killed process 3 (b) vsz:100kB, anon-rss:10kB, file-rss:1kB",
 			Victim{PID: 3, Comm: "b", TotalVMKB: i64(100), AnonRSSKB: i64(10), FileRSSKB: i64(1)}},
 		{"bare", "Killed process 3 (b)", Victim{PID: 3, Comm: "b"}},
+		// UID:%u: the overflow ID and nobody in a user namespace print above 2^31.
+		{"uid above 2^31", "Out of memory: Killed process 8 (c) total-vm:1kB, anon-rss:2kB, file-rss:3kB, shmem-rss:4kB, UID:4294967294 pgtables:5kB oom_score_adj:0",
+			Victim{PID: 8, Comm: "c", TotalVMKB: i64(1), AnonRSSKB: i64(2), FileRSSKB: i64(3), ShmemRSSKB: i64(4), UID: ip(4294967294), PgtablesKB: i64(5), OOMScoreAdj: ip(0), Message: "Out of memory"}},
 	}
 	for _, n := range hostileNames {
 		cases = append(cases, struct {
