@@ -270,8 +270,10 @@ func (l *loader) scenario(doc *yaml.Node) (*Scenario, error) {
 			case "kernel":
 				var raw string
 				if raw, err = l.str(v, kp); err == nil {
-					if s.Kernel, err = mm.ParseVersion(raw); err != nil {
-						err = l.errorf(kp, "%q is not a kernel release (e.g. \"5.4.0\" or \"6.1.0-18-amd64\")", raw)
+					// The range --assume-kernel takes: the model's rules
+					// only cover these releases.
+					if s.Kernel, err = mm.ParseModelled(raw); err != nil {
+						err = l.errorf(kp, "%v", err)
 					}
 					kernelSet = true
 				}
