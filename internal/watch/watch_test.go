@@ -405,10 +405,16 @@ func TestCaughtUp(t *testing.T) {
 	src.Add(dockerRecords(t)[:50]...) // the first report and its reaper line, then other records
 	returned := 0
 	var atCaughtUp []int
+	caughtUp := make(chan struct{}, 1)
 	s := watch.New(src, watch.Options{BootID: boot, Idle: time.Millisecond, CaughtUp: func() {
 		atCaughtUp = append(atCaughtUp, returned)
+		select {
+		case caughtUp <- struct{}{}:
+		default:
+		}
 	}})
-	ctx, cancel := context.WithCancel(context.Background())
+	// The deadline only ends a stream that never says it caught up.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	it, err := s.Next(ctx)
 	if err != nil || it.Event == nil {
@@ -416,11 +422,14 @@ func TestCaughtUp(t *testing.T) {
 	}
 	returned++
 	go func() {
-		<-src.Waiting()
+		// Stop once it has caught up (a stale wake-up of the source, or the
+		// Idle timer firing while records were still being read, must not
+		// end the test before that).
+		<-caughtUp
 		cancel()
 	}()
 	if _, err := s.Next(ctx); !errors.Is(err, context.Canceled) {
-		t.Fatalf("Next = %v, want it to wait", err)
+		t.Fatalf("Next = %v, want it to wait until it is cancelled", err)
 	}
 	if len(atCaughtUp) == 0 || atCaughtUp[0] != 1 {
 		t.Errorf("CaughtUp called with %v events returned, want first after the report was returned", atCaughtUp)
