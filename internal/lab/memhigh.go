@@ -27,7 +27,8 @@ const guestHZ = 250
 // stops the allocator (SIGSTOP) and reads the kernel's counters. The
 // model (mm.HighPenalty, MEMCG_CHARGE_BATCH, the 16 reclaim retries)
 // predicts, for the charge batches between memory.high and that usage: at
-// least one "high" event per batch and at most 17; a sleep of at least the
+// least one "high" event per batch (17 when throttled and reclaim frees
+// nothing, more while it frees something); a sleep of at least the
 // summed penalties, which the kernel accounts as a memory stall
 // (memory.pressure "some" total); no OOM, no "max" event, no kill. Phase
 // 2: the allocator goes on (SIGCONT) to memory.max: only then does the
@@ -74,13 +75,19 @@ func memoryHighMax(r *run) error {
 	high := readKeyed(events, "high")
 	psi := psiSomeTotal(filepath.Join(r.root.Dir, "memory.pressure")) - psi0
 	minEvents, maxEvents, sleep := predictOverHigh(r.version, H, usage, batch)
-	r.cfg.logf("%s: memory.high %s, memory.max %s; stopped at %s: %d high events (model: %d to %d), %v stalled (model: at least %v); a block took %.0f ms below high, %.0f ms above (medians)",
+	r.cfg.logf("%s: memory.high %s, memory.max %s; stopped at %s: %d high events (model: at least %d, %d if reclaim frees nothing), %v stalled (model: at least %v); a block took %.0f ms below high, %.0f ms above (medians)",
 		r.res.Scenario, bytesize.Format(H), bytesize.Format(L), bytesize.Format(usage), high, minEvents, maxEvents,
 		time.Duration(psi)*time.Microsecond, sleep, 1000*median(belowHigh), 1000*median(aboveHigh))
 	r.check("the allocator is over memory.high and under memory.max", usage > H && usage < L,
 		fmt.Sprintf("memory.current %d, memory.high %d, memory.max %d", usage, H, L))
-	r.check("high events as the model predicts (one per charge batch over high, 17 when throttled)",
-		high >= minEvents && high <= maxEvents, fmt.Sprintf("memory.events high %d, model [%d, %d]", high, minEvents, maxEvents))
+	// At least one event per charge batch over high. No upper bound:
+	// mem_cgroup_handle_over_high() (mm/memcontrol.c, 5.8+) retries its
+	// reclaim, one "high" event each, 16 times when reclaim frees nothing
+	// but without limit while it frees something ("if (nr_reclaimed ||
+	// nr_retries--)"); maxEvents is the count when nothing is freed, which
+	// a run past it shows reclaim made progress (6.12 did, by one).
+	r.check("high events as the model predicts (at least one per charge batch over high)",
+		high >= minEvents, fmt.Sprintf("memory.events high %d, model at least %d (%d if reclaim frees nothing)", high, minEvents, maxEvents))
 	r.check("the kernel stalled the allocator at least the model's penalties",
 		sleep > 0 && time.Duration(psi)*time.Microsecond >= sleep, fmt.Sprintf("memory.pressure some total grew %dµs, model ≥ %v", psi, sleep))
 	r.check("no OOM and no memory.max event below memory.max",
