@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"path"
 	"slices"
+
+	"github.com/oomkit/oomkit/internal/bytesize"
 )
 
 // SoftLimits are the limits of one memory cgroup that act before its hard
@@ -101,9 +103,8 @@ func ReadSoftLimitsUp(l Layout, cgPath string) []SoftLimits {
 // cgroup whose usage is usageBytes (nil when unknown).
 func (s SoftLimits) Effects(usageBytes *int64) []string {
 	var out []string
-	gib := func(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 	if s.HighBytes != nil {
-		e := fmt.Sprintf("memory.high %s: above it allocations reclaim and are throttled (sleeps up to 2 s per return to user space); never an OOM kill", gib(*s.HighBytes))
+		e := fmt.Sprintf("memory.high %s: above it allocations reclaim and are throttled (sleeps up to 2 s per return to user space); never an OOM kill", bytesize.Format(*s.HighBytes))
 		if s.HighEvents != nil {
 			e += fmt.Sprintf("; hit %d times", *s.HighEvents)
 		}
@@ -113,20 +114,20 @@ func (s SoftLimits) Effects(usageBytes *int64) []string {
 		out = append(out, e)
 	}
 	if s.MinBytes != nil {
-		out = append(out, fmt.Sprintf("memory.min %s: this much of its usage is never reclaimed (the OOM killer runs instead)", gib(*s.MinBytes)))
+		out = append(out, fmt.Sprintf("memory.min %s: this much of its usage is never reclaimed (the OOM killer runs instead)", bytesize.Format(*s.MinBytes)))
 	}
 	if s.LowBytes != nil {
-		e := fmt.Sprintf("memory.low %s: usage within it is reclaimed only when nothing unprotected is left", gib(*s.LowBytes))
+		e := fmt.Sprintf("memory.low %s: usage within it is reclaimed only when nothing unprotected is left", bytesize.Format(*s.LowBytes))
 		if s.LowEvents != nil && *s.LowEvents > 0 {
 			e += fmt.Sprintf("; that happened %d times", *s.LowEvents)
 		}
 		out = append(out, e)
 	}
 	if s.SwapMaxBytes != nil {
-		out = append(out, fmt.Sprintf("memory.swap.max %s: at most this much of its memory can go to swap", gib(*s.SwapMaxBytes)))
+		out = append(out, fmt.Sprintf("memory.swap.max %s: at most this much of its memory can go to swap", bytesize.Format(*s.SwapMaxBytes)))
 	}
 	if s.SoftLimitBytes != nil {
-		out = append(out, fmt.Sprintf("memory.soft_limit_in_bytes %s: under node memory pressure it is reclaimed first while above this; never an OOM kill", gib(*s.SoftLimitBytes)))
+		out = append(out, fmt.Sprintf("memory.soft_limit_in_bytes %s: under node memory pressure it is reclaimed first while above this; never an OOM kill", bytesize.Format(*s.SoftLimitBytes)))
 	}
 	return out
 }

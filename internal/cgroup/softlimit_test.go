@@ -38,7 +38,7 @@ func TestReadSoftLimitsV2(t *testing.T) {
 		t.Errorf("ReadSoftLimits (-want +got):\n%s", diff)
 	}
 	eff := strings.Join(got.Effects(i(500000000)), "\n")
-	for _, s := range []string{"memory.high 460.8 MiB", "hit 17 times", "over it now", "memory.min 256.0 MiB"} {
+	for _, s := range []string{"memory.high 461 MiB", "hit 17 times", "over it now", "memory.min 256 MiB"} {
 		if !strings.Contains(eff, s) {
 			t.Errorf("Effects lack %q:\n%s", s, eff)
 		}

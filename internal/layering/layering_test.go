@@ -57,11 +57,11 @@ var allowed = map[string][]string{
 	"internal/kube":          {"internal/heap", "internal/bytesize"},
 	"internal/kube/manifest": {"internal/kube", "internal/bytesize"},
 	"internal/heap":          {"internal/bytesize"},
-	"internal/mm":            {},
+	"internal/mm":            {"internal/bytesize"},
 	"internal/oomlog":        {"internal/kmsg"},
 	"internal/kmsg":          {},
 	"internal/proc":          {"internal/kfile"},
-	"internal/cgroup":        {"internal/proc", "internal/kfile"},
+	"internal/cgroup":        {"internal/proc", "internal/kfile", "internal/bytesize"},
 	"internal/kerneltest":    {"internal/cgroup"},
 	"internal/apiservertest": {"internal/kerneltest"},
 	// The harness of docs/scale.md: a real API server and agents.

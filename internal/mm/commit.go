@@ -3,6 +3,8 @@ package mm
 import (
 	"fmt"
 	"strings"
+
+	"github.com/oomkit/oomkit/internal/bytesize"
 )
 
 // This file is the per-process side of overcommit accounting: which
@@ -157,7 +159,7 @@ func PageRound(bytes int64) int64 { return (bytes + PageSize - 1) / PageSize }
 // attributed charges is made of; unreadable is the number of processes
 // whose charge could not be read, v the kernel.
 func (g CommitGap) Explain(v Version, unreadable int) string {
-	mib := func(pages int64) string { return fmt.Sprintf("%.1f MiB", float64(pages*PageSize)/(1<<20)) }
+	mib := func(pages int64) string { return bytesize.Format(pages * PageSize) }
 	s := fmt.Sprintf("Committed_AS %s = processes' private writable mappings %s + shared anonymous %s + SysV shm %s + tmpfs %s + unattributed %s.",
 		mib(g.CommittedPages), mib(g.ProcessPages), mib(g.Outside.SharedAnonPages), mib(g.Outside.SysVShmPages), mib(g.Outside.TmpfsPages), mib(g.ResidualPages()))
 	var why []string

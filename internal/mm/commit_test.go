@@ -103,7 +103,7 @@ func TestCommitGapAndRounding(t *testing.T) {
 func TestCommitGapExplain(t *testing.T) {
 	g := CommitGap{CommittedPages: 2560, ProcessPages: 1280, Outside: Outside{SharedAnonPages: 256, SysVShmPages: 256, TmpfsPages: 256}}
 	got := g.Explain(Version{Major: 5, Minor: 4}, 3)
-	want := "Committed_AS 10.0 MiB = processes' private writable mappings 5.0 MiB + shared anonymous 1.0 MiB + SysV shm 1.0 MiB + tmpfs 1.0 MiB + unattributed 2.0 MiB. Unattributed is 3 process(es) whose smaps could not be read; the per-CPU counter's lag (Committed_AS is approximate before 5.10); memfd and unlimited-tmpfs files (no file counts them); processes outside this PID namespace; processes that started or exited during the walk."
+	want := "Committed_AS 10 MiB = processes' private writable mappings 5 MiB + shared anonymous 1 MiB + SysV shm 1 MiB + tmpfs 1 MiB + unattributed 2 MiB. Unattributed is 3 process(es) whose smaps could not be read; the per-CPU counter's lag (Committed_AS is approximate before 5.10); memfd and unlimited-tmpfs files (no file counts them); processes outside this PID namespace; processes that started or exited during the walk."
 	if got != want {
 		t.Errorf("Explain =\n%s\nwant\n%s", got, want)
 	}
