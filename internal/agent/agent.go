@@ -144,12 +144,21 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--retain-age %v: want at least 1m", c.RetainAge)
 	case c.ReportGrace < 0:
 		return fmt.Errorf("--report-grace %v: want 0 or more", c.ReportGrace)
+	case c.Listener == nil && !validListen(c.Listen):
+		return fmt.Errorf("--listen %q: want HOST:PORT or :PORT (e.g. 127.0.0.1:9741, or :9741 on every address)", c.Listen)
 	case c.Kubeconfig != "" && c.NodeName == "":
 		return errors.New("--kubeconfig without --node-name: the agent talks to the API server only for its node's pods; give --node-name (or NODE_NAME)")
 	case c.NodeName != "" && !validNodeName(c.NodeName):
 		return fmt.Errorf("--node-name %q: not a Kubernetes node name (a DNS subdomain: lower-case letters, digits, '-' and '.', at most 253)", c.NodeName)
 	}
 	return nil
+}
+
+// validListen reports whether s is an address net.Listen("tcp") takes:
+// HOST:PORT with a port number or service name.
+func validListen(s string) bool {
+	_, port, err := net.SplitHostPort(s)
+	return err == nil && port != ""
 }
 
 // validNodeName reports whether s is a DNS subdomain (RFC 1123), as node

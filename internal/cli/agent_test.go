@@ -23,6 +23,8 @@ func TestAgentHelpAndUsage(t *testing.T) {
 		{"agent", "--sample-interval", "1ms"},
 		{"agent", "--history", "48h"},
 		{"agent", "--retain-events", "-1"},
+		{"agent", "--listen", "9741"},       // no port separator
+		{"agent", "--listen", "bad:addr:x"}, // not HOST:PORT
 		{"agent", "extra"},
 	} {
 		errb.Reset()
