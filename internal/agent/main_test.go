@@ -27,6 +27,7 @@ import (
 
 	"github.com/oomkit/oomkit/internal/agent/api"
 	"github.com/oomkit/oomkit/internal/cgroup"
+	"github.com/oomkit/oomkit/internal/kerneltest"
 )
 
 // Helper processes: the test binary run again with one of these set.
@@ -298,27 +299,7 @@ func waitSampled(t testing.TB, url, p string) {
 // command (Wait for it) and the PID of the process that will be killed.
 func startHog(t testing.TB, m *cgroup.Memcg, spec string) (*exec.Cmd, int) {
 	t.Helper()
-	c := exec.Command("/proc/self/exe")
-	c.Env = append(os.Environ(), envHog+"="+spec)
-	in, err := c.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := c.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Process.Kill(); _ = c.Wait() })
-	if err := m.AddProcess(c.Process.Pid); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.WriteString(in, "go\n"); err != nil {
-		t.Fatal(err)
-	}
+	c, out := kerneltest.StartInMemcg(t, m, envHog+"="+spec)
 	victim := c.Process.Pid
 	if strings.HasPrefix(spec, "child,") {
 		line, err := bufio.NewReader(out).ReadString('\n')

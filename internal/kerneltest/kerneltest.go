@@ -10,11 +10,14 @@ package kerneltest
 
 import (
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -164,4 +167,35 @@ func WaitUsage(t testing.TB, dir string, bytes int64) {
 			_, _ = unix.Read(efd, b[:])
 		}
 	}
+}
+
+// StartInMemcg runs this test binary again with env added (its TestMain
+// turns env into a helper process), moves it into m while it waits for a
+// line on stdin, then sends "go\n": nothing it allocates is charged
+// outside m. The process is killed with the test (and if the test binary
+// dies). It returns the command and the helper's standard output.
+func StartInMemcg(t testing.TB, m *cgroup.Memcg, env ...string) (*exec.Cmd, io.Reader) {
+	t.Helper()
+	c := exec.Command("/proc/self/exe")
+	c.Env = append(os.Environ(), env...)
+	in, err := c.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Process.Kill(); _ = c.Wait() })
+	if err := m.AddProcess(c.Process.Pid); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(in, "go\n"); err != nil {
+		t.Fatal(err)
+	}
+	return c, out
 }

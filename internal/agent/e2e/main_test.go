@@ -30,6 +30,7 @@ import (
 
 	"github.com/oomkit/oomkit/internal/agent/api"
 	"github.com/oomkit/oomkit/internal/cgroup"
+	"github.com/oomkit/oomkit/internal/kerneltest"
 )
 
 // envHog makes the test binary an allocator: it waits for a line on stdin
@@ -125,27 +126,7 @@ func causeKill(t *testing.T, m *cgroup.Memcg, child bool) kill {
 	if child {
 		spec = "child"
 	}
-	c := exec.Command("/proc/self/exe")
-	c.Env = append(os.Environ(), envHog+"="+spec)
-	in, err := c.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := c.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Process.Kill(); _ = c.Wait() })
-	if err := m.AddProcess(c.Process.Pid); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.WriteString(in, "go\n"); err != nil {
-		t.Fatal(err)
-	}
+	c, out := kerneltest.StartInMemcg(t, m, envHog+"="+spec)
 	if !child {
 		err := c.Wait()
 		if ws, ok := c.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
