@@ -421,6 +421,8 @@ func (s *Stream) record(rec kmsg.Record) {
 	reps := s.asm.FeedKmsg(rec)
 	s.pending = true
 	switch {
+	case s.opts.AfterKill == 0:
+		// Only the quiet after a kill line uses the printing gaps.
 	case strings.Contains(rec.Text, " invoked oom-killer: "):
 		// The header's first line (dump_header(), mm/oom_kill.c).
 		s.inReport, s.reportAt = true, rec.Usec
