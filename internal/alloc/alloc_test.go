@@ -236,7 +236,7 @@ func TestNumbersAreTheKernels(t *testing.T) {
 			// shadow memory too, and 2 MiB was once 8% short (2.26 MB with
 			// nothing touched). A block is 16 MiB, so either allowance still
 			// catches one block too many or too few.
-			noise := int64(2 * bytesize.MiB)
+			noise := 2 * bytesize.MiB
 			if raceEnabled {
 				noise = 4 * bytesize.MiB
 			}
